@@ -1,0 +1,151 @@
+// caig: the studio's jobs from the command line (no GUI). Subcommands that are not built yet
+// say so and exit with status 2; they never print made-up results.
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <iostream>
+#include <numeric>
+
+#include "core/demo_products.h"
+#include "core/project.h"
+#include "models/io/checkpoint.h"
+#include "models/io/errors.h"
+#include "models/io/model_folder.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr int kNotAvailable = 2;
+
+std::string shapeText(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+int inspectWeights(const fs::path& path, bool listAll) {
+  const auto ckpt = caig::io::Checkpoint::open(path);
+  uint64_t params = 0, bytes = 0;
+  std::map<std::string, int> dtypes;
+  for (const auto& name : ckpt.names()) {
+    const auto& info = ckpt.info(name);
+    params += static_cast<uint64_t>(info.numel());
+    bytes += info.byteSize();
+    dtypes[caig::io::dtypeName(info.dtype)]++;
+    if (listAll) std::printf("%-72s %-5s %s\n", name.c_str(), caig::io::dtypeName(info.dtype), shapeText(info.shape).c_str());
+  }
+  std::printf("%zu tensors in %zu file(s), %llu parameters, %.1f MiB;", ckpt.size(), ckpt.shards().size(),
+              static_cast<unsigned long long>(params), bytes / 1048576.0);
+  for (const auto& [d, n] : dtypes) std::printf(" %s x%d", d.c_str(), n);
+  std::printf("\n");
+  return 0;
+}
+
+int inspect(const fs::path& path, bool listAll) {
+  if (!fs::is_directory(path)) return inspectWeights(path, listAll);
+  const auto folder = caig::io::ModelFolder::open(path);
+  std::printf("%s: %s %s\n", path.string().c_str(), caig::io::folderKindName(folder.kind()),
+              folder.className().c_str());
+  if (folder.kind() == caig::io::FolderKind::DiffusersPipeline) {
+    for (const auto& name : folder.components()) {
+      const auto sub = folder.component(name);
+      std::printf("  %-14s %s", name.c_str(), sub.className().c_str());
+      try {
+        const auto weights = sub.weights();
+        std::printf("  ");
+        std::fflush(stdout);
+        inspectWeights(weights, false);
+      } catch (const caig::io::FileError&) {
+        std::printf("  (no weights)\n");
+      }
+    }
+    return 0;
+  }
+  return inspectWeights(folder.weights(), listAll);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"CAIG Studio command line: CTR-driven advertising backgrounds for product photos"};
+  app.set_version_flag("--version", CAIG_VERSION);
+  app.require_subcommand(1);
+
+  // Subcommands of the product, in workflow order. Those still marked not-yet exit with 2.
+  struct Pending {
+    const char* name;
+    const char* help;
+  };
+  const Pending pending[] = {
+      {"generate", "Generate background variants for a product shot"},
+      {"prompts", "Write background prompts for a product"},
+      {"rank", "Rank variants by predicted CTR"},
+      {"import-clicks", "Import click data (CSV or CAIG JSON) into a project"},
+      {"train-rm", "Train the CTR reward model on a project's clicks"},
+      {"pcpo", "Run PCPO fine-tuning rounds for the prompt model"},
+  };
+  for (const auto& p : pending) {
+    auto* sub = app.add_subcommand(p.name, std::string(p.help) + " (not available yet)");
+    sub->allow_extras();
+    sub->callback([name = p.name] {
+      std::fprintf(stderr, "caig %s: not available yet in this build\n", name);
+      std::exit(kNotAvailable);
+    });
+  }
+
+  auto* models = app.add_subcommand("models", "Inspect and import model weights");
+  models->require_subcommand(1);
+  fs::path inspectPath;
+  bool listAll = false;
+  auto* inspectCmd = models->add_subcommand("inspect", "Summarise a safetensors file, sharded index or model folder");
+  inspectCmd->add_option("path", inspectPath, "File or folder")->required();
+  inspectCmd->add_flag("--tensors", listAll, "List every tensor with dtype and shape");
+  inspectCmd->callback([&] { std::exit(inspect(inspectPath, listAll)); });
+  auto* importIsnet = models->add_subcommand("import-isnet", "Convert the ISNet cutout weights (not available yet)");
+  importIsnet->allow_extras();
+  importIsnet->callback([] {
+    std::fprintf(stderr, "caig models import-isnet: not available yet in this build\n");
+    std::exit(kNotAvailable);
+  });
+
+  auto* project = app.add_subcommand("project", "Create or describe a studio project folder");
+  project->require_subcommand(1);
+  fs::path projectDir;
+  auto* init = project->add_subcommand("init", "Create an empty project folder");
+  init->add_option("dir", projectDir)->required();
+  init->callback([&] {
+    caig::Project::create(projectDir);
+    std::printf("created project %s\n", projectDir.string().c_str());
+  });
+  auto* info = project->add_subcommand("info", "List a project's products");
+  info->add_option("dir", projectDir)->required();
+  info->callback([&] {
+    auto p = caig::Project::open(projectDir);
+    std::printf("schema version %d\n", p.store().schemaVersion());
+    for (const auto& prod : p.store().products()) {
+      std::printf("%4lld  %-40s %-12s %zu variants  %s\n", static_cast<long long>(prod.id), prod.title.c_str(),
+                  prod.category.c_str(), p.store().variants(prod.id).size(), prod.imagePath.c_str());
+    }
+  });
+
+  fs::path demoOut = "resources/demo";
+  int demoSize = 768;
+  auto* demo = app.add_subcommand("demo-assets", "Render the bundled demo product shots (with exact alpha)");
+  demo->add_option("--out", demoOut, "Output folder")->capture_default_str();
+  demo->add_option("--size", demoSize, "Side in pixels")->capture_default_str()->check(CLI::Range(64, 4096));
+  demo->callback([&] {
+    caig::writeDemoProducts(demoOut, demoSize);
+    std::printf("wrote demo products to %s\n", demoOut.string().c_str());
+  });
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "caig: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,396 @@
+#include "core/project_store.h"
+
+#include <sqlite3.h>
+
+#include <utility>
+
+namespace caig {
+namespace {
+
+// 'CAIG' in ASCII: marks the file as a studio project for `file` and for open().
+constexpr int kApplicationId = 0x43414947;
+
+// Migration i takes the schema from version i to i + 1. Never edit a released step: append.
+const char* const kMigrations[] = {
+    R"sql(
+CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE products (
+  id INTEGER PRIMARY KEY,
+  title TEXT NOT NULL DEFAULT '',
+  category TEXT NOT NULL DEFAULT '',
+  image_path TEXT NOT NULL,
+  created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+);
+CREATE TABLE prompts (
+  id INTEGER PRIMARY KEY,
+  product_id INTEGER NOT NULL REFERENCES products(id) ON DELETE CASCADE,
+  text TEXT NOT NULL,
+  source TEXT NOT NULL,
+  pinned INTEGER NOT NULL DEFAULT 0,
+  created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+);
+CREATE TABLE variants (
+  id INTEGER PRIMARY KEY,
+  product_id INTEGER NOT NULL REFERENCES products(id) ON DELETE CASCADE,
+  prompt_id INTEGER REFERENCES prompts(id) ON DELETE SET NULL,
+  image_path TEXT NOT NULL,
+  seed INTEGER NOT NULL,
+  params_json TEXT NOT NULL DEFAULT '{}',
+  favourite INTEGER NOT NULL DEFAULT 0,
+  score REAL, rank INTEGER, win_probability REAL, ranker_id TEXT NOT NULL DEFAULT '',
+  created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+);
+CREATE INDEX variants_by_product ON variants(product_id);
+CREATE TABLE click_records (
+  id INTEGER PRIMARY KEY,
+  creative_id TEXT NOT NULL UNIQUE,
+  product_id INTEGER REFERENCES products(id) ON DELETE SET NULL,
+  product_key TEXT NOT NULL DEFAULT '',
+  image_path TEXT NOT NULL DEFAULT '',
+  image_hash TEXT NOT NULL DEFAULT '',
+  impressions INTEGER NOT NULL CHECK (impressions >= 0),
+  clicks INTEGER NOT NULL CHECK (clicks >= 0 AND clicks <= impressions),
+  imported_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+);
+CREATE TABLE models (
+  id INTEGER PRIMARY KEY,
+  kind TEXT NOT NULL, name TEXT NOT NULL, path TEXT NOT NULL UNIQUE,
+  precision TEXT NOT NULL DEFAULT '',
+  added_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+);
+CREATE TABLE training_runs (
+  id INTEGER PRIMARY KEY,
+  kind TEXT NOT NULL,
+  config_json TEXT NOT NULL DEFAULT '{}',
+  status TEXT NOT NULL,
+  metrics_json TEXT NOT NULL DEFAULT '{}',
+  started_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+  finished_at TEXT NOT NULL DEFAULT ''
+);
+)sql",
+};
+static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == ProjectStore::kSchemaVersion,
+              "one migration per schema version");
+
+// One prepared statement; binds by position (1-based) and reads columns by index.
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql) : db_(db) {
+    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) {
+      throw StoreError(std::string("SQL error: ") + sqlite3_errmsg(db));
+    }
+  }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  Statement& bind(int i, int64_t v) { return check(sqlite3_bind_int64(stmt_, i, v)); }
+  Statement& bind(int i, int v) { return bind(i, static_cast<int64_t>(v)); }
+  Statement& bind(int i, bool v) { return bind(i, static_cast<int64_t>(v)); }
+  Statement& bind(int i, double v) { return check(sqlite3_bind_double(stmt_, i, v)); }
+  Statement& bind(int i, const std::string& v) {
+    return check(sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
+  }
+  template <class T>
+  Statement& bind(int i, const std::optional<T>& v) {
+    return v ? bind(i, *v) : check(sqlite3_bind_null(stmt_, i));
+  }
+
+  // True while a row is available.
+  bool step() {
+    const int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    throw StoreError(std::string("database write failed: ") + sqlite3_errmsg(db_));
+  }
+  void run() { step(); }
+
+  int64_t i64(int c) const { return sqlite3_column_int64(stmt_, c); }
+  double f64(int c) const { return sqlite3_column_double(stmt_, c); }
+  bool isNull(int c) const { return sqlite3_column_type(stmt_, c) == SQLITE_NULL; }
+  std::string text(int c) const {
+    const auto* p = sqlite3_column_text(stmt_, c);
+    return p ? std::string(reinterpret_cast<const char*>(p), sqlite3_column_bytes(stmt_, c)) : "";
+  }
+  std::optional<int64_t> optI64(int c) const { return isNull(c) ? std::nullopt : std::optional(i64(c)); }
+  std::optional<double> optF64(int c) const { return isNull(c) ? std::nullopt : std::optional(f64(c)); }
+
+ private:
+  Statement& check(int rc) {
+    if (rc != SQLITE_OK) throw StoreError(std::string("SQL bind failed: ") + sqlite3_errmsg(db_));
+    return *this;
+  }
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+int64_t queryInt(sqlite3* db, const char* sql) {
+  Statement s(db, sql);
+  return s.step() ? s.i64(0) : 0;
+}
+
+}  // namespace
+
+ProjectStore ProjectStore::open(const std::filesystem::path& dbFile) {
+  ProjectStore store;
+  store.path_ = dbFile;
+  const int rc = sqlite3_open_v2(dbFile.c_str(), &store.db_,
+                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    const std::string why = store.db_ ? sqlite3_errmsg(store.db_) : "out of memory";
+    throw StoreError("cannot open project database '" + dbFile.string() + "': " + why);
+  }
+  sqlite3_busy_timeout(store.db_, 5000);
+  try {
+    // Reading the header validates the file before anything is written to it.
+    const int64_t appId = queryInt(store.db_, "PRAGMA application_id");
+    const int64_t tables = queryInt(store.db_, "SELECT count(*) FROM sqlite_master");
+    if (appId != kApplicationId && (appId != 0 || tables != 0)) {
+      throw StoreError("'" + dbFile.string() + "' is an SQLite file but not a CAIG Studio project");
+    }
+    store.exec("PRAGMA journal_mode = WAL");
+    store.exec("PRAGMA synchronous = NORMAL");
+    store.exec("PRAGMA foreign_keys = ON");
+    store.migrate();
+  } catch (const StoreError& e) {
+    throw StoreError("cannot open project '" + dbFile.string() + "': " + e.what());
+  }
+  return store;
+}
+
+ProjectStore::ProjectStore(ProjectStore&& other) noexcept
+    : db_(std::exchange(other.db_, nullptr)),
+      path_(std::move(other.path_)),
+      savepointDepth_(other.savepointDepth_) {}
+
+ProjectStore& ProjectStore::operator=(ProjectStore&& other) noexcept {
+  if (this != &other) {
+    if (db_) sqlite3_close_v2(db_);
+    db_ = std::exchange(other.db_, nullptr);
+    path_ = std::move(other.path_);
+    savepointDepth_ = other.savepointDepth_;
+  }
+  return *this;
+}
+
+ProjectStore::~ProjectStore() {
+  if (db_) sqlite3_close_v2(db_);
+}
+
+void ProjectStore::exec(const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string why = err ? err : sqlite3_errmsg(db_);
+    sqlite3_free(err);
+    throw StoreError("database error in '" + path_.string() + "': " + why);
+  }
+}
+
+int ProjectStore::schemaVersion() const {
+  return static_cast<int>(queryInt(db_, "PRAGMA user_version"));
+}
+
+void ProjectStore::migrate() {
+  const int version = schemaVersion();
+  if (version > kSchemaVersion) {
+    throw StoreError("'" + path_.string() + "' uses schema version " + std::to_string(version) +
+                     "; this studio reads up to " + std::to_string(kSchemaVersion) +
+                     ". Update CAIG Studio to open it.");
+  }
+  for (int v = version; v < kSchemaVersion; ++v) {
+    transaction([&] {
+      exec(kMigrations[v]);
+      exec(("PRAGMA user_version = " + std::to_string(v + 1)).c_str());
+      exec(("PRAGMA application_id = " + std::to_string(kApplicationId)).c_str());
+    });
+  }
+}
+
+void ProjectStore::transaction(const std::function<void()>& work) {
+  const std::string name = "caig_sp" + std::to_string(savepointDepth_);
+  exec(("SAVEPOINT " + name).c_str());
+  ++savepointDepth_;
+  try {
+    work();
+  } catch (...) {
+    --savepointDepth_;
+    exec(("ROLLBACK TO " + name).c_str());
+    exec(("RELEASE " + name).c_str());
+    throw;
+  }
+  --savepointDepth_;
+  exec(("RELEASE " + name).c_str());
+}
+
+int64_t ProjectStore::addProduct(const Product& p) {
+  Statement s(db_, "INSERT INTO products(title, category, image_path) VALUES (?, ?, ?)");
+  s.bind(1, p.title).bind(2, p.category).bind(3, p.imagePath).run();
+  return sqlite3_last_insert_rowid(db_);
+}
+
+void ProjectStore::updateProduct(const Product& p) {
+  Statement s(db_, "UPDATE products SET title = ?, category = ?, image_path = ? WHERE id = ?");
+  s.bind(1, p.title).bind(2, p.category).bind(3, p.imagePath).bind(4, p.id).run();
+  if (sqlite3_changes(db_) == 0) throw StoreError("no product with id " + std::to_string(p.id));
+}
+
+void ProjectStore::removeProduct(int64_t id) {
+  Statement s(db_, "DELETE FROM products WHERE id = ?");
+  s.bind(1, id).run();
+}
+
+std::vector<Product> ProjectStore::products() const {
+  Statement s(db_, "SELECT id, title, category, image_path, created_at FROM products ORDER BY id");
+  std::vector<Product> out;
+  while (s.step()) out.push_back({s.i64(0), s.text(1), s.text(2), s.text(3), s.text(4)});
+  return out;
+}
+
+std::optional<Product> ProjectStore::product(int64_t id) const {
+  Statement s(db_, "SELECT id, title, category, image_path, created_at FROM products WHERE id = ?");
+  s.bind(1, id);
+  if (!s.step()) return std::nullopt;
+  return Product{s.i64(0), s.text(1), s.text(2), s.text(3), s.text(4)};
+}
+
+int64_t ProjectStore::addPrompt(const PromptRecord& p) {
+  Statement s(db_, "INSERT INTO prompts(product_id, text, source, pinned) VALUES (?, ?, ?, ?)");
+  s.bind(1, p.productId).bind(2, p.text).bind(3, p.source).bind(4, p.pinned).run();
+  return sqlite3_last_insert_rowid(db_);
+}
+
+void ProjectStore::setPromptPinned(int64_t id, bool pinned) {
+  Statement s(db_, "UPDATE prompts SET pinned = ? WHERE id = ?");
+  s.bind(1, pinned).bind(2, id).run();
+}
+
+std::vector<PromptRecord> ProjectStore::prompts(int64_t productId) const {
+  Statement s(db_, "SELECT id, product_id, text, source, pinned FROM prompts WHERE product_id = ? ORDER BY id");
+  s.bind(1, productId);
+  std::vector<PromptRecord> out;
+  while (s.step()) out.push_back({s.i64(0), s.i64(1), s.text(2), s.text(3), s.i64(4) != 0});
+  return out;
+}
+
+int64_t ProjectStore::addVariant(const Variant& v) {
+  Statement s(db_,
+              "INSERT INTO variants(product_id, prompt_id, image_path, seed, params_json, favourite,"
+              " score, rank, win_probability, ranker_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  s.bind(1, v.productId).bind(2, v.promptId).bind(3, v.imagePath).bind(4, v.seed);
+  s.bind(5, v.paramsJson).bind(6, v.favourite).bind(7, v.score).bind(8, v.rank);
+  s.bind(9, v.winProbability).bind(10, v.rankerId).run();
+  return sqlite3_last_insert_rowid(db_);
+}
+
+void ProjectStore::setRanking(int64_t variantId, double score, int rank, double winProbability,
+                              const std::string& rankerId) {
+  Statement s(db_, "UPDATE variants SET score = ?, rank = ?, win_probability = ?, ranker_id = ? WHERE id = ?");
+  s.bind(1, score).bind(2, rank).bind(3, winProbability).bind(4, rankerId).bind(5, variantId).run();
+  if (sqlite3_changes(db_) == 0) throw StoreError("no variant with id " + std::to_string(variantId));
+}
+
+void ProjectStore::setFavourite(int64_t variantId, bool favourite) {
+  Statement s(db_, "UPDATE variants SET favourite = ? WHERE id = ?");
+  s.bind(1, favourite).bind(2, variantId).run();
+}
+
+std::vector<Variant> ProjectStore::variants(int64_t productId) const {
+  Statement s(db_,
+              "SELECT id, product_id, prompt_id, image_path, seed, params_json, favourite, score, rank,"
+              " win_probability, ranker_id FROM variants WHERE product_id = ? ORDER BY id");
+  s.bind(1, productId);
+  std::vector<Variant> out;
+  while (s.step()) {
+    Variant v;
+    v.id = s.i64(0);
+    v.productId = s.i64(1);
+    v.promptId = s.optI64(2);
+    v.imagePath = s.text(3);
+    v.seed = s.i64(4);
+    v.paramsJson = s.text(5);
+    v.favourite = s.i64(6) != 0;
+    v.score = s.optF64(7);
+    if (auto r = s.optI64(8)) v.rank = static_cast<int>(*r);
+    v.winProbability = s.optF64(9);
+    v.rankerId = s.text(10);
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+int64_t ProjectStore::addClickRecord(const ClickRecord& c) {
+  Statement s(db_,
+              "INSERT INTO click_records(creative_id, product_id, product_key, image_path, image_hash,"
+              " impressions, clicks) VALUES (?, ?, ?, ?, ?, ?, ?)");
+  s.bind(1, c.creativeId).bind(2, c.productId).bind(3, c.productKey).bind(4, c.imagePath);
+  s.bind(5, c.imageHash).bind(6, c.impressions).bind(7, c.clicks).run();
+  return sqlite3_last_insert_rowid(db_);
+}
+
+std::vector<ClickRecord> ProjectStore::clickRecords() const {
+  Statement s(db_,
+              "SELECT id, creative_id, product_id, product_key, image_path, image_hash, impressions,"
+              " clicks FROM click_records ORDER BY id");
+  std::vector<ClickRecord> out;
+  while (s.step()) {
+    out.push_back({s.i64(0), s.text(1), s.optI64(2), s.text(3), s.text(4), s.text(5), s.i64(6), s.i64(7)});
+  }
+  return out;
+}
+
+int64_t ProjectStore::registerModel(const ModelEntry& m) {
+  Statement s(db_,
+              "INSERT INTO models(kind, name, path, precision) VALUES (?, ?, ?, ?)"
+              " ON CONFLICT(path) DO UPDATE SET kind = excluded.kind, name = excluded.name,"
+              " precision = excluded.precision");
+  s.bind(1, m.kind).bind(2, m.name).bind(3, m.path).bind(4, m.precision).run();
+  Statement id(db_, "SELECT id FROM models WHERE path = ?");
+  id.bind(1, m.path);
+  return id.step() ? id.i64(0) : 0;
+}
+
+std::vector<ModelEntry> ProjectStore::models() const {
+  Statement s(db_, "SELECT id, kind, name, path, precision FROM models ORDER BY kind, name");
+  std::vector<ModelEntry> out;
+  while (s.step()) out.push_back({s.i64(0), s.text(1), s.text(2), s.text(3), s.text(4)});
+  return out;
+}
+
+int64_t ProjectStore::startTrainingRun(const TrainingRun& r) {
+  Statement s(db_, "INSERT INTO training_runs(kind, config_json, status) VALUES (?, ?, 'running')");
+  s.bind(1, r.kind).bind(2, r.configJson).run();
+  return sqlite3_last_insert_rowid(db_);
+}
+
+void ProjectStore::finishTrainingRun(int64_t id, const std::string& status, const std::string& metricsJson) {
+  Statement s(db_,
+              "UPDATE training_runs SET status = ?, metrics_json = ?,"
+              " finished_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE id = ?");
+  s.bind(1, status).bind(2, metricsJson).bind(3, id).run();
+  if (sqlite3_changes(db_) == 0) throw StoreError("no training run with id " + std::to_string(id));
+}
+
+std::vector<TrainingRun> ProjectStore::trainingRuns() const {
+  Statement s(db_,
+              "SELECT id, kind, config_json, status, metrics_json, started_at, finished_at"
+              " FROM training_runs ORDER BY id");
+  std::vector<TrainingRun> out;
+  while (s.step()) {
+    out.push_back({s.i64(0), s.text(1), s.text(2), s.text(3), s.text(4), s.text(5), s.text(6)});
+  }
+  return out;
+}
+
+void ProjectStore::setSetting(const std::string& key, const std::string& value) {
+  Statement s(db_, "INSERT INTO settings(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+  s.bind(1, key).bind(2, value).run();
+}
+
+std::optional<std::string> ProjectStore::setting(const std::string& key) const {
+  Statement s(db_, "SELECT value FROM settings WHERE key = ?");
+  s.bind(1, key);
+  if (!s.step()) return std::nullopt;
+  return s.text(0);
+}
+
+}  // namespace caig

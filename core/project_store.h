@@ -1,0 +1,140 @@
+#pragma once
+// The project's SQLite store: products, prompts, variants, click records, installed models and
+// training runs. WAL journal, foreign keys on, a schema version with forward migrations, and
+// every write inside a transaction (nested calls become savepoints), so an error or a crash
+// never leaves half a change behind.
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+struct sqlite3;
+
+namespace caig {
+
+class StoreError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct Product {
+  int64_t id = 0;
+  std::string title;
+  std::string category;
+  std::string imagePath;  // relative to the project folder
+  std::string createdAt;  // UTC, ISO 8601, set by the store
+};
+
+struct PromptRecord {
+  int64_t id = 0;
+  int64_t productId = 0;
+  std::string text;
+  std::string source;  // "builtin", "llava:<model>", "user"
+  bool pinned = false;
+};
+
+struct Variant {
+  int64_t id = 0;
+  int64_t productId = 0;
+  std::optional<int64_t> promptId;
+  std::string imagePath;
+  int64_t seed = 0;
+  std::string paramsJson = "{}";  // engine, sampler, steps, cfg, size...
+  bool favourite = false;
+  // Ranking, stored so a reload shows it without recomputing.
+  std::optional<double> score;
+  std::optional<int> rank;
+  std::optional<double> winProbability;
+  std::string rankerId;
+};
+
+struct ClickRecord {
+  int64_t id = 0;
+  std::string creativeId;
+  std::optional<int64_t> productId;
+  std::string productKey;  // product id or name as given by the click export
+  std::string imagePath;
+  std::string imageHash;
+  int64_t impressions = 0;
+  int64_t clicks = 0;
+};
+
+struct ModelEntry {
+  int64_t id = 0;
+  std::string kind;  // "isnet", "sd15", "controlnet", "llava", "reward", "adapter"
+  std::string name;
+  std::string path;
+  std::string precision;
+};
+
+struct TrainingRun {
+  int64_t id = 0;
+  std::string kind;  // "builtin-ranker", "reward-model", "pcpo"
+  std::string configJson = "{}";
+  std::string status;  // "running", "finished", "failed", "cancelled"
+  std::string metricsJson = "{}";
+  std::string startedAt;
+  std::string finishedAt;
+};
+
+class ProjectStore {
+ public:
+  static constexpr int kSchemaVersion = 1;
+
+  // Creates the database if absent, migrates an older one. Throws StoreError for a file that
+  // is not a CAIG project or was written by a newer version.
+  static ProjectStore open(const std::filesystem::path& dbFile);
+  ProjectStore(ProjectStore&& other) noexcept;
+  ProjectStore& operator=(ProjectStore&& other) noexcept;
+  ~ProjectStore();
+
+  int schemaVersion() const;
+  const std::filesystem::path& path() const { return path_; }
+
+  // Runs `work` atomically: everything it writes is committed together or not at all.
+  void transaction(const std::function<void()>& work);
+
+  int64_t addProduct(const Product& product);
+  void updateProduct(const Product& product);
+  void removeProduct(int64_t id);  // with its prompts and variants
+  std::vector<Product> products() const;
+  std::optional<Product> product(int64_t id) const;
+
+  int64_t addPrompt(const PromptRecord& prompt);
+  void setPromptPinned(int64_t id, bool pinned);
+  std::vector<PromptRecord> prompts(int64_t productId) const;
+
+  int64_t addVariant(const Variant& variant);
+  void setRanking(int64_t variantId, double score, int rank, double winProbability,
+                  const std::string& rankerId);
+  void setFavourite(int64_t variantId, bool favourite);
+  std::vector<Variant> variants(int64_t productId) const;
+
+  int64_t addClickRecord(const ClickRecord& record);
+  std::vector<ClickRecord> clickRecords() const;
+
+  int64_t registerModel(const ModelEntry& model);
+  std::vector<ModelEntry> models() const;
+
+  int64_t startTrainingRun(const TrainingRun& run);
+  void finishTrainingRun(int64_t id, const std::string& status, const std::string& metricsJson);
+  std::vector<TrainingRun> trainingRuns() const;
+
+  void setSetting(const std::string& key, const std::string& value);
+  std::optional<std::string> setting(const std::string& key) const;
+
+ private:
+  ProjectStore() = default;
+  void exec(const char* sql);
+  void migrate();
+
+  sqlite3* db_ = nullptr;
+  std::filesystem::path path_;
+  int savepointDepth_ = 0;
+};
+
+}  // namespace caig

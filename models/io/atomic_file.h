@@ -1,0 +1,26 @@
+#pragma once
+// A file that appears at its final path only when complete: bytes go to "<path>.partial",
+// which is flushed to disk and renamed over the target on commit(). Destroyed without a
+// commit (error, cancel, exception), it removes the partial file and leaves the target alone.
+
+#include <filesystem>
+
+namespace caig::io {
+
+class AtomicFile {
+ public:
+  explicit AtomicFile(std::filesystem::path target);  // throws FileError
+  ~AtomicFile();
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+
+  void write(const void* data, std::size_t bytes);  // throws FileError (e.g. disk full)
+  void commit();                                    // throws FileError
+
+ private:
+  std::filesystem::path target_;
+  std::filesystem::path partial_;
+  int fd_ = -1;
+};
+
+}  // namespace caig::io

@@ -1,0 +1,91 @@
+#include "models/io/checkpoint.h"
+
+#include <algorithm>
+#include <map>
+
+#include "models/io/errors.h"
+#include "models/io/json_file.h"
+#include "models/io/model_folder.h"
+
+namespace fs = std::filesystem;
+
+namespace caig::io {
+namespace {
+
+bool isIndexFile(const fs::path& p) {
+  const std::string name = p.filename().string();
+  const std::string suffix = ".safetensors.index.json";
+  return name.size() > suffix.size() &&
+         name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+}  // namespace
+
+Checkpoint Checkpoint::open(const fs::path& path, const std::string& variant) {
+  if (fs::is_directory(path)) return open(findWeights(path, variant));
+
+  Checkpoint ckpt;
+  if (!isIndexFile(path)) {
+    ckpt.shards_.push_back(SafetensorsFile::open(path));
+    for (const auto& t : ckpt.shards_[0].tensors()) ckpt.owner_.emplace(t.name, 0);
+    return ckpt;
+  }
+
+  const std::string source = path.string();
+  const auto index = readJsonFile(path);
+  const auto mapIt = index.find("weight_map");
+  if (mapIt == index.end() || !mapIt->is_object()) {
+    throw FormatError("'" + source + "' has no weight_map object");
+  }
+  std::map<std::string, std::size_t> shardOf;  // shard file name -> position in shards_
+  std::map<std::string, std::string> listed;   // tensor -> shard file name
+  for (const auto& [name, file] : mapIt->items()) {
+    if (!file.is_string()) throw FormatError("'" + source + "': weight_map['" + name + "'] is not a string");
+    const std::string shard = file.get<std::string>();
+    // Shards live beside the index; a path elsewhere is refused rather than followed.
+    if (shard.empty() || shard.find('/') != std::string::npos || shard == "." || shard == "..") {
+      throw FormatError("'" + source + "': shard name '" + shard + "' is not a plain file name");
+    }
+    listed.emplace(name, shard);
+    if (!shardOf.count(shard)) {
+      shardOf.emplace(shard, ckpt.shards_.size());
+      ckpt.shards_.push_back(SafetensorsFile::open(path.parent_path() / shard));
+    }
+  }
+  for (std::size_t i = 0; i < ckpt.shards_.size(); ++i) {
+    for (const auto& t : ckpt.shards_[i].tensors()) {
+      if (!ckpt.owner_.emplace(t.name, i).second) {
+        throw FormatError("'" + source + "': tensor '" + t.name + "' is stored in two shards");
+      }
+    }
+  }
+  for (const auto& [name, shard] : listed) {
+    const auto it = ckpt.owner_.find(name);
+    if (it == ckpt.owner_.end() || it->second != shardOf.at(shard)) {
+      throw FormatError("'" + source + "' maps '" + name + "' to '" + shard + "' but it is not there");
+    }
+  }
+  return ckpt;
+}
+
+std::vector<std::string> Checkpoint::names() const {
+  std::vector<std::string> out;
+  out.reserve(owner_.size());
+  for (const auto& kv : owner_) out.push_back(kv.first);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+const TensorInfo& Checkpoint::info(const std::string& name) const {
+  const auto it = owner_.find(name);
+  if (it == owner_.end()) throw std::out_of_range("checkpoint has no tensor '" + name + "'");
+  return shards_[it->second].info(name);
+}
+
+at::Tensor Checkpoint::tensor(const std::string& name) const {
+  const auto it = owner_.find(name);
+  if (it == owner_.end()) throw std::out_of_range("checkpoint has no tensor '" + name + "'");
+  return shards_[it->second].tensor(name);
+}
+
+}  // namespace caig::io

@@ -1,0 +1,56 @@
+// Project folders: creation, import of product shots, refusal of bad input.
+
+#include <gtest/gtest.h>
+
+#include "../models/test_util.h"
+#include "core/image_io.h"
+#include "core/project.h"
+
+namespace caig {
+namespace {
+
+TEST(Project, ImportCopiesTheShotUnderItsContentHash) {
+  test::TempDir dir;
+  const cv::Mat shot(40, 30, CV_8UC3, cv::Scalar(10, 200, 30));
+  saveImage(dir / "Blue Bottle.png", shot);
+  {
+    auto project = Project::create(dir / "proj");
+    const Product p = project.importProductShot(dir / "Blue Bottle.png", "", "fragrance");
+    EXPECT_EQ(p.title, "Blue Bottle");
+    EXPECT_EQ(p.category, "fragrance");
+    EXPECT_EQ(p.imagePath.rfind("products/", 0), 0u);
+    EXPECT_EQ(cv::norm(loadImage(project.absolute(p.imagePath)), shot, cv::NORM_INF), 0.0);
+    const Product again = project.importProductShot(dir / "Blue Bottle.png", "Copy");
+    EXPECT_EQ(again.imagePath, p.imagePath);  // same bytes, same file
+  }
+  // The project folder can move: paths are relative.
+  std::filesystem::rename(dir / "proj", dir / "moved");
+  auto project = Project::open(dir / "moved");
+  ASSERT_EQ(project.store().products().size(), 2u);
+  EXPECT_NO_THROW(loadImage(project.absolute(project.store().products()[0].imagePath)));
+}
+
+TEST(Project, RefusesBadShotsWithoutWritingAnything) {
+  test::TempDir dir;
+  auto project = Project::create(dir / "proj");
+  test::writeFile(dir / "fake.png", "not a png");
+  EXPECT_THROW(project.importProductShot(dir / "fake.png"), ImageError);
+  EXPECT_THROW(project.importProductShot(dir / "absent.png"), ImageError);
+  EXPECT_TRUE(project.store().products().empty());
+  EXPECT_TRUE(std::filesystem::is_empty(dir / "proj" / "products"));
+}
+
+TEST(Project, CreateAndOpenCheckTheFolder) {
+  test::TempDir dir;
+  std::filesystem::create_directories(dir / "busy");
+  test::writeFile(dir / "busy" / "x", "occupied");
+  EXPECT_THROW(Project::create(dir / "busy"), StoreError);
+  EXPECT_THROW(Project::open(dir / "busy"), StoreError);
+  EXPECT_FALSE(Project::isProject(dir / "busy"));
+  Project::create(dir / "fresh");
+  EXPECT_TRUE(Project::isProject(dir / "fresh"));
+  EXPECT_NO_THROW(Project::openOrCreate(dir / "fresh"));
+}
+
+}  // namespace
+}  // namespace caig

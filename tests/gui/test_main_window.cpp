@@ -1,0 +1,124 @@
+// The studio window in a real X server: opens a project on the demo products, shows the shot on
+// the canvas, zooms, persists edits, refuses bad shots, and saves a screenshot to look at.
+
+#include <QLineEdit>
+#include <QListWidget>
+#include <QSignalSpy>
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include "core/project.h"
+#include "widgets/main_window.h"
+#include "widgets/product_canvas.h"
+#include "widgets/product_panel.h"
+
+using caig::ui::MainWindow;
+
+class MainWindowTest : public QObject {
+  Q_OBJECT
+ private Q_SLOTS:
+  void initTestCase() {
+    QCoreApplication::setOrganizationName("CAIG Studio Tests");
+    QCoreApplication::setApplicationName("caig-studio-test");
+  }
+
+  void opensOnTheDemoProducts() {
+    QTemporaryDir tmp;
+    MainWindow window;
+    QString error;
+    QVERIFY2(window.openProject(tmp.filePath("demo"), &error), qPrintable(error));
+    QVERIFY2(window.ensureDemoProducts(&error), qPrintable(error));
+    window.resize(1400, 900);
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+
+    QCOMPARE(window.project()->store().products().size(), 3u);
+    QVERIFY(window.canvas()->hasImage());
+    QCOMPARE(window.canvas()->image().size(), QSize(768, 768));
+    auto* list = window.findChild<QListWidget*>("productList");
+    QVERIFY(list);
+    QCOMPARE(list->count(), 3);
+    QVERIFY(window.canvas()->zoom() > 0.2 && window.canvas()->zoom() < 2.0);
+
+    // The canvas really paints the shot: its centre is the product, not the empty backdrop.
+    const QImage shown = window.canvas()->grab().toImage();
+    const QColor centre = shown.pixelColor(shown.width() / 2, shown.height() / 2 + 60);
+    QVERIFY2(centre != QColor(0x2b, 0x2d, 0x31), "canvas shows nothing");
+
+    const QString shot = QStringLiteral(CAIG_SCREENSHOT_DIR "/gui_main_window.png");
+    QVERIFY(window.grab().save(shot));
+    qInfo("screenshot: %s", qPrintable(shot));
+  }
+
+  void zoomKeepsTheAnchorPixel() {
+    QTemporaryDir tmp;
+    MainWindow window;
+    QVERIFY(window.openProject(tmp.filePath("p")));
+    QVERIFY(window.ensureDemoProducts());
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    auto* canvas = window.canvas();
+    const QPointF anchor(canvas->width() * 0.3, canvas->height() * 0.6);
+    const QPointF before = canvas->toImage(anchor);
+    const double zoom = canvas->zoom();
+    canvas->zoomBy(2.0, anchor);
+    QCOMPARE(canvas->zoom(), zoom * 2.0);
+    const QPointF after = canvas->toImage(anchor);
+    QVERIFY(std::abs(after.x() - before.x()) < 1e-6 && std::abs(after.y() - before.y()) < 1e-6);
+    window.activateWindow();
+    QVERIFY(QTest::qWaitForWindowActive(&window));
+    QTest::keyClick(&window, Qt::Key_0, Qt::ControlModifier);  // the Fit to Window shortcut
+    QCOMPARE(canvas->zoom(), zoom);
+  }
+
+  void editsPersistAcrossReopen() {
+    QTemporaryDir tmp;
+    const QString dir = tmp.filePath("p");
+    {
+      MainWindow window;
+      QVERIFY(window.openProject(dir));
+      QVERIFY(window.ensureDemoProducts());
+      window.show();
+      QVERIFY(QTest::qWaitForWindowExposed(&window));
+      auto* title = window.findChild<QLineEdit*>("productTitle");
+      QVERIFY(title);
+      QCOMPARE(title->text(), QStringLiteral("Amber Eau de Parfum 50 ml"));
+      title->setFocus();
+      title->selectAll();
+      QTest::keyClicks(title, "Night Bloom 30 ml");
+      QTest::keyClick(title, Qt::Key_Return);
+    }
+    MainWindow reopened;
+    QVERIFY(reopened.openProject(dir));
+    const auto products = reopened.project()->store().products();
+    QCOMPARE(QString::fromStdString(products.front().title), QStringLiteral("Night Bloom 30 ml"));
+    QCOMPARE(products.size(), 3u);  // reopening does not import the demo again
+    QVERIFY(reopened.canvas()->hasImage());
+  }
+
+  void badShotsAreRefusedWithAReason() {
+    QTemporaryDir tmp;
+    MainWindow window;
+    QVERIFY(window.openProject(tmp.filePath("p")));
+    QFile fake(tmp.filePath("fake.png"));
+    QVERIFY(fake.open(QIODevice::WriteOnly));
+    fake.write("definitely not a png");
+    fake.close();
+    QString error;
+    QVERIFY(!window.importProductShot(fake.fileName(), &error));
+    QVERIFY2(error.contains("fake.png"), qPrintable(error));
+    QVERIFY(window.project()->store().products().empty());
+    QVERIFY(!window.canvas()->hasImage());
+
+    QFile notProject(tmp.filePath("busy/file.txt"));
+    QDir().mkpath(tmp.filePath("busy"));
+    QVERIFY(notProject.open(QIODevice::WriteOnly));
+    notProject.write("x");
+    notProject.close();
+    QVERIFY(!window.openProject(tmp.filePath("busy"), &error));
+    QVERIFY(window.project() != nullptr);  // the open project stays open
+  }
+};
+
+QTEST_MAIN(MainWindowTest)
+#include "test_main_window.moc"

@@ -1,0 +1,266 @@
+#include "widgets/main_window.h"
+
+#include <QAction>
+#include <QApplication>
+#include <QCloseEvent>
+#include <QDockWidget>
+#include <QDragEnterEvent>
+#include <QFileInfo>
+#include <QFileDialog>
+#include <QLabel>
+#include <QListWidget>
+#include <QMenuBar>
+#include <QMessageBox>
+#include <QMimeData>
+#include <QSettings>
+#include <QStatusBar>
+#include <QToolBar>
+#include <QVBoxLayout>
+
+#include "core/demo_products.h"
+#include "core/image_io.h"
+#include "core/project.h"
+#include "core/resources.h"
+#include "widgets/product_canvas.h"
+#include "widgets/product_panel.h"
+#include "widgets/qt_image.h"
+
+namespace caig::ui {
+
+namespace {
+
+QString q(const std::string& s) { return QString::fromStdString(s); }
+
+// A dock holding a list and a one-line explanation of what will appear in it.
+QListWidget* addListDock(QMainWindow* window, QMenu* viewMenu, const QString& title, const QString& objectName,
+                         const QString& hint, Qt::DockWidgetArea area) {
+  auto* dock = new QDockWidget(title, window);
+  dock->setObjectName(objectName + "Dock");
+  auto* body = new QWidget(dock);
+  auto* layout = new QVBoxLayout(body);
+  auto* list = new QListWidget(body);
+  list->setObjectName(objectName);
+  auto* label = new QLabel(hint, body);
+  label->setWordWrap(true);
+  label->setStyleSheet("color: palette(mid);");
+  layout->addWidget(list, 1);
+  layout->addWidget(label);
+  dock->setWidget(body);
+  window->addDockWidget(area, dock);
+  viewMenu->addAction(dock->toggleViewAction());
+  return list;
+}
+
+}  // namespace
+
+MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
+  setWindowTitle(tr("CAIG Studio"));
+  setAcceptDrops(true);
+  canvas_ = new ProductCanvas(this);
+  canvas_->setObjectName("canvas");
+  setCentralWidget(canvas_);
+  createActions();
+  createDocks();
+  zoomLabel_ = new QLabel(this);
+  statusBar()->addPermanentWidget(zoomLabel_);
+  connect(canvas_, &ProductCanvas::zoomChanged, this,
+          [this](double z) { zoomLabel_->setText(tr("Zoom %1%").arg(qRound(z * 100))); });
+  resize(1280, 800);
+  QSettings settings;
+  restoreGeometry(settings.value("window/geometry").toByteArray());
+  restoreState(settings.value("window/state").toByteArray());
+}
+
+MainWindow::~MainWindow() = default;
+
+void MainWindow::createActions() {
+  auto* file = menuBar()->addMenu(tr("&File"));
+  auto* newProject = file->addAction(tr("&New Project…"), this, [this] { chooseAndOpenProject(true); });
+  newProject->setShortcut(QKeySequence::New);
+  auto* openProject = file->addAction(tr("&Open Project…"), this, [this] { chooseAndOpenProject(false); });
+  openProject->setShortcut(QKeySequence::Open);
+  auto* importShot = file->addAction(tr("&Import Product Shot…"), this, [this] { chooseAndImportShots(); });
+  importShot->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_I));
+  file->addSeparator();
+  auto* quit = file->addAction(tr("&Quit"), this, &QWidget::close);
+  quit->setShortcut(QKeySequence::Quit);
+
+  viewMenu_ = menuBar()->addMenu(tr("&View"));
+  auto* zoomIn = viewMenu_->addAction(tr("Zoom &In"), canvas_, &ProductCanvas::zoomIn);
+  zoomIn->setShortcuts({QKeySequence::ZoomIn, QKeySequence(Qt::CTRL | Qt::Key_Equal)});
+  auto* zoomOut = viewMenu_->addAction(tr("Zoom &Out"), canvas_, &ProductCanvas::zoomOut);
+  zoomOut->setShortcut(QKeySequence::ZoomOut);
+  auto* fit = viewMenu_->addAction(tr("&Fit to Window"), canvas_, &ProductCanvas::fitToView);
+  fit->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_0));
+  auto* actual = viewMenu_->addAction(tr("&Actual Pixels"), canvas_, &ProductCanvas::actualSize);
+  actual->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_1));
+  viewMenu_->addSeparator();
+
+  auto* toolbar = addToolBar(tr("Main"));
+  toolbar->setObjectName("mainToolbar");
+  for (QAction* a : {openProject, importShot, zoomIn, zoomOut, fit}) toolbar->addAction(a);
+}
+
+void MainWindow::createDocks() {
+  auto* dock = new QDockWidget(tr("Product"), this);
+  dock->setObjectName("productDock");
+  productPanel_ = new ProductPanel(dock);
+  dock->setWidget(productPanel_);
+  addDockWidget(Qt::LeftDockWidgetArea, dock);
+  viewMenu_->addAction(dock->toggleViewAction());
+  connect(productPanel_, &ProductPanel::productSelected, this, &MainWindow::showProduct);
+  connect(productPanel_, &ProductPanel::importRequested, this, &MainWindow::chooseAndImportShots);
+  connect(productPanel_, &ProductPanel::productEdited, this, [this](qint64 id, const QString& t, const QString& c) {
+    if (!project_) return;
+    try {
+      auto p = project_->store().product(id);
+      if (!p) return;
+      p->title = t.toStdString();
+      p->category = c.toStdString();
+      project_->store().updateProduct(*p);
+      statusBar()->showMessage(tr("Saved"), 2000);
+    } catch (const std::exception& e) {
+      reportError(tr("Could not save the product"), e.what());
+    }
+  });
+
+  prompts_ = addListDock(this, viewMenu_, tr("Prompts"), "promptList",
+                         tr("Background prompts written for this product appear here."), Qt::LeftDockWidgetArea);
+  variants_ = addListDock(this, viewMenu_, tr("Variants"), "variantList",
+                          tr("Generated backgrounds with their predicted CTR rank appear here."),
+                          Qt::RightDockWidgetArea);
+  jobs_ = addListDock(this, viewMenu_, tr("Jobs"), "jobList", tr("Queued and running jobs."),
+                      Qt::RightDockWidgetArea);
+}
+
+bool MainWindow::openProject(const QString& dir, QString* error) {
+  try {
+    auto opened = std::make_unique<caig::Project>(caig::Project::openOrCreate(dir.toStdString()));
+    project_ = std::move(opened);
+  } catch (const std::exception& e) {
+    if (error) *error = e.what();
+    return false;
+  }
+  currentProduct_ = 0;
+  setWindowTitle(tr("%1 — CAIG Studio").arg(QFileInfo(dir).fileName()));
+  QSettings().setValue("project/last", dir);
+  refreshProducts();
+  const auto products = project_->store().products();
+  if (!products.empty()) showProduct(products.front().id);
+  return true;
+}
+
+bool MainWindow::importProductShot(const QString& path, QString* error) {
+  if (!project_) {
+    if (error) *error = tr("Open or create a project first.");
+    return false;
+  }
+  try {
+    const auto product = project_->importProductShot(path.toStdString());
+    refreshProducts();
+    showProduct(product.id);
+    statusBar()->showMessage(tr("Imported %1").arg(QFileInfo(path).fileName()), 3000);
+    return true;
+  } catch (const std::exception& e) {
+    if (error) *error = e.what();
+    return false;
+  }
+}
+
+bool MainWindow::ensureDemoProducts(QString* error) {
+  if (!project_) return false;
+  try {
+    if (project_->store().products().empty()) {
+      caig::importDemoProducts(*project_, caig::resourceDir() / "demo");
+      refreshProducts();
+      showProduct(project_->store().products().front().id);
+    }
+    return true;
+  } catch (const std::exception& e) {
+    if (error) *error = e.what();
+    return false;
+  }
+}
+
+void MainWindow::showProduct(qint64 id) {
+  if (!project_) return;
+  const auto product = project_->store().product(id);
+  if (!product) return;
+  currentProduct_ = id;
+  try {
+    canvas_->setImage(toQImage(caig::loadImage(project_->absolute(product->imagePath))));
+  } catch (const std::exception& e) {
+    canvas_->setImage({});
+    reportError(tr("Could not show the product shot"), e.what());
+  }
+  productPanel_->selectProduct(id);
+  refreshRecords();
+}
+
+void MainWindow::refreshProducts() {
+  const auto products = project_->store().products();
+  std::vector<QString> shots;
+  for (const auto& p : products) shots.push_back(q(project_->absolute(p.imagePath).string()));
+  productPanel_->setProducts(products, shots);
+}
+
+void MainWindow::refreshRecords() {
+  prompts_->clear();
+  variants_->clear();
+  if (!project_ || !currentProduct_) return;
+  for (const auto& p : project_->store().prompts(currentProduct_)) {
+    prompts_->addItem(q(p.text) + QStringLiteral("  [") + q(p.source) + QStringLiteral("]"));
+  }
+  for (const auto& v : project_->store().variants(currentProduct_)) {
+    QString label = tr("seed %1").arg(v.seed);
+    if (v.rank) label += tr(" · rank %1").arg(*v.rank);
+    variants_->addItem(label);
+  }
+}
+
+void MainWindow::reportError(const QString& what, const QString& why) {
+  statusBar()->showMessage(what + ": " + why, 8000);
+  if (isVisible() && !QApplication::platformName().contains("offscreen")) {
+    QMessageBox::warning(this, what, why);
+  }
+}
+
+void MainWindow::chooseAndOpenProject(bool create) {
+  const QString dir = QFileDialog::getExistingDirectory(
+      this, create ? tr("New Project Folder (empty)") : tr("Open Project Folder"));
+  if (dir.isEmpty()) return;
+  QString error;
+  if (!openProject(dir, &error)) reportError(tr("Could not open the project"), error);
+}
+
+void MainWindow::chooseAndImportShots() {
+  const QStringList files = QFileDialog::getOpenFileNames(this, tr("Import Product Shots"), {},
+                                                          tr("Images (*.png *.jpg *.jpeg *.webp)"));
+  for (const QString& f : files) {
+    QString error;
+    if (!importProductShot(f, &error)) reportError(tr("Could not import %1").arg(QFileInfo(f).fileName()), error);
+  }
+}
+
+void MainWindow::dragEnterEvent(QDragEnterEvent* event) {
+  if (event->mimeData()->hasUrls()) event->acceptProposedAction();
+}
+
+void MainWindow::dropEvent(QDropEvent* event) {
+  for (const QUrl& url : event->mimeData()->urls()) {
+    if (!url.isLocalFile()) continue;
+    QString error;
+    if (!importProductShot(url.toLocalFile(), &error)) {
+      reportError(tr("Could not import %1").arg(url.fileName()), error);
+    }
+  }
+}
+
+void MainWindow::closeEvent(QCloseEvent* event) {
+  QSettings settings;
+  settings.setValue("window/geometry", saveGeometry());
+  settings.setValue("window/state", saveState());
+  event->accept();
+}
+
+}  // namespace caig::ui
