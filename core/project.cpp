@@ -2,6 +2,8 @@
 
 #include <xxhash.h>
 
+#include <opencv2/core.hpp>
+
 #include <cstdio>
 #include <fstream>
 #include <iterator>
@@ -71,6 +73,37 @@ Product Project::importProductShot(const fs::path& image, std::string title, con
   p.imagePath = relative;
   p.id = store_.addProduct(p);
   return *store_.product(p.id);
+}
+
+Product Project::setCutout(int64_t productId, const cv::Mat& alpha, const std::string& engine) {
+  auto product = store_.product(productId);
+  if (!product) throw StoreError("no product with id " + std::to_string(productId));
+  if (alpha.empty() || alpha.type() != CV_8UC1) throw ImageError("a cutout must be a non-empty 8-bit mask");
+  const cv::Mat shot = loadImage(absolute(product->imagePath));
+  if (alpha.size() != shot.size()) throw ImageError("the cutout's size differs from the product shot's");
+  const auto png = encodeImage(alpha, ".png");
+  const std::string relative = "products/" + contentHash(png.data(), png.size()) + ".alpha.png";
+  if (!std::filesystem::exists(absolute(relative))) {
+    try {
+      io::AtomicFile out(absolute(relative));
+      out.write(png.data(), png.size());
+      out.commit();
+    } catch (const io::FileError& e) {
+      throw StoreError(std::string("cannot save the cutout: ") + e.what());
+    }
+  }
+  product->cutoutPath = relative;
+  product->cutoutEngine = engine;
+  store_.updateProduct(*product);
+  return *product;
+}
+
+cv::Mat Project::cutout(int64_t productId) const {
+  const auto product = store_.product(productId);
+  if (!product || product->cutoutPath.empty()) return {};
+  cv::Mat alpha = loadImage(absolute(product->cutoutPath));
+  cv::extractChannel(alpha, alpha, 0);  // loadImage widens grey to BGR
+  return alpha;
 }
 
 }  // namespace caig

@@ -3,6 +3,7 @@
 // to (products/, variants/). Paths in the store are relative, so a project folder can be moved.
 
 #include <filesystem>
+#include <opencv2/core.hpp>
 #include <string>
 
 #include "core/project_store.h"
@@ -29,6 +30,12 @@ class Project {
   // re-import shares the file) and records the product. Empty title = the file name's stem.
   Product importProductShot(const std::filesystem::path& image, std::string title = {},
                             const std::string& category = {});
+
+  // Stores a product's alpha (CV_8UC1, the shot's size) as a PNG in the project and records
+  // which engine made it ("isnet", "grabcut", "painted"). Returns the updated product.
+  Product setCutout(int64_t productId, const cv::Mat& alpha, const std::string& engine);
+  // The stored alpha, or an empty Mat when the product has not been cut out.
+  cv::Mat cutout(int64_t productId) const;
 
  private:
   Project(std::filesystem::path dir, ProjectStore store);

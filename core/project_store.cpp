@@ -68,6 +68,11 @@ CREATE TABLE training_runs (
   finished_at TEXT NOT NULL DEFAULT ''
 );
 )sql",
+    // 1 -> 2: a product keeps its cutout (alpha PNG in the project) and which engine made it.
+    R"sql(
+ALTER TABLE products ADD COLUMN cutout_path TEXT NOT NULL DEFAULT '';
+ALTER TABLE products ADD COLUMN cutout_engine TEXT NOT NULL DEFAULT '';
+)sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == ProjectStore::kSchemaVersion,
               "one migration per schema version");
@@ -223,14 +228,17 @@ void ProjectStore::transaction(const std::function<void()>& work) {
 }
 
 int64_t ProjectStore::addProduct(const Product& p) {
-  Statement s(db_, "INSERT INTO products(title, category, image_path) VALUES (?, ?, ?)");
-  s.bind(1, p.title).bind(2, p.category).bind(3, p.imagePath).run();
+  Statement s(db_, "INSERT INTO products(title, category, image_path, cutout_path, cutout_engine) VALUES (?, ?, ?, ?, ?)");
+  s.bind(1, p.title).bind(2, p.category).bind(3, p.imagePath).bind(4, p.cutoutPath).bind(5, p.cutoutEngine).run();
   return sqlite3_last_insert_rowid(db_);
 }
 
 void ProjectStore::updateProduct(const Product& p) {
-  Statement s(db_, "UPDATE products SET title = ?, category = ?, image_path = ? WHERE id = ?");
-  s.bind(1, p.title).bind(2, p.category).bind(3, p.imagePath).bind(4, p.id).run();
+  Statement s(db_,
+              "UPDATE products SET title = ?, category = ?, image_path = ?, cutout_path = ?, cutout_engine = ?"
+              " WHERE id = ?");
+  s.bind(1, p.title).bind(2, p.category).bind(3, p.imagePath).bind(4, p.cutoutPath).bind(5, p.cutoutEngine);
+  s.bind(6, p.id).run();
   if (sqlite3_changes(db_) == 0) throw StoreError("no product with id " + std::to_string(p.id));
 }
 
@@ -239,18 +247,25 @@ void ProjectStore::removeProduct(int64_t id) {
   s.bind(1, id).run();
 }
 
+namespace {
+constexpr const char* kProductColumns = "SELECT id, title, category, image_path, created_at, cutout_path, cutout_engine";
+Product readProduct(const Statement& s) {
+  return Product{s.i64(0), s.text(1), s.text(2), s.text(3), s.text(4), s.text(5), s.text(6)};
+}
+}  // namespace
+
 std::vector<Product> ProjectStore::products() const {
-  Statement s(db_, "SELECT id, title, category, image_path, created_at FROM products ORDER BY id");
+  Statement s(db_, (std::string(kProductColumns) + " FROM products ORDER BY id").c_str());
   std::vector<Product> out;
-  while (s.step()) out.push_back({s.i64(0), s.text(1), s.text(2), s.text(3), s.text(4)});
+  while (s.step()) out.push_back(readProduct(s));
   return out;
 }
 
 std::optional<Product> ProjectStore::product(int64_t id) const {
-  Statement s(db_, "SELECT id, title, category, image_path, created_at FROM products WHERE id = ?");
+  Statement s(db_, (std::string(kProductColumns) + " FROM products WHERE id = ?").c_str());
   s.bind(1, id);
   if (!s.step()) return std::nullopt;
-  return Product{s.i64(0), s.text(1), s.text(2), s.text(3), s.text(4)};
+  return readProduct(s);
 }
 
 int64_t ProjectStore::addPrompt(const PromptRecord& p) {

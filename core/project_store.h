@@ -27,6 +27,8 @@ struct Product {
   std::string category;
   std::string imagePath;  // relative to the project folder
   std::string createdAt;  // UTC, ISO 8601, set by the store
+  std::string cutoutPath;    // alpha PNG relative to the project folder; empty = not cut out yet
+  std::string cutoutEngine;  // "isnet", "grabcut", "painted"...
 };
 
 struct PromptRecord {
@@ -83,7 +85,7 @@ struct TrainingRun {
 
 class ProjectStore {
  public:
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
   // Creates the database if absent, migrates an older one. Throws StoreError for a file that
   // is not a CAIG project or was written by a newer version.

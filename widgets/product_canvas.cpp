@@ -11,6 +11,17 @@ namespace caig::ui {
 namespace {
 constexpr double kMinZoom = 0.02;
 constexpr double kMaxZoom = 32.0;
+
+// Checkerboard behind transparency, fixed to the screen like Krita's.
+QPixmap checkerboard() {
+  const int cell = 8;
+  QPixmap tile(2 * cell, 2 * cell);
+  tile.fill(QColor(0xcc, 0xcc, 0xcc));
+  QPainter tp(&tile);
+  tp.fillRect(0, 0, cell, cell, QColor(0x99, 0x99, 0x99));
+  tp.fillRect(cell, cell, cell, cell, QColor(0x99, 0x99, 0x99));
+  return tile;
+}
 }  // namespace
 
 ProductCanvas::ProductCanvas(QWidget* parent) : QWidget(parent) {
@@ -22,7 +33,54 @@ ProductCanvas::ProductCanvas(QWidget* parent) : QWidget(parent) {
 
 void ProductCanvas::setImage(const QImage& image) {
   image_ = image;
+  mask_ = {};
+  composite_ = {};
+  painting_ = false;
   fitToView();
+}
+
+void ProductCanvas::setMask(const QImage& mask) {
+  if (!mask.isNull() && mask.size() != image_.size()) return;  // a stale mask of another shot
+  mask_ = mask.isNull() ? QImage() : mask.convertToFormat(QImage::Format_Grayscale8);
+  updateComposite();
+}
+
+void ProductCanvas::updateComposite() {
+  if (mask_.isNull()) {
+    composite_ = {};
+  } else {
+    composite_ = image_.convertToFormat(QImage::Format_ARGB32);
+    composite_.setAlphaChannel(mask_);
+  }
+  update();
+}
+
+void ProductCanvas::setTool(Tool tool) {
+  tool_ = tool;
+  setCursor(tool == Tool::Pan ? Qt::OpenHandCursor : Qt::CrossCursor);
+  setMouseTracking(tool != Tool::Pan);
+  update();
+}
+
+void ProductCanvas::setBrushSize(int imagePixels) {
+  brushSize_ = std::clamp(imagePixels, 1, 1024);
+  update();
+}
+
+void ProductCanvas::paintStroke(QPointF from, QPointF to) {
+  QPainter p(&mask_);
+  p.setRenderHint(QPainter::Antialiasing);
+  const QColor ink = tool_ == Tool::KeepBrush ? Qt::white : Qt::black;
+  p.setPen(QPen(ink, brushSize_, Qt::SolidLine, Qt::RoundCap, Qt::RoundJoin));
+  if (from == to) {
+    p.setPen(Qt::NoPen);
+    p.setBrush(ink);
+    p.drawEllipse(to, brushSize_ / 2.0, brushSize_ / 2.0);
+  } else {
+    p.drawLine(from, to);
+  }
+  p.end();
+  updateComposite();
 }
 
 void ProductCanvas::fitToView() {
@@ -65,18 +123,21 @@ void ProductCanvas::paintEvent(QPaintEvent*) {
     return;
   }
   const QRectF target(offset_, QSizeF(image_.width() * zoom_, image_.height() * zoom_));
-  if (image_.hasAlphaChannel()) {
-    // Checkerboard behind transparency, fixed to the screen like Krita's.
-    const int cell = 8;
-    QPixmap tile(2 * cell, 2 * cell);
-    tile.fill(QColor(0xcc, 0xcc, 0xcc));
-    QPainter tp(&tile);
-    tp.fillRect(0, 0, cell, cell, QColor(0x99, 0x99, 0x99));
-    tp.fillRect(cell, cell, cell, cell, QColor(0x99, 0x99, 0x99));
-    p.fillRect(target, QBrush(tile));
+  if (image_.hasAlphaChannel()) p.fillRect(target, QBrush(checkerboard()));
+  if (!composite_.isNull()) {
+    p.fillRect(target, QBrush(checkerboard()));
   }
   p.setRenderHint(QPainter::SmoothPixmapTransform, zoom_ < 2.0);
-  p.drawImage(target, image_);
+  p.drawImage(target, composite_.isNull() ? image_ : composite_);
+  if (tool_ != Tool::Pan && rect().contains(cursorPos_.toPoint())) {
+    p.setRenderHint(QPainter::Antialiasing);
+    p.setBrush(Qt::NoBrush);
+    const double r = brushSize_ * zoom_ / 2.0;
+    p.setPen(QPen(QColor(0, 0, 0, 160), 2.0));
+    p.drawEllipse(cursorPos_, r, r);
+    p.setPen(QPen(tool_ == Tool::KeepBrush ? QColor(120, 255, 140) : QColor(255, 110, 110), 1.0));
+    p.drawEllipse(cursorPos_, r, r);
+  }
 }
 
 void ProductCanvas::wheelEvent(QWheelEvent* event) {
@@ -86,7 +147,14 @@ void ProductCanvas::wheelEvent(QWheelEvent* event) {
 }
 
 void ProductCanvas::mousePressEvent(QMouseEvent* event) {
-  if (event->button() == Qt::LeftButton || event->button() == Qt::MiddleButton) {
+  if (event->button() == Qt::LeftButton && tool_ != Tool::Pan && !mask_.isNull()) {
+    painting_ = true;
+    strokeStart_ = mask_.copy();
+    lastPaint_ = toImage(event->position());
+    paintStroke(lastPaint_, lastPaint_);
+    return;
+  }
+  if ((event->button() == Qt::LeftButton && tool_ == Tool::Pan) || event->button() == Qt::MiddleButton) {
     dragging_ = true;
     dragStart_ = event->position() - offset_;
     setCursor(Qt::ClosedHandCursor);
@@ -94,6 +162,14 @@ void ProductCanvas::mousePressEvent(QMouseEvent* event) {
 }
 
 void ProductCanvas::mouseMoveEvent(QMouseEvent* event) {
+  cursorPos_ = event->position();
+  if (painting_) {
+    const QPointF here = toImage(event->position());
+    paintStroke(lastPaint_, here);
+    lastPaint_ = here;
+    return;
+  }
+  if (tool_ != Tool::Pan) update();  // the brush outline follows the pointer
   if (!dragging_) return;
   offset_ = event->position() - dragStart_;
   fitted_ = false;
@@ -101,8 +177,21 @@ void ProductCanvas::mouseMoveEvent(QMouseEvent* event) {
 }
 
 void ProductCanvas::mouseReleaseEvent(QMouseEvent*) {
-  dragging_ = false;
-  unsetCursor();
+  if (painting_) {
+    painting_ = false;
+    Q_EMIT maskEdited(strokeStart_, mask_);
+    strokeStart_ = {};
+    return;
+  }
+  if (dragging_) {
+    dragging_ = false;
+    setCursor(tool_ == Tool::Pan ? Qt::OpenHandCursor : Qt::CrossCursor);
+  }
+}
+
+void ProductCanvas::leaveEvent(QEvent*) {
+  cursorPos_ = QPointF(-1, -1);
+  update();
 }
 
 void ProductCanvas::resizeEvent(QResizeEvent*) {

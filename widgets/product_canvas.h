@@ -1,6 +1,7 @@
 #pragma once
-// The central canvas: shows the current product shot (or variant) with zoom and pan.
-// Transparent pixels sit on a checkerboard, as in every image editor.
+// The central canvas: shows the current product shot (or variant) with zoom and pan, and the
+// product's cutout mask, which the keep/remove brushes refine. Transparent pixels sit on a
+// checkerboard, as in every image editor. The middle button always pans.
 
 #include <QImage>
 #include <QPointF>
@@ -13,8 +14,18 @@ class ProductCanvas : public QWidget {
  public:
   explicit ProductCanvas(QWidget* parent = nullptr);
 
-  void setImage(const QImage& image);  // fits it to the view
+  enum class Tool { Pan, KeepBrush, RemoveBrush };
+
+  void setImage(const QImage& image);  // fits it to the view; clears the mask
   const QImage& image() const { return image_; }
+  // Grayscale8 of the image's size (255 = product), or a null image for none.
+  void setMask(const QImage& mask);
+  const QImage& mask() const { return mask_; }
+  bool hasMask() const { return !mask_.isNull(); }
+  void setTool(Tool tool);
+  Tool tool() const { return tool_; }
+  void setBrushSize(int imagePixels);
+  int brushSize() const { return brushSize_; }
   double zoom() const { return zoom_; }
   bool hasImage() const { return !image_.isNull(); }
 
@@ -28,6 +39,8 @@ class ProductCanvas : public QWidget {
 
  Q_SIGNALS:
   void zoomChanged(double zoom);
+  // A finished brush stroke: the mask before and after it (for undo).
+  void maskEdited(const QImage& before, const QImage& after);
 
  protected:
   void paintEvent(QPaintEvent* event) override;
@@ -36,9 +49,21 @@ class ProductCanvas : public QWidget {
   void mouseMoveEvent(QMouseEvent* event) override;
   void mouseReleaseEvent(QMouseEvent* event) override;
   void resizeEvent(QResizeEvent* event) override;
+  void leaveEvent(QEvent* event) override;
 
  private:
+  void paintStroke(QPointF from, QPointF to);
+  void updateComposite();
+
   QImage image_;
+  QImage mask_;
+  QImage composite_;  // image with the mask as alpha, what is drawn when a mask exists
+  QImage strokeStart_;
+  Tool tool_ = Tool::Pan;
+  int brushSize_ = 24;
+  bool painting_ = false;
+  QPointF lastPaint_;
+  QPointF cursorPos_{-1, -1};
   double zoom_ = 1.0;
   QPointF offset_;  // widget position of the image's top-left corner
   QPointF dragStart_;

@@ -30,6 +30,22 @@ TEST(Project, ImportCopiesTheShotUnderItsContentHash) {
   EXPECT_NO_THROW(loadImage(project.absolute(project.store().products()[0].imagePath)));
 }
 
+TEST(Project, StoresACutoutBesideTheShot) {
+  test::TempDir dir;
+  saveImage(dir / "shot.png", cv::Mat(30, 40, CV_8UC3, cv::Scalar(1, 2, 3)));
+  auto project = Project::create(dir / "proj");
+  const Product p = project.importProductShot(dir / "shot.png");
+  EXPECT_TRUE(project.cutout(p.id).empty());
+  cv::Mat alpha = cv::Mat::zeros(30, 40, CV_8UC1);
+  alpha(cv::Rect(10, 5, 20, 20)).setTo(255);
+  const Product cut = project.setCutout(p.id, alpha, "grabcut");
+  EXPECT_EQ(cut.cutoutEngine, "grabcut");
+  EXPECT_EQ(cv::norm(project.cutout(p.id), alpha, cv::NORM_INF), 0.0);
+  EXPECT_THROW(project.setCutout(p.id, cv::Mat::zeros(10, 10, CV_8UC1), "painted"), ImageError);  // wrong size
+  EXPECT_THROW(project.setCutout(999, alpha, "painted"), StoreError);
+  EXPECT_EQ(project.store().product(p.id)->cutoutEngine, "grabcut");  // unchanged by the failures
+}
+
 TEST(Project, RefusesBadShotsWithoutWritingAnything) {
   test::TempDir dir;
   auto project = Project::create(dir / "proj");

@@ -16,7 +16,7 @@ TEST(ProjectStore, PersistsEveryRecordKindAcrossReopen) {
   {
     auto store = ProjectStore::open(db);
     EXPECT_EQ(store.schemaVersion(), ProjectStore::kSchemaVersion);
-    productId = store.addProduct({0, "Amber Eau de Parfum", "fragrance", "products/a.png", ""});
+    productId = store.addProduct({0, "Amber Eau de Parfum", "fragrance", "products/a.png", "", "", ""});
     const int64_t promptId = store.addPrompt({0, productId, "marble podium, soft light", "builtin", false});
     store.setPromptPinned(promptId, true);
     Variant v;
@@ -61,7 +61,7 @@ TEST(ProjectStore, UsesWalAndForeignKeys) {
   test::TempDir dir;
   auto store = ProjectStore::open(dir / "p.caig");
   EXPECT_TRUE(std::filesystem::exists(dir / "p.caig-wal"));
-  const int64_t id = store.addProduct({0, "t", "", "x.png", ""});
+  const int64_t id = store.addProduct({0, "t", "", "x.png", "", "", ""});
   store.addPrompt({0, id, "p", "user", false});
   Variant v;
   v.productId = id;
@@ -77,8 +77,8 @@ TEST(ProjectStore, TransactionsAreAllOrNothing) {
   test::TempDir dir;
   auto store = ProjectStore::open(dir / "p.caig");
   EXPECT_THROW(store.transaction([&] {
-    store.addProduct({0, "first", "", "a.png", ""});
-    store.transaction([&] { store.addProduct({0, "nested", "", "b.png", ""}); });
+    store.addProduct({0, "first", "", "a.png", "", "", ""});
+    store.transaction([&] { store.addProduct({0, "nested", "", "b.png", "", "", ""}); });
     store.addClickRecord({0, "bad", std::nullopt, "", "", "", 10, 20});  // clicks > impressions
   }),
                StoreError);
@@ -86,7 +86,7 @@ TEST(ProjectStore, TransactionsAreAllOrNothing) {
   EXPECT_TRUE(store.clickRecords().empty());
 
   store.transaction([&] {
-    store.addProduct({0, "kept", "", "a.png", ""});
+    store.addProduct({0, "kept", "", "a.png", "", "", ""});
     EXPECT_THROW(store.transaction([&] { throw std::runtime_error("inner fails"); }), std::runtime_error);
   });
   ASSERT_EQ(store.products().size(), 1u);  // the inner failure rolled back the inner part only
@@ -120,6 +120,34 @@ TEST(ProjectStore, RefusesForeignAndNewerFiles) {
     EXPECT_NE(std::string(e.what()).find("schema version 99"), std::string::npos) << e.what();
   }
   EXPECT_THROW(ProjectStore::open(dir / "no/such/dir/p.caig"), StoreError);
+}
+
+TEST(ProjectStore, MigratesAVersionOneProjectKeepingItsData) {
+  test::TempDir dir;
+  { ProjectStore::open(dir / "old.caig"); }
+  // Turn the file back into what version 1 wrote: no cutout columns, one product.
+  sqlite3* db = nullptr;
+  sqlite3_open((dir / "old.caig").c_str(), &db);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "ALTER TABLE products DROP COLUMN cutout_path;"
+                         "ALTER TABLE products DROP COLUMN cutout_engine;"
+                         "INSERT INTO products(title, image_path) VALUES ('Old mug', 'products/m.png');"
+                         "PRAGMA user_version = 1;",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+
+  auto store = ProjectStore::open(dir / "old.caig");
+  EXPECT_EQ(store.schemaVersion(), 2);
+  const auto products = store.products();
+  ASSERT_EQ(products.size(), 1u);
+  EXPECT_EQ(products[0].title, "Old mug");
+  EXPECT_EQ(products[0].cutoutPath, "");
+  Product p = products[0];
+  p.cutoutPath = "products/m.alpha.png";
+  p.cutoutEngine = "grabcut";
+  store.updateProduct(p);
+  EXPECT_EQ(store.product(p.id)->cutoutEngine, "grabcut");
 }
 
 }  // namespace
