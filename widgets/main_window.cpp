@@ -14,9 +14,14 @@
 #include <QMimeData>
 #include <QSettings>
 #include <QStatusBar>
+#include <QActionGroup>
+#include <QFutureWatcher>
 #include <QToolBar>
+#include <QUndoStack>
 #include <QVBoxLayout>
+#include <QtConcurrent>
 
+#include "core/cutout_engines.h"
 #include "core/demo_products.h"
 #include "core/image_io.h"
 #include "core/project.h"
@@ -30,6 +35,45 @@ namespace caig::ui {
 namespace {
 
 QString q(const std::string& s) { return QString::fromStdString(s); }
+
+cv::Mat toMat(const QImage& grey) {
+  const QImage g = grey.convertToFormat(QImage::Format_Grayscale8);
+  return cv::Mat(g.height(), g.width(), CV_8UC1, const_cast<uchar*>(g.constBits()),
+                 static_cast<size_t>(g.bytesPerLine()))
+      .clone();
+}
+
+// One brush stroke or one cutout run: the product's mask before and after.
+class MaskCommand : public QUndoCommand {
+ public:
+  MaskCommand(MainWindow* window, qint64 productId, QImage before, QImage after, QString engine,
+              const QString& text)
+      : QUndoCommand(text), window_(window), productId_(productId), before_(std::move(before)),
+        after_(std::move(after)), engine_(std::move(engine)) {}
+  void undo() override { window_->applyMask(productId_, before_, QStringLiteral("painted")); }
+  void redo() override {
+    if (first_) {  // the mask is already applied when the command is pushed
+      first_ = false;
+      return;
+    }
+    window_->applyMask(productId_, after_, engine_);
+  }
+
+ private:
+  MainWindow* window_;
+  qint64 productId_;
+  QImage before_, after_;
+  QString engine_;
+  bool first_ = true;
+};
+
+// What the worker thread hands back.
+struct CutoutOutcome {
+  std::shared_ptr<caig::CutoutEngine> engine;
+  QString note;
+  cv::Mat alpha;
+  QString error;
+};
 
 // A dock holding a list and a one-line explanation of what will appear in it.
 QListWidget* addListDock(QMainWindow* window, QMenu* viewMenu, const QString& title, const QString& objectName,
@@ -96,9 +140,149 @@ void MainWindow::createActions() {
   actual->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_1));
   viewMenu_->addSeparator();
 
+  undo_ = new QUndoStack(this);
+  auto* edit = menuBar()->insertMenu(viewMenu_->menuAction(), new QMenu(tr("&Edit"), this))->menu();
+  auto* undo = undo_->createUndoAction(this, tr("&Undo"));
+  undo->setShortcut(QKeySequence::Undo);
+  auto* redo = undo_->createRedoAction(this, tr("&Redo"));
+  redo->setShortcuts({QKeySequence::Redo, QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_Z)});
+  edit->addAction(undo);
+  edit->addAction(redo);
+
+  auto* product = menuBar()->addMenu(tr("&Product"));
+  cutoutAction_ = product->addAction(tr("&Cut Out"), this, &MainWindow::cutOutCurrentProduct);
+  cutoutAction_->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_K));
+  cutoutAction_->setToolTip(tr("Separate the product from its background (ISNet, or GrabCut without it)"));
+  product->addSeparator();
+  createToolActions(product);
+
   auto* toolbar = addToolBar(tr("Main"));
   toolbar->setObjectName("mainToolbar");
   for (QAction* a : {openProject, importShot, zoomIn, zoomOut, fit}) toolbar->addAction(a);
+  toolbar->addSeparator();
+  toolbar->addAction(cutoutAction_);
+  for (QAction* a : product->actions()) {
+    if (a->isCheckable()) toolbar->addAction(a);
+  }
+  toolbar->addAction(undo);
+  toolbar->addAction(redo);
+}
+
+void MainWindow::createToolActions(QMenu* menu) {
+  auto* group = new QActionGroup(this);
+  struct ToolRow {
+    QString text;
+    QKeySequence key;
+    ProductCanvas::Tool tool;
+  };
+  const ToolRow rows[] = {{tr("&Pan"), QKeySequence(Qt::Key_H), ProductCanvas::Tool::Pan},
+                          {tr("&Keep Brush"), QKeySequence(Qt::Key_B), ProductCanvas::Tool::KeepBrush},
+                          {tr("&Remove Brush"), QKeySequence(Qt::Key_E), ProductCanvas::Tool::RemoveBrush}};
+  for (const auto& row : rows) {
+    auto* a = menu->addAction(row.text);
+    a->setShortcut(row.key);
+    a->setCheckable(true);
+    a->setChecked(row.tool == ProductCanvas::Tool::Pan);
+    a->setObjectName(row.text.mid(1).remove(' ') + "Tool");
+    group->addAction(a);
+    connect(a, &QAction::triggered, this, [this, tool = row.tool] {
+      if (tool != ProductCanvas::Tool::Pan && !canvas_->hasMask()) {
+        statusBar()->showMessage(tr("Cut out the product first (Ctrl+K): the brushes refine its mask"), 5000);
+      }
+      canvas_->setTool(tool);
+    });
+  }
+  menu->addSeparator();
+  auto* bigger = menu->addAction(tr("Larger Brush"), this, [this] { canvas_->setBrushSize(canvas_->brushSize() * 5 / 4 + 1); });
+  bigger->setShortcut(QKeySequence(Qt::Key_BracketRight));
+  auto* smaller = menu->addAction(tr("Smaller Brush"), this, [this] { canvas_->setBrushSize(canvas_->brushSize() * 4 / 5); });
+  smaller->setShortcut(QKeySequence(Qt::Key_BracketLeft));
+  connect(canvas_, &ProductCanvas::maskEdited, this, [this](const QImage& before, const QImage& after) {
+    if (!project_ || !currentProduct_) return;
+    applyMask(currentProduct_, after, QStringLiteral("painted"));
+    undo_->push(new MaskCommand(this, currentProduct_, before, after, QStringLiteral("painted"), tr("Brush stroke")));
+  });
+}
+
+void MainWindow::applyMask(qint64 productId, const QImage& mask, const QString& engine) {
+  if (!project_) return;
+  try {
+    if (!mask.isNull()) {
+      project_->setCutout(productId, toMat(mask), engine.toStdString());
+    } else if (auto p = project_->store().product(productId)) {  // undo of the first cutout
+      p->cutoutPath.clear();
+      p->cutoutEngine.clear();
+      project_->store().updateProduct(*p);
+    }
+  } catch (const std::exception& e) {
+    reportError(tr("Could not save the mask"), e.what());
+    return;
+  }
+  if (productId == currentProduct_) canvas_->setMask(mask);
+}
+
+void MainWindow::cutOutCurrentProduct() {
+  if (!project_ || !currentProduct_ || cutoutRunning_) return;
+  const auto product = project_->store().product(currentProduct_);
+  if (!product) return;
+  cv::Mat shot;
+  try {
+    shot = caig::loadImage(project_->absolute(product->imagePath));
+  } catch (const std::exception& e) {
+    reportError(tr("Could not read the product shot"), e.what());
+    return;
+  }
+  cutoutRunning_ = true;
+  cutoutAction_->setEnabled(false);
+  auto* job = new QListWidgetItem(tr("Cut out “%1” — running…").arg(q(product->title)), jobs_);
+  statusBar()->showMessage(tr("Cutting out…"));
+  auto timer = std::make_shared<QElapsedTimer>();
+  timer->start();
+
+  auto engine = cutoutEngine_;
+  const QString knownNote = cutoutNote_;
+  auto* watcher = new QFutureWatcher<CutoutOutcome>(this);
+  const qint64 productId = currentProduct_;
+  const QImage before = canvas_->mask();
+  connect(watcher, &QFutureWatcher<CutoutOutcome>::finished, this,
+          [this, watcher, job, timer, productId, before, title = q(product->title)] {
+            const CutoutOutcome out = watcher->result();
+            watcher->deleteLater();
+            cutoutRunning_ = false;
+            cutoutAction_->setEnabled(true);
+            if (!out.error.isEmpty()) {
+              job->setText(tr("Cut out “%1” — failed: %2").arg(title, out.error));
+              reportError(tr("Cutout failed"), out.error);
+              Q_EMIT cutoutFinished(false, out.error);
+              return;
+            }
+            cutoutEngine_ = out.engine;
+            cutoutNote_ = out.note;
+            const QString name = q(out.engine->name());
+            const double seconds = timer->elapsed() / 1000.0;
+            job->setText(tr("Cut out “%1” — %2, %3 s").arg(title, name).arg(seconds, 0, 'f', 1));
+            const QImage mask = toQImage(out.alpha);
+            if (project_ && project_->store().product(productId)) {
+              applyMask(productId, mask, name);
+              undo_->push(new MaskCommand(this, productId, before, mask, name, tr("Cut out")));
+            }
+            statusBar()->showMessage(out.note.isEmpty() ? tr("Cut out with %1").arg(name) : out.note, 10000);
+            Q_EMIT cutoutFinished(true, name);
+          });
+  watcher->setFuture(QtConcurrent::run([engine, knownNote, shot]() -> CutoutOutcome {
+    CutoutOutcome out{engine, knownNote, {}, {}};
+    try {
+      if (!out.engine) {
+        auto choice = caig::chooseCutoutEngine();
+        out.engine = std::shared_ptr<caig::CutoutEngine>(std::move(choice.engine));
+        out.note = QString::fromStdString(choice.note);
+      }
+      out.alpha = out.engine->alpha(shot);
+    } catch (const std::exception& e) {
+      out.error = QString::fromUtf8(e.what());
+    }
+    return out;
+  }));
 }
 
 void MainWindow::createDocks() {
@@ -142,6 +326,7 @@ bool MainWindow::openProject(const QString& dir, QString* error) {
     return false;
   }
   currentProduct_ = 0;
+  undo_->clear();
   setWindowTitle(tr("%1 — CAIG Studio").arg(QFileInfo(dir).fileName()));
   QSettings().setValue("project/last", dir);
   refreshProducts();
@@ -186,9 +371,12 @@ void MainWindow::showProduct(qint64 id) {
   if (!project_) return;
   const auto product = project_->store().product(id);
   if (!product) return;
+  if (id != currentProduct_) undo_->clear();  // undo history is per product
   currentProduct_ = id;
   try {
     canvas_->setImage(toQImage(caig::loadImage(project_->absolute(product->imagePath))));
+    const cv::Mat alpha = project_->cutout(id);
+    if (!alpha.empty()) canvas_->setMask(toQImage(alpha));
   } catch (const std::exception& e) {
     canvas_->setImage({});
     reportError(tr("Could not show the product shot"), e.what());

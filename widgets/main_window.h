@@ -2,15 +2,21 @@
 // The studio's main window: the canvas in the centre, docks for product, prompts, variants and
 // jobs. It owns the open project; every edit is written to the project store at once.
 
+#include <QElapsedTimer>
+#include <QImage>
 #include <QMainWindow>
 #include <memory>
 
 namespace caig {
 class Project;
-}
+class CutoutEngine;
+}  // namespace caig
 
+class QAction;
 class QLabel;
 class QListWidget;
+class QListWidgetItem;
+class QUndoStack;
 
 namespace caig::ui {
 
@@ -31,11 +37,20 @@ class MainWindow : public QMainWindow {
   // Imports the bundled demo products when the project has no product yet.
   bool ensureDemoProducts(QString* error = nullptr);
   void showProduct(qint64 id);
+  // Starts the cutout of the current product on a worker thread; `cutoutFinished` follows.
+  void cutOutCurrentProduct();
+  bool cutoutRunning() const { return cutoutRunning_; }
+  QUndoStack* undoStack() const { return undo_; }
+  // Stores `mask` as the current product's cutout and shows it (used by undo/redo too).
+  void applyMask(qint64 productId, const QImage& mask, const QString& engine);
 
   caig::Project* project() const { return project_.get(); }
   ProductCanvas* canvas() const { return canvas_; }
   ProductPanel* productPanel() const { return productPanel_; }
   qint64 currentProductId() const { return currentProduct_; }
+
+ Q_SIGNALS:
+  void cutoutFinished(bool ok, const QString& engineOrError);
 
  protected:
   void dragEnterEvent(QDragEnterEvent* event) override;
@@ -50,6 +65,7 @@ class MainWindow : public QMainWindow {
   void reportError(const QString& what, const QString& why);
   void chooseAndOpenProject(bool create);
   void chooseAndImportShots();
+  void createToolActions(QMenu* menu);
 
   std::unique_ptr<caig::Project> project_;
   qint64 currentProduct_ = 0;
@@ -60,6 +76,11 @@ class MainWindow : public QMainWindow {
   QListWidget* jobs_ = nullptr;
   QLabel* zoomLabel_ = nullptr;
   QMenu* viewMenu_ = nullptr;
+  QUndoStack* undo_ = nullptr;
+  QAction* cutoutAction_ = nullptr;
+  std::shared_ptr<caig::CutoutEngine> cutoutEngine_;  // loaded once, reused
+  QString cutoutNote_;
+  bool cutoutRunning_ = false;
 };
 
 }  // namespace caig::ui

@@ -36,6 +36,7 @@ class ProductCanvas : public QWidget {
   void actualSize();
   // Widget position -> image pixel (may lie outside the image).
   QPointF toImage(QPointF widgetPos) const;
+  QPointF toWidget(QPointF imagePos) const { return imagePos * zoom_ + offset_; }
 
  Q_SIGNALS:
   void zoomChanged(double zoom);

@@ -7,7 +7,11 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include <QUndoStack>
+
+#include "core/image_io.h"
 #include "core/project.h"
+#include "core/resources.h"
 #include "widgets/main_window.h"
 #include "widgets/product_canvas.h"
 #include "widgets/product_panel.h"
@@ -94,6 +98,59 @@ class MainWindowTest : public QObject {
     QCOMPARE(QString::fromStdString(products.front().title), QStringLiteral("Night Bloom 30 ml"));
     QCOMPARE(products.size(), 3u);  // reopening does not import the demo again
     QVERIFY(reopened.canvas()->hasImage());
+  }
+
+  // Without ISNet weights the studio cuts out with GrabCut, says so, stores the mask, and the
+  // brushes refine it with undo.
+  void cutoutFallsBackToGrabCutAndBrushesRefineIt() {
+    QTemporaryDir tmp;
+    qputenv("CAIG_ISNET_DIR", tmp.filePath("no-isnet").toUtf8());
+    MainWindow window;
+    QVERIFY(window.openProject(tmp.filePath("p")));
+    QVERIFY(window.ensureDemoProducts());
+    window.resize(1400, 900);
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    const qint64 id = window.currentProductId();
+
+    QSignalSpy done(&window, &MainWindow::cutoutFinished);
+    window.cutOutCurrentProduct();
+    QVERIFY(window.cutoutRunning());
+    QVERIFY(done.wait(60000));
+    QCOMPARE(done.at(0).at(0).toBool(), true);
+    QCOMPARE(done.at(0).at(1).toString(), QStringLiteral("grabcut"));
+    QVERIFY(window.canvas()->hasMask());
+    QCOMPARE(QString::fromStdString(window.project()->store().product(id)->cutoutEngine), QStringLiteral("grabcut"));
+
+    // The mask agrees with the demo shot's exact alpha.
+    cv::Mat truth = caig::loadImage(caig::resourceDir() / "demo" / "perfume.alpha.png");
+    cv::extractChannel(truth, truth, 0);
+    const cv::Mat got = window.project()->cutout(id);
+    const double inter = cv::countNonZero((truth > 127) & (got > 127));
+    const double uni = cv::countNonZero((truth > 127) | (got > 127));
+    qInfo("GrabCut IoU on the demo perfume shot: %.3f", inter / uni);
+    QVERIFY(inter / uni > 0.9);
+    QVERIFY(window.grab().save(QStringLiteral(CAIG_SCREENSHOT_DIR "/gui_cutout.png")));
+
+    // A remove-brush stroke across the product's centre clears the mask there; undo restores it.
+    auto* canvas = window.canvas();
+    canvas->setTool(caig::ui::ProductCanvas::Tool::RemoveBrush);
+    canvas->setBrushSize(40);
+    const QPointF centreImage(384, 470);  // inside the bottle
+    const QPoint centre = canvas->toWidget(centreImage).toPoint();
+    QCOMPARE(qGray(canvas->mask().pixel(384, 470)), 255);
+    QTest::mousePress(canvas, Qt::LeftButton, Qt::NoModifier, centre);
+    QTest::mouseMove(canvas, centre + QPoint(10, 0));
+    QTest::mouseRelease(canvas, Qt::LeftButton, Qt::NoModifier, centre + QPoint(10, 0));
+    QCOMPARE(qGray(canvas->mask().pixel(384, 470)), 0);
+    QCOMPARE(window.project()->cutout(id).at<uchar>(470, 384), uchar(0));
+    QCOMPARE(QString::fromStdString(window.project()->store().product(id)->cutoutEngine), QStringLiteral("painted"));
+    window.undoStack()->undo();
+    QCOMPARE(qGray(canvas->mask().pixel(384, 470)), 255);
+    QCOMPARE(window.project()->cutout(id).at<uchar>(470, 384), uchar(255));
+    window.undoStack()->redo();
+    QCOMPARE(qGray(canvas->mask().pixel(384, 470)), 0);
+    qunsetenv("CAIG_ISNET_DIR");
   }
 
   void badShotsAreRefusedWithAReason() {

@@ -1,0 +1,345 @@
+#include "core/backdrop_renderer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <opencv2/imgproc.hpp>
+#include <vector>
+
+#include "core/backdrop_surfaces.h"
+
+namespace caig {
+namespace {
+
+constexpr float kPi = 3.14159265359f;
+
+float smoothstep(float e0, float e1, float x) {
+  const float t = std::clamp((x - e0) / (e1 - e0), 0.f, 1.f);
+  return t * t * (3.f - 2.f * t);
+}
+
+cv::Vec3f toFloat(const cv::Vec3b& c) { return cv::Vec3f(c[0], c[1], c[2]) * (1.f / 255.f); }
+
+// Deterministic, fast generator for grain and dither (the same stream on every platform).
+struct SplitMix {
+  std::uint64_t s;
+  std::uint64_t next() {
+    std::uint64_t z = (s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+};
+
+// Fraction of the way from wall to floor for each row (floor layouts only).
+std::vector<float> floorRows(const BackdropSpec& s, int H) {
+  std::vector<float> w(H, 0.f);
+  const float hy = static_cast<float>(s.horizon * H);
+  for (int y = 0; y < H; ++y) {
+    const float yc = y + 0.5f;
+    if (s.layout == BackdropLayout::Sweep)
+      w[y] = smoothstep(hy - 0.10f * H, hy + 0.14f * H, yc);  // the paper's curve: no edge
+    else if (s.layout == BackdropLayout::FloorHorizon)
+      w[y] = std::clamp(yc - hy + 0.5f, 0.f, 1.f);  // one anti-aliased pixel
+  }
+  return w;
+}
+
+// Smooth fields at quarter resolution, then enlarged: light (multiplier) and colour mix.
+void lightFields(const BackdropSpec& s, cv::Size size, cv::Mat1f& light, cv::Mat1f& colourMix) {
+  const int lw = std::max(2, (size.width + 3) / 4), lh = std::max(2, (size.height + 3) / 4);
+  cv::Mat1f L(lh, lw), M(lh, lw);
+  const float W = static_cast<float>(size.width), H = static_cast<float>(size.height);
+  const float S = std::sqrt(W * H);
+  const float a = static_cast<float>(s.lightAngle) * kPi / 180.f;
+  const float cx = 0.5f + 0.3f * std::sin(a), cy = 0.45f - 0.15f * std::cos(a);
+  const float sigma = 0.22f + 0.45f * static_cast<float>(s.lightSoftness);
+  const float inten = static_cast<float>(s.lightIntensity);
+  const float hz = static_cast<float>(s.horizon);
+  // Window: a parallelogram of four panes, sheared by the light's angle, on the far side.
+  const float wx = 0.5f - 0.22f * std::sin(a), wy = 0.36f, ww = 0.42f, wh = 0.5f;
+  const float shear = 0.6f * std::sin(a), mull = 0.018f;
+  cv::Mat1f window;
+  if (s.layout == BackdropLayout::WindowLight) window = cv::Mat1f::zeros(lh, lw);
+  for (int y = 0; y < lh; ++y) {
+    const float v = (y + 0.5f) / lh;
+    for (int x = 0; x < lw; ++x) {
+      const float u = (x + 0.5f) / lw;
+      const float dx = (u - cx) * W / S, dy = (v - cy) * H / S;
+      const float g = std::exp(-(dx * dx + dy * dy) / (2.f * sigma * sigma));
+      float l = 1.f - 0.5f * inten * (1.f - g);
+      float m = 0.f;
+      switch (s.layout) {
+        case BackdropLayout::Sweep: {
+          const float wallPart = 1.f - smoothstep(hz - 0.1f, hz + 0.14f, v);
+          const float up = 1.f - std::min(1.f, v / hz);
+          l *= 1.f - 0.28f * inten * up * up * wallPart;
+          break;
+        }
+        case BackdropLayout::FloorHorizon:
+          l *= v < hz ? 0.93f : 1.f - 0.12f * inten * (v - hz) / (1.f - hz);
+          break;
+        case BackdropLayout::LinearGradient: {
+          // Along the light's direction: wall colour where the light is, floor colour away.
+          const float t = (u - 0.5f) * std::sin(a) * W / S - (v - 0.5f) * std::cos(a) * H / S;
+          m = smoothstep(0.55f, -0.6f, t);
+          break;
+        }
+        case BackdropLayout::RadialGradient:
+          m = smoothstep(0.05f, 0.95f, std::sqrt(dx * dx + dy * dy) / (0.5f + 0.5f * sigma));
+          break;
+        case BackdropLayout::WindowLight: {
+          const float uu = u - wx - shear * (v - wy);
+          const float vv = v - wy;
+          if (std::fabs(uu) < ww / 2 && std::fabs(vv) < wh / 2 && std::fabs(uu) > mull && std::fabs(vv) > mull)
+            window(y, x) = 1.f;
+          l *= 0.9f;
+          break;
+        }
+      }
+      L(y, x) = l;
+      M(y, x) = m;
+    }
+  }
+  if (!window.empty()) {
+    const double blur = (0.01 + 0.06 * s.lightSoftness) * std::sqrt(double(lw) * lh);
+    cv::GaussianBlur(window, window, cv::Size(0, 0), blur);
+    cv::scaleAdd(window, 0.35 * inten + 0.08, L, L);
+  }
+  // Vignette, applied last so that it darkens corners of every layout alike.
+  const float vig = static_cast<float>(s.vignette);
+  for (int y = 0; y < lh; ++y)
+    for (int x = 0; x < lw; ++x) {
+      const float du = ((x + 0.5f) / lw - 0.5f) * 2.f, dv = ((y + 0.5f) / lh - 0.5f) * 2.f;
+      const float r = std::sqrt(du * du + dv * dv) / 1.41421356f;
+      L(y, x) *= 1.f - 0.55f * vig * smoothstep(0.35f, 1.05f, r);
+    }
+  cv::resize(L, light, size, 0, 0, cv::INTER_LINEAR);
+  cv::resize(M, colourMix, size, 0, 0, cv::INTER_LINEAR);
+}
+
+// Floor texture seen in perspective: rows compress towards the horizon, columns widen.
+backdrop::Surface floorPerspective(const backdrop::Surface& flat, const BackdropSpec& s, cv::Size size) {
+  const int H = size.height, W = size.width;
+  const float hy = static_cast<float>(s.horizon * H);
+  cv::Mat1f mx(size), my(size);
+  for (int y = 0; y < H; ++y) {
+    const float d = std::clamp((y + 0.5f - hy) / (H - hy), 0.f, 1.f);
+    const float z = 1.f / (0.22f + 0.78f * d);  // 1 at the bottom, ~4.5 at the horizon
+    const float ty = H - (z - 1.f) * H / 3.5f;
+    float* px = mx.ptr<float>(y);
+    float* py = my.ptr<float>(y);
+    for (int x = 0; x < W; ++x) {
+      px[x] = W * 0.5f + (x - W * 0.5f) * z * 0.7f;
+      py[x] = ty;
+    }
+  }
+  backdrop::Surface out;
+  cv::remap(flat.shade, out.shade, mx, my, cv::INTER_LINEAR, cv::BORDER_REFLECT_101);
+  cv::remap(flat.accent, out.accent, mx, my, cv::INTER_LINEAR, cv::BORDER_REFLECT_101);
+  return out;
+}
+
+// Out-of-focus light discs on the wall, blurred with the depth of field; added in screen mode.
+void addBokeh(const BackdropSpec& s, cv::Mat3f& img, cv::RNG& rng) {
+  const cv::Size size = img.size();
+  const int lw = std::max(2, size.width / 4), lh = std::max(2, size.height / 4);
+  cv::Mat3f layer = cv::Mat3f::zeros(lh, lw);
+  const float S = std::sqrt(float(lw) * lh);
+  const int count = static_cast<int>(6 + 34 * s.bokeh);
+  const cv::Vec3f tint = toFloat(s.wallColour) * 0.4f + cv::Vec3f(0.6f, 0.6f, 0.6f);
+  const bool floors = s.layout == BackdropLayout::Sweep || s.layout == BackdropLayout::FloorHorizon;
+  const double maxY = floors ? s.horizon * lh : lh;
+  cv::Mat1f disc;
+  for (int i = 0; i < count; ++i) {
+    const float r = S * static_cast<float>(rng.uniform(0.012, 0.05));
+    const float x = static_cast<float>(rng.uniform(0.0, double(lw)));
+    const float y = static_cast<float>(rng.uniform(0.0, maxY));
+    const float k = static_cast<float>(s.bokeh * rng.uniform(0.06, 0.22));
+    const cv::Rect box = cv::Rect(int(x - r - 2), int(y - r - 2), int(2 * r + 5), int(2 * r + 5)) & cv::Rect(0, 0, lw, lh);
+    if (box.empty()) continue;
+    disc = cv::Mat1f::zeros(box.size());
+    // Sub-pixel centre and radius (shift 4): discs stay round at quarter resolution.
+    cv::circle(disc, cv::Point(int((x - box.x) * 16), int((y - box.y) * 16)), int(r * 16), cv::Scalar(1.0),
+               cv::FILLED, cv::LINE_AA, 4);
+    cv::Mat3f roi = layer(box);
+    for (int yy = 0; yy < box.height; ++yy)
+      for (int xx = 0; xx < box.width; ++xx) roi(yy, xx) += tint * (k * disc(yy, xx));
+  }
+  cv::GaussianBlur(layer, layer, cv::Size(0, 0), 0.6 + 2.5 * s.depthBlur);
+  cv::Mat3f big;
+  cv::resize(layer, big, size, 0, 0, cv::INTER_LINEAR);
+  // screen: 1 - (1 - a)(1 - b)
+  img = cv::Scalar::all(1.0) - (cv::Scalar::all(1.0) - img).mul(cv::Scalar::all(1.0) - big);
+}
+
+void depthOfField(const BackdropSpec& s, cv::Mat3f& img, const std::vector<float>& floorW) {
+  const cv::Size size = img.size();
+  const float H = static_cast<float>(size.height);
+  const cv::Size small(std::max(2, size.width / 4), std::max(2, size.height / 4));
+  cv::Mat3f lo, blurred;
+  cv::resize(img, lo, small, 0, 0, cv::INTER_AREA);
+  cv::GaussianBlur(lo, lo, cv::Size(0, 0), 0.5 + 0.012 * s.depthBlur * std::sqrt(double(small.area())));
+  cv::resize(lo, blurred, size, 0, 0, cv::INTER_LINEAR);
+  const float amount = std::min(1.f, static_cast<float>(s.depthBlur) * 2.5f);
+  const float hy = static_cast<float>(s.horizon) * H;
+  for (int y = 0; y < size.height; ++y) {
+    // The wall and far floor are out of focus; the floor near the product is sharp.
+    const float near = floorW[y] * smoothstep(hy, hy + 0.3f * (H - hy), float(y));
+    const float w = amount * (1.f - near);
+    if (w <= 0.f) continue;
+    cv::Vec3f* p = img.ptr<cv::Vec3f>(y);
+    const cv::Vec3f* b = blurred.ptr<cv::Vec3f>(y);
+    for (int x = 0; x < size.width; ++x) p[x] += (b[x] - p[x]) * w;
+  }
+}
+
+// Signed distance (pixels, negative inside) to an axis-aligned ellipse, first-order accurate.
+float ellipseDist(float px, float py, float a, float b) {
+  const float f = (px * px) / (a * a) + (py * py) / (b * b) - 1.f;
+  const float gx = 2.f * px / (a * a), gy = 2.f * py / (b * b);
+  return f / std::max(1e-4f, std::sqrt(gx * gx + gy * gy));
+}
+
+void drawPodium(const BackdropSpec& s, cv::Mat3f& img, cv::RNG& rng) {
+  const PodiumSpec& p = s.podium;
+  if (p.shape == PodiumShape::None) return;
+  const int W = img.cols, H = img.rows;
+  const float cx = static_cast<float>(p.centerX * W), ty = static_cast<float>(p.top * H);
+  const float a = static_cast<float>(p.width * W * 0.5), b = a * 0.16f;
+  const float h = static_cast<float>(p.height * H);
+  const cv::Rect box = cv::Rect(int(cx - a - 3), int(ty - b - 3), int(2 * a + 7), int(h + 2 * b + 7)) & cv::Rect(0, 0, W, H);
+  if (box.empty()) return;
+  // Ambient occlusion where the podium meets the floor.
+  {
+    const cv::Rect sbox = cv::Rect(int(cx - 1.4f * a), int(ty + h - 3 * b), int(2.8f * a), int(6 * b)) & cv::Rect(0, 0, W, H);
+    if (!sbox.empty()) {
+      cv::Mat1f sh = cv::Mat1f::zeros(sbox.size());
+      cv::ellipse(sh, cv::Point2f(cx - sbox.x, ty + h + 0.3f * b - sbox.y), cv::Size2f(2.2f * a, 2.6f * b), 0, 0, 360,
+                  cv::Scalar(1.0), cv::FILLED, cv::LINE_AA);
+      cv::GaussianBlur(sh, sh, cv::Size(0, 0), std::max(1.f, 0.5f * b));
+      cv::Mat3f roi = img(sbox);
+      for (int y = 0; y < sbox.height; ++y)
+        for (int x = 0; x < sbox.width; ++x) roi(y, x) *= 1.f - 0.35f * sh(y, x);
+    }
+  }
+  const double unit = std::sqrt(double(W) * H) / 1024.0 * s.materialScale;
+  const backdrop::Surface tex = backdrop::makeSurface(p.material, box.size(), unit, s.materialContrast, rng);
+  const cv::Vec3f base = toFloat(p.colour), accent = toFloat(s.accentColour);
+  const float la = static_cast<float>(s.lightAngle) * kPi / 180.f;
+  const float lx = 0.75f * std::sin(la), lz = 0.66f;
+  const bool cyl = p.shape == PodiumShape::Cylinder;
+  for (int yy = 0; yy < box.height; ++yy) {
+    const float y = box.y + yy + 0.5f;
+    cv::Vec3f* row = img.ptr<cv::Vec3f>(box.y + yy);
+    for (int xx = 0; xx < box.width; ++xx) {
+      const float x = box.x + xx + 0.5f;
+      float dTop, dBody;
+      if (cyl) {
+        dTop = ellipseDist(x - cx, y - ty, a, b);
+        const float dRect = std::max(std::fabs(x - cx) - a, std::max(ty - y, y - (ty + h)));
+        dBody = std::min(dRect, ellipseDist(x - cx, y - ty - h, a, b));
+      } else {
+        // Box: top face a trapezoid (back edge narrower), front face a rectangle below it.
+        const float back = ty - b, front = ty + b, t = std::clamp((y - back) / (2 * b), 0.f, 1.f);
+        const float half = a * (0.88f + 0.12f * t);
+        dTop = std::max(std::fabs(x - cx) - half, std::max(back - y, y - front));
+        dBody = std::max(std::fabs(x - cx) - a, std::max(front - y, y - (front + h)));
+      }
+      const float cover = std::clamp(0.5f - std::min(dTop, dBody), 0.f, 1.f);
+      if (cover <= 0.f) continue;
+      const float topW = std::clamp(0.5f - dTop, 0.f, 1.f);
+      const float nx = std::clamp((x - cx) / a, -1.f, 1.f);
+      float bodyShade;
+      if (cyl) {
+        const float nz = std::sqrt(std::max(0.f, 1.f - nx * nx));
+        bodyShade = 0.6f + 0.36f * std::max(0.f, nx * lx + nz * lz) - 0.12f * nx * nx * nx * nx;
+      } else {
+        bodyShade = 0.8f - 0.04f * nx * lx;
+      }
+      bodyShade *= 1.f - 0.12f * std::clamp((y - ty) / std::max(1.f, h), 0.f, 1.f);
+      // A thin bright rim where the top face turns into the side catches the key light.
+      const float rim = std::exp(-std::fabs(dTop) / 1.2f) * 0.08f;
+      const float shade = (topW * 1.04f + (1.f - topW) * (bodyShade + rim)) * tex.shade(yy, xx);
+      const cv::Vec3f surf = (base * shade) * (1.f - tex.accent(yy, xx)) + accent * (shade * tex.accent(yy, xx));
+      row[box.x + xx] += (surf - row[box.x + xx]) * cover;
+    }
+  }
+}
+
+}  // namespace
+
+cv::Mat renderBackdrop(const BackdropSpec& specIn, cv::Size size) {
+  if (size.width < 1 || size.height < 1 || size.width > kMaxBackdropSide || size.height > kMaxBackdropSide)
+    throw SpecError("backdrop size " + std::to_string(size.width) + "x" + std::to_string(size.height) +
+                    " is outside 1.." + std::to_string(kMaxBackdropSide));
+  BackdropSpec s = specIn;
+  clampSpec(s);
+  const int W = size.width, H = size.height;
+  cv::RNG rng(s.seed ^ 0x5DEECE66Dull);
+  const double unit = std::sqrt(double(W) * H) / 1024.0 * s.materialScale;
+  const std::vector<float> floorW = floorRows(s, H);
+  cv::Mat1f light, colourMix;
+  lightFields(s, size, light, colourMix);
+
+  const float contrast = static_cast<float>(s.materialContrast);
+  const backdrop::Surface wall = backdrop::makeSurface(s.wallMaterial, size, unit, contrast, rng);
+  const bool hasFloor = s.layout == BackdropLayout::Sweep || s.layout == BackdropLayout::FloorHorizon;
+  backdrop::Surface floor = wall;
+  if (hasFloor && s.layout == BackdropLayout::FloorHorizon)
+    floor = floorPerspective(backdrop::makeSurface(s.floorMaterial, size, unit, contrast, rng), s, size);
+  else if (hasFloor && s.floorMaterial != s.wallMaterial)
+    floor = backdrop::makeSurface(s.floorMaterial, size, unit, contrast, rng);
+
+  const cv::Vec3f wallC = toFloat(s.wallColour), floorC = toFloat(s.floorColour), accent = toFloat(s.accentColour);
+  const float hy = static_cast<float>(s.horizon * H);
+  const float aoWidth = static_cast<float>(std::max(1.5, 6.0 * unit));
+  cv::Mat3f img(size);
+  for (int y = 0; y < H; ++y) {
+    const float fw = floorW[y];
+    // Where a table meets the wall, a little ambient occlusion grounds the edge.
+    const float ao = s.layout == BackdropLayout::FloorHorizon && y + 0.5f > hy
+                         ? 1.f - 0.14f * std::exp(-(y + 0.5f - hy) / aoWidth) : 1.f;
+    cv::Vec3f* out = img.ptr<cv::Vec3f>(y);
+    const float* L = light.ptr<float>(y);
+    const float* M = colourMix.ptr<float>(y);
+    const float *ws = wall.shade.ptr<float>(y), *wa = wall.accent.ptr<float>(y);
+    const float *fs = floor.shade.ptr<float>(y), *fa = floor.accent.ptr<float>(y);
+    for (int x = 0; x < W; ++x) {
+      const float m = hasFloor ? fw : M[x];
+      const cv::Vec3f c0 = wallC * (1.f - m) + floorC * m;
+      const cv::Vec3f sw = c0 * (ws[x] * (1.f - wa[x])) + accent * (ws[x] * wa[x]);
+      const cv::Vec3f sf = c0 * (fs[x] * (1.f - fa[x])) + accent * (fs[x] * fa[x]);
+      out[x] = (sw * (1.f - fw) + sf * fw) * (L[x] * ao);
+    }
+  }
+  if (s.bokeh > 0.0) addBokeh(s, img, rng);
+  if (s.depthBlur > 0.0) depthOfField(s, img, floorW);
+  drawPodium(s, img, rng);
+
+  // Grade towards the palette's tint (brightness kept), then film grain and TPDF dither while
+  // quantising, so that slow gradients do not band in 8 bits.
+  const cv::Vec3f tint = toFloat(s.gradeTint);
+  const float lum = std::max(0.05f, 0.114f * tint[0] + 0.587f * tint[1] + 0.299f * tint[2]);
+  const float k = static_cast<float>(s.gradeStrength) * 0.6f;
+  const cv::Vec3f gain = cv::Vec3f(1.f - k, 1.f - k, 1.f - k) + tint * (k / lum);
+  const float grain = static_cast<float>(s.grain) * 4.f / 65536.f;  // up to ~4 levels
+  constexpr float kU16 = 1.f / 65536.f;
+  SplitMix gen{s.seed * 0x2545F4914F6CDD1Dull + 0x1234567ull};
+  cv::Mat out(size, CV_8UC3);
+  for (int y = 0; y < H; ++y) {
+    const cv::Vec3f* p = img.ptr<cv::Vec3f>(y);
+    uchar* o = out.ptr<uchar>(y);
+    for (int x = 0; x < W; ++x) {
+      const std::uint64_t r1 = gen.next(), r2 = gen.next(), r3 = gen.next();
+      // Grain: one luminance value per pixel (triangular, sum of two uniforms).
+      const float g = grain * (float(r3 & 0xFFFF) + float((r3 >> 16) & 0xFFFF) - 65535.f);
+      for (int c = 0; c < 3; ++c) {
+        const float d = kU16 * (float((r1 >> (16 * c)) & 0xFFFF) + float((r2 >> (16 * c)) & 0xFFFF)) - 1.f;
+        o[3 * x + c] = cv::saturate_cast<uchar>(p[x][c] * gain[c] * 255.f + g + d);
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace caig

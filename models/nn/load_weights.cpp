@@ -1,0 +1,68 @@
+#include "models/nn/load_weights.h"
+
+#include <torch/nn/module.h>
+
+#include <set>
+#include <sstream>
+#include <vector>
+
+#include "models/io/checkpoint.h"
+#include "models/io/errors.h"
+
+namespace caig {
+namespace {
+
+std::string shapeText(c10::IntArrayRef shape) {
+  std::ostringstream s;
+  s << '[';
+  for (std::size_t i = 0; i < shape.size(); ++i) s << (i ? ", " : "") << shape[i];
+  return s.str() + "]";
+}
+
+void listInto(std::ostringstream& msg, const char* label, const std::vector<std::string>& names) {
+  if (names.empty()) return;
+  msg << "\n  " << label << " (" << names.size() << "):";
+  const std::size_t shown = std::min<std::size_t>(names.size(), 20);
+  for (std::size_t i = 0; i < shown; ++i) msg << "\n    " << names[i];
+  if (shown < names.size()) msg << "\n    ... and " << names.size() - shown << " more";
+}
+
+}  // namespace
+
+void loadModuleWeights(torch::nn::Module& module, const io::Checkpoint& checkpoint, const std::string& what) {
+  std::vector<std::pair<std::string, at::Tensor>> targets;
+  for (const auto& p : module.named_parameters(true)) targets.emplace_back(p.key(), p.value());
+  for (const auto& b : module.named_buffers(true)) targets.emplace_back(b.key(), b.value());
+
+  std::vector<std::string> missing, mismatched, unexpected;
+  std::set<std::string> expected;
+  for (const auto& [name, target] : targets) {
+    expected.insert(name);
+    if (!checkpoint.contains(name)) {
+      missing.push_back(name + " " + shapeText(target.sizes()));
+      continue;
+    }
+    const auto& info = checkpoint.info(name);
+    const bool floating = info.dtype == io::DType::F32 || info.dtype == io::DType::F16 ||
+                          info.dtype == io::DType::BF16 || info.dtype == io::DType::F64;
+    if (!floating || info.shape != target.sizes().vec()) {
+      mismatched.push_back(name + ": checkpoint " + io::dtypeName(info.dtype) + " " + shapeText(info.shape) +
+                           ", model float " + shapeText(target.sizes()));
+    }
+  }
+  for (const auto& name : checkpoint.names())
+    if (!expected.count(name)) unexpected.push_back(name);
+
+  if (!missing.empty() || !mismatched.empty() || !unexpected.empty()) {
+    std::ostringstream msg;
+    msg << "checkpoint does not match the " << what << " model";
+    listInto(msg, "missing", missing);
+    listInto(msg, "wrong shape or dtype", mismatched);
+    listInto(msg, "unexpected", unexpected);
+    throw io::FormatError(msg.str());
+  }
+  at::NoGradGuard noGrad;
+  for (auto& [name, target] : targets) target.copy_(checkpoint.tensor(name));
+}
+
+}  // namespace caig
