@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 #include <fstream>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -43,11 +44,61 @@ cv::Mat normalise(cv::Mat img, const std::string& source) {
   return img;
 }
 
+enum class Container { Png, Jpeg, Webp, Other };
+
+uint32_t be32(const unsigned char* p) { return (uint32_t(p[0]) << 24) | (p[1] << 16) | (p[2] << 8) | p[3]; }
+uint32_t le24(const unsigned char* p) { return uint32_t(p[0]) | (p[1] << 8) | (p[2] << 16); }
+
+// The pixel size a file declares, read from its header without decoding, so that a hostile
+// header cannot make the decoder allocate gigabytes. {0, 0} when the header is not understood.
+cv::Size declaredSize(const unsigned char* b, std::size_t n, Container& kind) {
+  kind = Container::Other;
+  if (n >= 24 && std::memcmp(b, "\x89PNG\r\n\x1a\n", 8) == 0 && std::memcmp(b + 12, "IHDR", 4) == 0) {
+    kind = Container::Png;
+    return {int(std::min<uint32_t>(be32(b + 16), INT32_MAX)), int(std::min<uint32_t>(be32(b + 20), INT32_MAX))};
+  }
+  if (n >= 30 && std::memcmp(b, "RIFF", 4) == 0 && std::memcmp(b + 8, "WEBP", 4) == 0) {
+    kind = Container::Webp;
+    if (std::memcmp(b + 12, "VP8X", 4) == 0) return {int(le24(b + 24) + 1), int(le24(b + 27) + 1)};
+    if (std::memcmp(b + 12, "VP8L", 4) == 0) {
+      const uint32_t bits = uint32_t(b[21]) | (b[22] << 8) | (b[23] << 16) | (uint32_t(b[24]) << 24);
+      return {int((bits & 0x3fff) + 1), int(((bits >> 14) & 0x3fff) + 1)};
+    }
+    if (std::memcmp(b + 12, "VP8 ", 4) == 0) return {(b[26] | (b[27] << 8)) & 0x3fff, (b[28] | (b[29] << 8)) & 0x3fff};
+    return {};
+  }
+  if (n >= 4 && b[0] == 0xff && b[1] == 0xd8) {
+    kind = Container::Jpeg;
+    std::size_t i = 2;
+    while (i + 9 < n) {
+      if (b[i] != 0xff) return {};
+      const unsigned char marker = b[i + 1];
+      if (marker == 0xff) { ++i; continue; }  // fill byte
+      const std::size_t len = (std::size_t(b[i + 2]) << 8) | b[i + 3];
+      const bool sof = marker >= 0xc0 && marker <= 0xcf && marker != 0xc4 && marker != 0xc8 && marker != 0xcc;
+      if (sof) return {(b[i + 7] << 8) | b[i + 8], (b[i + 5] << 8) | b[i + 6]};
+      i += 2 + len;
+    }
+  }
+  return {};
+}
+
 cv::Mat decode(const cv::Mat& buffer, const std::string& source) {
   if (buffer.empty()) throw ImageError("'" + source + "' is empty");
+  Container kind;
+  const cv::Size declared = declaredSize(buffer.data, buffer.total(), kind);
+  if (declared.width > kMaxImageSide || declared.height > kMaxImageSide) {
+    throw ImageError("'" + source + "' is " + std::to_string(declared.width) + "x" +
+                     std::to_string(declared.height) + ", larger than the supported " +
+                     std::to_string(kMaxImageSide) + " px per side; downscale it first");
+  }
+  // PNG and WebP keep their alpha. Everything else is decoded as colour, which makes OpenCV
+  // honour the EXIF orientation of camera JPEGs and convert CMYK and greyscale to BGR.
+  const int flags = kind == Container::Png || kind == Container::Webp ? cv::IMREAD_UNCHANGED
+                                                                      : cv::IMREAD_COLOR | cv::IMREAD_ANYDEPTH;
   cv::Mat img;
   try {
-    img = cv::imdecode(buffer, cv::IMREAD_UNCHANGED);
+    img = cv::imdecode(buffer, flags);
   } catch (const cv::Exception& e) {
     throw ImageError("'" + source + "' could not be decoded: " + e.what());
   }

@@ -16,7 +16,9 @@ class ImageError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Larger images are refused before decoding (a hostile header could ask for gigabytes).
+// Larger images are refused before decoding (a hostile header could ask for gigabytes); the
+// size is read from the PNG, JPEG or WebP header. JPEGs are turned upright by their EXIF
+// orientation; CMYK and greyscale JPEGs become BGR.
 inline constexpr int kMaxImageSide = 16384;
 
 // Decodes PNG, JPEG, WebP (and what else OpenCV reads). Throws ImageError with the file name.

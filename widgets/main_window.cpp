@@ -187,7 +187,7 @@ void MainWindow::createToolActions(QMenu* menu) {
     group->addAction(a);
     connect(a, &QAction::triggered, this, [this, tool = row.tool] {
       if (tool != ProductCanvas::Tool::Pan && !canvas_->hasMask()) {
-        statusBar()->showMessage(tr("Cut out the product first (Ctrl+K): the brushes refine its mask"), 5000);
+        statusBar()->showMessage(tr("No cutout yet: paint the product with the Keep brush, or Cut Out (Ctrl+K)"), 5000);
       }
       canvas_->setTool(tool);
     });
@@ -252,7 +252,7 @@ void MainWindow::cutOutCurrentProduct() {
             cutoutAction_->setEnabled(true);
             if (!out.error.isEmpty()) {
               job->setText(tr("Cut out “%1” — failed: %2").arg(title, out.error));
-              reportError(tr("Cutout failed"), out.error);
+              reportError(tr("Cutout failed"), out.error + tr("\nYou can paint the product with the Keep brush (B)."));
               Q_EMIT cutoutFinished(false, out.error);
               return;
             }
@@ -266,7 +266,12 @@ void MainWindow::cutOutCurrentProduct() {
               applyMask(productId, mask, name);
               undo_->push(new MaskCommand(this, productId, before, mask, name, tr("Cut out")));
             }
-            statusBar()->showMessage(out.note.isEmpty() ? tr("Cut out with %1").arg(name) : out.note, 10000);
+            const double coverage = cv::countNonZero(out.alpha > 127) / double(out.alpha.total());
+            if (coverage < 0.002) {
+              statusBar()->showMessage(tr("No product found in this shot: paint it with the Keep brush (B)"), 10000);
+            } else {
+              statusBar()->showMessage(out.note.isEmpty() ? tr("Cut out with %1").arg(name) : out.note, 10000);
+            }
             Q_EMIT cutoutFinished(true, name);
           });
   watcher->setFuture(QtConcurrent::run([engine, knownNote, shot]() -> CutoutOutcome {

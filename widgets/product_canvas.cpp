@@ -147,9 +147,13 @@ void ProductCanvas::wheelEvent(QWheelEvent* event) {
 }
 
 void ProductCanvas::mousePressEvent(QMouseEvent* event) {
-  if (event->button() == Qt::LeftButton && tool_ != Tool::Pan && !mask_.isNull()) {
+  if (event->button() == Qt::LeftButton && tool_ != Tool::Pan && !image_.isNull()) {
     painting_ = true;
-    strokeStart_ = mask_.copy();
+    strokeStart_ = mask_.copy();  // null when there was no mask: undo removes it again
+    if (mask_.isNull()) {  // no cutout yet (or none found): the user paints one by hand
+      mask_ = QImage(image_.size(), QImage::Format_Grayscale8);
+      mask_.fill(0);
+    }
     lastPaint_ = toImage(event->position());
     paintStroke(lastPaint_, lastPaint_);
     return;

@@ -83,6 +83,66 @@ TEST(ImageIO, BadFilesGetClearErrors) {
   EXPECT_THROW(loadImage(dir.path()), ImageError);  // a folder
 }
 
+// A JPEG APP1 segment holding only an EXIF orientation tag (little-endian TIFF, one IFD entry).
+std::string exifOrientation(uint16_t orientation) {
+  std::string tiff("II*\0\x08\0\0\0", 8);
+  tiff += std::string("\x01\0", 2);                              // one entry
+  tiff += std::string("\x12\x01\x03\0\x01\0\0\0", 8);            // tag 0x0112, SHORT, count 1
+  tiff += char(orientation & 0xff);
+  tiff += std::string("\0\0\0", 3);
+  tiff += std::string("\0\0\0\0", 4);                              // no next IFD
+  const std::string payload = std::string("Exif\0\0", 6) + tiff;
+  const std::size_t len = payload.size() + 2;
+  return std::string("\xff\xe1", 2) + char(len >> 8) + char(len & 0xff) + payload;
+}
+
+TEST(ImageIO, JpegExifOrientationIsHonoured) {
+  cv::Mat img(20, 40, CV_8UC3, cv::Scalar(0, 0, 255));          // red...
+  img(cv::Rect(20, 0, 20, 20)).setTo(cv::Scalar(255, 0, 0));     // ...left, blue right
+  std::string jpeg;
+  {
+    const auto bytes = encodeImage(img, ".jpg", 95);
+    jpeg.assign(bytes.begin(), bytes.end());
+  }
+  jpeg.insert(2, exifOrientation(6));  // 6: the camera was turned; display rotated 90 degrees clockwise
+  const cv::Mat upright = decodeImage(std::vector<unsigned char>(jpeg.begin(), jpeg.end()), "exif.jpg");
+  ASSERT_EQ(upright.size(), cv::Size(20, 40));
+  const cv::Vec3b top = upright.at<cv::Vec3b>(5, 10), bottom = upright.at<cv::Vec3b>(34, 10);
+  EXPECT_GT(top[2], 200);  // the left (red) half is now on top
+  EXPECT_GT(bottom[0], 200);
+}
+
+TEST(ImageIO, CmykJpegBecomesBgr) {
+  const cv::Mat img = loadImage(std::filesystem::path(CAIG_TEST_DATA) / "images/cmyk_red.jpg");
+  ASSERT_EQ(img.type(), CV_8UC3);
+  ASSERT_EQ(img.size(), cv::Size(32, 16));
+  const cv::Vec3b px = img.at<cv::Vec3b>(8, 16);
+  EXPECT_GT(px[2], 200);
+  EXPECT_LT(px[1], 80);
+  EXPECT_LT(px[0], 80);
+}
+
+TEST(ImageIO, HugeDeclaredSizesAreRefusedBeforeDecoding) {
+  auto png = encodeImage(cv::Mat(8, 8, CV_8UC3, cv::Scalar::all(9)), ".png");
+  png[16] = 0x00, png[17] = 0x01, png[18] = 0x86, png[19] = 0xa0;  // IHDR width = 100000
+  try {
+    decodeImage(png, "huge.png");
+    FAIL() << "accepted";
+  } catch (const ImageError& e) {
+    EXPECT_NE(std::string(e.what()).find("100000x8"), std::string::npos) << e.what();
+  }
+  auto jpg = encodeImage(cv::Mat(8, 8, CV_8UC3, cv::Scalar::all(9)), ".jpg");
+  bool patched = false;
+  for (std::size_t i = 2; i + 8 < jpg.size() && !patched; ++i) {  // SOF0: FF C0 len(2) P H(2) W(2)
+    if (jpg[i] == 0xff && jpg[i + 1] == 0xc0) {
+      jpg[i + 5] = 0x4e, jpg[i + 6] = 0x20;  // height 20000
+      patched = true;
+    }
+  }
+  ASSERT_TRUE(patched);
+  EXPECT_THROW(decodeImage(jpg, "huge.jpg"), ImageError);
+}
+
 TEST(ImageIO, SaveRefusesUnknownFormatsAndKeepsOldFiles) {
   test::TempDir dir;
   const cv::Mat img = gradientBGRA(8, 8);

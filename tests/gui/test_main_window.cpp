@@ -153,6 +153,31 @@ class MainWindowTest : public QObject {
     qunsetenv("CAIG_ISNET_DIR");
   }
 
+  // With no cutout at all, the Keep brush paints a mask from nothing; undo removes it again.
+  void keepBrushPaintsAMaskByHand() {
+    QTemporaryDir tmp;
+    MainWindow window;
+    QVERIFY(window.openProject(tmp.filePath("p")));
+    QVERIFY(window.ensureDemoProducts());
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    const qint64 id = window.currentProductId();
+    auto* canvas = window.canvas();
+    QVERIFY(!canvas->hasMask());
+    canvas->setTool(caig::ui::ProductCanvas::Tool::KeepBrush);
+    canvas->setBrushSize(30);
+    const QPoint at = canvas->toWidget(QPointF(300, 300)).toPoint();
+    QTest::mousePress(canvas, Qt::LeftButton, Qt::NoModifier, at);
+    QTest::mouseRelease(canvas, Qt::LeftButton, Qt::NoModifier, at);
+    QVERIFY(canvas->hasMask());
+    QCOMPARE(qGray(canvas->mask().pixel(300, 300)), 255);
+    QCOMPARE(qGray(canvas->mask().pixel(100, 100)), 0);
+    QCOMPARE(window.project()->cutout(id).at<uchar>(300, 300), uchar(255));
+    window.undoStack()->undo();
+    QVERIFY(!canvas->hasMask());
+    QVERIFY(window.project()->cutout(id).empty());
+  }
+
   void badShotsAreRefusedWithAReason() {
     QTemporaryDir tmp;
     MainWindow window;
