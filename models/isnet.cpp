@@ -171,6 +171,11 @@ void IsnetModel::loadWeights(const io::Checkpoint& checkpoint) { loadModuleWeigh
 void IsnetModel::to(c10::Device device) {
   impl_->net->to(device);
   impl_->device = device;
+  // Channels-last convolution weights: oneDNN's fast path on CPU (~1.6x per 3x3 conv here),
+  // and tensor cores' preferred layout on CUDA.
+  for (auto& p : impl_->net->parameters(true)) {
+    if (p.dim() == 4) p.set_data(p.contiguous(at::MemoryFormat::ChannelsLast));
+  }
 }
 
 c10::Device IsnetModel::device() const { return impl_->device; }
@@ -182,7 +187,8 @@ at::Tensor IsnetModel::forward(const at::Tensor& input) const {
     throw std::invalid_argument("ISNet input must be [N, " + std::to_string(c.inChannels) +
                                 ", H, W] with H and W positive multiples of 32");
   c10::InferenceMode guard;
-  return impl_->net->forward(input.to(impl_->device, at::kFloat));
+  const at::Tensor x = input.to(impl_->device, at::kFloat).contiguous(at::MemoryFormat::ChannelsLast);
+  return impl_->net->forward(x).contiguous();
 }
 
 }  // namespace caig
