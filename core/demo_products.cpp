@@ -119,14 +119,13 @@ DemoProduct perfume(int n) {
     cv::rectangle(m, P(cx - 62 * k, top - 150 * k, s), P(cx + 62 * k, top - 30 * k, s), 255, cv::FILLED);
   });
   st.layer(cap, [&](int x, int) { return cylinder(x, cx - 62 * k, cx + 62 * k, {0.22f, 0.60f, 0.80f}, 0.55f); });
-  // Cream paper label.
+  // Deep navy label with a gold foil rule.
   auto label = st.coverage([&](cv::Mat1b& m, float s) {
     cv::rectangle(m, P(cx - 78 * k, 420 * k, s), P(cx + 78 * k, 540 * k, s), 255, cv::FILLED);
   });
   st.layer(label, [&](int x, int y) {
-    cv::Vec3f c = cylinder(x, bx0, bx1, {0.86f, 0.93f, 0.96f}, 0.1f);
-    if (std::abs(y - 480 * k) < 3 * k) c *= 0.35f;  // a printed rule
-    return c;
+    if (std::abs(y - 480 * k) < 3 * k) return cylinder(x, bx0, bx1, {0.30f, 0.68f, 0.86f}, 0.3f);
+    return cylinder(x, bx0, bx1, {0.34f, 0.17f, 0.11f}, 0.08f);
   });
   return st.finish("perfume", "Amber Eau de Parfum 50 ml", "fragrance", 11);
 }
