@@ -16,16 +16,21 @@
 #include <QStatusBar>
 #include <QActionGroup>
 #include <QFutureWatcher>
+#include <QImageReader>
+#include <QPointer>
+#include <nlohmann/json.hpp>
 #include <QToolBar>
 #include <QUndoStack>
 #include <QVBoxLayout>
 #include <QtConcurrent>
 
+#include "core/builtin_generation.h"
 #include "core/cutout_engines.h"
 #include "core/demo_products.h"
 #include "core/image_io.h"
 #include "core/project.h"
 #include "core/resources.h"
+#include "widgets/generate_panel.h"
 #include "widgets/product_canvas.h"
 #include "widgets/product_panel.h"
 #include "widgets/qt_image.h"
@@ -153,6 +158,9 @@ void MainWindow::createActions() {
   cutoutAction_ = product->addAction(tr("&Cut Out"), this, &MainWindow::cutOutCurrentProduct);
   cutoutAction_->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_K));
   cutoutAction_->setToolTip(tr("Separate the product from its background (ISNet, or GrabCut without it)"));
+  auto* generate = product->addAction(tr("&Generate Variants"), this,
+                                      [this] { generateForCurrentProduct(generatePanel_->settings()); });
+  generate->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_G));
   product->addSeparator();
   createToolActions(product);
 
@@ -315,9 +323,27 @@ void MainWindow::createDocks() {
 
   prompts_ = addListDock(this, viewMenu_, tr("Prompts"), "promptList",
                          tr("Background prompts written for this product appear here."), Qt::LeftDockWidgetArea);
+  auto* generateDock = new QDockWidget(tr("Generate"), this);
+  generateDock->setObjectName("generateDock");
+  generatePanel_ = new GeneratePanel(generateDock);
+  generateDock->setWidget(generatePanel_);
+  addDockWidget(Qt::RightDockWidgetArea, generateDock);
+  viewMenu_->addAction(generateDock->toggleViewAction());
+  connect(generatePanel_, &GeneratePanel::generateRequested, this, &MainWindow::generateForCurrentProduct);
+  connect(generatePanel_, &GeneratePanel::cancelRequested, this, &MainWindow::cancelGeneration);
+
   variants_ = addListDock(this, viewMenu_, tr("Variants"), "variantList",
                           tr("Generated backgrounds with their predicted CTR rank appear here."),
                           Qt::RightDockWidgetArea);
+  variants_->setViewMode(QListView::IconMode);
+  variants_->setIconSize(QSize(128, 128));
+  variants_->setResizeMode(QListView::Adjust);
+  variants_->setMovement(QListView::Static);
+  variants_->setSpacing(4);
+  variants_->setWordWrap(true);
+  connect(variants_, &QListWidget::currentItemChanged, this, [this](QListWidgetItem* item) {
+    if (item) showVariant(item->data(Qt::UserRole).toLongLong());
+  });
   jobs_ = addListDock(this, viewMenu_, tr("Jobs"), "jobList", tr("Queued and running jobs."),
                       Qt::RightDockWidgetArea);
 }
@@ -380,6 +406,7 @@ void MainWindow::showProduct(qint64 id) {
   currentProduct_ = id;
   try {
     canvas_->setImage(toQImage(caig::loadImage(project_->absolute(product->imagePath))));
+    canvas_->setMaskEditable(true);
     const cv::Mat alpha = project_->cutout(id);
     if (!alpha.empty()) canvas_->setMask(toQImage(alpha));
   } catch (const std::exception& e) {
@@ -388,6 +415,115 @@ void MainWindow::showProduct(qint64 id) {
   }
   productPanel_->selectProduct(id);
   refreshRecords();
+}
+
+void MainWindow::showVariant(qint64 variantId) {
+  if (!project_ || !currentProduct_) return;
+  for (const auto& v : project_->store().variants(currentProduct_)) {
+    if (v.id != variantId) continue;
+    try {
+      canvas_->setImage(toQImage(caig::loadImage(project_->absolute(v.imagePath))));
+      canvas_->setMaskEditable(false);
+      statusBar()->showMessage(variants_->currentItem() ? variants_->currentItem()->toolTip() : QString(), 10000);
+    } catch (const std::exception& e) {
+      reportError(tr("Could not show the variant"), e.what());
+    }
+    return;
+  }
+}
+
+void MainWindow::cancelGeneration() {
+  if (cancelGeneration_) cancelGeneration_->store(true);
+}
+
+void MainWindow::generateForCurrentProduct(const GenerateSettings& settings) {
+  if (!project_ || !currentProduct_ || generating_) return;
+  const auto product = project_->store().product(currentProduct_);
+  if (!product) return;
+  cv::Mat shot, alpha;
+  try {
+    shot = caig::loadImage(project_->absolute(product->imagePath));
+    alpha = project_->cutout(product->id);
+  } catch (const std::exception& e) {
+    reportError(tr("Could not read the product"), e.what());
+    return;
+  }
+  caig::BuiltinRequest request;
+  request.presetId = settings.presetId.toStdString();
+  request.variants = settings.variants;
+  request.seed = settings.seed;
+
+  generating_ = true;
+  generatePanel_->setRunning(true);
+  cancelGeneration_ = std::make_shared<std::atomic_bool>(false);
+  const QString title = q(product->title);
+  auto* job = new QListWidgetItem(tr("Generate %1 for “%2” — starting").arg(settings.variants).arg(title), jobs_);
+  jobs_->scrollToItem(job);
+
+  struct Outcome {
+    std::vector<caig::BuiltinVariant> variants;
+    cv::Mat newCutout;  // set when the job had to cut the product out first
+    std::shared_ptr<caig::CutoutEngine> engine;
+    QString error;
+  };
+  auto engine = cutoutEngine_;
+  auto cancel = cancelGeneration_;
+  const std::string category = product->category;
+  QPointer<QListWidget> jobs = jobs_;
+  auto report = [this, jobs, job, title](const QString& state) {
+    QMetaObject::invokeMethod(this, [jobs, job, title, state] {
+      if (jobs) job->setText(QObject::tr("Generate for “%1” — %2").arg(title, state));
+    }, Qt::QueuedConnection);
+  };
+  auto* watcher = new QFutureWatcher<Outcome>(this);
+  const qint64 productId = product->id;
+  connect(watcher, &QFutureWatcher<Outcome>::finished, this, [this, watcher, job, title, productId, request] {
+    Outcome out = watcher->result();
+    watcher->deleteLater();
+    generating_ = false;
+    generatePanel_->setRunning(false);
+    if (out.engine) cutoutEngine_ = out.engine;
+    int saved = 0;
+    if (out.error.isEmpty() && project_ && project_->store().product(productId)) {
+      try {
+        if (!out.newCutout.empty()) applyMask(productId, toQImage(out.newCutout), q(out.engine->name()));
+        saved = static_cast<int>(caig::saveBuiltinVariants(*project_, productId, out.variants, request).size());
+      } catch (const std::exception& e) {
+        out.error = e.what();
+      }
+    }
+    if (!out.error.isEmpty()) {
+      job->setText(tr("Generate for “%1” — failed: %2").arg(title, out.error));
+      reportError(tr("Generation failed"), out.error);
+    } else {
+      const bool cancelled = saved < request.variants;
+      job->setText(tr("Generate for “%1” — %2 variants%3").arg(title).arg(saved).arg(cancelled ? tr(" (cancelled)") : QString()));
+      generatePanel_->advanceSeed();
+      if (productId == currentProduct_) refreshRecords();
+      statusBar()->showMessage(tr("%1 variants generated").arg(saved), 5000);
+    }
+    Q_EMIT generationFinished(saved, out.error);
+  });
+  watcher->setFuture(QtConcurrent::run([shot, alpha, title, category, request, engine, cancel, report]() -> Outcome {
+    Outcome out;
+    out.engine = engine;
+    try {
+      cv::Mat productAlpha = alpha;
+      if (productAlpha.empty()) {
+        report(QObject::tr("cutting out"));
+        if (!out.engine) out.engine = std::shared_ptr<caig::CutoutEngine>(caig::chooseCutoutEngine().engine);
+        productAlpha = out.newCutout = out.engine->alpha(shot);
+      }
+      out.variants = caig::renderBuiltinVariants(shot, productAlpha, title.toStdString(), category, request,
+                                                 [&](int done, int total) {
+                                                   report(QObject::tr("%1/%2").arg(done).arg(total));
+                                                   return !cancel->load();
+                                                 });
+    } catch (const std::exception& e) {
+      out.error = QString::fromUtf8(e.what());
+    }
+    return out;
+  }));
 }
 
 void MainWindow::refreshProducts() {
@@ -404,10 +540,23 @@ void MainWindow::refreshRecords() {
   for (const auto& p : project_->store().prompts(currentProduct_)) {
     prompts_->addItem(q(p.text) + QStringLiteral("  [") + q(p.source) + QStringLiteral("]"));
   }
+  const QSignalBlocker block(variants_);  // refilling must not switch the canvas to a variant
   for (const auto& v : project_->store().variants(currentProduct_)) {
     QString label = tr("seed %1").arg(v.seed);
-    if (v.rank) label += tr(" · rank %1").arg(*v.rank);
-    variants_->addItem(label);
+    try {
+      const auto params = nlohmann::json::parse(v.paramsJson);
+      if (params.contains("style")) label = q(params.at("style").get<std::string>());
+    } catch (const std::exception&) {
+      // parameters are informative only; an unreadable entry keeps the seed label
+    }
+    if (v.rank) label = tr("#%1 · %2").arg(*v.rank).arg(label);
+    QImageReader reader(q(project_->absolute(v.imagePath).string()));
+    reader.setScaledSize(reader.size().scaled(128, 128, Qt::KeepAspectRatio));
+    auto* item = new QListWidgetItem(QIcon(QPixmap::fromImage(reader.read())), label, variants_);
+    item->setData(Qt::UserRole, static_cast<qlonglong>(v.id));
+    for (const auto& p : project_->store().prompts(currentProduct_)) {
+      if (v.promptId && p.id == *v.promptId) item->setToolTip(q(p.text));
+    }
   }
 }
 

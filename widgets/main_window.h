@@ -5,6 +5,7 @@
 #include <QElapsedTimer>
 #include <QImage>
 #include <QMainWindow>
+#include <atomic>
 #include <memory>
 
 namespace caig {
@@ -22,6 +23,8 @@ namespace caig::ui {
 
 class ProductCanvas;
 class ProductPanel;
+class GeneratePanel;
+struct GenerateSettings;
 
 class MainWindow : public QMainWindow {
   Q_OBJECT
@@ -41,6 +44,12 @@ class MainWindow : public QMainWindow {
   void cutOutCurrentProduct();
   bool cutoutRunning() const { return cutoutRunning_; }
   QUndoStack* undoStack() const { return undo_; }
+  // Generates variants of the current product with the built-in engines on a worker thread
+  // (cutting it out first when needed); `generationFinished` follows.
+  void generateForCurrentProduct(const GenerateSettings& settings);
+  bool generating() const { return generating_; }
+  void cancelGeneration();
+  void showVariant(qint64 variantId);
   // Stores `mask` as the current product's cutout and shows it (used by undo/redo too).
   void applyMask(qint64 productId, const QImage& mask, const QString& engine);
 
@@ -51,6 +60,7 @@ class MainWindow : public QMainWindow {
 
  Q_SIGNALS:
   void cutoutFinished(bool ok, const QString& engineOrError);
+  void generationFinished(int variantsSaved, const QString& error);
 
  protected:
   void dragEnterEvent(QDragEnterEvent* event) override;
@@ -74,6 +84,7 @@ class MainWindow : public QMainWindow {
   QListWidget* prompts_ = nullptr;
   QListWidget* variants_ = nullptr;
   QListWidget* jobs_ = nullptr;
+  GeneratePanel* generatePanel_ = nullptr;
   QLabel* zoomLabel_ = nullptr;
   QMenu* viewMenu_ = nullptr;
   QUndoStack* undo_ = nullptr;
@@ -81,6 +92,8 @@ class MainWindow : public QMainWindow {
   std::shared_ptr<caig::CutoutEngine> cutoutEngine_;  // loaded once, reused
   QString cutoutNote_;
   bool cutoutRunning_ = false;
+  bool generating_ = false;
+  std::shared_ptr<std::atomic_bool> cancelGeneration_;
 };
 
 }  // namespace caig::ui

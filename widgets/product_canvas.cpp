@@ -147,7 +147,7 @@ void ProductCanvas::wheelEvent(QWheelEvent* event) {
 }
 
 void ProductCanvas::mousePressEvent(QMouseEvent* event) {
-  if (event->button() == Qt::LeftButton && tool_ != Tool::Pan && !image_.isNull()) {
+  if (event->button() == Qt::LeftButton && tool_ != Tool::Pan && maskEditable_ && !image_.isNull()) {
     painting_ = true;
     strokeStart_ = mask_.copy();  // null when there was no mask: undo removes it again
     if (mask_.isNull()) {  // no cutout yet (or none found): the user paints one by hand

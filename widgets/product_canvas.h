@@ -23,6 +23,8 @@ class ProductCanvas : public QWidget {
   const QImage& mask() const { return mask_; }
   bool hasMask() const { return !mask_.isNull(); }
   void setTool(Tool tool);
+  // Off while a generated variant is shown: the brushes edit product masks only.
+  void setMaskEditable(bool editable) { maskEditable_ = editable; }
   Tool tool() const { return tool_; }
   void setBrushSize(int imagePixels);
   int brushSize() const { return brushSize_; }
@@ -61,6 +63,7 @@ class ProductCanvas : public QWidget {
   QImage composite_;  // image with the mask as alpha, what is drawn when a mask exists
   QImage strokeStart_;
   Tool tool_ = Tool::Pan;
+  bool maskEditable_ = true;
   int brushSize_ = 24;
   bool painting_ = false;
   QPointF lastPaint_;

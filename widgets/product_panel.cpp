@@ -41,6 +41,9 @@ ProductPanel::ProductPanel(QWidget* parent) : QWidget(parent) {
     showDetails(id);
     Q_EMIT productSelected(id);
   });
+  // Clicking the selected product again returns the canvas to it (e.g. from a variant).
+  connect(list_, &QListWidget::itemClicked, this,
+          [this](QListWidgetItem* item) { Q_EMIT productSelected(item->data(Qt::UserRole).toLongLong()); });
   connect(title_, &QLineEdit::editingFinished, this, &ProductPanel::emitEdit);
   connect(category_, &QLineEdit::editingFinished, this, &ProductPanel::emitEdit);
   connect(import_, &QPushButton::clicked, this, &ProductPanel::importRequested);

@@ -12,6 +12,7 @@
 #include "core/image_io.h"
 #include "core/project.h"
 #include "core/resources.h"
+#include "widgets/generate_panel.h"
 #include "widgets/main_window.h"
 #include "widgets/product_canvas.h"
 #include "widgets/product_panel.h"
@@ -150,6 +151,41 @@ class MainWindowTest : public QObject {
     QCOMPARE(window.project()->cutout(id).at<uchar>(470, 384), uchar(255));
     window.undoStack()->redo();
     QCOMPARE(qGray(canvas->mask().pixel(384, 470)), 0);
+    qunsetenv("CAIG_ISNET_DIR");
+  }
+
+  // Generate on a product that has no cutout yet: the job cuts it out (GrabCut here), renders
+  // the variants, stores them, and the grid shows them; a variant opens on the canvas.
+  void generatesBuiltinVariantsIntoTheGrid() {
+    QTemporaryDir tmp;
+    qputenv("CAIG_ISNET_DIR", tmp.filePath("no-isnet").toUtf8());
+    MainWindow window;
+    QVERIFY(window.openProject(tmp.filePath("p")));
+    QVERIFY(window.ensureDemoProducts());
+    window.resize(1500, 950);
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    const qint64 id = window.currentProductId();
+
+    QSignalSpy done(&window, &MainWindow::generationFinished);
+    caig::ui::GenerateSettings settings;
+    settings.presetId = "1:1-512";
+    settings.variants = 3;
+    settings.seed = 7;
+    window.generateForCurrentProduct(settings);
+    QVERIFY(window.generating());
+    QVERIFY(done.wait(120000));
+    QCOMPARE(done.at(0).at(0).toInt(), 3);
+    QVERIFY(done.at(0).at(1).toString().isEmpty());
+    QCOMPARE(window.project()->store().variants(id).size(), 3u);
+    QCOMPARE(QString::fromStdString(window.project()->store().product(id)->cutoutEngine), QStringLiteral("grabcut"));
+    auto* grid = window.findChild<QListWidget*>("variantList");
+    QVERIFY(grid);
+    QCOMPARE(grid->count(), 3);
+    QVERIFY(!grid->item(0)->icon().isNull());
+    grid->setCurrentRow(1);
+    QCOMPARE(window.canvas()->image().size(), QSize(512, 512));
+    QVERIFY(window.grab().save(QStringLiteral(CAIG_SCREENSHOT_DIR "/gui_generate.png")));
     qunsetenv("CAIG_ISNET_DIR");
   }
 
