@@ -9,7 +9,10 @@
 #include <chrono>
 #include <opencv2/imgproc.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include "core/builtin_generation.h"
+#include "core/builtin_ranker.h"
 #include "core/cutout_engines.h"
 #include "core/demo_products.h"
 #include "core/isnet_import.h"
@@ -103,6 +106,46 @@ int runCutout(const fs::path& in, const fs::path& out, const std::string& engine
   return 0;
 }
 
+struct PromptsArgs {
+  fs::path image;
+  std::string engine = "builtin";
+  std::string title, category;
+  int count = 5;
+  std::uint64_t seed = 1;
+  bool json = false;
+};
+
+// The palette is read from the product alone, so the shot is cut out first.
+int runPrompts(const PromptsArgs& a) {
+  if (a.engine != "builtin") {
+    std::fprintf(stderr, "caig prompts: the %s engine is not available yet in this build (use --engine builtin)\n",
+                 a.engine.c_str());
+    return kNotAvailable;
+  }
+  const cv::Mat shot = caig::loadImage(a.image);
+  auto choice = caig::chooseCutoutEngine();
+  if (!choice.note.empty()) std::fprintf(stderr, "%s\n", choice.note.c_str());
+  const cv::Mat alpha = choice.engine->alpha(shot);
+  const std::string title = a.title.empty() ? a.image.stem().string() : a.title;
+  const caig::TemplatePromptWriter writer;
+  const auto descriptions = writer.write(title, a.category, shot, alpha, a.count, a.seed);
+  if (a.json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& d : descriptions) {
+      out.push_back({{"prompt", d.prompt},
+                     {"style", d.styleId},
+                     {"harmony", caig::toString(d.harmony)},
+                     {"spec", caig::toJson(d.spec)}});
+    }
+    std::printf("%s\n", out.dump(2).c_str());
+    return 0;
+  }
+  for (const auto& d : descriptions) {
+    std::printf("[%s, %s] %s\n", d.styleId.c_str(), caig::toString(d.harmony).c_str(), d.prompt.c_str());
+  }
+  return 0;
+}
+
 struct GenerateArgs {
   fs::path image;
   std::int64_t productId = 0;
@@ -161,6 +204,95 @@ int runGenerate(const GenerateArgs& a) {
   return 0;
 }
 
+// caig rank: ranks ad images with the built-in CTR ranker. An image's product mask is read from
+// "<name>.alpha.png" beside it when present (the demo convention); without one the ranker
+// assumes a centred product.
+void addRankCommand(CLI::App& app) {
+  struct Args {
+    std::string model = "builtin";
+    fs::path weights;
+    std::string title, category;
+    std::vector<fs::path> images;
+    bool json = false;
+  };
+  auto a = std::make_shared<Args>();
+  auto* rank = app.add_subcommand("rank", "Rank variants by predicted CTR (the first image is the reference)");
+  rank->add_option("--model", a->model, "builtin (interpretable features) or a neural reward model")
+      ->capture_default_str();
+  rank->add_option("--weights", a->weights, "Trained builtin weights (JSON); default: the neutral prior");
+  rank->add_option("--title", a->title, "Product title");
+  rank->add_option("--category", a->category, "Product category");
+  rank->add_option("images", a->images, "Ad images; the first is the reference (e.g. the original)")->required();
+  rank->add_flag("--json", a->json, "Print JSON instead of a table");
+  rank->callback([a] {
+    if (a->model != "builtin") {
+      std::fprintf(stderr, "caig rank: neural reward model not available yet (use --model builtin)\n");
+      std::exit(kNotAvailable);
+    }
+    try {
+      if (a->images.size() < 2) throw std::runtime_error("give at least two images to rank");
+      caig::BuiltinRanker ranker;
+      if (!a->weights.empty()) ranker.load(a->weights);
+      std::vector<caig::Creative> creatives;
+      std::vector<bool> hasAlpha;
+      for (const auto& path : a->images) {
+        cv::Mat image = caig::loadImage(path);
+        if (image.channels() == 4) {  // transparent areas shown over white, as in a feed
+          cv::Mat bgr(image.size(), CV_8UC3, cv::Scalar::all(255)), alpha;
+          cv::extractChannel(image, alpha, 3);
+          cv::cvtColor(image, image, cv::COLOR_BGRA2BGR);
+          image.copyTo(bgr, alpha > 127);
+          image = bgr;
+        }
+        caig::Creative c{image, {}};
+        const fs::path alphaPath = path.parent_path() / (path.stem().string() + ".alpha.png");
+        if (fs::exists(alphaPath)) {
+          cv::Mat alpha = caig::loadImage(alphaPath);
+          if (alpha.channels() != 1) cv::extractChannel(alpha, alpha, 0);
+          if (alpha.size() != image.size()) throw std::runtime_error(alphaPath.string() + ": not the image's size");
+          c.productAlpha = alpha;
+        }
+        hasAlpha.push_back(!c.productAlpha.empty());
+        creatives.push_back(c);
+      }
+      const auto r = caig::rankCreatives(ranker, creatives, {a->title, a->category});
+      if (a->json) {
+        nlohmann::json j;
+        j["model"] = ranker.id();
+        j["status"] = ranker.status();
+        j["schedule"] = r.schedule;
+        j["comparisons"] = r.comparisons;
+        j["creatives"] = nlohmann::json::array();
+        for (std::size_t i = 0; i < creatives.size(); ++i) {
+          nlohmann::json c{{"file", a->images[i].string()}, {"rank", r.rank[i]},         {"score", r.score[i]},
+                           {"stdError", r.stdError[i]},     {"winVsReference", r.winVsReference[i]},
+                           {"winVsBestOther", r.winVsBestOther[i]}, {"productAlpha", bool(hasAlpha[i])}};
+          const auto f = ranker.features(creatives[i]);
+          for (int k = 0; k < caig::kBuiltinFeatureCount; ++k) c["features"][caig::BuiltinRanker::featureNames()[k]] = f[k];
+          j["creatives"].push_back(c);
+        }
+        std::printf("%s\n", j.dump(2).c_str());
+        std::exit(0);
+      }
+      std::printf("ranked %zu images with %s (%s, %d comparisons); %s\n", creatives.size(), ranker.id().c_str(),
+                  r.schedule.c_str(), r.comparisons, ranker.status().c_str());
+      std::printf("rank  score +- std err  P(beats #1)  file\n");
+      std::vector<std::size_t> order(creatives.size());
+      std::iota(order.begin(), order.end(), 0);
+      std::sort(order.begin(), order.end(), [&](std::size_t x, std::size_t y) { return r.rank[x] < r.rank[y]; });
+      for (std::size_t i : order) {
+        std::printf("%4d  %+6.2f +- %5.2f   %s  %s%s\n", r.rank[i], r.score[i], r.stdError[i],
+                    i == 0 ? "reference" : cv::format("%9.2f", r.winVsReference[i]).c_str(),
+                    a->images[i].string().c_str(), hasAlpha[i] ? "" : " (no .alpha.png: centred product assumed)");
+      }
+      std::exit(0);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "caig rank: %s\n", e.what());
+      std::exit(1);
+    }
+  });
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -181,14 +313,25 @@ int main(int argc, char** argv) {
   generate->add_option("--seed", gen.seed, "Seed")->capture_default_str();
   generate->callback([&] { std::exit(runGenerate(gen)); });
 
+  PromptsArgs pr;
+  auto* prompts = app.add_subcommand("prompts", "Write background prompts for a product shot");
+  prompts->add_option("image", pr.image, "Product shot")->required();
+  prompts->add_option("--engine", pr.engine, "builtin (template planner) or llava")->capture_default_str();
+  prompts->add_option("--title", pr.title, "Product title (default: the file name)");
+  prompts->add_option("--category", pr.category, "Product category");
+  prompts->add_option("-n,--count", pr.count, "Number of prompts")->capture_default_str()->check(CLI::Range(1, 64));
+  prompts->add_option("--seed", pr.seed, "Seed")->capture_default_str();
+  prompts->add_flag("--json", pr.json, "Print JSON (prompt, style, harmony, backdrop spec)");
+  prompts->callback([&] { std::exit(runPrompts(pr)); });
+
+  addRankCommand(app);
+
   // Subcommands of the product, in workflow order. Those still marked not-yet exit with 2.
   struct Pending {
     const char* name;
     const char* help;
   };
   const Pending pending[] = {
-      {"prompts", "Write background prompts for a product"},
-      {"rank", "Rank variants by predicted CTR"},
       {"import-clicks", "Import click data (CSV or CAIG JSON) into a project"},
       {"train-rm", "Train the CTR reward model on a project's clicks"},
       {"pcpo", "Run PCPO fine-tuning rounds for the prompt model"},
