@@ -13,6 +13,7 @@
 
 #include "core/builtin_generation.h"
 #include "core/builtin_ranker.h"
+#include "core/variant_ranking.h"
 #include "core/cutout_engines.h"
 #include "core/demo_products.h"
 #include "core/isnet_import.h"
@@ -196,9 +197,21 @@ int runGenerate(const GenerateArgs& a) {
   const auto saved = caig::saveBuiltinVariants(project, product.id, rendered, request);
   std::printf("product %lld \"%s\" (cutout: %s): %zu variants at %s in %.2f s\n", static_cast<long long>(product.id),
               product.title.c_str(), product.cutoutEngine.c_str(), saved.size(), request.presetId.c_str(), seconds);
-  for (std::size_t i = 0; i < saved.size(); ++i) {
-    std::printf("%4lld  %-16s %-13s %s\n      %s\n", static_cast<long long>(saved[i].id),
-                rendered[i].description.styleId.c_str(), caig::toString(rendered[i].description.harmony).c_str(),
+
+  // Rank this run's variants against the plain original with the built-in ranker.
+  std::vector<caig::VariantImage> images;
+  for (std::size_t i = 0; i < saved.size(); ++i) images.push_back({saved[i].id, rendered[i].image});
+  caig::BuiltinRanker ranker;
+  const auto rankings = caig::rankVariants(ranker, shot, alpha, images, {product.title, product.category});
+  caig::storeRankings(project.store(), rankings, ranker.id());
+  std::printf("ranked by %s (%s)\n", ranker.id().c_str(), ranker.status().c_str());
+  std::printf("rank  id    P(beats original)  style            harmony       file\n");
+  std::vector<std::size_t> order(saved.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[static_cast<std::size_t>(rankings[i].rank - 1)] = i;
+  for (std::size_t i : order) {
+    std::printf("%4d  %-5lld %17.2f  %-16s %-13s %s\n      %s\n", rankings[i].rank, static_cast<long long>(saved[i].id),
+                rankings[i].winVsOriginal, rendered[i].description.styleId.c_str(),
+                caig::toString(rendered[i].description.harmony).c_str(),
                 project.absolute(saved[i].imagePath).string().c_str(), rendered[i].description.prompt.c_str());
   }
   return 0;

@@ -21,9 +21,11 @@ constexpr const char* kFormat = "caig-builtin-ranker";
 constexpr int kVersion = 1;  // of the feature set; bump when a feature changes meaning
 constexpr int kAnalysisSide = 384;  // features are measured at this long side: size-invariant, fast
 
-// Features, their units, and the standardisation constants (typical value, typical spread),
-// rounded from the features of the demo products composited on plain, gradient and busy
-// backgrounds at 0.4-0.78 fill (tests/core/test_builtin_ranker.cpp builds such creatives).
+// Features, their units, and the standardisation constants z = (f - mean) / scale. The constants
+// are rounded from the features of 90 test creatives (the demo products on random plain, gradient
+// and busy backgrounds at 0.4-0.78 fill: means 18, 56, 0.24, 0.02, 90, 0.67, 0.51, 0.63, 1.97),
+// with colourfulness and saturation pulled toward calmer studio backdrops (random colours are
+// louder than real ads). They only set the units of the weights; training adapts to any data.
 //   contrast_luma   |L* inside - L* outside| along the product's border, per 45-degree sector, mean (L* 0..100)
 //   contrast_colour CIE76 Delta E between the same two bands, per sector, mean
 //   product_area    share of the canvas covered by the product (alpha > 127)
@@ -37,8 +39,8 @@ constexpr int kAnalysisSide = 384;  // features are measured at this long side: 
 const std::vector<std::string> kNames = {"contrast_luma", "contrast_colour", "product_area",
                                          "clutter",       "colourfulness",   "bg_saturation",
                                          "bg_brightness", "harmony",         "sharpness"};
-const FeatureVector kMeans = {25.0, 35.0, 0.25, 0.06, 35.0, 0.30, 0.65, 0.75, 2.5};
-const FeatureVector kScales = {15.0, 20.0, 0.12, 0.06, 20.0, 0.20, 0.20, 0.25, 0.6};
+const FeatureVector kMeans = {20.0, 45.0, 0.25, 0.03, 60.0, 0.45, 0.60, 0.70, 2.1};
+const FeatureVector kScales = {10.0, 25.0, 0.13, 0.04, 30.0, 0.25, 0.20, 0.28, 0.45};
 
 // NEUTRAL PRIOR, in logit per standard deviation of a feature: small so that no single feature
 // decides, signs from ad-design common sense, never from click data.

@@ -25,6 +25,8 @@
 #include <QtConcurrent>
 
 #include "core/builtin_generation.h"
+#include "core/builtin_ranker.h"
+#include "core/variant_ranking.h"
 #include "core/cutout_engines.h"
 #include "core/demo_products.h"
 #include "core/image_io.h"
@@ -503,6 +505,7 @@ void MainWindow::generateForCurrentProduct(const GenerateSettings& settings) {
       statusBar()->showMessage(tr("%1 variants generated").arg(saved), 5000);
     }
     Q_EMIT generationFinished(saved, out.error);
+    if (saved > 0) rankVariants(productId);
   });
   watcher->setFuture(QtConcurrent::run([shot, alpha, title, category, request, engine, cancel, report]() -> Outcome {
     Outcome out;
@@ -526,6 +529,63 @@ void MainWindow::generateForCurrentProduct(const GenerateSettings& settings) {
   }));
 }
 
+void MainWindow::rankVariants(qint64 productId) {
+  if (!project_) return;
+  const auto product = project_->store().product(productId);
+  if (!product) return;
+  std::vector<std::pair<qint64, std::string>> files;
+  for (const auto& v : project_->store().variants(productId)) {
+    files.emplace_back(v.id, project_->absolute(v.imagePath).string());
+  }
+  if (files.empty()) return;
+  const std::string shotPath = project_->absolute(product->imagePath).string();
+  cv::Mat alpha;
+  try {
+    alpha = project_->cutout(productId);
+  } catch (const std::exception& e) {
+    Q_EMIT rankingFinished(0, e.what());
+    return;
+  }
+  struct Outcome {
+    std::vector<caig::VariantRanking> rankings;
+    std::string rankerId;
+    QString error;
+  };
+  auto* job = new QListWidgetItem(tr("Rank %1 variants of “%2” — running").arg(files.size()).arg(q(product->title)), jobs_);
+  auto* watcher = new QFutureWatcher<Outcome>(this);
+  connect(watcher, &QFutureWatcher<Outcome>::finished, this, [this, watcher, job, productId] {
+    Outcome out = watcher->result();
+    watcher->deleteLater();
+    if (out.error.isEmpty() && project_) {
+      try {
+        caig::storeRankings(project_->store(), out.rankings, out.rankerId);
+      } catch (const std::exception& e) {
+        out.error = e.what();
+      }
+    }
+    job->setText(out.error.isEmpty() ? tr("Ranked %1 variants (%2, uncalibrated prior until trained on clicks)")
+                                           .arg(out.rankings.size())
+                                           .arg(q(out.rankerId))
+                                     : tr("Ranking failed: %1").arg(out.error));
+    if (productId == currentProduct_) refreshRecords();
+    Q_EMIT rankingFinished(static_cast<int>(out.rankings.size()), out.error);
+  });
+  const caig::RankContext ctx{product->title, product->category};
+  watcher->setFuture(QtConcurrent::run([files, shotPath, alpha, ctx]() -> Outcome {
+    Outcome out;
+    try {
+      std::vector<caig::VariantImage> images;
+      for (const auto& [id, path] : files) images.push_back({id, caig::loadImage(path)});
+      caig::BuiltinRanker ranker;
+      out.rankings = caig::rankVariants(ranker, caig::loadImage(shotPath), alpha, images, ctx);
+      out.rankerId = ranker.id();
+    } catch (const std::exception& e) {
+      out.error = QString::fromUtf8(e.what());
+    }
+    return out;
+  }));
+}
+
 void MainWindow::refreshProducts() {
   const auto products = project_->store().products();
   std::vector<QString> shots;
@@ -541,7 +601,11 @@ void MainWindow::refreshRecords() {
     prompts_->addItem(q(p.text) + QStringLiteral("  [") + q(p.source) + QStringLiteral("]"));
   }
   const QSignalBlocker block(variants_);  // refilling must not switch the canvas to a variant
-  for (const auto& v : project_->store().variants(currentProduct_)) {
+  auto variants = project_->store().variants(currentProduct_);
+  std::stable_sort(variants.begin(), variants.end(), [](const caig::Variant& a, const caig::Variant& b) {
+    return a.rank.value_or(1 << 30) < b.rank.value_or(1 << 30);  // best first; unranked keep their order
+  });
+  for (const auto& v : variants) {
     QString label = tr("seed %1").arg(v.seed);
     try {
       const auto params = nlohmann::json::parse(v.paramsJson);
@@ -550,6 +614,7 @@ void MainWindow::refreshRecords() {
       // parameters are informative only; an unreadable entry keeps the seed label
     }
     if (v.rank) label = tr("#%1 · %2").arg(*v.rank).arg(label);
+    if (v.winProbability) label += tr("\nP(beats original) %1").arg(*v.winProbability, 0, 'f', 2);
     QImageReader reader(q(project_->absolute(v.imagePath).string()));
     reader.setScaledSize(reader.size().scaled(128, 128, Qt::KeepAspectRatio));
     auto* item = new QListWidgetItem(QIcon(QPixmap::fromImage(reader.read())), label, variants_);

@@ -50,6 +50,9 @@ class MainWindow : public QMainWindow {
   bool generating() const { return generating_; }
   void cancelGeneration();
   void showVariant(qint64 variantId);
+  // Ranks all variants of a product with the built-in ranker on a worker thread and stores
+  // ranks and P(beats the original); `rankingFinished` follows.
+  void rankVariants(qint64 productId);
   // Stores `mask` as the current product's cutout and shows it (used by undo/redo too).
   void applyMask(qint64 productId, const QImage& mask, const QString& engine);
 
@@ -61,6 +64,7 @@ class MainWindow : public QMainWindow {
  Q_SIGNALS:
   void cutoutFinished(bool ok, const QString& engineOrError);
   void generationFinished(int variantsSaved, const QString& error);
+  void rankingFinished(int variantsRanked, const QString& error);
 
  protected:
   void dragEnterEvent(QDragEnterEvent* event) override;

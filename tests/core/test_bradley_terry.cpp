@@ -47,8 +47,12 @@ TEST(BradleyTerry, RecoversKnownStrengthsFromSoftOutcomes) {
   const double err20 = maxAbsError(fit20.score, truth);
   std::printf("[ BT ] N=8 exact soft outcomes: max |score - truth| %.4f (1 game/pair), %.5f (20 games/pair)\n",
               err1, err20);
-  EXPECT_LT(err1, 0.15);
-  EXPECT_LT(err20, 0.01);
+  EXPECT_LT(err1, 0.25);  // ~9% shrinkage toward 0 at sigma 4 with one game per pair
+  EXPECT_LT(err20, 0.02);
+  // Without the prior's pull, exact soft outcomes give the strengths back to solver precision.
+  BradleyTerryOptions flat;
+  flat.priorSigma = 1e6;
+  EXPECT_LT(maxAbsError(fitBradleyTerry(8, allPairs(truth, 1.0), flat).score, truth), 1e-6);
   EXPECT_LT(err20, err1);
   for (int k = 1; k < 8; ++k) EXPECT_GT(fit.score[k], fit.score[k - 1]);
 }

@@ -168,6 +168,7 @@ class MainWindowTest : public QObject {
     const qint64 id = window.currentProductId();
 
     QSignalSpy done(&window, &MainWindow::generationFinished);
+    QSignalSpy ranked(&window, &MainWindow::rankingFinished);
     caig::ui::GenerateSettings settings;
     settings.presetId = "1:1-512";
     settings.variants = 3;
@@ -179,9 +180,20 @@ class MainWindowTest : public QObject {
     QVERIFY(done.at(0).at(1).toString().isEmpty());
     QCOMPARE(window.project()->store().variants(id).size(), 3u);
     QCOMPARE(QString::fromStdString(window.project()->store().product(id)->cutoutEngine), QStringLiteral("grabcut"));
+    // Ranking follows generation: every variant gets a rank and P(beats the original).
+    QVERIFY(ranked.count() > 0 || ranked.wait(60000));
+    QCOMPARE(ranked.at(0).at(0).toInt(), 3);
+    std::vector<int> ranks;
+    for (const auto& v : window.project()->store().variants(id)) {
+      QVERIFY(v.rank.has_value() && v.winProbability.has_value());
+      ranks.push_back(*v.rank);
+    }
+    std::sort(ranks.begin(), ranks.end());
+    QCOMPARE(ranks, (std::vector<int>{1, 2, 3}));
     auto* grid = window.findChild<QListWidget*>("variantList");
     QVERIFY(grid);
     QCOMPARE(grid->count(), 3);
+    QVERIFY2(grid->item(0)->text().startsWith("#1"), qPrintable(grid->item(0)->text()));
     QVERIFY(!grid->item(0)->icon().isNull());
     grid->setCurrentRow(1);
     QCOMPARE(window.canvas()->image().size(), QSize(512, 512));
