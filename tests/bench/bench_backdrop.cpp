@@ -6,24 +6,13 @@
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "baseline.h"
 #include "core/backdrop_renderer.h"
 #include "core/prompt_writer.h"
 
 namespace {
 
 using namespace caig;
-
-// Reference cost: a 5x5 Gaussian blur of a 1024x1024 BGR image.
-void BM_Baseline_GaussianBlur1024(benchmark::State& state) {
-  cv::setNumThreads(1);
-  cv::Mat src(1024, 1024, CV_8UC3), dst;
-  cv::randu(src, cv::Scalar::all(0), cv::Scalar::all(255));
-  for (auto _ : state) {
-    cv::GaussianBlur(src, dst, cv::Size(5, 5), 0);
-    benchmark::DoNotOptimize(dst.data);
-  }
-}
-BENCHMARK(BM_Baseline_GaussianBlur1024)->Unit(benchmark::kMillisecond);
 
 // One description per style (the spec the template writer makes for it), rendered at 1024.
 void BM_RenderStyle1024(benchmark::State& state) {

@@ -6,6 +6,7 @@
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "baseline.h"
 #include "core/composition.h"
 #include "core/demo_products.h"
 #include "core/grabcut_cutout.h"
@@ -18,17 +19,6 @@ const DemoProduct& product1024() {
   static const DemoProduct p = renderDemoProducts(1024).at(0);  // the perfume bottle
   return p;
 }
-
-// Reference cost: a 5x5 Gaussian blur of a 1024x1024 BGR image.
-void BM_Baseline_GaussianBlur1024(benchmark::State& state) {
-  cv::Mat src(1024, 1024, CV_8UC3), dst;
-  cv::randu(src, cv::Scalar::all(0), cv::Scalar::all(255));
-  for (auto _ : state) {
-    cv::GaussianBlur(src, dst, cv::Size(5, 5), 0);
-    benchmark::DoNotOptimize(dst.data);
-  }
-}
-BENCHMARK(BM_Baseline_GaussianBlur1024)->Unit(benchmark::kMillisecond);
 
 // Placement, product layer, 20x20 mask and canny control on a 1024 canvas.
 void BM_Layout1024(benchmark::State& state) {

@@ -8,6 +8,7 @@
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "baseline.h"
 #include "core/builtin_ranker.h"
 #include "core/composition.h"
 #include "core/demo_products.h"
@@ -26,17 +27,6 @@ Creative creative1024(int seed) {
   cv::GaussianBlur(bg, bg, cv::Size(0, 0), 1 + seed % 5);
   return {pasteBack(bg, l), l.alpha};
 }
-
-// Reference cost: a 5x5 Gaussian blur of a 1024x1024 BGR image.
-void BM_Baseline_GaussianBlur1024(benchmark::State& state) {
-  cv::Mat src(1024, 1024, CV_8UC3), dst;
-  cv::randu(src, cv::Scalar::all(0), cv::Scalar::all(255));
-  for (auto _ : state) {
-    cv::GaussianBlur(src, dst, cv::Size(5, 5), 0);
-    benchmark::DoNotOptimize(dst.data);
-  }
-}
-BENCHMARK(BM_Baseline_GaussianBlur1024)->Unit(benchmark::kMillisecond);
 
 void BM_Features1024(benchmark::State& state) {
   const Creative c = creative1024(1);

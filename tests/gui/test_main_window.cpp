@@ -19,6 +19,17 @@
 
 using caig::ui::MainWindow;
 
+namespace {
+// A shown window on a fresh project in `tmp` holding the three demo products.
+void showDemo(MainWindow& window, const QTemporaryDir& tmp, QSize size = QSize(1280, 800)) {
+  QVERIFY(window.openProject(tmp.filePath("p")));
+  QVERIFY(window.ensureDemoProducts());
+  window.resize(size);
+  window.show();
+  QVERIFY(QTest::qWaitForWindowExposed(&window));
+}
+}  // namespace
+
 class MainWindowTest : public QObject {
   Q_OBJECT
  private Q_SLOTS:
@@ -58,10 +69,8 @@ class MainWindowTest : public QObject {
   void zoomKeepsTheAnchorPixel() {
     QTemporaryDir tmp;
     MainWindow window;
-    QVERIFY(window.openProject(tmp.filePath("p")));
-    QVERIFY(window.ensureDemoProducts());
-    window.show();
-    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    showDemo(window, tmp);
+    if (QTest::currentTestFailed()) return;
     auto* canvas = window.canvas();
     const QPointF anchor(canvas->width() * 0.3, canvas->height() * 0.6);
     const QPointF before = canvas->toImage(anchor);
@@ -107,11 +116,8 @@ class MainWindowTest : public QObject {
     QTemporaryDir tmp;
     qputenv("CAIG_ISNET_DIR", tmp.filePath("no-isnet").toUtf8());
     MainWindow window;
-    QVERIFY(window.openProject(tmp.filePath("p")));
-    QVERIFY(window.ensureDemoProducts());
-    window.resize(1400, 900);
-    window.show();
-    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    showDemo(window, tmp, QSize(1400, 900));
+    if (QTest::currentTestFailed()) return;
     const qint64 id = window.currentProductId();
 
     QSignalSpy done(&window, &MainWindow::cutoutFinished);
@@ -160,11 +166,8 @@ class MainWindowTest : public QObject {
     QTemporaryDir tmp;
     qputenv("CAIG_ISNET_DIR", tmp.filePath("no-isnet").toUtf8());
     MainWindow window;
-    QVERIFY(window.openProject(tmp.filePath("p")));
-    QVERIFY(window.ensureDemoProducts());
-    window.resize(1500, 950);
-    window.show();
-    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    showDemo(window, tmp, QSize(1500, 950));
+    if (QTest::currentTestFailed()) return;
     const qint64 id = window.currentProductId();
 
     QSignalSpy done(&window, &MainWindow::generationFinished);
@@ -205,10 +208,8 @@ class MainWindowTest : public QObject {
   void keepBrushPaintsAMaskByHand() {
     QTemporaryDir tmp;
     MainWindow window;
-    QVERIFY(window.openProject(tmp.filePath("p")));
-    QVERIFY(window.ensureDemoProducts());
-    window.show();
-    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    showDemo(window, tmp);
+    if (QTest::currentTestFailed()) return;
     const qint64 id = window.currentProductId();
     auto* canvas = window.canvas();
     QVERIFY(!canvas->hasMask());
