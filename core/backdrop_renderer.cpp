@@ -30,6 +30,65 @@ struct SplitMix {
   }
 };
 
+// Bilinear enlargement of a small CV_32F field one output row at a time, with the sample
+// positions of cv::resize(INTER_LINEAR): smooth fields are never stored at full size.
+class RowUpsampler {
+ public:
+  RowUpsampler(const cv::Mat& src, cv::Size dst) : src_(src), cn_(src.channels()) {
+    const double sx = double(src.cols) / dst.width;
+    sy_ = double(src.rows) / dst.height;
+    x0_.resize(dst.width);
+    x1_.resize(dst.width);
+    wx_.resize(dst.width);
+    for (int x = 0; x < dst.width; ++x) {
+      const float f = static_cast<float>((x + 0.5) * sx - 0.5);
+      int i = static_cast<int>(std::floor(f));
+      float w = f - i;
+      if (i < 0) i = 0, w = 0.f;
+      if (i >= src.cols - 1) i = src.cols - 1, w = 0.f;
+      x0_[x] = i * cn_;
+      x1_[x] = std::min(i + 1, src.cols - 1) * cn_;
+      wx_[x] = w;
+    }
+    col_.resize(std::size_t(src.cols) * cn_);
+    row_.resize(std::size_t(dst.width) * cn_);
+  }
+  // The enlarged row y (width * channels floats, valid until the next call).
+  const float* row(int y) {
+    const float f = static_cast<float>((y + 0.5) * sy_ - 0.5);
+    int i = static_cast<int>(std::floor(f));
+    float w = f - i;
+    if (i < 0) i = 0, w = 0.f;
+    if (i >= src_.rows - 1) i = src_.rows - 1, w = 0.f;
+    const float* a = src_.ptr<float>(i);
+    const float* b = src_.ptr<float>(std::min(i + 1, src_.rows - 1));
+    const int n = src_.cols * cn_;
+    for (int k = 0; k < n; ++k) col_[k] = a[k] + (b[k] - a[k]) * w;
+    const int W = static_cast<int>(wx_.size());
+    float* out = row_.data();
+    if (cn_ == 1) {
+      for (int x = 0; x < W; ++x) {
+        const float c0 = col_[x0_[x]];
+        out[x] = c0 + (col_[x1_[x]] - c0) * wx_[x];
+      }
+    } else {
+      for (int x = 0; x < W; ++x)
+        for (int c = 0; c < cn_; ++c) {
+          const float c0 = col_[x0_[x] + c];
+          out[x * cn_ + c] = c0 + (col_[x1_[x] + c] - c0) * wx_[x];
+        }
+    }
+    return out;
+  }
+
+ private:
+  cv::Mat src_;
+  int cn_;
+  double sy_;
+  std::vector<int> x0_, x1_;
+  std::vector<float> wx_, col_, row_;
+};
+
 // Fraction of the way from wall to floor for each row (floor layouts only).
 std::vector<float> floorRows(const BackdropSpec& s, int H) {
   std::vector<float> w(H, 0.f);
@@ -44,7 +103,8 @@ std::vector<float> floorRows(const BackdropSpec& s, int H) {
   return w;
 }
 
-// Smooth fields at quarter resolution, then enlarged: light (multiplier) and colour mix.
+// Smooth fields at quarter resolution (enlarged row by row while composing): light
+// (multiplier) and colour mix.
 void lightFields(const BackdropSpec& s, cv::Size size, cv::Mat1f& light, cv::Mat1f& colourMix) {
   const int lw = std::max(2, (size.width + 3) / 4), lh = std::max(2, (size.height + 3) / 4);
   cv::Mat1f L(lh, lw), M(lh, lw);
@@ -113,31 +173,57 @@ void lightFields(const BackdropSpec& s, cv::Size size, cv::Mat1f& light, cv::Mat
       const float r = std::sqrt(du * du + dv * dv) / 1.41421356f;
       L(y, x) *= 1.f - 0.55f * vig * smoothstep(0.35f, 1.05f, r);
     }
-  cv::resize(L, light, size, 0, 0, cv::INTER_LINEAR);
-  cv::resize(M, colourMix, size, 0, 0, cv::INTER_LINEAR);
+  light = L;
+  colourMix = M;
+}
+
+// Index reflected into [0, n) like cv::BORDER_REFLECT_101.
+inline int reflect101(int i, int n) {
+  if (n == 1) return 0;
+  const int period = 2 * (n - 1);
+  i %= period;
+  if (i < 0) i += period;
+  return i < n ? i : period - i;
 }
 
 // Floor texture seen in perspective: rows compress towards the horizon, columns widen.
-backdrop::Surface floorPerspective(const backdrop::Surface& flat, const BackdropSpec& s, cv::Size size) {
-  const int H = size.height, W = size.width;
-  const float hy = static_cast<float>(s.horizon * H);
-  cv::Mat1f mx(size), my(size);
-  for (int y = 0; y < H; ++y) {
-    const float d = std::clamp((y + 0.5f - hy) / (H - hy), 0.f, 1.f);
+// Sampled (bilinear, reflected borders) one output row at a time, only where the floor shows.
+class FloorPerspective {
+ public:
+  FloorPerspective(const backdrop::Surface& flat, const BackdropSpec& s, cv::Size size)
+      : flat_(flat), W_(size.width), H_(size.height), hy_(static_cast<float>(s.horizon * size.height)),
+        shade_(size.width), accent_(size.width) {}
+  void row(int y, const float*& shade, const float*& accent) {
+    const float d = std::clamp((y + 0.5f - hy_) / (H_ - hy_), 0.f, 1.f);
     const float z = 1.f / (0.22f + 0.78f * d);  // 1 at the bottom, ~4.5 at the horizon
-    const float ty = H - (z - 1.f) * H / 3.5f;
-    float* px = mx.ptr<float>(y);
-    float* py = my.ptr<float>(y);
-    for (int x = 0; x < W; ++x) {
-      px[x] = W * 0.5f + (x - W * 0.5f) * z * 0.7f;
-      py[x] = ty;
+    const float ty = H_ - (z - 1.f) * H_ / 3.5f;
+    const int iy = static_cast<int>(std::floor(ty));
+    const float wy = ty - iy;
+    const int r0 = reflect101(iy, H_), r1 = reflect101(iy + 1, H_);
+    const float *s0 = flat_.shade.ptr<float>(r0), *s1 = flat_.shade.ptr<float>(r1);
+    const float *a0 = flat_.accent.ptr<float>(r0), *a1 = flat_.accent.ptr<float>(r1);
+    const float k = z * 0.7f, x0 = W_ * 0.5f - W_ * 0.5f * k;
+    for (int x = 0; x < W_; ++x) {
+      const float fx = x0 + x * k;
+      const int ix = static_cast<int>(std::floor(fx));
+      const float wx = fx - ix;
+      int c0 = ix, c1 = ix + 1;
+      if (c0 < 0 || c1 >= W_) c0 = reflect101(c0, W_), c1 = reflect101(c1, W_);
+      const float sa = s0[c0] + (s0[c1] - s0[c0]) * wx, sb = s1[c0] + (s1[c1] - s1[c0]) * wx;
+      const float aa = a0[c0] + (a0[c1] - a0[c0]) * wx, ab = a1[c0] + (a1[c1] - a1[c0]) * wx;
+      shade_[x] = sa + (sb - sa) * wy;
+      accent_[x] = aa + (ab - aa) * wy;
     }
+    shade = shade_.data();
+    accent = accent_.data();
   }
-  backdrop::Surface out;
-  cv::remap(flat.shade, out.shade, mx, my, cv::INTER_LINEAR, cv::BORDER_REFLECT_101);
-  cv::remap(flat.accent, out.accent, mx, my, cv::INTER_LINEAR, cv::BORDER_REFLECT_101);
-  return out;
-}
+
+ private:
+  backdrop::Surface flat_;
+  int W_, H_;
+  float hy_;
+  std::vector<float> shade_, accent_;
+};
 
 // Out-of-focus light discs on the wall, blurred with the depth of field; added in screen mode.
 void addBokeh(const BackdropSpec& s, cv::Mat3f& img, cv::RNG& rng) {
@@ -166,20 +252,24 @@ void addBokeh(const BackdropSpec& s, cv::Mat3f& img, cv::RNG& rng) {
       for (int xx = 0; xx < box.width; ++xx) roi(yy, xx) += tint * (k * disc(yy, xx));
   }
   cv::GaussianBlur(layer, layer, cv::Size(0, 0), 0.6 + 2.5 * s.depthBlur);
-  cv::Mat3f big;
-  cv::resize(layer, big, size, 0, 0, cv::INTER_LINEAR);
-  // screen: 1 - (1 - a)(1 - b)
-  img = cv::Scalar::all(1.0) - (cv::Scalar::all(1.0) - img).mul(cv::Scalar::all(1.0) - big);
+  // screen: 1 - (1 - a)(1 - b), with the layer enlarged row by row.
+  RowUpsampler up(layer, size);
+  const int n = 3 * size.width;
+  for (int y = 0; y < size.height; ++y) {
+    const float* b = up.row(y);
+    float* p = img.ptr<float>(y);
+    for (int i = 0; i < n; ++i) p[i] = 1.f - (1.f - p[i]) * (1.f - b[i]);
+  }
 }
 
 void depthOfField(const BackdropSpec& s, cv::Mat3f& img, const std::vector<float>& floorW) {
   const cv::Size size = img.size();
   const float H = static_cast<float>(size.height);
   const cv::Size small(std::max(2, size.width / 4), std::max(2, size.height / 4));
-  cv::Mat3f lo, blurred;
+  cv::Mat3f lo;
   cv::resize(img, lo, small, 0, 0, cv::INTER_AREA);
   cv::GaussianBlur(lo, lo, cv::Size(0, 0), 0.5 + 0.012 * s.depthBlur * std::sqrt(double(small.area())));
-  cv::resize(lo, blurred, size, 0, 0, cv::INTER_LINEAR);
+  RowUpsampler up(lo, size);
   const float amount = std::min(1.f, static_cast<float>(s.depthBlur) * 2.5f);
   const float hy = static_cast<float>(s.horizon) * H;
   for (int y = 0; y < size.height; ++y) {
@@ -187,9 +277,9 @@ void depthOfField(const BackdropSpec& s, cv::Mat3f& img, const std::vector<float
     const float near = floorW[y] * smoothstep(hy, hy + 0.3f * (H - hy), float(y));
     const float w = amount * (1.f - near);
     if (w <= 0.f) continue;
-    cv::Vec3f* p = img.ptr<cv::Vec3f>(y);
-    const cv::Vec3f* b = blurred.ptr<cv::Vec3f>(y);
-    for (int x = 0; x < size.width; ++x) p[x] += (b[x] - p[x]) * w;
+    float* p = img.ptr<float>(y);
+    const float* b = up.row(y);
+    for (int i = 0; i < 3 * size.width; ++i) p[i] += (b[i] - p[i]) * w;
   }
 }
 
@@ -284,32 +374,42 @@ cv::Mat renderBackdrop(const BackdropSpec& specIn, cv::Size size) {
   const float contrast = static_cast<float>(s.materialContrast);
   const backdrop::Surface wall = backdrop::makeSurface(s.wallMaterial, size, unit, contrast, rng);
   const bool hasFloor = s.layout == BackdropLayout::Sweep || s.layout == BackdropLayout::FloorHorizon;
+  const bool perspective = hasFloor && s.layout == BackdropLayout::FloorHorizon;
   backdrop::Surface floor = wall;
-  if (hasFloor && s.layout == BackdropLayout::FloorHorizon)
-    floor = floorPerspective(backdrop::makeSurface(s.floorMaterial, size, unit, contrast, rng), s, size);
+  if (perspective)
+    floor = backdrop::makeSurface(s.floorMaterial, size, unit, contrast, rng);
   else if (hasFloor && s.floorMaterial != s.wallMaterial)
     floor = backdrop::makeSurface(s.floorMaterial, size, unit, contrast, rng);
+  FloorPerspective persp(floor, s, size);
 
   const cv::Vec3f wallC = toFloat(s.wallColour), floorC = toFloat(s.floorColour), accent = toFloat(s.accentColour);
   const float hy = static_cast<float>(s.horizon * H);
   const float aoWidth = static_cast<float>(std::max(1.5, 6.0 * unit));
+  RowUpsampler upLight(light, size), upMix(colourMix, size);
   cv::Mat3f img(size);
   for (int y = 0; y < H; ++y) {
     const float fw = floorW[y];
     // Where a table meets the wall, a little ambient occlusion grounds the edge.
     const float ao = s.layout == BackdropLayout::FloorHorizon && y + 0.5f > hy
                          ? 1.f - 0.14f * std::exp(-(y + 0.5f - hy) / aoWidth) : 1.f;
-    cv::Vec3f* out = img.ptr<cv::Vec3f>(y);
-    const float* L = light.ptr<float>(y);
-    const float* M = colourMix.ptr<float>(y);
+    float* out = img.ptr<float>(y);
+    const float* L = upLight.row(y);
+    const float* M = hasFloor ? nullptr : upMix.row(y);
     const float *ws = wall.shade.ptr<float>(y), *wa = wall.accent.ptr<float>(y);
     const float *fs = floor.shade.ptr<float>(y), *fa = floor.accent.ptr<float>(y);
+    if (perspective && fw > 0.f) persp.row(y, fs, fa);
+    const cv::Vec3f cw = wallC * (1.f - fw) + floorC * fw;  // the colour where it is per row
     for (int x = 0; x < W; ++x) {
-      const float m = hasFloor ? fw : M[x];
-      const cv::Vec3f c0 = wallC * (1.f - m) + floorC * m;
-      const cv::Vec3f sw = c0 * (ws[x] * (1.f - wa[x])) + accent * (ws[x] * wa[x]);
-      const cv::Vec3f sf = c0 * (fs[x] * (1.f - fa[x])) + accent * (fs[x] * fa[x]);
-      out[x] = (sw * (1.f - fw) + sf * fw) * (L[x] * ao);
+      cv::Vec3f c0 = cw;
+      if (!hasFloor) c0 = wallC * (1.f - M[x]) + floorC * M[x];
+      const float l = L[x] * ao;
+      const float kw = ws[x] * (1.f - fw) * l, kf = fs[x] * fw * l;
+      // c0*(s*(1-a)) + accent*(s*a), wall and floor weighted by fw.
+      const float base = kw * (1.f - wa[x]) + kf * (1.f - fa[x]);
+      const float acc = kw * wa[x] + kf * fa[x];
+      out[3 * x + 0] = c0[0] * base + accent[0] * acc;
+      out[3 * x + 1] = c0[1] * base + accent[1] * acc;
+      out[3 * x + 2] = c0[2] * base + accent[2] * acc;
     }
   }
   if (s.bokeh > 0.0) addBokeh(s, img, rng);
@@ -323,18 +423,19 @@ cv::Mat renderBackdrop(const BackdropSpec& specIn, cv::Size size) {
   const float k = static_cast<float>(s.gradeStrength) * 0.6f;
   const cv::Vec3f gain = cv::Vec3f(1.f - k, 1.f - k, 1.f - k) + tint * (k / lum);
   const float grain = static_cast<float>(s.grain) * 4.f / 65536.f;  // up to ~4 levels
-  constexpr float kU16 = 1.f / 65536.f;
+  constexpr float kU8 = 1.f / 256.f;
   SplitMix gen{s.seed * 0x2545F4914F6CDD1Dull + 0x1234567ull};
   cv::Mat out(size, CV_8UC3);
   for (int y = 0; y < H; ++y) {
     const cv::Vec3f* p = img.ptr<cv::Vec3f>(y);
     uchar* o = out.ptr<uchar>(y);
     for (int x = 0; x < W; ++x) {
-      const std::uint64_t r1 = gen.next(), r2 = gen.next(), r3 = gen.next();
+      // One 64-bit draw per pixel: eight bytes, two per triangular value.
+      const std::uint64_t r = gen.next();
       // Grain: one luminance value per pixel (triangular, sum of two uniforms).
-      const float g = grain * (float(r3 & 0xFFFF) + float((r3 >> 16) & 0xFFFF) - 65535.f);
+      const float g = grain * 257.f * (float(r >> 56) + float((r >> 48) & 0xFF) - 255.f);
       for (int c = 0; c < 3; ++c) {
-        const float d = kU16 * (float((r1 >> (16 * c)) & 0xFFFF) + float((r2 >> (16 * c)) & 0xFFFF)) - 1.f;
+        const float d = kU8 * (float((r >> (16 * c)) & 0xFF) + float((r >> (16 * c + 8)) & 0xFF)) + (kU8 - 1.f);
         o[3 * x + c] = cv::saturate_cast<uchar>(p[x][c] * gain[c] * 255.f + g + d);
       }
     }
