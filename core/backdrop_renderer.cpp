@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/backdrop_surfaces.h"
+#include "core/splitmix.h"
 
 namespace caig {
 namespace {
@@ -18,17 +19,6 @@ float smoothstep(float e0, float e1, float x) {
 }
 
 cv::Vec3f toFloat(const cv::Vec3b& c) { return cv::Vec3f(c[0], c[1], c[2]) * (1.f / 255.f); }
-
-// Deterministic, fast generator for grain and dither (the same stream on every platform).
-struct SplitMix {
-  std::uint64_t s;
-  std::uint64_t next() {
-    std::uint64_t z = (s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-};
 
 // Bilinear enlargement of a small CV_32F field one output row at a time, with the sample
 // positions of cv::resize(INTER_LINEAR): smooth fields are never stored at full size.
@@ -424,7 +414,7 @@ cv::Mat renderBackdrop(const BackdropSpec& specIn, cv::Size size) {
   const cv::Vec3f gain = cv::Vec3f(1.f - k, 1.f - k, 1.f - k) + tint * (k / lum);
   const float grain = static_cast<float>(s.grain) * 4.f / 65536.f;  // up to ~4 levels
   constexpr float kU8 = 1.f / 256.f;
-  SplitMix gen{s.seed * 0x2545F4914F6CDD1Dull + 0x1234567ull};
+  SplitMix64 gen{s.seed * 0x2545F4914F6CDD1Dull + 0x1234567ull};
   cv::Mat out(size, CV_8UC3);
   for (int y = 0; y < H; ++y) {
     const cv::Vec3f* p = img.ptr<cv::Vec3f>(y);

@@ -6,6 +6,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "core/resources.h"
+#include "core/splitmix.h"
 #include "models/io/atomic_file.h"
 #include "models/io/json_file.h"
 
@@ -77,19 +78,7 @@ std::string nameOfLab(const cv::Vec3f& lab) {
   return kNamedColours[best].name;
 }
 
-// Portable uniform numbers (std distributions differ between standard libraries).
-struct Rng {
-  std::uint64_t s;
-  std::uint64_t next() {
-    std::uint64_t z = (s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  double uniform() { return double(next() >> 11) * (1.0 / 9007199254740992.0); }
-  double uniform(double lo, double hi) { return lo + (hi - lo) * uniform(); }
-  std::size_t index(std::size_t n) { return static_cast<std::size_t>(uniform() * n) % std::max<std::size_t>(n, 1); }
-};
+using Rng = SplitMix64;
 
 template <typename T>
 const T& pick(const std::vector<T>& v, Rng& rng) {
