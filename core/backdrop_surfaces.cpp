@@ -53,6 +53,15 @@ Surface paper(cv::Size size, double unit, float c, cv::RNG& rng) {
 }
 
 Surface marble(cv::Size size, double unit, float c, cv::RNG& rng) {
+  // Large surfaces (a floor) are veined at half resolution and enlarged: the veins stay several
+  // pixels wide there, and the floor is seen in perspective and depth-blurred anyway.
+  if (size.area() > 640 * 640) {
+    Surface half = marble(cv::Size((size.width + 1) / 2, (size.height + 1) / 2), unit / 2, c, rng);
+    Surface full;
+    cv::resize(half.shade, full.shade, size, 0, 0, cv::INTER_LINEAR);
+    cv::resize(half.accent, full.accent, size, 0, 0, cv::INTER_LINEAR);
+    return full;
+  }
   const double side = std::sqrt(double(size.area())) / (1024.0 * unit);
   cv::Mat1f t1 = fbm(size, 2.5 * side, 5, 0.55, rng);
   cv::Mat1f t2 = fbm(size, 5.0 * side, 4, 0.5, rng);
