@@ -30,9 +30,15 @@ void listInto(std::ostringstream& msg, const char* label, const std::vector<std:
 }  // namespace
 
 void loadModuleWeights(torch::nn::Module& module, const io::Checkpoint& checkpoint, const std::string& what) {
-  std::vector<std::pair<std::string, at::Tensor>> targets;
-  for (const auto& p : module.named_parameters(true)) targets.emplace_back(p.key(), p.value());
-  for (const auto& b : module.named_buffers(true)) targets.emplace_back(b.key(), b.value());
+  loadModuleWeights(module, checkpoint, what, WeightNaming{});
+}
+
+void loadModuleWeights(torch::nn::Module& module, const io::Checkpoint& checkpoint, const std::string& what,
+                       const WeightNaming& naming) {
+  const auto key = [&](const std::string& name) { return naming.checkpointKey ? naming.checkpointKey(name) : name; };
+  std::vector<std::pair<std::string, at::Tensor>> targets;  // checkpoint key -> module tensor
+  for (const auto& p : module.named_parameters(true)) targets.emplace_back(key(p.key()), p.value());
+  for (const auto& b : module.named_buffers(true)) targets.emplace_back(key(b.key()), b.value());
 
   std::vector<std::string> missing, mismatched, unexpected;
   std::set<std::string> expected;
@@ -51,7 +57,7 @@ void loadModuleWeights(torch::nn::Module& module, const io::Checkpoint& checkpoi
     }
   }
   for (const auto& name : checkpoint.names())
-    if (!expected.count(name)) unexpected.push_back(name);
+    if (!expected.count(name) && !(naming.ignore && naming.ignore(name))) unexpected.push_back(name);
 
   if (!missing.empty() || !mismatched.empty() || !unexpected.empty()) {
     std::ostringstream msg;

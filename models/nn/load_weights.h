@@ -3,7 +3,9 @@
 // module's own dotted names. Every key is checked: a missing or unexpected name, a shape that
 // differs or a non-floating dtype is reported by name, all of them in one FormatError.
 
+#include <functional>
 #include <string>
+#include <vector>
 
 namespace torch::nn {
 class Module;
@@ -18,5 +20,16 @@ namespace caig {
 // Copies (converting floating dtypes to the module's) into the module in place. `what` names
 // the model in the message. Throws caig::io::FormatError; the module is untouched on error.
 void loadModuleWeights(torch::nn::Module& module, const io::Checkpoint& checkpoint, const std::string& what);
+// How a model's names meet a checkpoint whose layout differs (one place per model, no code in
+// the model itself).
+struct WeightNaming {
+  // Module name -> checkpoint key, e.g. a "language_model." prefix; identity when unset.
+  std::function<std::string(const std::string&)> checkpointKey;
+  // Checkpoint keys that may be present without being loaded: non-weight buffers some exporters
+  // saved (CLIP's position_ids), other models' parts (a LLaVA file's vision tower).
+  std::function<bool(const std::string&)> ignore;
+};
+void loadModuleWeights(torch::nn::Module& module, const io::Checkpoint& checkpoint, const std::string& what,
+                       const WeightNaming& naming);
 
 }  // namespace caig

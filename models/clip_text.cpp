@@ -1,0 +1,246 @@
+#include "models/clip_text.h"
+
+#include <ATen/Functions.h>
+#include <c10/core/InferenceMode.h>
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/embedding.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/normalization.h>
+
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+
+#include "models/io/checkpoint.h"
+#include "models/io/errors.h"
+#include "models/io/json_file.h"
+#include "models/nn/load_weights.h"
+
+namespace caig {
+namespace {
+
+enum class Act { QuickGelu, Gelu, GeluTanh };
+
+Act activationOf(const std::string& name) {
+  if (name == "quick_gelu") return Act::QuickGelu;
+  if (name == "gelu") return Act::Gelu;
+  if (name == "gelu_new" || name == "gelu_pytorch_tanh") return Act::GeluTanh;
+  throw io::FormatError("CLIP text model: unsupported hidden_act \"" + name + "\"");
+}
+
+at::Tensor activate(const at::Tensor& x, Act act) {
+  switch (act) {
+    case Act::QuickGelu: return x * at::sigmoid(1.702 * x);
+    case Act::Gelu: return at::gelu(x);
+    case Act::GeluTanh: return at::gelu(x, "tanh");
+  }
+  return x;
+}
+
+struct ClipAttention : torch::nn::Module {
+  ClipAttention(int hidden, int heads) : heads_(heads), headDim_(hidden / heads) {
+    q = register_module("q_proj", torch::nn::Linear(hidden, hidden));
+    k = register_module("k_proj", torch::nn::Linear(hidden, hidden));
+    v = register_module("v_proj", torch::nn::Linear(hidden, hidden));
+    out = register_module("out_proj", torch::nn::Linear(hidden, hidden));
+  }
+  // x: [B, T, C]; mask: [T, T] additive (0 / -inf above the diagonal).
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& mask) {
+    const int64_t b = x.size(0), t = x.size(1), c = x.size(2);
+    auto split = [&](const at::Tensor& y) { return y.view({b, t, heads_, headDim_}).transpose(1, 2); };
+    const at::Tensor qh = split(q->forward(x) * (1.0 / std::sqrt(static_cast<double>(headDim_))));
+    const at::Tensor kh = split(k->forward(x));
+    const at::Tensor vh = split(v->forward(x));
+    const at::Tensor weights = at::softmax(at::matmul(qh, kh.transpose(-2, -1)) + mask, -1);
+    return out->forward(at::matmul(weights, vh).transpose(1, 2).reshape({b, t, c}));
+  }
+  int64_t heads_, headDim_;
+  torch::nn::Linear q{nullptr}, k{nullptr}, v{nullptr}, out{nullptr};
+};
+
+struct ClipMlp : torch::nn::Module {
+  ClipMlp(int hidden, int intermediate, Act act) : act_(act) {
+    fc1 = register_module("fc1", torch::nn::Linear(hidden, intermediate));
+    fc2 = register_module("fc2", torch::nn::Linear(intermediate, hidden));
+  }
+  at::Tensor forward(const at::Tensor& x) { return fc2->forward(activate(fc1->forward(x), act_)); }
+  Act act_;
+  torch::nn::Linear fc1{nullptr}, fc2{nullptr};
+};
+
+torch::nn::LayerNorm layerNorm(const ClipTextConfig& c) {
+  return torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.hiddenSize}).eps(c.layerNormEps));
+}
+
+struct ClipEncoderLayer : torch::nn::Module {
+  explicit ClipEncoderLayer(const ClipTextConfig& c) {
+    attn = register_module("self_attn", std::make_shared<ClipAttention>(c.hiddenSize, c.numAttentionHeads));
+    ln1 = register_module("layer_norm1", layerNorm(c));
+    mlp = register_module("mlp", std::make_shared<ClipMlp>(c.hiddenSize, c.intermediateSize, activationOf(c.hiddenAct)));
+    ln2 = register_module("layer_norm2", layerNorm(c));
+  }
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& mask) {
+    const at::Tensor h = x + attn->forward(ln1->forward(x), mask);
+    return h + mlp->forward(ln2->forward(h));
+  }
+  std::shared_ptr<ClipAttention> attn;
+  std::shared_ptr<ClipMlp> mlp;
+  torch::nn::LayerNorm ln1{nullptr}, ln2{nullptr};
+};
+
+struct ClipEmbeddings : torch::nn::Module {
+  explicit ClipEmbeddings(const ClipTextConfig& c) {
+    token = register_module("token_embedding", torch::nn::Embedding(c.vocabSize, c.hiddenSize));
+    position = register_module("position_embedding", torch::nn::Embedding(c.maxPositionEmbeddings, c.hiddenSize));
+  }
+  torch::nn::Embedding token{nullptr}, position{nullptr};
+};
+
+struct ClipEncoder : torch::nn::Module {
+  explicit ClipEncoder(const ClipTextConfig& c) {
+    layers = register_module("layers", torch::nn::ModuleList());
+    for (int i = 0; i < c.numHiddenLayers; ++i) {
+      auto layer = std::make_shared<ClipEncoderLayer>(c);
+      layers->push_back(layer);
+      layerPtrs.push_back(layer);
+    }
+  }
+  torch::nn::ModuleList layers{nullptr};
+  std::vector<std::shared_ptr<ClipEncoderLayer>> layerPtrs;
+};
+
+struct ClipTextTransformer : torch::nn::Module {
+  explicit ClipTextTransformer(const ClipTextConfig& c) {
+    embeddings = register_module("embeddings", std::make_shared<ClipEmbeddings>(c));
+    encoder = register_module("encoder", std::make_shared<ClipEncoder>(c));
+    finalNorm = register_module("final_layer_norm", layerNorm(c));
+  }
+  std::shared_ptr<ClipEmbeddings> embeddings;
+  std::shared_ptr<ClipEncoder> encoder;
+  torch::nn::LayerNorm finalNorm{nullptr};
+};
+
+struct ClipTextNet : torch::nn::Module {
+  explicit ClipTextNet(const ClipTextConfig& c) {
+    textModel = register_module("text_model", std::make_shared<ClipTextTransformer>(c));
+  }
+  std::shared_ptr<ClipTextTransformer> textModel;
+};
+
+int positiveField(const nlohmann::json& j, const char* key, int fallback, const std::string& file) {
+  const int v = j.value(key, fallback);
+  if (v < 1) throw io::FormatError(file + ": " + key + " must be positive");
+  return v;
+}
+
+}  // namespace
+
+struct ClipTextModel::Impl {
+  ClipTextConfig config;
+  std::shared_ptr<ClipTextNet> net;
+  c10::Device device{c10::kCPU};
+};
+
+ClipTextConfig readClipTextConfig(const std::filesystem::path& modelDir) {
+  const auto path = modelDir / "config.json";
+  const auto root = io::readJsonFile(path);
+  const std::string file = path.string();
+  try {
+    const std::string type = root.value("model_type", std::string());
+    const nlohmann::json& j = (type == "clip" && root.contains("text_config")) ? root.at("text_config") : root;
+    if (type != "clip_text_model" && type != "clip")
+      throw io::FormatError(file + ": model_type \"" + type + "\" is not a CLIP text model");
+    ClipTextConfig c;
+    c.vocabSize = positiveField(j, "vocab_size", c.vocabSize, file);
+    c.hiddenSize = positiveField(j, "hidden_size", c.hiddenSize, file);
+    c.intermediateSize = positiveField(j, "intermediate_size", c.intermediateSize, file);
+    c.numHiddenLayers = positiveField(j, "num_hidden_layers", c.numHiddenLayers, file);
+    c.numAttentionHeads = positiveField(j, "num_attention_heads", c.numAttentionHeads, file);
+    c.maxPositionEmbeddings = positiveField(j, "max_position_embeddings", c.maxPositionEmbeddings, file);
+    c.hiddenAct = j.value("hidden_act", c.hiddenAct);
+    c.layerNormEps = j.value("layer_norm_eps", c.layerNormEps);
+    if (j.contains("bos_token_id") && !j["bos_token_id"].is_null()) c.bosTokenId = j["bos_token_id"].get<int64_t>();
+    if (j.contains("eos_token_id") && !j["eos_token_id"].is_null()) c.eosTokenId = j["eos_token_id"].get<int64_t>();
+    if (j.contains("pad_token_id") && !j["pad_token_id"].is_null()) c.padTokenId = j["pad_token_id"].get<int64_t>();
+    if (c.hiddenSize % c.numAttentionHeads)
+      throw io::FormatError(file + ": hidden_size is not a multiple of num_attention_heads");
+    activationOf(c.hiddenAct);  // refuse unknown activations at load time
+    if (!(c.layerNormEps > 0)) throw io::FormatError(file + ": layer_norm_eps must be positive");
+    return c;
+  } catch (const nlohmann::json::exception& e) {
+    throw io::FormatError(file + ": " + e.what());
+  }
+}
+
+ClipTextModel::ClipTextModel(const ClipTextConfig& config) : impl_(std::make_unique<Impl>()) {
+  impl_->config = config;
+  impl_->net = std::make_shared<ClipTextNet>(config);
+  impl_->net->eval();
+}
+ClipTextModel::~ClipTextModel() = default;
+ClipTextModel::ClipTextModel(ClipTextModel&&) noexcept = default;
+ClipTextModel& ClipTextModel::operator=(ClipTextModel&&) noexcept = default;
+
+ClipTextModel ClipTextModel::load(const std::filesystem::path& modelDir, c10::Device device) {
+  ClipTextModel model(readClipTextConfig(modelDir));
+  model.loadWeights(io::Checkpoint::open(modelDir));
+  model.to(device);
+  return model;
+}
+
+const ClipTextConfig& ClipTextModel::config() const { return impl_->config; }
+
+std::vector<std::pair<std::string, std::vector<int64_t>>> ClipTextModel::expectedTensors() const {
+  std::vector<std::pair<std::string, std::vector<int64_t>>> out;
+  for (const auto& p : impl_->net->named_parameters(true)) out.emplace_back(p.key(), p.value().sizes().vec());
+  for (const auto& b : impl_->net->named_buffers(true)) out.emplace_back(b.key(), b.value().sizes().vec());
+  return out;
+}
+
+void ClipTextModel::loadWeights(const io::Checkpoint& checkpoint) {
+  WeightNaming naming;
+  naming.ignore = [](const std::string& key) { return key == "text_model.embeddings.position_ids"; };
+  loadModuleWeights(*impl_->net, checkpoint, "CLIP text", naming);
+}
+
+void ClipTextModel::to(c10::Device device) {
+  impl_->net->to(device);
+  impl_->device = device;
+}
+
+c10::Device ClipTextModel::device() const { return impl_->device; }
+
+ClipTextOutput ClipTextModel::forward(const at::Tensor& inputIds) const {
+  const auto& c = impl_->config;
+  if (inputIds.dim() != 2 || inputIds.size(1) < 1 || inputIds.size(1) > c.maxPositionEmbeddings ||
+      at::isFloatingType(inputIds.scalar_type()) || inputIds.scalar_type() == at::kBool)
+    throw std::invalid_argument("CLIP text input_ids must be integer [B, T] with 1 <= T <= " +
+                                std::to_string(c.maxPositionEmbeddings));
+  c10::InferenceMode guard;
+  const at::Tensor ids = inputIds.to(impl_->device, at::kLong);
+  if (ids.numel() && (ids.min().item<int64_t>() < 0 || ids.max().item<int64_t>() >= c.vocabSize))
+    throw std::invalid_argument("CLIP text input_ids out of the vocabulary [0, " + std::to_string(c.vocabSize) + ")");
+  const int64_t t = ids.size(1);
+  auto& tm = *impl_->net->textModel;
+  const at::Tensor positions = at::arange(t, ids.options());
+  at::Tensor h = tm.embeddings->token->forward(ids) + tm.embeddings->position->forward(positions).unsqueeze(0);
+  const at::Tensor mask =
+      at::full({t, t}, -std::numeric_limits<float>::infinity(), h.options()).triu(1);
+
+  ClipTextOutput out;
+  const auto& layers = tm.encoder->layerPtrs;
+  // hidden_states = (embeddings, layer 1, ..., layer n): [-2] is the input of the last layer.
+  out.penultimateHiddenState = h;
+  for (std::size_t i = 0; i < layers.size(); ++i) {
+    if (i + 1 == layers.size()) out.penultimateHiddenState = h;
+    h = layers[i]->forward(h, mask);
+  }
+  out.lastHiddenState = tm.finalNorm->forward(h);
+  const at::Tensor eosAt = c.eosTokenId == 2 ? ids.argmax(-1) : ids.eq(c.eosTokenId).to(at::kInt).argmax(-1);
+  const int64_t b = ids.size(0), hidden = out.lastHiddenState.size(2);
+  out.pooled = out.lastHiddenState.gather(1, eosAt.view({b, 1, 1}).expand({b, 1, hidden})).squeeze(1);
+  return out;
+}
+
+}  // namespace caig

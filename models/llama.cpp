@@ -1,0 +1,449 @@
+#include "models/llama.h"
+
+#include <ATen/Functions.h>
+#include <c10/core/InferenceMode.h>
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/version.h>
+
+#include <cmath>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+
+#include "models/io/checkpoint.h"
+#include "models/io/errors.h"
+#include "models/io/json_file.h"
+#include "models/nn/load_weights.h"
+
+namespace caig {
+namespace {
+
+bool startsWith(const std::string& s, const std::string& prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
+bool endsWith(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// RMSNorm as transformers: normalise in fp32, scale in the input dtype.
+struct RmsNorm : torch::nn::Module {
+  RmsNorm(int64_t dim, double eps) : eps(eps) { weight = register_parameter("weight", at::ones({dim})); }
+  at::Tensor forward(const at::Tensor& x) const {
+    const at::Tensor xf = x.to(at::kFloat);
+    const at::Tensor normed = xf * at::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);
+    return weight * normed.to(x.scalar_type());
+  }
+  at::Tensor weight;
+  double eps;
+};
+
+torch::nn::Linear linear(int64_t in, int64_t out, bool bias) {
+  return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(bias));
+}
+
+struct Attention : torch::nn::Module {
+  explicit Attention(const LlamaConfig& c) {
+    q_proj = register_module("q_proj", linear(c.hiddenSize, c.numHeads * c.headDim, c.attentionBias));
+    k_proj = register_module("k_proj", linear(c.hiddenSize, c.numKvHeads * c.headDim, c.attentionBias));
+    v_proj = register_module("v_proj", linear(c.hiddenSize, c.numKvHeads * c.headDim, c.attentionBias));
+    o_proj = register_module("o_proj", linear(c.numHeads * c.headDim, c.hiddenSize, c.outputBias));
+  }
+  torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+};
+
+struct Mlp : torch::nn::Module {
+  explicit Mlp(const LlamaConfig& c) {
+    gate_proj = register_module("gate_proj", linear(c.hiddenSize, c.intermediateSize, false));
+    up_proj = register_module("up_proj", linear(c.hiddenSize, c.intermediateSize, false));
+    down_proj = register_module("down_proj", linear(c.intermediateSize, c.hiddenSize, false));
+  }
+  at::Tensor forward(const at::Tensor& x) {
+    return down_proj->forward(at::silu(gate_proj->forward(x)) * up_proj->forward(x));
+  }
+  torch::nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+};
+
+struct DecoderLayer : torch::nn::Module {
+  explicit DecoderLayer(const LlamaConfig& c) {
+    self_attn = register_module("self_attn", std::make_shared<Attention>(c));
+    mlp = register_module("mlp", std::make_shared<Mlp>(c));
+    input_layernorm = register_module("input_layernorm", std::make_shared<RmsNorm>(c.hiddenSize, c.rmsNormEps));
+    post_attention_layernorm =
+        register_module("post_attention_layernorm", std::make_shared<RmsNorm>(c.hiddenSize, c.rmsNormEps));
+  }
+  std::shared_ptr<Attention> self_attn;
+  std::shared_ptr<Mlp> mlp;
+  std::shared_ptr<RmsNorm> input_layernorm, post_attention_layernorm;
+};
+
+// The token embedding table, a child named embed_tokens holding `weight` (looked up with
+// at::embedding, and reused as lm_head when the embeddings are tied).
+struct Embedding : torch::nn::Module {
+  explicit Embedding(at::Tensor w) { weight = register_parameter("weight", std::move(w)); }
+  at::Tensor weight;
+};
+
+// transformers' LlamaModel: the `model.` part of the checkpoint.
+struct DecoderStack : torch::nn::Module {
+  explicit DecoderStack(const LlamaConfig& c) {
+    embed_tokens = register_module("embed_tokens", std::make_shared<Embedding>(at::zeros({c.vocabSize, c.hiddenSize})));
+    for (int64_t i = 0; i < c.numLayers; ++i) layers->push_back(std::make_shared<DecoderLayer>(c));
+    register_module("layers", layers);
+    norm = register_module("norm", std::make_shared<RmsNorm>(c.hiddenSize, c.rmsNormEps));
+  }
+  std::shared_ptr<Embedding> embed_tokens;
+  torch::nn::ModuleList layers;
+  std::shared_ptr<RmsNorm> norm;
+};
+
+struct CausalLm : torch::nn::Module {
+  explicit CausalLm(const LlamaConfig& c) {
+    model = register_module("model", std::make_shared<DecoderStack>(c));
+    if (!c.tieWordEmbeddings) lm_head = register_module("lm_head", linear(c.hiddenSize, c.vocabSize, false));
+  }
+  std::shared_ptr<DecoderStack> model;
+  torch::nn::Linear lm_head{nullptr};
+};
+
+// rotate_half(x) = cat(-x[..., d/2:], x[..., :d/2]).
+at::Tensor rotateHalf(const at::Tensor& x) {
+  const int64_t half = x.size(-1) / 2;
+  return at::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
+}
+
+int64_t intField(const nlohmann::json& j, const char* name, int64_t fallback) {
+  if (!j.contains(name) || j.at(name).is_null()) return fallback;
+  return j.at(name).get<int64_t>();
+}
+
+}  // namespace
+
+// ---- configuration -------------------------------------------------------------------------
+
+LlamaConfig llamaConfigFromJson(const nlohmann::json& j) {
+  try {
+    if (!j.is_object()) throw io::FormatError("language model config is not a JSON object");
+    std::string type = j.value("model_type", std::string("llama"));
+    if (startsWith(type, "llava_")) type = type.substr(6);  // original LLaVA: llava_llama, llava_mistral, ...
+    LlamaConfig c;
+    c.modelType = type;
+    // The library defaults (transformers 4.38) of each configuration class.
+    int64_t kvDefault = -1;  // -1: num_attention_heads
+    if (type == "llama") {
+      c.bosTokenId = 1, c.eosTokenId = 2;
+    } else if (type == "qwen2") {
+      c.vocabSize = 151936, c.intermediateSize = 22016, c.maxPositions = 32768;
+      kvDefault = 32;
+      c.attentionBias = true;  // Qwen2: q/k/v with bias, o_proj without
+    } else if (type == "mistral") {
+      c.intermediateSize = 14336, c.maxPositions = 4096 * 32;
+      kvDefault = 8;
+      c.bosTokenId = 1, c.eosTokenId = 2;
+    } else {
+      throw io::FormatError("unsupported language model_type \"" + type + "\" (llama, qwen2, mistral)");
+    }
+    c.vocabSize = intField(j, "vocab_size", c.vocabSize);
+    c.hiddenSize = intField(j, "hidden_size", c.hiddenSize);
+    c.intermediateSize = intField(j, "intermediate_size", c.intermediateSize);
+    c.numLayers = intField(j, "num_hidden_layers", c.numLayers);
+    c.numHeads = intField(j, "num_attention_heads", c.numHeads);
+    c.numKvHeads = intField(j, "num_key_value_heads", kvDefault < 0 ? c.numHeads : kvDefault);
+    c.maxPositions = intField(j, "max_position_embeddings", c.maxPositions);
+    c.rmsNormEps = j.value("rms_norm_eps", c.rmsNormEps);
+    if (j.contains("rope_theta") && !j.at("rope_theta").is_null()) c.ropeTheta = j.at("rope_theta").get<double>();
+    if (type == "llama" && j.value("attention_bias", false)) c.attentionBias = c.outputBias = true;
+    c.tieWordEmbeddings = j.value("tie_word_embeddings", false);
+    c.bosTokenId = intField(j, "bos_token_id", c.bosTokenId);
+    if (j.contains("eos_token_id")) {
+      const auto& e = j.at("eos_token_id");
+      if (e.is_number_integer()) c.eosTokenId = e.get<int64_t>();
+      else if (e.is_array() && !e.empty()) c.eosTokenId = e.at(0).get<int64_t>();
+      else if (e.is_null()) c.eosTokenId = -1;
+    }
+    const std::string act = j.value("hidden_act", std::string("silu"));
+    if (act != "silu" && act != "swish")
+      throw io::FormatError("hidden_act \"" + act + "\" is not supported (silu)");
+    if (c.numHeads < 1 || c.hiddenSize < 1 || c.numLayers < 0 || c.vocabSize < 1 || c.intermediateSize < 1)
+      throw io::FormatError("language model sizes out of range");
+    c.headDim = intField(j, "head_dim", c.hiddenSize / c.numHeads);
+    if (!j.contains("head_dim") && c.hiddenSize % c.numHeads)
+      throw io::FormatError("hidden_size is not a multiple of num_attention_heads");
+    if (c.numKvHeads < 1 || c.numHeads % c.numKvHeads)
+      throw io::FormatError("num_attention_heads is not a multiple of num_key_value_heads");
+    if (c.headDim < 2 || c.headDim % 2) throw io::FormatError("head dimension must be even");
+    if (j.contains("rope_scaling") && !j.at("rope_scaling").is_null()) {
+      const auto& s = j.at("rope_scaling");
+      const std::string kind = s.contains("rope_type") ? s.at("rope_type").get<std::string>()
+                                                        : s.value("type", std::string("default"));
+      if (kind == "linear") c.ropeScaling = RopeScaling::Linear;
+      else if (kind == "dynamic") c.ropeScaling = RopeScaling::Dynamic;
+      else if (kind != "default") throw io::FormatError("rope_scaling type \"" + kind + "\" is not supported");
+      if (c.ropeScaling != RopeScaling::None) {
+        c.ropeScalingFactor = s.at("factor").get<double>();
+        if (!(c.ropeScalingFactor >= 1.0)) throw io::FormatError("rope_scaling factor must be >= 1");
+      }
+    }
+    return c;
+  } catch (const nlohmann::json::exception& e) {
+    throw io::FormatError(std::string("language model config: ") + e.what());
+  }
+}
+
+LlamaConfig readLlamaConfig(const std::filesystem::path& modelDir) {
+  const auto path = modelDir / "config.json";
+  const auto j = io::readJsonFile(path);
+  try {
+    if (j.is_object() && j.contains("text_config")) return llamaConfigFromJson(j.at("text_config"));
+    if (j.is_object() && j.value("model_type", std::string()) == "llava")  // LlavaConfig's default text model
+      return llamaConfigFromJson(nlohmann::json::object());
+    return llamaConfigFromJson(j);
+  } catch (const io::FormatError& e) {
+    throw io::FormatError(path.string() + ": " + e.what());
+  }
+}
+
+// ---- checkpoint layouts: the one place that knows key names --------------------------------
+
+LlamaKeyLayout LlamaKeyLayout::causalLm() { return {}; }
+LlamaKeyLayout LlamaKeyLayout::llavaHf() { return {"language_model.", {}}; }
+LlamaKeyLayout LlamaKeyLayout::llavaOriginal() {
+  return {"", {"model.vision_tower.", "model.mm_projector.", "model.image_newline"}};
+}
+
+bool LlamaKeyLayout::isForeign(const std::string& key) const {
+  if (!prefix.empty() && !startsWith(key, prefix)) return true;
+  for (const auto& p : foreignPrefixes)
+    if (startsWith(key, p)) return true;
+  return false;
+}
+
+// ---- model ---------------------------------------------------------------------------------
+
+struct LlamaModel::Impl {
+  LlamaConfig config;
+  std::shared_ptr<CausalLm> net;
+  c10::Device device{c10::kCPU};
+  c10::ScalarType dtype = c10::kFloat;
+
+  at::Tensor lmHeadWeight() const {
+    return config.tieWordEmbeddings ? net->model->embed_tokens->weight : net->lm_head->weight;
+  }
+
+  // cos/sin [T, headDim] for absolute positions [p0, p0 + T), fp32 as transformers computes them.
+  std::pair<at::Tensor, at::Tensor> rotary(int64_t p0, int64_t T) const {
+    const auto opts = at::TensorOptions().dtype(at::kFloat).device(device);
+    const int64_t dim = config.headDim;
+    double base = config.ropeTheta;
+    at::Tensor t = at::arange(p0, p0 + T, at::TensorOptions().dtype(at::kLong).device(device)).to(at::kFloat);
+    if (config.ropeScaling == RopeScaling::Linear) t = t / config.ropeScalingFactor;
+    if (config.ropeScaling == RopeScaling::Dynamic && p0 + T > config.maxPositions) {
+      // Dynamic NTK: the base grows with the sequence length (max position + 1).
+      const double f = config.ropeScalingFactor;
+      const double seqLen = static_cast<double>(p0 + T);
+      base *= std::pow(f * seqLen / static_cast<double>(config.maxPositions) - (f - 1.0),
+                       static_cast<double>(dim) / static_cast<double>(dim - 2));
+    }
+    const at::Tensor exponent = at::arange(0, dim, 2, opts.dtype(at::kLong)).to(at::kFloat) / static_cast<double>(dim);
+    const at::Tensor invFreq = 1.0 / at::pow(base, exponent);
+    const at::Tensor freqs = at::outer(t, invFreq);
+    const at::Tensor emb = at::cat({freqs, freqs}, -1);
+    return {emb.cos(), emb.sin()};
+  }
+
+  at::Tensor attention(Attention& a, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
+                       LlamaKvCache* cache, int layer, int64_t p0) const {
+    const int64_t B = x.size(0), T = x.size(1), hd = config.headDim;
+    const int64_t nh = config.numHeads, nkv = config.numKvHeads;
+    at::Tensor q = a.q_proj->forward(x).view({B, T, nh, hd}).transpose(1, 2);
+    at::Tensor k = a.k_proj->forward(x).view({B, T, nkv, hd}).transpose(1, 2);
+    at::Tensor v = a.v_proj->forward(x).view({B, T, nkv, hd}).transpose(1, 2);
+    const at::Tensor c = cos.to(x.scalar_type()), s = sin.to(x.scalar_type());
+    q = q * c + rotateHalf(q) * s;
+    k = k * c + rotateHalf(k) * s;
+    if (cache) {
+      cache->keys[layer].narrow(2, p0, T).copy_(k);
+      cache->values[layer].narrow(2, p0, T).copy_(v);
+      k = cache->keys[layer].narrow(2, 0, p0 + T);
+      v = cache->values[layer].narrow(2, 0, p0 + T);
+    }
+    const int64_t S = k.size(2);
+    if (nkv != nh) {  // grouped-query attention: query head h reads kv head h / (nh / nkv)
+      const int64_t rep = nh / nkv;
+      k = k.unsqueeze(2).expand({B, nkv, rep, S, hd}).reshape({B, nh, S, hd});
+      v = v.unsqueeze(2).expand({B, nkv, rep, S, hd}).reshape({B, nh, S, hd});
+    }
+    // Causal: query i (absolute position p0 + i) sees keys 0..p0 + i.
+    const auto longOpts = at::TensorOptions().dtype(at::kLong).device(x.device());
+    const at::Tensor allowed =
+        at::arange(S, longOpts).unsqueeze(0) <= (at::arange(T, longOpts) + p0).unsqueeze(1);  // [T, S]
+    at::Tensor out;
+#if TORCH_VERSION_MAJOR >= 2
+    out = at::scaled_dot_product_attention(q, k, v, allowed);
+#else
+    at::Tensor scores = at::matmul(q, k.transpose(-2, -1)) / std::sqrt(static_cast<double>(hd));
+    scores = scores.masked_fill(allowed.logical_not(), -std::numeric_limits<float>::infinity());
+    const at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());
+    out = at::matmul(probs, v);
+#endif
+    return a.o_proj->forward(out.transpose(1, 2).reshape({B, T, nh * hd}));
+  }
+};
+
+LlamaModel::LlamaModel(const LlamaConfig& config) : impl_(std::make_unique<Impl>()) {
+  impl_->config = config;
+  impl_->net = std::make_shared<CausalLm>(config);
+  impl_->net->eval();
+}
+LlamaModel::~LlamaModel() = default;
+LlamaModel::LlamaModel(LlamaModel&&) noexcept = default;
+LlamaModel& LlamaModel::operator=(LlamaModel&&) noexcept = default;
+
+LlamaModel LlamaModel::load(const std::filesystem::path& modelDir, c10::Device device) {
+  LlamaModel model(readLlamaConfig(modelDir));
+  const auto checkpoint = io::Checkpoint::open(modelDir);
+  LlamaKeyLayout layout = LlamaKeyLayout::causalLm();
+  const auto original = LlamaKeyLayout::llavaOriginal();
+  if (checkpoint.contains(LlamaKeyLayout::llavaHf().checkpointKey("model.embed_tokens.weight"))) {
+    layout = LlamaKeyLayout::llavaHf();
+  } else {
+    for (const auto& name : checkpoint.names())
+      if (original.isForeign(name)) {
+        layout = original;
+        break;
+      }
+  }
+  model.loadWeights(checkpoint, layout);
+  model.to(device);
+  return model;
+}
+
+const LlamaConfig& LlamaModel::config() const { return impl_->config; }
+
+std::vector<std::pair<std::string, std::vector<int64_t>>> LlamaModel::expectedTensors(
+    const LlamaKeyLayout& layout) const {
+  std::vector<std::pair<std::string, std::vector<int64_t>>> out;
+  for (const auto& p : impl_->net->named_parameters(true))
+    out.emplace_back(layout.checkpointKey(p.key()), p.value().sizes().vec());
+  return out;
+}
+
+void LlamaModel::loadWeights(const io::Checkpoint& checkpoint, const LlamaKeyLayout& layout) {
+  const std::string tiedHead = layout.checkpointKey("lm_head.weight");
+  const bool tied = impl_->config.tieWordEmbeddings;
+  WeightNaming naming;
+  naming.checkpointKey = [&](const std::string& name) { return layout.checkpointKey(name); };
+  naming.ignore = [&](const std::string& key) {
+    return layout.isForeign(key) ||
+           endsWith(key, ".rotary_emb.inv_freq") ||  // older LLaMA files store it
+           (tied && key == tiedHead);                // tied: the embedding is the head
+  };
+  std::string what = impl_->config.modelType + " language";
+  if (!layout.prefix.empty()) what += " (keys under \"" + layout.prefix + "\")";
+  loadModuleWeights(*impl_->net, checkpoint, what, naming);
+}
+
+void LlamaModel::to(c10::Device device, c10::ScalarType dtype) {
+  impl_->net->to(device, dtype);
+  impl_->device = device;
+  impl_->dtype = dtype;
+}
+
+c10::Device LlamaModel::device() const { return impl_->device; }
+c10::ScalarType LlamaModel::dtype() const { return impl_->dtype; }
+
+at::Tensor LlamaModel::embed(const at::Tensor& ids) const {
+  c10::InferenceMode guard;
+  return at::embedding(impl_->net->model->embed_tokens->weight, ids.to(impl_->device, at::kLong));
+}
+
+at::Tensor LlamaModel::lmHead(const at::Tensor& hidden) const {
+  c10::InferenceMode guard;
+  return at::linear(hidden, impl_->lmHeadWeight());
+}
+
+LlamaKvCache LlamaModel::newCache(int64_t batch, int64_t capacity) const {
+  if (batch < 1 || capacity < 1) throw std::invalid_argument("KV cache batch and capacity must be positive");
+  const auto& c = impl_->config;
+  const auto opts = at::TensorOptions().dtype(impl_->dtype).device(impl_->device);
+  LlamaKvCache cache;
+  for (int64_t i = 0; i < c.numLayers; ++i) {
+    cache.keys.push_back(at::zeros({batch, c.numKvHeads, capacity, c.headDim}, opts));
+    cache.values.push_back(at::zeros({batch, c.numKvHeads, capacity, c.headDim}, opts));
+  }
+  return cache;
+}
+
+LlamaOutput LlamaModel::forwardEmbeddings(const at::Tensor& embeds, LlamaKvCache* cache, bool logits,
+                                          bool lastLogitsOnly) const {
+  const auto& c = impl_->config;
+  if (embeds.dim() != 3 || embeds.size(2) != c.hiddenSize)
+    throw std::invalid_argument("input embeddings must be [batch, tokens, " + std::to_string(c.hiddenSize) + "]");
+  const int64_t B = embeds.size(0), T = embeds.size(1);
+  if (T < 1) throw std::invalid_argument("no input positions");
+  int64_t p0 = 0;
+  if (cache) {
+    if (static_cast<int64_t>(cache->keys.size()) != c.numLayers || cache->batch() != B)
+      throw std::invalid_argument("KV cache does not match the model or the batch");
+    if (cache->length + T > cache->capacity())
+      throw std::invalid_argument("KV cache full: " + std::to_string(cache->length) + " + " + std::to_string(T) +
+                                  " positions exceed its capacity " + std::to_string(cache->capacity()));
+    p0 = cache->length;
+  }
+  c10::InferenceMode guard;
+  const auto [cos, sin] = impl_->rotary(p0, T);
+  at::Tensor h = embeds.to(impl_->device, impl_->dtype);
+  auto& layers = *impl_->net->model->layers;
+  for (std::size_t i = 0; i < layers.size(); ++i) {
+    auto& layer = *layers.ptr<DecoderLayer>(i);
+    h = h + impl_->attention(*layer.self_attn, layer.input_layernorm->forward(h), cos, sin, cache,
+                             static_cast<int>(i), p0);
+    h = h + layer.mlp->forward(layer.post_attention_layernorm->forward(h));
+  }
+  if (cache) cache->length = p0 + T;
+  LlamaOutput out;
+  out.hidden = impl_->net->model->norm->forward(h);
+  if (logits) {
+    const at::Tensor src = lastLogitsOnly ? out.hidden.narrow(1, T - 1, 1) : out.hidden;
+    out.logits = at::linear(src, impl_->lmHeadWeight()).to(at::kFloat);
+  }
+  return out;
+}
+
+LlamaOutput LlamaModel::forward(const at::Tensor& ids, LlamaKvCache* cache, bool logits, bool lastLogitsOnly) const {
+  if (ids.dim() != 2) throw std::invalid_argument("token ids must be [batch, tokens]");
+  return forwardEmbeddings(embed(ids), cache, logits, lastLogitsOnly);
+}
+
+GreedyResult LlamaModel::generateGreedy(const at::Tensor& ids, const GreedyOptions& options) const {
+  if (ids.dim() != 2) throw std::invalid_argument("token ids must be [batch, tokens]");
+  return generateGreedyFromEmbeddings(embed(ids), options);
+}
+
+GreedyResult LlamaModel::generateGreedyFromEmbeddings(const at::Tensor& embeds, const GreedyOptions& options) const {
+  if (embeds.dim() != 3) throw std::invalid_argument("input embeddings must be [batch, tokens, hidden]");
+  if (options.maxNewTokens < 1) throw std::invalid_argument("maxNewTokens must be positive");
+  const int64_t B = embeds.size(0);
+  LlamaKvCache cache = newCache(B, embeds.size(1) + options.maxNewTokens);
+  c10::InferenceMode guard;
+  LlamaOutput out = forwardEmbeddings(embeds, &cache, true, true);
+  std::vector<at::Tensor> tokens, stepLogits;
+  at::Tensor finished = at::zeros({B}, at::TensorOptions().dtype(at::kBool).device(impl_->device));
+  for (int64_t step = 0; step < options.maxNewTokens; ++step) {
+    const at::Tensor logits = out.logits.select(1, out.logits.size(1) - 1);  // [B, vocab]
+    at::Tensor next = logits.argmax(-1);
+    if (options.eosTokenId >= 0) {
+      next = at::where(finished, at::full_like(next, options.eosTokenId), next);
+      finished = finished.logical_or(next == options.eosTokenId);
+    }
+    tokens.push_back(next);
+    stepLogits.push_back(logits);
+    if (step + 1 == options.maxNewTokens) break;
+    if (options.eosTokenId >= 0 && finished.all().item<bool>()) break;
+    out = forward(next.unsqueeze(1), &cache, true, true);
+  }
+  return {at::stack(tokens, 1), at::stack(stepLogits, 1)};
+}
+
+}  // namespace caig

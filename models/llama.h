@@ -1,0 +1,149 @@
+#pragma once
+// A LLaMA-family decoder-only language model (LLaMA, Qwen2, Mistral: the transformers
+// LlamaForCausalLM / Qwen2ForCausalLM / MistralForCausalLM architecture) in LibTorch:
+// RMSNorm, rotary position embeddings (rotate_half convention, optional linear or dynamic
+// NTK scaling), grouped-query attention with optional q/k/v biases, a SiLU-gated MLP and a tied
+// or untied lm_head. Prefill takes token ids or input embeddings (so a multimodal model can
+// splice image features in); decoding continues from a KV cache allocated once per sequence
+// budget. Parameter names are transformers' own (model.layers.N.self_attn.q_proj.weight, ...);
+// LlamaKeyLayout maps them onto other checkpoint layouts (LLaVA's) in one place.
+// Torch-light header: the modules live in llama.cpp.
+
+#include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
+#include <c10/core/ScalarType.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace caig::io {
+class Checkpoint;
+}
+
+namespace caig {
+
+enum class RopeScaling { None, Linear, Dynamic };
+
+struct LlamaConfig {
+  std::string modelType = "llama";  // "llama", "qwen2", "mistral"
+  int64_t vocabSize = 32000;
+  int64_t hiddenSize = 4096;
+  int64_t intermediateSize = 11008;
+  int64_t numLayers = 32;
+  int64_t numHeads = 32;
+  int64_t numKvHeads = 32;
+  int64_t headDim = 128;  // hiddenSize / numHeads unless the config says head_dim
+  int64_t maxPositions = 2048;
+  double rmsNormEps = 1e-6;
+  double ropeTheta = 10000.0;
+  RopeScaling ropeScaling = RopeScaling::None;
+  double ropeScalingFactor = 1.0;
+  bool attentionBias = false;  // q/k/v (and o, for LLaMA's attention_bias) projections
+  bool outputBias = false;     // o_proj bias (LLaMA attention_bias true); Qwen2 has none
+  bool tieWordEmbeddings = false;
+  int64_t bosTokenId = -1;  // -1: none
+  int64_t eosTokenId = -1;  // the first one when the config lists several
+};
+
+// A transformers config.json object (model_type llama / qwen2 / mistral) with the library's
+// defaults for omitted fields, or a LLaVA config's `text_config` (its model_type defaults to
+// llama). Throws io::FormatError for an unknown model_type, a missing hidden_act "silu" or
+// inconsistent sizes.
+LlamaConfig llamaConfigFromJson(const nlohmann::json& config);
+// config.json of a model folder; a LLaVA config (model_type "llava" or a text_config) gives
+// its language model. Throws io::FileError / io::FormatError naming the file.
+LlamaConfig readLlamaConfig(const std::filesystem::path& modelDir);
+
+// Where the language model's tensors live in a checkpoint. Every checkpoint key is
+// `prefix` + the transformers name (model.layers.0.mlp.up_proj.weight, lm_head.weight).
+// Checkpoint keys starting with one of `foreignPrefixes` (or, with a non-empty prefix, keys
+// outside it) belong to other parts of a larger model and are ignored; all others must match.
+struct LlamaKeyLayout {
+  std::string prefix;
+  std::vector<std::string> foreignPrefixes;
+
+  static LlamaKeyLayout causalLm();       // LlamaForCausalLM / Qwen2ForCausalLM
+  static LlamaKeyLayout llavaHf();        // transformers LLaVA: language_model.model.*, language_model.lm_head.*
+  static LlamaKeyLayout llavaOriginal();  // original LLaVA: model.*, lm_head.*, vision tower + projector skipped
+  std::string checkpointKey(const std::string& moduleKey) const { return prefix + moduleKey; }
+  bool isForeign(const std::string& checkpointKey) const;
+};
+
+// Per-layer key/value cache: [batch, numKvHeads, capacity, headDim] each, filled up to length.
+struct LlamaKvCache {
+  std::vector<at::Tensor> keys, values;
+  int64_t length = 0;
+  int64_t capacity() const { return keys.empty() ? 0 : keys.front().size(2); }
+  int64_t batch() const { return keys.empty() ? 0 : keys.front().size(0); }
+};
+
+struct LlamaOutput {
+  at::Tensor hidden;  // [B, T, hidden]: final-norm output
+  at::Tensor logits;  // [B, T, vocab] (or [B, 1, vocab] with lastLogitsOnly); undefined if not asked
+};
+
+struct GreedyOptions {
+  int64_t maxNewTokens = 16;
+  int64_t eosTokenId = -1;  // >= 0: stop once every row has produced it (finished rows repeat it)
+};
+
+struct GreedyResult {
+  at::Tensor tokens;      // [B, N] int64
+  at::Tensor stepLogits;  // [B, N, vocab]: the logits that chose each token
+};
+
+class LlamaModel {
+ public:
+  explicit LlamaModel(const LlamaConfig& config);
+  ~LlamaModel();
+  LlamaModel(LlamaModel&&) noexcept;
+  LlamaModel& operator=(LlamaModel&&) noexcept;
+
+  // A transformers folder (config.json + model.safetensors or a sharded index). A LLaVA folder
+  // loads its language model (layout chosen from the keys present). Throws io::FileError /
+  // io::FormatError.
+  static LlamaModel load(const std::filesystem::path& modelDir, c10::Device device = c10::Device("cpu"));
+
+  const LlamaConfig& config() const;
+  // Checkpoint keys (in `layout`) and shapes the model expects, in module order.
+  std::vector<std::pair<std::string, std::vector<int64_t>>> expectedTensors(
+      const LlamaKeyLayout& layout = LlamaKeyLayout::causalLm()) const;
+  // Copies (converting floating dtypes) the weights in; throws io::FormatError naming missing,
+  // unexpected and mis-shaped keys, leaving the model untouched.
+  void loadWeights(const io::Checkpoint& checkpoint, const LlamaKeyLayout& layout = LlamaKeyLayout::causalLm());
+  void to(c10::Device device, c10::ScalarType dtype = c10::kFloat);
+  c10::Device device() const;
+  c10::ScalarType dtype() const;
+
+  // ids [B, T] int64 -> [B, T, hidden] input embeddings.
+  at::Tensor embed(const at::Tensor& ids) const;
+  // lm_head on final-norm hidden states [..., hidden] -> [..., vocab].
+  at::Tensor lmHead(const at::Tensor& hidden) const;
+
+  // A zeroed cache for `batch` sequences of up to `capacity` positions.
+  LlamaKvCache newCache(int64_t batch, int64_t capacity) const;
+
+  // Runs T new positions. Positions continue from cache->length (0 without a cache); the cache,
+  // when given, receives the new keys/values (throws std::invalid_argument when they do not fit).
+  // Attention is causal over the cached and new positions.
+  LlamaOutput forwardEmbeddings(const at::Tensor& embeds, LlamaKvCache* cache = nullptr, bool logits = true,
+                                bool lastLogitsOnly = false) const;
+  LlamaOutput forward(const at::Tensor& ids, LlamaKvCache* cache = nullptr, bool logits = true,
+                      bool lastLogitsOnly = false) const;
+
+  // Greedy decoding with a KV cache sized prompt + maxNewTokens: prefill the prompt, then
+  // argmax one token at a time.
+  GreedyResult generateGreedy(const at::Tensor& ids, const GreedyOptions& options) const;
+  GreedyResult generateGreedyFromEmbeddings(const at::Tensor& embeds, const GreedyOptions& options) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace caig
