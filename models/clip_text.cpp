@@ -15,79 +15,24 @@
 #include "models/io/checkpoint.h"
 #include "models/io/errors.h"
 #include "models/io/json_file.h"
+#include "models/nn/clip_encoder.h"
 #include "models/nn/load_weights.h"
 
 namespace caig {
 namespace {
 
-enum class Act { QuickGelu, Gelu, GeluTanh };
+using clip::activationOf;
 
-Act activationOf(const std::string& name) {
-  if (name == "quick_gelu") return Act::QuickGelu;
-  if (name == "gelu") return Act::Gelu;
-  if (name == "gelu_new" || name == "gelu_pytorch_tanh") return Act::GeluTanh;
-  throw io::FormatError("CLIP text model: unsupported hidden_act \"" + name + "\"");
+clip::EncoderOptions encoderOptions(const ClipTextConfig& c) {
+  clip::EncoderOptions o;
+  o.hiddenSize = c.hiddenSize;
+  o.intermediateSize = c.intermediateSize;
+  o.numHiddenLayers = c.numHiddenLayers;
+  o.numAttentionHeads = c.numAttentionHeads;
+  o.act = activationOf(c.hiddenAct, "CLIP text model");
+  o.layerNormEps = c.layerNormEps;
+  return o;
 }
-
-at::Tensor activate(const at::Tensor& x, Act act) {
-  switch (act) {
-    case Act::QuickGelu: return x * at::sigmoid(1.702 * x);
-    case Act::Gelu: return at::gelu(x);
-    case Act::GeluTanh: return at::gelu(x, "tanh");
-  }
-  return x;
-}
-
-struct ClipAttention : torch::nn::Module {
-  ClipAttention(int hidden, int heads) : heads_(heads), headDim_(hidden / heads) {
-    q = register_module("q_proj", torch::nn::Linear(hidden, hidden));
-    k = register_module("k_proj", torch::nn::Linear(hidden, hidden));
-    v = register_module("v_proj", torch::nn::Linear(hidden, hidden));
-    out = register_module("out_proj", torch::nn::Linear(hidden, hidden));
-  }
-  // x: [B, T, C]; mask: [T, T] additive (0 / -inf above the diagonal).
-  at::Tensor forward(const at::Tensor& x, const at::Tensor& mask) {
-    const int64_t b = x.size(0), t = x.size(1), c = x.size(2);
-    auto split = [&](const at::Tensor& y) { return y.view({b, t, heads_, headDim_}).transpose(1, 2); };
-    const at::Tensor qh = split(q->forward(x) * (1.0 / std::sqrt(static_cast<double>(headDim_))));
-    const at::Tensor kh = split(k->forward(x));
-    const at::Tensor vh = split(v->forward(x));
-    const at::Tensor weights = at::softmax(at::matmul(qh, kh.transpose(-2, -1)) + mask, -1);
-    return out->forward(at::matmul(weights, vh).transpose(1, 2).reshape({b, t, c}));
-  }
-  int64_t heads_, headDim_;
-  torch::nn::Linear q{nullptr}, k{nullptr}, v{nullptr}, out{nullptr};
-};
-
-struct ClipMlp : torch::nn::Module {
-  ClipMlp(int hidden, int intermediate, Act act) : act_(act) {
-    fc1 = register_module("fc1", torch::nn::Linear(hidden, intermediate));
-    fc2 = register_module("fc2", torch::nn::Linear(intermediate, hidden));
-  }
-  at::Tensor forward(const at::Tensor& x) { return fc2->forward(activate(fc1->forward(x), act_)); }
-  Act act_;
-  torch::nn::Linear fc1{nullptr}, fc2{nullptr};
-};
-
-torch::nn::LayerNorm layerNorm(const ClipTextConfig& c) {
-  return torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.hiddenSize}).eps(c.layerNormEps));
-}
-
-struct ClipEncoderLayer : torch::nn::Module {
-  explicit ClipEncoderLayer(const ClipTextConfig& c) {
-    attn = register_module("self_attn", std::make_shared<ClipAttention>(c.hiddenSize, c.numAttentionHeads));
-    ln1 = register_module("layer_norm1", layerNorm(c));
-    mlp = register_module("mlp", std::make_shared<ClipMlp>(c.hiddenSize, c.intermediateSize, activationOf(c.hiddenAct)));
-    ln2 = register_module("layer_norm2", layerNorm(c));
-  }
-  at::Tensor forward(const at::Tensor& x, const at::Tensor& mask) {
-    const at::Tensor h = x + attn->forward(ln1->forward(x), mask);
-    return h + mlp->forward(ln2->forward(h));
-  }
-  std::shared_ptr<ClipAttention> attn;
-  std::shared_ptr<ClipMlp> mlp;
-  torch::nn::LayerNorm ln1{nullptr}, ln2{nullptr};
-};
 
 struct ClipEmbeddings : torch::nn::Module {
   explicit ClipEmbeddings(const ClipTextConfig& c) {
@@ -97,27 +42,14 @@ struct ClipEmbeddings : torch::nn::Module {
   torch::nn::Embedding token{nullptr}, position{nullptr};
 };
 
-struct ClipEncoder : torch::nn::Module {
-  explicit ClipEncoder(const ClipTextConfig& c) {
-    layers = register_module("layers", torch::nn::ModuleList());
-    for (int i = 0; i < c.numHiddenLayers; ++i) {
-      auto layer = std::make_shared<ClipEncoderLayer>(c);
-      layers->push_back(layer);
-      layerPtrs.push_back(layer);
-    }
-  }
-  torch::nn::ModuleList layers{nullptr};
-  std::vector<std::shared_ptr<ClipEncoderLayer>> layerPtrs;
-};
-
 struct ClipTextTransformer : torch::nn::Module {
   explicit ClipTextTransformer(const ClipTextConfig& c) {
     embeddings = register_module("embeddings", std::make_shared<ClipEmbeddings>(c));
-    encoder = register_module("encoder", std::make_shared<ClipEncoder>(c));
-    finalNorm = register_module("final_layer_norm", layerNorm(c));
+    encoder = register_module("encoder", std::make_shared<clip::Encoder>(encoderOptions(c)));
+    finalNorm = register_module("final_layer_norm", clip::layerNorm(c.hiddenSize, c.layerNormEps));
   }
   std::shared_ptr<ClipEmbeddings> embeddings;
-  std::shared_ptr<ClipEncoder> encoder;
+  std::shared_ptr<clip::Encoder> encoder;
   torch::nn::LayerNorm finalNorm{nullptr};
 };
 
@@ -165,7 +97,7 @@ ClipTextConfig readClipTextConfig(const std::filesystem::path& modelDir) {
     if (j.contains("pad_token_id") && !j["pad_token_id"].is_null()) c.padTokenId = j["pad_token_id"].get<int64_t>();
     if (c.hiddenSize % c.numAttentionHeads)
       throw io::FormatError(file + ": hidden_size is not a multiple of num_attention_heads");
-    activationOf(c.hiddenAct);  // refuse unknown activations at load time
+    activationOf(c.hiddenAct, file);  // refuse unknown activations at load time
     if (!(c.layerNormEps > 0)) throw io::FormatError(file + ": layer_norm_eps must be positive");
     return c;
   } catch (const nlohmann::json::exception& e) {
