@@ -2,6 +2,7 @@
 
 #include <ATen/Functions.h>
 #include <c10/core/InferenceMode.h>
+#include <ATen/core/grad_mode.h>
 #include <torch/nn/module.h>
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/embedding.h>
@@ -15,6 +16,7 @@
 #include "models/io/errors.h"
 #include "models/io/json_file.h"
 #include "models/nn/clip_encoder.h"
+#include "models/nn/load_weights.h"
 
 namespace caig {
 namespace {
@@ -259,12 +261,45 @@ void LlavaVisionModel::loadWeights(const io::Checkpoint& checkpoint) {
   loadWeights(checkpoint, detectLlavaLayout(checkpoint));
 }
 
+void LlavaVisionModel::loadWeights(const io::Checkpoint& tower, const io::Checkpoint& projector,
+                                   LlavaLayout projectorLayout) {
+  // The projector first, into a module of its own: when the tower then fails to load (or the
+  // projector did), nothing of this model has changed.
+  const auto& c = impl_->config;
+  Projector fresh(c.vision.hiddenSize, c.textHiddenSize, c.projector);
+  const WeightNaming full = llavaVisionWeightNaming(projectorLayout, c.projector);
+  WeightNaming projectorNaming;
+  projectorNaming.checkpointKey = [full](const std::string& name) { return full.checkpointKey("projector." + name); };
+  const std::string root = layoutNames(projectorLayout).projectorRoot;
+  projectorNaming.ignore = [root](const std::string& key) { return !startsWith(key, root); };
+  loadModuleWeights(fresh, projector, "LLaVA projector", projectorNaming);
+
+  WeightNaming towerNaming;
+  towerNaming.checkpointKey = [](const std::string& name) { return "vision_model." + name; };
+  towerNaming.ignore = [](const std::string& key) {
+    return !startsWith(key, "vision_model.") || startsWith(key, "vision_model.post_layernorm.") ||
+           key == "vision_model.embeddings.position_ids";
+  };
+  loadModuleWeights(*impl_->net->visionModel, tower, "CLIP vision tower", towerNaming);
+
+  at::NoGradGuard noGrad;
+  auto target = impl_->net->projector->named_parameters(true);
+  for (const auto& p : fresh.named_parameters(true)) target[p.key()].copy_(p.value());
+}
+
 void LlavaVisionModel::to(c10::Device device) {
   impl_->net->to(device);
   impl_->device = device;
 }
 
+void LlavaVisionModel::to(c10::Device device, c10::ScalarType dtype) {
+  if (!at::isFloatingType(dtype)) throw std::invalid_argument("LLaVA vision tower dtype must be floating point");
+  impl_->net->to(device, dtype);
+  impl_->device = device;
+}
+
 c10::Device LlavaVisionModel::device() const { return impl_->device; }
+c10::ScalarType LlavaVisionModel::dtype() const { return impl_->net->visionModel->embeddings->classEmbedding.scalar_type(); }
 
 at::Tensor LlavaVisionModel::visionHiddenStates(const at::Tensor& pixelValues) const {
   const auto& c = impl_->config.vision;

@@ -11,6 +11,7 @@
 
 #include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
+#include <c10/core/ScalarType.h>
 
 #include <cstdint>
 #include <filesystem>
@@ -90,10 +91,19 @@ class LlavaVisionModel {
   // Throws io::FormatError naming missing/unexpected/mismatched keys; untouched on error.
   void loadWeights(const io::Checkpoint& checkpoint, LlavaLayout layout);
   void loadWeights(const io::Checkpoint& checkpoint);  // layout detected from the keys
-  void to(c10::Device device);
+  // The tower from a CLIP (vision) model checkpoint of its own (vision_model.* keys; a full CLIP
+  // model's text_model.*, projections and logit_scale are ignored) and the projector from the
+  // LLaVA checkpoint in `projectorLayout` (original LLaVA folders whose mm_vision_tower is a
+  // separate CLIP model). Throws io::FormatError naming the keys; untouched on error.
+  void loadWeights(const io::Checkpoint& tower, const io::Checkpoint& projector, LlavaLayout projectorLayout);
+  void to(c10::Device device);  // keeps the dtype
+  // fp16/bf16 on CUDA with the language model (as transformers casts the whole LLaVA model).
+  void to(c10::Device device, c10::ScalarType dtype);
   c10::Device device() const;
+  c10::ScalarType dtype() const;
 
-  // pixelValues: float [B, numChannels, imageSize, imageSize], already normalised.
+  // pixelValues: float [B, numChannels, imageSize, imageSize], already normalised; any floating
+  // dtype (converted to the tower's). Outputs are in the tower's dtype.
   // hidden_states[featureLayer] of the vision tower, CLS at index 0: [B, 1 + numPatches, hidden].
   at::Tensor visionHiddenStates(const at::Tensor& pixelValues) const;
   // The projector alone: [..., vision hidden] -> [..., textHiddenSize].

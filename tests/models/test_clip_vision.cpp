@@ -5,6 +5,7 @@
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -160,6 +161,63 @@ TEST(LlavaVision, OriginalLayoutGivesTheSameFeatures) {
   EXPECT_LE(errHidden, 1e-4);
   EXPECT_LE(errFeatures, 1e-4);
   EXPECT_EQ(caig::detectLlavaLayout(caig::io::Checkpoint::open(kOriginal)), LlavaLayout::Original);
+}
+
+// A CLIP tower of its own (an original LLaVA folder's mm_vision_tower) + the model's projector.
+TEST(LlavaVision, TowerAndProjectorFromSeparateCheckpoints) {
+  const auto io = goldens();
+  const at::Tensor pixels = io.tensor("pixel_values");
+  const auto hf = caig::io::Checkpoint::open(kHf);
+  caig::io::NamedTensors tower, broken;
+  const std::string prefix = "vision_tower.";
+  for (const auto& name : hf.names()) {
+    if (name.compare(0, prefix.size(), prefix) != 0) continue;
+    tower.emplace_back(name.substr(prefix.size()), hf.tensor(name));
+    if (name.find("encoder.layers.1.mlp.fc1.weight") == std::string::npos) broken.push_back(tower.back());
+  }
+  // A full CLIP model also holds its text side: ignored.
+  tower.emplace_back("text_model.embeddings.token_embedding.weight", at::zeros({4, 8}));
+  tower.emplace_back("logit_scale", at::zeros({}));
+  const auto dir = std::filesystem::temp_directory_path() / ("caig_clip_tower_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  caig::io::saveSafetensors(dir / "tower.safetensors", tower);
+  caig::io::saveSafetensors(dir / "broken.safetensors", broken);
+
+  LlavaVisionModel model(caig::readLlavaVisionConfig(kHf));
+  const at::Tensor untrained = model.imageFeatures(pixels);
+  // A tower key missing: an error naming it, and the model (projector included) untouched.
+  try {
+    model.loadWeights(caig::io::Checkpoint::open(dir / "broken.safetensors"), hf, LlavaLayout::Transformers);
+    ADD_FAILURE() << "loaded a tower without encoder.layers.1.mlp.fc1.weight";
+  } catch (const caig::io::FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("fc1.weight"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(at::equal(model.imageFeatures(pixels), untrained));
+  // The projector looked for in the wrong layout: nothing loaded either.
+  EXPECT_THROW(model.loadWeights(caig::io::Checkpoint::open(dir / "tower.safetensors"), hf, LlavaLayout::Original),
+               caig::io::FormatError);
+  EXPECT_TRUE(at::equal(model.imageFeatures(pixels), untrained));
+
+  model.loadWeights(caig::io::Checkpoint::open(dir / "tower.safetensors"), hf, LlavaLayout::Transformers);
+  EXPECT_LE(maxAbsErr(model.imageFeatures(pixels), io.tensor("image_features")), 1e-4);
+  std::filesystem::remove_all(dir);
+}
+
+// to(device, dtype): the tower runs in the language model's dtype (float64 stands in for
+// fp16/bf16 here on the CPU) and its outputs come in that dtype.
+TEST(LlavaVision, DeviceAndDtype) {
+  const auto io = goldens();
+  LlavaVisionModel model = LlavaVisionModel::load(kHf);
+  EXPECT_EQ(model.dtype(), at::kFloat);
+  model.to(c10::Device("cpu"), at::kDouble);
+  EXPECT_EQ(model.dtype(), at::kDouble);
+  EXPECT_EQ(model.device(), c10::Device("cpu"));
+  const at::Tensor features = model.imageFeatures(io.tensor("pixel_values"));
+  EXPECT_EQ(features.scalar_type(), at::kDouble);
+  EXPECT_LE(maxAbsErr(features, io.tensor("image_features")), 1e-4);
+  model.to(c10::Device("cpu"));  // keeps the dtype
+  EXPECT_EQ(model.dtype(), at::kDouble);
+  EXPECT_THROW(model.to(c10::Device("cpu"), at::kLong), std::invalid_argument);
 }
 
 // End to end: the features computed here, spliced in place of the image token, give the
