@@ -1,14 +1,20 @@
 #include "models/llama.h"
 
+#include <ATen/Context.h>
 #include <ATen/Functions.h>
+#include <c10/core/GradMode.h>
 #include <c10/core/InferenceMode.h>
+#include <torch/csrc/autograd/autograd.h>
+#include <torch/csrc/autograd/custom_function.h>
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/version.h>
 
+#include <array>
 #include <cmath>
 #include <limits>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -27,11 +33,12 @@ bool endsWith(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-// RMSNorm as transformers: normalise in fp32, scale in the input dtype.
+// RMSNorm as transformers: normalise in fp32 (fp64 for a double model, so gradient checks can
+// run in double), scale in the input dtype.
 struct RmsNorm : torch::nn::Module {
   RmsNorm(int64_t dim, double eps) : eps(eps) { weight = register_parameter("weight", at::ones({dim})); }
   at::Tensor forward(const at::Tensor& x) const {
-    const at::Tensor xf = x.to(at::kFloat);
+    const at::Tensor xf = x.to(at::promote_types(x.scalar_type(), at::kFloat));
     const at::Tensor normed = xf * at::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);
     return weight * normed.to(x.scalar_type());
   }
@@ -58,9 +65,6 @@ struct Mlp : torch::nn::Module {
     gate_proj = register_module("gate_proj", linear(c.hiddenSize, c.intermediateSize, false));
     up_proj = register_module("up_proj", linear(c.hiddenSize, c.intermediateSize, false));
     down_proj = register_module("down_proj", linear(c.intermediateSize, c.hiddenSize, false));
-  }
-  at::Tensor forward(const at::Tensor& x) {
-    return down_proj->forward(at::silu(gate_proj->forward(x)) * up_proj->forward(x));
   }
   torch::nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
 };
@@ -221,11 +225,57 @@ bool LlamaKeyLayout::isForeign(const std::string& key) const {
 
 // ---- model ---------------------------------------------------------------------------------
 
+namespace {
+// The seven adaptable linear layers of a decoder layer, in module order.
+enum Slot { kQ, kK, kV, kO, kGate, kUp, kDown, kSlots };
+const std::array<const char*, kSlots> kSlotNames = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
+                                                    "self_attn.o_proj", "mlp.gate_proj",    "mlp.up_proj",
+                                                    "mlp.down_proj"};
+}  // namespace
+
 struct LlamaModel::Impl {
   LlamaConfig config;
   std::shared_ptr<CausalLm> net;
   c10::Device device{c10::kCPU};
   c10::ScalarType dtype = c10::kFloat;
+  std::vector<std::array<std::shared_ptr<const LlamaLinearAdapter>, kSlots>> adapters;  // per layer
+  bool adaptersEnabled = true;
+
+  at::Tensor proj(torch::nn::Linear& linear, const at::Tensor& x, std::size_t layer, Slot slot) const {
+    at::Tensor y = linear->forward(x);
+    if (adaptersEnabled && layer < adapters.size() && adapters[layer][slot]) y = y + adapters[layer][slot]->forward(x);
+    return y;
+  }
+
+  struct CheckpointedLayer;
+
+  at::Tensor mlp(Mlp& m, const at::Tensor& x, std::size_t layer) const {
+    return proj(m.down_proj, at::silu(proj(m.gate_proj, x, layer, kGate)) * proj(m.up_proj, x, layer, kUp), layer,
+                kDown);
+  }
+
+  // What a layer's recomputation needs besides its input: parameters that require grad.
+  std::vector<at::Tensor> trainableTensors(std::size_t layer) const {
+    std::vector<at::Tensor> out;
+    for (const auto& p : net->model->layers->ptr(layer)->parameters(true))
+      if (p.requires_grad()) out.push_back(p);
+    if (adaptersEnabled && layer < adapters.size())
+      for (const auto& a : adapters[layer])
+        if (a)
+          for (const auto& p : a->parameters())
+            if (p.requires_grad()) out.push_back(p);
+    return out;
+  }
+
+  // One decoder layer. `allowed` (optional) is a [B, 1, T, S] attention mask; without it the
+  // mask is causal from position p0.
+  at::Tensor layerForward(std::size_t i, const at::Tensor& h, const at::Tensor& cos, const at::Tensor& sin,
+                          LlamaKvCache* cache, int64_t p0, const at::Tensor& allowed = {}) const {
+    auto& layer = *net->model->layers->ptr<DecoderLayer>(i);
+    at::Tensor out = h + attention(*layer.self_attn, layer.input_layernorm->forward(h), cos, sin, cache,
+                                   static_cast<int>(i), p0, allowed);
+    return out + mlp(*layer.mlp, layer.post_attention_layernorm->forward(out), i);
+  }
 
   at::Tensor lmHeadWeight() const {
     return config.tieWordEmbeddings ? net->model->embed_tokens->weight : net->lm_head->weight;
@@ -233,32 +283,38 @@ struct LlamaModel::Impl {
 
   // cos/sin [T, headDim] for absolute positions [p0, p0 + T), fp32 as transformers computes them.
   std::pair<at::Tensor, at::Tensor> rotary(int64_t p0, int64_t T) const {
+    return rotaryAt(at::arange(p0, p0 + T, at::TensorOptions().dtype(at::kLong).device(device)), p0 + T);
+  }
+  // cos/sin [..., headDim] for int64 positions of any shape; seqLenTotal (max position + 1)
+  // drives dynamic NTK scaling.
+  std::pair<at::Tensor, at::Tensor> rotaryAt(const at::Tensor& positions, int64_t seqLenTotal) const {
     const auto opts = at::TensorOptions().dtype(at::kFloat).device(device);
     const int64_t dim = config.headDim;
     double base = config.ropeTheta;
-    at::Tensor t = at::arange(p0, p0 + T, at::TensorOptions().dtype(at::kLong).device(device)).to(at::kFloat);
+    at::Tensor t = positions.to(at::kFloat);
     if (config.ropeScaling == RopeScaling::Linear) t = t / config.ropeScalingFactor;
-    if (config.ropeScaling == RopeScaling::Dynamic && p0 + T > config.maxPositions) {
+    if (config.ropeScaling == RopeScaling::Dynamic && seqLenTotal > config.maxPositions) {
       // Dynamic NTK: the base grows with the sequence length (max position + 1).
       const double f = config.ropeScalingFactor;
-      const double seqLen = static_cast<double>(p0 + T);
+      const double seqLen = static_cast<double>(seqLenTotal);
       base *= std::pow(f * seqLen / static_cast<double>(config.maxPositions) - (f - 1.0),
                        static_cast<double>(dim) / static_cast<double>(dim - 2));
     }
     const at::Tensor exponent = at::arange(0, dim, 2, opts.dtype(at::kLong)).to(at::kFloat) / static_cast<double>(dim);
     const at::Tensor invFreq = 1.0 / at::pow(base, exponent);
-    const at::Tensor freqs = at::outer(t, invFreq);
+    const at::Tensor freqs = t.unsqueeze(-1) * invFreq;  // outer product over any position shape
     const at::Tensor emb = at::cat({freqs, freqs}, -1);
     return {emb.cos(), emb.sin()};
   }
 
   at::Tensor attention(Attention& a, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
-                       LlamaKvCache* cache, int layer, int64_t p0) const {
+                       LlamaKvCache* cache, int layer, int64_t p0, const at::Tensor& allowedMask = {}) const {
     const int64_t B = x.size(0), T = x.size(1), hd = config.headDim;
     const int64_t nh = config.numHeads, nkv = config.numKvHeads;
-    at::Tensor q = a.q_proj->forward(x).view({B, T, nh, hd}).transpose(1, 2);
-    at::Tensor k = a.k_proj->forward(x).view({B, T, nkv, hd}).transpose(1, 2);
-    at::Tensor v = a.v_proj->forward(x).view({B, T, nkv, hd}).transpose(1, 2);
+    const auto li = static_cast<std::size_t>(layer);
+    at::Tensor q = proj(a.q_proj, x, li, kQ).view({B, T, nh, hd}).transpose(1, 2);
+    at::Tensor k = proj(a.k_proj, x, li, kK).view({B, T, nkv, hd}).transpose(1, 2);
+    at::Tensor v = proj(a.v_proj, x, li, kV).view({B, T, nkv, hd}).transpose(1, 2);
     const at::Tensor c = cos.to(x.scalar_type()), s = sin.to(x.scalar_type());
     q = q * c + rotateHalf(q) * s;
     k = k * c + rotateHalf(k) * s;
@@ -277,17 +333,78 @@ struct LlamaModel::Impl {
     // Causal: query i (absolute position p0 + i) sees keys 0..p0 + i.
     const auto longOpts = at::TensorOptions().dtype(at::kLong).device(x.device());
     const at::Tensor allowed =
-        at::arange(S, longOpts).unsqueeze(0) <= (at::arange(T, longOpts) + p0).unsqueeze(1);  // [T, S]
+        allowedMask.defined()
+            ? allowedMask
+            : at::arange(S, longOpts).unsqueeze(0) <= (at::arange(T, longOpts) + p0).unsqueeze(1);  // [T, S]
     at::Tensor out;
 #if TORCH_VERSION_MAJOR >= 2
     out = at::scaled_dot_product_attention(q, k, v, allowed);
 #else
     at::Tensor scores = at::matmul(q, k.transpose(-2, -1)) / std::sqrt(static_cast<double>(hd));
     scores = scores.masked_fill(allowed.logical_not(), -std::numeric_limits<float>::infinity());
-    const at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());
+    const at::Tensor probs = at::softmax(scores, -1, at::promote_types(q.scalar_type(), at::kFloat)).to(q.scalar_type());
     out = at::matmul(probs, v);
 #endif
-    return a.o_proj->forward(out.transpose(1, 2).reshape({B, T, nh * hd}));
+    return proj(a.o_proj, out.transpose(1, 2).reshape({B, T, nh * hd}), li, kO);
+  }
+};
+
+// Gradient checkpointing of one decoder layer (LibTorch C++ has no torch.utils.checkpoint):
+// forward runs the layer without a graph and keeps only its input; backward reruns it with the
+// graph and differentiates. The RNG state of the device is restored for the rerun so dropout
+// (LoRA's) draws the same mask. The layer's trainable tensors are inputs of the node, so their
+// gradients flow through the function's outputs like any other op's.
+struct LlamaModel::Impl::CheckpointedLayer : torch::autograd::Function<CheckpointedLayer> {
+  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, int64_t implAddress,
+                                                int64_t layer, const at::Tensor& h, const at::Tensor& cos,
+                                                const at::Tensor& sin, const at::Tensor& allowed,
+                                                at::TensorList trainable) {
+    const auto* impl = reinterpret_cast<const Impl*>(implAddress);  // outlives the graph, like its parameters
+    ctx->saved_data["impl"] = implAddress;
+    ctx->saved_data["layer"] = layer;
+    at::Generator gen = at::globalContext().defaultGenerator(h.device());
+    {
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      ctx->saved_data["rng"] = gen.get_state();
+    }
+    std::vector<at::Tensor> saved = {h, cos, sin, allowed};
+    saved.insert(saved.end(), trainable.begin(), trainable.end());
+    ctx->save_for_backward(saved);
+    at::NoGradGuard noGrad;
+    return {impl->layerForward(static_cast<std::size_t>(layer), h, cos, sin, nullptr, 0, allowed)};
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list gradOutputs) {
+    const auto* impl = reinterpret_cast<const Impl*>(ctx->saved_data["impl"].toInt());
+    const auto layer = static_cast<std::size_t>(ctx->saved_data["layer"].toInt());
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor input = saved[0].detach().requires_grad_(true);
+    at::Generator gen = at::globalContext().defaultGenerator(input.device());
+    at::Tensor current;
+    {
+      std::lock_guard<std::mutex> lock(gen.mutex());  // not held while the layer draws from gen
+      current = gen.get_state();
+      gen.set_state(ctx->saved_data["rng"].toTensor());
+    }
+    at::Tensor out;
+    {
+      at::AutoGradMode enable(true);
+      out = impl->layerForward(layer, input, saved[1], saved[2], nullptr, 0, saved[3]);
+    }
+    {
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      gen.set_state(current);
+    }
+    std::vector<at::Tensor> inputs = {input};
+    inputs.insert(inputs.end(), saved.begin() + 4, saved.end());
+    const auto grads = torch::autograd::grad({out}, inputs, {gradOutputs[0]}, /*retain_graph=*/false,
+                                             /*create_graph=*/false, /*allow_unused=*/true);
+    // One entry per forward argument: implAddress, layer, h, cos, sin, allowed, trainable...
+    torch::autograd::variable_list result = {at::Tensor(), at::Tensor(), grads[0], at::Tensor(), at::Tensor(),
+                                             at::Tensor()};
+    result.insert(result.end(), grads.begin() + 1, grads.end());
+    return result;
   }
 };
 
@@ -295,6 +412,7 @@ LlamaModel::LlamaModel(const LlamaConfig& config) : impl_(std::make_unique<Impl>
   impl_->config = config;
   impl_->net = std::make_shared<CausalLm>(config);
   impl_->net->eval();
+  impl_->adapters.resize(static_cast<std::size_t>(config.numLayers));
 }
 LlamaModel::~LlamaModel() = default;
 LlamaModel::LlamaModel(LlamaModel&&) noexcept = default;
@@ -394,13 +512,7 @@ LlamaOutput LlamaModel::forwardEmbeddings(const at::Tensor& embeds, LlamaKvCache
   c10::InferenceMode guard;
   const auto [cos, sin] = impl_->rotary(p0, T);
   at::Tensor h = embeds.to(impl_->device, impl_->dtype);
-  auto& layers = *impl_->net->model->layers;
-  for (std::size_t i = 0; i < layers.size(); ++i) {
-    auto& layer = *layers.ptr<DecoderLayer>(i);
-    h = h + impl_->attention(*layer.self_attn, layer.input_layernorm->forward(h), cos, sin, cache,
-                             static_cast<int>(i), p0);
-    h = h + layer.mlp->forward(layer.post_attention_layernorm->forward(h));
-  }
+  for (std::size_t i = 0; i < impl_->net->model->layers->size(); ++i) h = impl_->layerForward(i, h, cos, sin, cache, p0);
   if (cache) cache->length = p0 + T;
   LlamaOutput out;
   out.hidden = impl_->net->model->norm->forward(h);
@@ -444,6 +556,113 @@ GreedyResult LlamaModel::generateGreedyFromEmbeddings(const at::Tensor& embeds, 
     out = forward(next.unsqueeze(1), &cache, true, true);
   }
   return {at::stack(tokens, 1), at::stack(stepLogits, 1)};
+}
+
+// ---- training --------------------------------------------------------------------------
+
+at::Tensor LlamaModel::embedForTraining(const at::Tensor& ids) const {
+  if (ids.dim() != 2) throw std::invalid_argument("token ids must be [batch, tokens]");
+  return at::embedding(impl_->net->model->embed_tokens->weight, ids.to(impl_->device, at::kLong));
+}
+
+LlamaOutput LlamaModel::trainForward(const at::Tensor& embeds, const at::Tensor& attentionMask,
+                                     const LlamaForwardOptions& options) const {
+  const auto& c = impl_->config;
+  if (embeds.dim() != 3 || embeds.size(2) != c.hiddenSize)
+    throw std::invalid_argument("input embeddings must be [batch, tokens, " + std::to_string(c.hiddenSize) + "]");
+  const int64_t B = embeds.size(0), T = embeds.size(1);
+  if (T < 1 || B < 1) throw std::invalid_argument("no input positions");
+  if (attentionMask.defined() && (attentionMask.dim() != 2 || attentionMask.size(0) != B || attentionMask.size(1) != T))
+    throw std::invalid_argument("attention mask must be [batch, tokens] like the embeddings");
+  if (c10::InferenceMode::is_enabled()) throw std::logic_error("trainForward called inside an inference-mode scope");
+  at::AutoGradMode gradMode(options.grad);
+  at::Tensor h = embeds.to(impl_->device, impl_->dtype);
+  if (h.is_inference()) h = h.clone();  // embed() output: inference tensors cannot be saved for backward
+  const auto boolOpts = at::TensorOptions().dtype(at::kBool).device(impl_->device);
+  const at::Tensor keep = attentionMask.defined() ? attentionMask.to(impl_->device) != 0 : at::ones({B, T}, boolOpts);
+  // Positions count real tokens, so left padding shifts nothing.
+  const at::Tensor positions = (keep.to(at::kLong).cumsum(1) - 1).clamp_min(0);
+  // Dynamic NTK reads the longest real sequence, as transformers' max position + 1.
+  const int64_t seqLen = c.ropeScaling == RopeScaling::Dynamic ? positions.max().item<int64_t>() + 1 : T;
+  auto [cos, sin] = impl_->rotaryAt(positions, seqLen);  // [B, T, headDim]
+  cos = cos.unsqueeze(1), sin = sin.unsqueeze(1);      // broadcast over heads
+  const auto longOpts = at::TensorOptions().dtype(at::kLong).device(impl_->device);
+  const at::Tensor idx = at::arange(T, longOpts);
+  const at::Tensor causal = idx.unsqueeze(0) <= idx.unsqueeze(1);  // [query, key]
+  // Padding keys are never seen; a padding query sees itself so its softmax stays finite.
+  const at::Tensor allowed =
+      ((causal.unsqueeze(0) & keep.unsqueeze(1)) | at::eye(T, boolOpts).unsqueeze(0)).unsqueeze(1);  // [B,1,T,T]
+  const bool checkpoint = options.checkpointLayers && options.grad;
+  const auto implAddress = reinterpret_cast<int64_t>(impl_.get());
+  for (std::size_t i = 0; i < impl_->net->model->layers->size(); ++i) {
+    if (checkpoint) {
+      const std::vector<at::Tensor> trainable = impl_->trainableTensors(i);
+      h = Impl::CheckpointedLayer::apply(implAddress, static_cast<int64_t>(i), h, cos, sin, allowed,
+                                         at::TensorList(trainable))[0];
+    } else {
+      h = impl_->layerForward(i, h, cos, sin, nullptr, 0, allowed);
+    }
+  }
+  LlamaOutput out;
+  out.hidden = impl_->net->model->norm->forward(h);
+  if (options.logits)
+    out.logits = at::linear(out.hidden, impl_->lmHeadWeight()).to(at::promote_types(impl_->dtype, at::kFloat));
+  return out;
+}
+
+std::vector<std::string> LlamaModel::adaptableModules() const {
+  std::vector<std::string> out;
+  for (int64_t i = 0; i < impl_->config.numLayers; ++i)
+    for (const char* name : kSlotNames) out.push_back("model.layers." + std::to_string(i) + "." + name);
+  return out;
+}
+
+namespace {
+// "model.layers.N.<slot>" -> (N, slot); throws std::invalid_argument otherwise.
+std::pair<std::size_t, Slot> parseModule(const std::string& module, int64_t numLayers) {
+  const std::string head = "model.layers.";
+  if (startsWith(module, head)) {
+    const std::size_t dot = module.find('.', head.size());
+    const std::string number = module.substr(head.size(), dot == std::string::npos ? 0 : dot - head.size());
+    if (!number.empty() && number.find_first_not_of("0123456789") == std::string::npos && number.size() < 9) {
+      const int64_t layer = std::stoll(number);
+      const std::string rest = module.substr(dot + 1);
+      for (int s = 0; s < kSlots; ++s)
+        if (layer < numLayers && rest == kSlotNames[static_cast<std::size_t>(s)])
+          return {static_cast<std::size_t>(layer), static_cast<Slot>(s)};
+    }
+  }
+  throw std::invalid_argument("no adaptable linear layer named \"" + module + "\"");
+}
+}  // namespace
+
+void LlamaModel::setAdapter(const std::string& module, std::shared_ptr<const LlamaLinearAdapter> adapter) {
+  const auto [layer, slot] = parseModule(module, impl_->config.numLayers);
+  impl_->adapters[layer][slot] = std::move(adapter);
+}
+
+std::shared_ptr<const LlamaLinearAdapter> LlamaModel::adapter(const std::string& module) const {
+  const auto [layer, slot] = parseModule(module, impl_->config.numLayers);
+  return impl_->adapters[layer][slot];
+}
+
+void LlamaModel::setAdaptersEnabled(bool enabled) { impl_->adaptersEnabled = enabled; }
+bool LlamaModel::adaptersEnabled() const { return impl_->adaptersEnabled; }
+
+std::vector<std::pair<std::string, at::Tensor>> LlamaModel::namedParameters() const {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for (const auto& p : impl_->net->named_parameters(true)) out.emplace_back(p.key(), p.value());
+  return out;
+}
+
+at::Tensor LlamaModel::parameter(const std::string& name) const {
+  const auto params = impl_->net->named_parameters(true);
+  if (const auto* p = params.find(name)) return *p;
+  throw std::out_of_range("language model has no parameter \"" + name + "\"");
+}
+
+void LlamaModel::setRequiresGrad(bool requiresGrad) {
+  for (auto& p : impl_->net->parameters(true)) p.set_requires_grad(requiresGrad);
 }
 
 }  // namespace caig

@@ -87,6 +87,25 @@ struct LlamaOutput {
   at::Tensor logits;  // [B, T, vocab] (or [B, 1, vocab] with lastLogitsOnly); undefined if not asked
 };
 
+// A trainable path beside one of the decoder's linear layers (LoRA): with adapters enabled the
+// layer computes base(x) + adapter.forward(x). Implementations live outside the model
+// (models/lora.h) so the model needs no knowledge of how the delta is parameterised.
+class LlamaLinearAdapter {
+ public:
+  virtual ~LlamaLinearAdapter() = default;
+  // x [..., in] in the model's dtype -> the additive output [..., out] in x's dtype.
+  virtual at::Tensor forward(const at::Tensor& x) const = 0;
+  // Tensors the delta depends on (what gradient checkpointing must hand to autograd).
+  virtual std::vector<at::Tensor> parameters() const = 0;
+};
+
+// How trainForward runs.
+struct LlamaForwardOptions {
+  bool grad = true;               // record the autograd graph (false: same maths, no graph)
+  bool checkpointLayers = false;  // keep only each decoder layer's input; recompute it in backward
+  bool logits = true;             // also return lm_head logits (fp32, or fp64 for a double model)
+};
+
 struct GreedyOptions {
   int64_t maxNewTokens = 16;
   int64_t eosTokenId = -1;  // >= 0: stop once every row has produced it (finished rows repeat it)
@@ -140,6 +159,38 @@ class LlamaModel {
   // argmax one token at a time.
   GreedyResult generateGreedy(const at::Tensor& ids, const GreedyOptions& options) const;
   GreedyResult generateGreedyFromEmbeddings(const at::Tensor& embeds, const GreedyOptions& options) const;
+
+  // ---- training -------------------------------------------------------------------------
+  // A full-sequence forward outside inference mode (no KV cache). `embeds` [B, T, hidden];
+  // `attentionMask` [B, T] (nonzero = real token, 0 = padding; undefined = no padding), right or
+  // left padded: padding keys are never attended to, and positions count real tokens only
+  // (cumsum(mask) - 1), so a padded row computes exactly what it would alone. Outputs at padding
+  // positions are finite but meaningless. With checkpointLayers, gradients reach the layer
+  // inputs and every parameter that requires grad (adapters included) as usual, through
+  // backward(); torch::autograd::grad works too since those parameters are inputs of the
+  // recomputing node. Throws std::invalid_argument on bad shapes.
+  LlamaOutput trainForward(const at::Tensor& embeds, const at::Tensor& attentionMask = {},
+                           const LlamaForwardOptions& options = {}) const;
+  // Token embeddings that may take part in autograd (embed() returns inference tensors).
+  at::Tensor embedForTraining(const at::Tensor& ids) const;
+
+  // The transformers names of the linear layers adapters can sit beside, in module order:
+  // "model.layers.N.self_attn.{q,k,v,o}_proj", "model.layers.N.mlp.{gate,up,down}_proj".
+  std::vector<std::string> adaptableModules() const;
+  // Attaches (or, with nullptr, removes) the adapter of one module named as above. Throws
+  // std::invalid_argument for an unknown module.
+  void setAdapter(const std::string& module, std::shared_ptr<const LlamaLinearAdapter> adapter);
+  std::shared_ptr<const LlamaLinearAdapter> adapter(const std::string& module) const;
+  // Disabled adapters leave the base model: the DPO reference without a second copy.
+  void setAdaptersEnabled(bool enabled);
+  bool adaptersEnabled() const;
+
+  // The live parameters (same storage as the model: in-place changes are the model's), named
+  // as transformers names them (model.layers.0.mlp.up_proj.weight, lm_head.weight).
+  std::vector<std::pair<std::string, at::Tensor>> namedParameters() const;
+  at::Tensor parameter(const std::string& name) const;  // throws std::out_of_range
+  // requires_grad of every base parameter: false freezes the model for adapter training.
+  void setRequiresGrad(bool requiresGrad);
 
  private:
   struct Impl;
