@@ -1,0 +1,37 @@
+#pragma once
+// Which device the engines run on and how much memory they have: the device (CUDA when
+// LibTorch sees a GPU, else CPU), its name, VRAM and the caching allocator's figures (CUDA
+// LibTorch builds only), the CPU thread count and the process's resident memory.
+// Torch-free header: the studio's HUD and model manager include it.
+
+#include <cstdint>
+#include <string>
+
+namespace caig {
+
+struct DeviceInfo {
+  bool cuda = false;
+  std::string device = "cpu";  // "cuda:0" or "cpu": what the engines are given
+  std::string name = "CPU";    // the GPU's name, or "CPU"
+  // VRAM of the device as the driver reports it (0 on CPU).
+  uint64_t vramTotal = 0;
+  uint64_t vramFree = 0;
+  uint64_t vramUsed = 0;
+  // LibTorch's caching allocator: bytes reserved from the driver and handed out to tensors.
+  bool allocatorStats = false;  // false on CPU and on a LibTorch built without CUDA
+  uint64_t allocatorReserved = 0;
+  uint64_t allocatorAllocated = 0;
+  int cpuThreads = 0;          // at::get_num_threads(): the intra-op pool the CPU engines use
+  uint64_t processRss = 0;     // resident set size of this process
+};
+
+// Cheap enough to call a few times a second (no allocation on the device).
+DeviceInfo queryDeviceInfo();
+
+// Resident set size from /proc/self/statm; 0 when it cannot be read.
+uint64_t processRssBytes();
+
+// "1.5 GiB", "312 MiB", "20 KiB", "12 B".
+std::string formatBytes(uint64_t bytes);
+
+}  // namespace caig
