@@ -1,0 +1,32 @@
+#pragma once
+// Shared by the LLaVA prompt writer and the LLaVA reward ranker (.cpp files only: includes c10).
+
+#include <c10/core/Device.h>
+#include <c10/core/ScalarType.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+namespace caig {
+
+class TextTokenizer;
+
+struct LlavaRuntime {
+  c10::Device device = c10::Device("cpu");
+  c10::ScalarType dtype = c10::kFloat;
+};
+
+// device "auto" | "cpu" | "cuda[:N]"; dtype "auto" (fp32 on CPU, fp16 on CUDA) | "fp32" | "fp16" |
+// "bf16". Throws std::invalid_argument for other names, or CUDA asked for without CUDA.
+LlavaRuntime resolveLlavaRuntime(const std::string& device, const std::string& dtype);
+
+// The folder's own name, also for "dir/" and "." spellings.
+std::string modelFolderName(const std::filesystem::path& dir);
+
+// Every id the tokenizer can produce must exist in the model (the image placeholder aside).
+// Throws io::FormatError naming the folder.
+void checkTokenizerFitsModel(const TextTokenizer& tokenizer, std::int64_t modelVocab,
+                             std::int64_t imageTokenIndex, const std::filesystem::path& modelDir);
+
+}  // namespace caig
