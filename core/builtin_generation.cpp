@@ -22,7 +22,8 @@ std::vector<BuiltinVariant> renderBuiltinVariants(const cv::Mat& shot, const cv:
   const Layout layout = layoutProduct(product, canvas, request.composition);
 
   // The palette comes from the product as it will appear, not from its studio backdrop.
-  const TemplatePromptWriter writer;
+  TemplatePromptWriter writer;
+  writer.styleWeights = request.styleWeights;
   const auto descriptions = writer.write(title, category, product.bgr, product.alpha, request.variants, request.seed);
 
   std::vector<BuiltinVariant> out;

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <opencv2/core.hpp>
 #include <string>
 #include <vector>
@@ -24,6 +25,8 @@ struct BuiltinRequest {
   int variants = 4;                   // one prompt and one backdrop each
   std::uint64_t seed = 1;
   CompositionParams composition;
+  // The template planner's learned style preferences (core/style_preferences.h); empty = uniform.
+  std::map<std::string, double> styleWeights;
 };
 
 struct BuiltinVariant {

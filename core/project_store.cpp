@@ -73,6 +73,37 @@ CREATE TABLE training_runs (
 ALTER TABLE products ADD COLUMN cutout_path TEXT NOT NULL DEFAULT '';
 ALTER TABLE products ADD COLUMN cutout_engine TEXT NOT NULL DEFAULT '';
 )sql",
+    // 2 -> 3: imported click data. Products as the click export names them, one row per
+    // imported file (its content hash refuses a second import), and the creatives (the existing
+    // click_records) linked to both, with their product mask and source file.
+    R"sql(
+CREATE TABLE click_imports (
+  id INTEGER PRIMARY KEY,
+  source_file TEXT NOT NULL,
+  file_hash TEXT NOT NULL UNIQUE,
+  format TEXT NOT NULL,
+  rows_read INTEGER NOT NULL DEFAULT 0,
+  rows_imported INTEGER NOT NULL DEFAULT 0,
+  rows_rejected INTEGER NOT NULL DEFAULT 0,
+  imported_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+);
+CREATE TABLE click_products (
+  id INTEGER PRIMARY KEY,
+  product_key TEXT NOT NULL UNIQUE,
+  title TEXT NOT NULL DEFAULT '',
+  category TEXT NOT NULL DEFAULT '',
+  product_id INTEGER REFERENCES products(id) ON DELETE SET NULL
+);
+ALTER TABLE click_records ADD COLUMN click_product_id INTEGER REFERENCES click_products(id) ON DELETE CASCADE;
+ALTER TABLE click_records ADD COLUMN import_id INTEGER REFERENCES click_imports(id) ON DELETE CASCADE;
+ALTER TABLE click_records ADD COLUMN alpha_path TEXT NOT NULL DEFAULT '';
+ALTER TABLE click_records ADD COLUMN source_file TEXT NOT NULL DEFAULT '';
+INSERT OR IGNORE INTO click_products(product_key, product_id)
+  SELECT product_key, min(product_id) FROM click_records GROUP BY product_key;
+UPDATE click_records SET click_product_id =
+  (SELECT id FROM click_products WHERE click_products.product_key = click_records.product_key);
+CREATE INDEX click_records_by_click_product ON click_records(click_product_id);
+)sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == ProjectStore::kSchemaVersion,
               "one migration per schema version");
@@ -336,20 +367,82 @@ std::vector<Variant> ProjectStore::variants(int64_t productId) const {
 int64_t ProjectStore::addClickRecord(const ClickRecord& c) {
   Statement s(db_,
               "INSERT INTO click_records(creative_id, product_id, product_key, image_path, image_hash,"
-              " impressions, clicks) VALUES (?, ?, ?, ?, ?, ?, ?)");
+              " impressions, clicks, click_product_id, import_id, alpha_path, source_file)"
+              " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   s.bind(1, c.creativeId).bind(2, c.productId).bind(3, c.productKey).bind(4, c.imagePath);
-  s.bind(5, c.imageHash).bind(6, c.impressions).bind(7, c.clicks).run();
+  s.bind(5, c.imageHash).bind(6, c.impressions).bind(7, c.clicks).bind(8, c.clickProductId);
+  s.bind(9, c.importId).bind(10, c.alphaPath).bind(11, c.sourceFile).run();
   return sqlite3_last_insert_rowid(db_);
 }
 
 std::vector<ClickRecord> ProjectStore::clickRecords() const {
   Statement s(db_,
               "SELECT id, creative_id, product_id, product_key, image_path, image_hash, impressions,"
-              " clicks FROM click_records ORDER BY id");
+              " clicks, click_product_id, import_id, alpha_path, source_file FROM click_records ORDER BY id");
   std::vector<ClickRecord> out;
   while (s.step()) {
-    out.push_back({s.i64(0), s.text(1), s.optI64(2), s.text(3), s.text(4), s.text(5), s.i64(6), s.i64(7)});
+    out.push_back({s.i64(0), s.text(1), s.optI64(2), s.text(3), s.text(4), s.text(5), s.i64(6), s.i64(7),
+                   s.optI64(8), s.optI64(9), s.text(10), s.text(11)});
   }
+  return out;
+}
+
+int64_t ProjectStore::clickRecordCount() const { return queryInt(db_, "SELECT count(*) FROM click_records"); }
+
+bool ProjectStore::hasClickRecord(const std::string& creativeId) const {
+  Statement s(db_, "SELECT 1 FROM click_records WHERE creative_id = ?");
+  s.bind(1, creativeId);
+  return s.step();
+}
+
+int64_t ProjectStore::upsertClickProduct(const ClickProduct& p) {
+  Statement s(db_,
+              "INSERT INTO click_products(product_key, title, category, product_id) VALUES (?, ?, ?, ?)"
+              " ON CONFLICT(product_key) DO UPDATE SET"
+              " title = CASE WHEN title = '' THEN excluded.title ELSE title END,"
+              " category = CASE WHEN category = '' THEN excluded.category ELSE category END,"
+              " product_id = coalesce(product_id, excluded.product_id)");
+  s.bind(1, p.key).bind(2, p.title).bind(3, p.category).bind(4, p.productId).run();
+  Statement id(db_, "SELECT id FROM click_products WHERE product_key = ?");
+  id.bind(1, p.key);
+  return id.step() ? id.i64(0) : 0;
+}
+
+std::vector<ClickProduct> ProjectStore::clickProducts() const {
+  Statement s(db_, "SELECT id, product_key, title, category, product_id FROM click_products ORDER BY id");
+  std::vector<ClickProduct> out;
+  while (s.step()) out.push_back({s.i64(0), s.text(1), s.text(2), s.text(3), s.optI64(4)});
+  return out;
+}
+
+int64_t ProjectStore::addClickImport(const ClickImport& c) {
+  Statement s(db_,
+              "INSERT INTO click_imports(source_file, file_hash, format, rows_read, rows_imported, rows_rejected)"
+              " VALUES (?, ?, ?, ?, ?, ?)");
+  s.bind(1, c.sourceFile).bind(2, c.fileHash).bind(3, c.format).bind(4, c.rowsRead).bind(5, c.rowsImported);
+  s.bind(6, c.rowsRejected).run();
+  return sqlite3_last_insert_rowid(db_);
+}
+
+namespace {
+constexpr const char* kImportColumns =
+    "SELECT id, source_file, file_hash, format, rows_read, rows_imported, rows_rejected, imported_at FROM click_imports";
+ClickImport readImport(const Statement& s) {
+  return {s.i64(0), s.text(1), s.text(2), s.text(3), s.i64(4), s.i64(5), s.i64(6), s.text(7)};
+}
+}  // namespace
+
+std::optional<ClickImport> ProjectStore::clickImportByHash(const std::string& fileHash) const {
+  Statement s(db_, (std::string(kImportColumns) + " WHERE file_hash = ?").c_str());
+  s.bind(1, fileHash);
+  if (!s.step()) return std::nullopt;
+  return readImport(s);
+}
+
+std::vector<ClickImport> ProjectStore::clickImports() const {
+  Statement s(db_, (std::string(kImportColumns) + " ORDER BY id").c_str());
+  std::vector<ClickImport> out;
+  while (s.step()) out.push_back(readImport(s));
   return out;
 }
 

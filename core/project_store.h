@@ -63,6 +63,34 @@ struct ClickRecord {
   std::string imageHash;
   int64_t impressions = 0;
   int64_t clicks = 0;
+  // Schema 3: which imported click product and import the record belongs to, its product
+  // mask (relative; empty = none) and the click file it came from.
+  std::optional<int64_t> clickProductId;
+  std::optional<int64_t> importId;
+  std::string alphaPath;
+  std::string sourceFile;
+};
+
+// A product as named by click data (its creatives are compared with each other). Linked to a
+// studio product when the key matches one's id or title.
+struct ClickProduct {
+  int64_t id = 0;
+  std::string key;  // product id or name as given by the click export; unique
+  std::string title;
+  std::string category;
+  std::optional<int64_t> productId;
+};
+
+// One imported click file; the same content (by hash) is never imported twice.
+struct ClickImport {
+  int64_t id = 0;
+  std::string sourceFile;
+  std::string fileHash;
+  std::string format;  // "csv", "json"
+  int64_t rowsRead = 0;
+  int64_t rowsImported = 0;
+  int64_t rowsRejected = 0;
+  std::string importedAt;
 };
 
 struct ModelEntry {
@@ -85,7 +113,7 @@ struct TrainingRun {
 
 class ProjectStore {
  public:
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
 
   // Creates the database if absent, migrates an older one. Throws StoreError for a file that
   // is not a CAIG project or was written by a newer version.
@@ -118,6 +146,15 @@ class ProjectStore {
 
   int64_t addClickRecord(const ClickRecord& record);
   std::vector<ClickRecord> clickRecords() const;
+  int64_t clickRecordCount() const;
+  bool hasClickRecord(const std::string& creativeId) const;
+
+  // Inserts the product or, when its key exists, fills in an empty title/category. Returns its id.
+  int64_t upsertClickProduct(const ClickProduct& product);
+  std::vector<ClickProduct> clickProducts() const;
+  int64_t addClickImport(const ClickImport& import);
+  std::optional<ClickImport> clickImportByHash(const std::string& fileHash) const;
+  std::vector<ClickImport> clickImports() const;
 
   int64_t registerModel(const ModelEntry& model);
   std::vector<ModelEntry> models() const;

@@ -27,7 +27,7 @@ TEST(ProjectStore, PersistsEveryRecordKindAcrossReopen) {
     v.paramsJson = R"({"steps":30})";
     variantId = store.addVariant(v);
     store.setRanking(variantId, 1.25, 1, 0.7, "builtin-ranker@1");
-    store.addClickRecord({0, "cr-1", productId, "sku-9", "a.png", "abcd", 1500, 30});
+    store.addClickRecord({0, "cr-1", productId, "sku-9", "a.png", "abcd", 1500, 30, std::nullopt, std::nullopt, "", ""});
     store.registerModel({0, "sd15", "majicMIX v7", "/models/sd", "fp16"});
     store.registerModel({0, "sd15", "majicMIX v7 (renamed)", "/models/sd", "fp32"});  // same path: updated
     runId = store.startTrainingRun({0, "builtin-ranker", R"({"l2":1})", "", "", "", ""});
@@ -79,7 +79,7 @@ TEST(ProjectStore, TransactionsAreAllOrNothing) {
   EXPECT_THROW(store.transaction([&] {
     store.addProduct({0, "first", "", "a.png", "", "", ""});
     store.transaction([&] { store.addProduct({0, "nested", "", "b.png", "", "", ""}); });
-    store.addClickRecord({0, "bad", std::nullopt, "", "", "", 10, 20});  // clicks > impressions
+    store.addClickRecord({0, "bad", std::nullopt, "", "", "", 10, 20, std::nullopt, std::nullopt, "", ""});  // clicks > impressions
   }),
                StoreError);
   EXPECT_TRUE(store.products().empty());
@@ -90,7 +90,7 @@ TEST(ProjectStore, TransactionsAreAllOrNothing) {
     EXPECT_THROW(store.transaction([&] { throw std::runtime_error("inner fails"); }), std::runtime_error);
   });
   ASSERT_EQ(store.products().size(), 1u);  // the inner failure rolled back the inner part only
-  EXPECT_THROW(store.addClickRecord({0, "neg", std::nullopt, "", "", "", -1, 0}), StoreError);
+  EXPECT_THROW(store.addClickRecord({0, "neg", std::nullopt, "", "", "", -1, 0, std::nullopt, std::nullopt, "", ""}), StoreError);
 }
 
 TEST(ProjectStore, RefusesForeignAndNewerFiles) {
@@ -125,10 +125,17 @@ TEST(ProjectStore, RefusesForeignAndNewerFiles) {
 TEST(ProjectStore, MigratesAVersionOneProjectKeepingItsData) {
   test::TempDir dir;
   { ProjectStore::open(dir / "old.caig"); }
-  // Turn the file back into what version 1 wrote: no cutout columns, one product.
+  // Turn the file back into what version 1 wrote: no click tables of version 3 (click_records
+  // as version 1 created it), no cutout columns, one product.
   sqlite3* db = nullptr;
   sqlite3_open((dir / "old.caig").c_str(), &db);
   ASSERT_EQ(sqlite3_exec(db,
+                         "DROP TABLE click_records; DROP TABLE click_imports; DROP TABLE click_products;"
+                         "CREATE TABLE click_records (id INTEGER PRIMARY KEY, creative_id TEXT NOT NULL UNIQUE,"
+                         " product_id INTEGER REFERENCES products(id) ON DELETE SET NULL,"
+                         " product_key TEXT NOT NULL DEFAULT '', image_path TEXT NOT NULL DEFAULT '',"
+                         " image_hash TEXT NOT NULL DEFAULT '', impressions INTEGER NOT NULL,"
+                         " clicks INTEGER NOT NULL, imported_at TEXT NOT NULL DEFAULT '');"
                          "ALTER TABLE products DROP COLUMN cutout_path;"
                          "ALTER TABLE products DROP COLUMN cutout_engine;"
                          "INSERT INTO products(title, image_path) VALUES ('Old mug', 'products/m.png');"
@@ -138,7 +145,7 @@ TEST(ProjectStore, MigratesAVersionOneProjectKeepingItsData) {
   sqlite3_close(db);
 
   auto store = ProjectStore::open(dir / "old.caig");
-  EXPECT_EQ(store.schemaVersion(), 2);
+  EXPECT_EQ(store.schemaVersion(), ProjectStore::kSchemaVersion);
   const auto products = store.products();
   ASSERT_EQ(products.size(), 1u);
   EXPECT_EQ(products[0].title, "Old mug");

@@ -1,0 +1,412 @@
+// caig import-clicks / train-rm / pcpo / demo-clicks: click data and training on the built-in
+// engines. Progress goes to stderr (a bar with ETA on a terminal, plain lines otherwise), results
+// to stdout. The neural variants (train-rm --model DIR, pcpo --engine llava) fine-tune LLaVA
+// models with LoRA (core/neural_rm_training.h, core/neural_pcpo.h); Ctrl+C stops them cleanly.
+
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cmath>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <limits>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "core/builtin_ranker.h"
+#include "core/click_data.h"
+#include "core/neural_pcpo.h"
+#include "core/neural_ranker.h"
+#include "core/neural_rm_training.h"
+#include "core/project.h"
+#include "core/rm_training.h"
+#include "core/style_preferences.h"
+#include "core/synthetic_clicks.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr int kNotAvailable = 2;
+
+// Ctrl+C during neural training: stop between steps (with a checkpoint) instead of dying.
+std::atomic<bool> gCancel{false};
+void onInterrupt(int) { gCancel.store(true); }
+void catchInterrupt() {
+  std::signal(SIGINT, onInterrupt);
+  std::signal(SIGTERM, onInterrupt);
+}
+
+// One progress line on stderr. On a terminal it redraws a bar with an ETA in place; otherwise
+// it prints a plain line at every 10% so logs stay short.
+class Progress {
+ public:
+  explicit Progress(std::string label)
+      : label_(std::move(label)), tty_(isatty(STDERR_FILENO) != 0), start_(std::chrono::steady_clock::now()) {}
+  ~Progress() { finish(); }
+
+  void update(int done, int total, const std::string& note = {}) {
+    if (total <= 0 || (done == 0 && !tty_)) return;
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    const double eta = done > 0 ? secs * (total - done) / done : 0.0;
+    if (tty_) {
+      constexpr int width = 30;
+      const int filled = static_cast<int>(double(width) * done / total);
+      std::fprintf(stderr, "\r%s [%s%s] %3d%% %d/%d ETA %.0fs %s\x1b[K", label_.c_str(), std::string(filled, '#').c_str(),
+                   std::string(width - filled, '.').c_str(), 100 * done / total, done, total, eta, note.c_str());
+      open_ = true;
+    } else {
+      const int decile = 10 * done / total;
+      if (decile == lastDecile_ && done != total) return;
+      lastDecile_ = decile;
+      std::fprintf(stderr, "%s: %d/%d (%d%%), %.1f s elapsed, ETA %.0f s %s\n", label_.c_str(), done, total,
+                   100 * done / total, secs, eta, note.c_str());
+    }
+    std::fflush(stderr);
+  }
+  // A line that must not be overwritten (e.g. the loss every N steps).
+  void line(const std::string& text) {
+    finish();
+    std::fprintf(stderr, "%s\n", text.c_str());
+  }
+  void finish() {
+    if (open_) std::fprintf(stderr, "\n");
+    open_ = false;
+  }
+
+ private:
+  std::string label_;
+  bool tty_;
+  std::chrono::steady_clock::time_point start_;
+  bool open_ = false;
+  int lastDecile_ = -1;
+};
+
+[[noreturn]] void fail(const char* command, const std::exception& e) {
+  std::fprintf(stderr, "caig %s: %s\n", command, e.what());
+  std::exit(1);
+}
+
+void addImportClicks(CLI::App& app) {
+  struct Args {
+    fs::path project = "caig-project";
+    fs::path file;
+    bool dryRun = false, json = false;
+  };
+  auto a = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand("import-clicks", "Import click data (CSV or CAIG JSON) into a project");
+  cmd->add_option("--project", a->project, "Project folder (created when absent)")->capture_default_str();
+  cmd->add_option("file", a->file, "CSV export or CAIG / CreativeRanking JSON")->required();
+  cmd->add_flag("--dry-run", a->dryRun, "Check and report; write nothing");
+  cmd->add_flag("--json", a->json, "Print the report as JSON");
+  cmd->callback([a] {
+    try {
+      caig::ImportOptions options;
+      options.dryRun = a->dryRun;
+      Progress bar("import-clicks");
+      options.progress = [&](int done, int total) { bar.update(done, total); };
+      caig::ImportReport report;
+      if (a->dryRun && !caig::Project::isProject(a->project)) {
+        // Nothing may be written, not even a new project: check against an empty scratch one.
+        const fs::path scratch = fs::temp_directory_path() / ("caig-dry-run-" + std::to_string(getpid()));
+        fs::remove_all(scratch);
+        {
+          auto project = caig::Project::create(scratch);
+          report = caig::importClicks(project, a->file, options);
+        }
+        fs::remove_all(scratch);
+      } else {
+        auto project = caig::Project::openOrCreate(a->project);
+        report = caig::importClicks(project, a->file, options);
+      }
+      bar.finish();
+      std::printf("%s", a->json ? (report.toJson() + "\n").c_str() : report.summary().c_str());
+      std::exit(0);
+    } catch (const std::exception& e) {
+      fail("import-clicks", e);
+    }
+  });
+}
+
+void addTrainRm(CLI::App& app) {
+  struct Args {
+    fs::path project = "caig-project";
+    std::string model = "builtin";
+    caig::RmTrainOptions options;
+    caig::NeuralRmOptions neural;
+    int printEvery = 1;
+    bool json = false;
+  };
+  auto a = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand("train-rm", "Train the CTR reward model on a project's clicks");
+  cmd->add_option("--project", a->project, "Project folder")->capture_default_str();
+  cmd->add_option("--model", a->model, "builtin (feature ranker) or a neural reward model folder")->capture_default_str();
+  cmd->add_option("--min-impressions", a->options.rules.minImpressions, "Each creative of a pair")->capture_default_str();
+  cmd->add_option("--ratio-min", a->options.rules.ratioMin, "Smallest CTR ratio of a pair")->capture_default_str();
+  cmd->add_option("--ratio-max", a->options.rules.ratioMax, "Largest CTR ratio of a pair")->capture_default_str();
+  cmd->add_option("--max-pairs-per-product", a->options.rules.maxPairsPerProduct, "0 = all")->capture_default_str();
+  cmd->add_option("--val-fraction", a->options.validationFraction, "Share of PRODUCTS held out")->capture_default_str();
+  cmd->add_option("--seed", a->options.seed, "Seed of the product split")->capture_default_str();
+  cmd->add_option("--l2", a->options.l2, "L2 penalty")->capture_default_str();
+  cmd->add_option("--max-iterations", a->options.maxIterations, "Newton steps at most")->capture_default_str();
+  cmd->add_option("--log", a->options.logFile, "JSON-lines log (default: <project>/logs/train-rm-<run>.jsonl)");
+  cmd->add_option("--print-every", a->printEvery, "Print the loss every N steps")->capture_default_str();
+  cmd->add_flag("--json", a->json, "Print the metrics as JSON");
+  // The neural reward model (--model DIR): LoRA fine-tuning.
+  auto& n = a->neural;
+  cmd->add_option("--tokenizer", n.tokenizerDir, "[neural] folder with tokenizer.model (default: the model folder)");
+  cmd->add_option("--vision-tower", n.visionTowerDir, "[neural] CLIP tower folder of an original-layout checkpoint");
+  cmd->add_option("--device", n.device, "[neural] auto, cpu, cuda or cuda:N")->capture_default_str();
+  cmd->add_option("--dtype", n.dtype, "[neural] auto (fp32 on CPU, bf16 on CUDA), fp32, fp16 or bf16")->capture_default_str();
+  cmd->add_option("--steps", n.steps, "[neural] optimiser steps")->capture_default_str()->check(CLI::Range(1, 10000000));
+  cmd->add_option("--batch-size", n.batchSize, "[neural] examples per micro-batch")->capture_default_str()->check(CLI::Range(1, 4096));
+  cmd->add_option("--grad-accum", n.gradientAccumulation, "[neural] micro-batches per step")->capture_default_str()->check(CLI::Range(1, 4096));
+  cmd->add_option("--lr", n.learningRate, "[neural] peak AdamW learning rate")->capture_default_str();
+  cmd->add_option("--warmup", n.warmupSteps, "[neural] linear warm-up steps before the cosine decay")->capture_default_str();
+  cmd->add_option("--lora-r", n.lora.rank, "[neural] LoRA rank")->capture_default_str()->check(CLI::Range(1, 4096));
+  cmd->add_option("--lora-alpha", n.lora.alpha, "[neural] LoRA alpha")->capture_default_str();
+  cmd->add_option("--lora-dropout", n.lora.dropout, "[neural] LoRA dropout")->capture_default_str();
+  cmd->add_option("--pair-side", n.pairSide, "[neural] each creative's side in the pair image")->capture_default_str()->check(CLI::Range(8, 4096));
+  cmd->add_option("--name", n.name, "[neural] output folder under <project>/models (default: <model>-ft)");
+  cmd->add_option("--checkpoint-every", n.checkpointEvery, "[neural] checkpoint every N steps (0: end / Ctrl+C only)")->capture_default_str();
+  cmd->add_flag("--resume", n.resume, "[neural] continue from the latest checkpoint of --name");
+  cmd->add_option("--eval-every", n.evalEvery, "[neural] held-out metrics every N steps")->capture_default_str();
+  cmd->add_flag("--merge", n.merge, "[neural] also write a standalone merged reward-model folder");
+  cmd->add_flag("--new-head", n.newHead, "[neural] start a score head on a LLaVA folder that has none");
+  cmd->add_flag("--point-head", n.pointHead, "[neural] with --new-head: also a CTR point head");
+  cmd->add_flag("--gradient-checkpointing", n.gradientCheckpointing, "[neural] recompute layers in backward (less memory)");
+  cmd->callback([a] {
+    if (a->model != "builtin") {
+      try {
+        auto project = caig::Project::open(a->project);
+        auto& o = a->neural;
+        o.modelDir = a->model;
+        o.rules = a->options.rules;
+        o.validationFraction = a->options.validationFraction;
+        o.seed = a->options.seed;
+        o.logFile = a->options.logFile;
+        catchInterrupt();
+        o.cancel = &gCancel;
+        Progress bar("pair images");
+        o.progress = [&](const caig::RmProgress& p) {
+          if (p.phase == "features") {
+            bar.update(p.step, p.maxSteps);
+            return;
+          }
+          bar.finish();
+          if (a->printEvery > 0 && (p.step % a->printEvery == 0 || p.step == 1 || p.step == p.maxSteps)) {
+            char buf[200];
+            std::snprintf(buf, sizeof buf, "step %d/%d: loss %.4f", p.step, p.maxSteps, p.trainLoss);
+            std::string s = buf;
+            if (p.valLoss) {
+              std::snprintf(buf, sizeof buf, "; held out loss %.4f accuracy %.1f%%", *p.valLoss, 100 * *p.valAccuracy);
+              s += buf;
+            }
+            std::snprintf(buf, sizeof buf, " (%.1f s)", p.elapsed);
+            bar.line(s + buf);
+          }
+        };
+        const auto r = caig::trainNeuralRewardModel(project, o);
+        bar.finish();
+        if (a->json) {
+          std::printf("%s\n", nlohmann::json::parse(r.metricsJson()).dump(2).c_str());
+        } else {
+          std::printf("%slog: %s\n", r.summary().c_str(), r.logFile.string().c_str());
+        }
+        std::exit(r.cancelled ? 130 : 0);
+      } catch (const std::exception& e) {
+        fail("train-rm", e);
+      }
+    }
+    try {
+      auto project = caig::Project::open(a->project);
+      Progress bar("features");
+      a->options.progress = [&](const caig::RmProgress& p) {
+        if (p.phase == "features") {
+          bar.update(p.step, p.maxSteps);
+          return;
+        }
+        if (p.step == 1) bar.finish();
+        if (a->printEvery > 0 && (p.step % a->printEvery == 0 || p.step == 1)) {
+          char buf[200];
+          std::snprintf(buf, sizeof buf, "step %d: loss %.4f accuracy %.1f%%", p.step, p.trainLoss, 100 * p.trainAccuracy);
+          std::string s = buf;
+          if (p.valLoss) {
+            std::snprintf(buf, sizeof buf, "; held out loss %.4f accuracy %.1f%%", *p.valLoss, 100 * *p.valAccuracy);
+            s += buf;
+          }
+          std::snprintf(buf, sizeof buf, " (%.2f s)", p.elapsed);
+          bar.line(s + buf);
+        }
+      };
+      const auto r = caig::trainBuiltinRewardModel(project, a->options);
+      bar.finish();
+      if (a->json) {
+        std::printf("%s\n", nlohmann::json::parse(r.metricsJson()).dump(2).c_str());
+      } else {
+        std::printf("%slog: %s\n", r.summary().c_str(), r.logFile.string().c_str());
+      }
+      std::exit(0);
+    } catch (const std::exception& e) {
+      fail("train-rm", e);
+    }
+  });
+}
+
+void addPcpo(CLI::App& app) {
+  struct Args {
+    fs::path project = "caig-project";
+    std::string engine = "builtin";
+    caig::StylePreferenceOptions options;
+    caig::NeuralPcpoOptions neural;
+    int rounds = 0;                                          // 0: the engine's default
+    double lr = std::numeric_limits<double>::quiet_NaN();    // NaN: the engine's default
+    fs::path model, rm, rmTokenizer;
+    int rmPairSide = 512;
+  };
+  auto a = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand("pcpo", "Run PCPO rounds: the prompt planner learns from the reward model's preferences");
+  cmd->add_option("--project", a->project, "Project folder")->capture_default_str();
+  cmd->add_option("--engine", a->engine, "builtin (template planner style weights) or llava")->capture_default_str();
+  cmd->add_option("--rounds", a->rounds, "Rounds (default: builtin 3, llava 5)")->check(CLI::Range(1, 1000));
+  cmd->add_option("--products", a->options.productsPerRound, "Products sampled per round")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
+  cmd->add_option("--seed", a->options.seed, "Seed")->capture_default_str();
+  cmd->add_option("--lr", a->lr, "Step size (builtin: on the style logits, default 0.5; llava: AdamW, default 2e-5)");
+  cmd->add_option("--log", a->options.logFile, "JSON-lines log (default: <project>/logs/pcpo-<run>.jsonl)");
+  // --engine llava: the LLaVA prompt model's DPO + PCPO rounds.
+  auto& n = a->neural;
+  cmd->add_option("--model", a->model, "[llava] the prompt model folder (LLaVA)");
+  cmd->add_option("--tokenizer", n.tokenizerDir, "[llava] folder with tokenizer.model (default: the model folder)");
+  cmd->add_option("--vision-tower", n.visionTowerDir, "[llava] CLIP tower folder of an original-layout checkpoint");
+  cmd->add_option("--device", n.device, "[llava] auto, cpu, cuda or cuda:N")->capture_default_str();
+  cmd->add_option("--dtype", n.dtype, "[llava] auto (fp32 on CPU, bf16 on CUDA), fp32, fp16 or bf16")->capture_default_str();
+  cmd->add_option("--rm", a->rm, "[llava] reward-model folder that picks chosen/rejected (default: the project's built-in ranker)");
+  cmd->add_option("--rm-tokenizer", a->rmTokenizer, "[llava] tokenizer of --rm (default: its folder, else --tokenizer)");
+  cmd->add_option("--rm-pair-side", a->rmPairSide, "[llava] each creative's side in the RM's pair image")->capture_default_str();
+  cmd->add_option("--temperature", n.temperature, "[llava] sampling temperature")->capture_default_str();
+  cmd->add_option("--top-p", n.topP, "[llava] nucleus sampling")->capture_default_str();
+  cmd->add_option("--max-new-tokens", n.maxNewTokens, "[llava] answer length limit")->capture_default_str()->check(CLI::Range(1, 4096));
+  cmd->add_option("--beta", n.beta, "[llava] DPO beta")->capture_default_str();
+  cmd->add_option("--beta-pc", n.betaPc, "[llava] PCPO beta")->capture_default_str();
+  cmd->add_option("--pcpo-weight", n.pcpoWeight, "[llava] weight of the PCPO term")->capture_default_str();
+  cmd->add_option("--lora-r", n.lora.rank, "[llava] LoRA rank")->capture_default_str()->check(CLI::Range(1, 4096));
+  cmd->add_option("--lora-alpha", n.lora.alpha, "[llava] LoRA alpha")->capture_default_str();
+  cmd->add_option("--batch-size", n.batchSize, "[llava] records per micro-batch")->capture_default_str()->check(CLI::Range(1, 4096));
+  cmd->add_option("--preset", n.preset, "[llava] ad size of the renders")->capture_default_str();
+  cmd->add_option("--name", n.name, "[llava] output folder under <project>/models (default: <model>-pcpo-<run>)");
+  cmd->add_flag("--gradient-checkpointing", n.gradientCheckpointing, "[llava] recompute layers in backward (less memory)");
+  cmd->callback([a] {
+    if (a->engine == "llava") {
+      try {
+        auto project = caig::Project::open(a->project);
+        auto& o = a->neural;
+        if (a->model.empty()) throw std::invalid_argument("--engine llava needs --model <LLaVA folder>");
+        o.modelDir = a->model;
+        if (a->rounds > 0) o.rounds = a->rounds;
+        if (!std::isnan(a->lr)) o.learningRate = a->lr;
+        o.productsPerRound = a->options.productsPerRound;
+        o.seed = a->options.seed;
+        o.logFile = a->options.logFile;
+        std::unique_ptr<caig::CtrRanker> ranker;
+        if (!a->rm.empty()) {
+          if (!caig::isRewardModelFolder(a->rm))
+            throw std::invalid_argument(a->rm.string() +
+                                        ": not a reward-model folder (no config.json with a checkpoint holding score.weight)");
+          caig::NeuralRankerOptions ro;
+          ro.engine.modelDir = a->rm;
+          ro.engine.tokenizerDir = !a->rmTokenizer.empty() ? a->rmTokenizer
+                                   : fs::exists(a->rm / "tokenizer.model") ? fs::path() : o.tokenizerDir;
+          ro.engine.device = o.device;
+          ro.pairSide = a->rmPairSide;
+          ranker = std::make_unique<caig::NeuralRanker>(ro);
+        } else {
+          auto builtin = std::make_unique<caig::BuiltinRanker>();
+          if (const auto w = caig::activeBuiltinRankerWeights(project)) builtin->load(*w);
+          ranker = std::move(builtin);
+        }
+        std::fprintf(stderr, "ranker %s (%s)\n", ranker->id().c_str(), ranker->status().c_str());
+        catchInterrupt();
+        o.cancel = &gCancel;
+        Progress bar("pcpo");
+        o.progress = [&](int done, int total) { bar.update(done, total); };
+        o.note = [&](const std::string& line) { bar.line(line); };
+        const auto r = caig::runNeuralPcpo(project, *ranker, o);
+        bar.finish();
+        std::printf("%slog: %s\n", r.summary().c_str(), r.logFile.string().c_str());
+        std::exit(r.cancelled ? 130 : 0);
+      } catch (const std::exception& e) {
+        fail("pcpo", e);
+      }
+    }
+    if (a->rounds > 0) a->options.rounds = a->rounds;
+    if (!std::isnan(a->lr)) a->options.learningRate = a->lr;
+    if (a->engine != "builtin") {
+      std::fprintf(stderr, "caig pcpo: the %s engine is not available in this build (use --engine builtin or llava)\n",
+                   a->engine.c_str());
+      std::exit(kNotAvailable);
+    }
+    try {
+      auto project = caig::Project::open(a->project);
+      caig::BuiltinRanker ranker;
+      if (const auto w = caig::activeBuiltinRankerWeights(project)) ranker.load(*w);
+      std::fprintf(stderr, "ranker %s (%s)\n", ranker.id().c_str(), ranker.status().c_str());
+      Progress bar("pcpo");
+      a->options.progress = [&](int done, int total) { bar.update(done, total); };
+      const auto r = caig::runStylePreferenceLoop(project, ranker, a->options);
+      bar.finish();
+      std::printf("%zu comparisons on %s in %.1f s; style weights (before -> after):\n", r.comparisons.size(),
+                  r.productSource.c_str(), r.seconds);
+      for (const auto& [id, w] : r.after) std::printf("  %-20s %6.3f -> %6.3f\n", id.c_str(), r.before.at(id), w);
+      std::printf("saved %s\nlog: %s\n", r.weightsFile.string().c_str(), r.logFile.string().c_str());
+      std::exit(0);
+    } catch (const std::exception& e) {
+      fail("pcpo", e);
+    }
+  });
+}
+
+void addDemoClicks(CLI::App& app) {
+  struct Args {
+    fs::path out;
+    caig::SyntheticClickOptions options;
+  };
+  auto a = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand("demo-clicks", "Write synthetic click data with a known click model (tests, demos)");
+  cmd->add_option("out", a->out, "Output folder")->required();
+  cmd->add_option("--products", a->options.products, "Products")->capture_default_str()->check(CLI::Range(1, 1000));
+  cmd->add_option("--variants", a->options.variantsPerProduct, "Variants per product")
+      ->capture_default_str()
+      ->check(CLI::Range(2, 100));
+  cmd->add_option("--seed", a->options.seed, "Seed")->capture_default_str();
+  cmd->add_option("--preset", a->options.preset, "Ad size of the variants")->capture_default_str();
+  cmd->callback([a] {
+    try {
+      Progress bar("demo-clicks");
+      const auto d = caig::writeSyntheticClicks(a->out, a->options, [&](int done, int total) { bar.update(done, total); });
+      bar.finish();
+      std::printf("wrote %zu creatives of %d products to %s: %s, %s (images by hash), %s (the hidden model)\n",
+                  d.creatives.size(), a->options.products, a->out.string().c_str(), d.csvFile.filename().string().c_str(),
+                  d.jsonFile.filename().string().c_str(), d.truthFile.filename().string().c_str());
+      std::exit(0);
+    } catch (const std::exception& e) {
+      fail("demo-clicks", e);
+    }
+  });
+}
+
+}  // namespace
+
+// Registered from cli_main.cpp, in workflow order.
+void addTrainingCommands(CLI::App& app) {
+  addImportClicks(app);
+  addTrainRm(app);
+  addPcpo(app);
+  addDemoClicks(app);
+}

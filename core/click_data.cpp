@@ -1,0 +1,755 @@
+#include "core/click_data.h"
+
+#include <xxhash.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <unordered_map>
+
+#include <nlohmann/json.hpp>
+
+#include "core/image_io.h"
+#include "core/project.h"
+#include "models/io/atomic_file.h"
+#include "models/io/errors.h"
+
+namespace fs = std::filesystem;
+
+namespace caig {
+namespace {
+
+// Header/key normalisation: "Ad Name" -> "ad_name", "Exp.Impression-Cnt" -> "exp_impression_cnt".
+std::string normaliseName(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c)) {
+      out += static_cast<char>(std::tolower(c));
+    } else if (!out.empty() && out.back() != '_') {
+      out += '_';
+    }
+  }
+  while (!out.empty() && out.back() == '_') out.pop_back();
+  return out;
+}
+
+std::string trim(const std::string& s) {
+  const auto b = s.find_first_not_of(" \t\r\n");
+  if (b == std::string::npos) return {};
+  return s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1);
+}
+
+std::string joinNames(const std::vector<std::string>& names) {
+  std::string s;
+  for (const auto& n : names) s += (s.empty() ? "" : ", ") + n;
+  return s;
+}
+
+// Field values of one record by normalised name.
+using Fields = std::map<std::string, std::string>;
+
+std::optional<std::string> field(const Fields& f, const std::vector<std::string>& names, std::string* usedName = nullptr) {
+  for (const auto& n : names) {
+    const auto it = f.find(n);
+    if (it != f.end()) {
+      if (usedName) *usedName = n;
+      return trim(it->second);
+    }
+  }
+  return std::nullopt;
+}
+
+// A count: digits with optional thousands separators, or a float with an integral value.
+// Returns an error text or empty.
+std::string parseCount(const std::string& raw, const char* what, int64_t& out) {
+  std::string s;
+  for (char c : trim(raw)) {
+    if (c != ',' && c != '_' && c != ' ' && c != '\'') s += c;
+  }
+  if (s.empty()) return std::string("missing ") + what;
+  char* end = nullptr;
+  errno = 0;
+  const long long v = std::strtoll(s.c_str(), &end, 10);
+  if (end && *end == '\0' && errno == 0) {
+    if (v < 0) return std::string("negative ") + what + " (" + trim(raw) + ")";
+    out = v;
+    return {};
+  }
+  const double d = std::strtod(s.c_str(), &end);
+  if (end && *end == '\0' && std::isfinite(d) && d == std::floor(d) && std::abs(d) < 9e15) {
+    if (d < 0) return std::string("negative ") + what + " (" + trim(raw) + ")";
+    out = static_cast<int64_t>(d);
+    return {};
+  }
+  return std::string(what) + " '" + trim(raw) + "' is not a whole number";
+}
+
+// Turns one record into a ClickRow or a rejection. `seen` finds duplicates within the file.
+void checkRecord(const Fields& f, int line, std::map<std::string, int>& seen, ClickFile& out) {
+  ++out.rowsRead;
+  RejectedRow reject{line, field(f, ClickColumnNames::creativeId()).value_or(""), ""};
+  auto fail = [&](std::string why) {
+    reject.reason = std::move(why);
+    out.rejected.push_back(reject);
+  };
+  ClickRow row;
+  row.line = line;
+  row.creativeId = reject.creativeId;
+  if (row.creativeId.empty()) return fail("missing creative id");
+  std::string keyName;
+  row.productKey = field(f, ClickColumnNames::product(), &keyName).value_or("");
+  for (const auto& n : ClickColumnNames::productTitle()) {
+    if (n == keyName) continue;
+    if (auto v = field(f, {n}); v && !v->empty()) {
+      row.productTitle = *v;
+      break;
+    }
+  }
+  if (row.productKey.empty()) row.productKey = row.productTitle;
+  if (row.productKey.empty()) return fail("missing product");
+  row.category = field(f, ClickColumnNames::category()).value_or("");
+  row.image = field(f, ClickColumnNames::image()).value_or("");
+  row.imageHash = field(f, ClickColumnNames::imageHash()).value_or("");
+  if (row.image.empty() && row.imageHash.empty()) return fail("missing image (no path or hash)");
+  const auto impressions = field(f, ClickColumnNames::impressions());
+  const auto clicks = field(f, ClickColumnNames::clicks());
+  std::string why = parseCount(impressions.value_or(""), "impressions", row.impressions);
+  if (why.empty()) why = parseCount(clicks.value_or(""), "clicks", row.clicks);
+  if (!why.empty()) return fail(why);
+  if (row.clicks > row.impressions) {
+    return fail("clicks (" + std::to_string(row.clicks) + ") > impressions (" + std::to_string(row.impressions) + ")");
+  }
+  const auto [it, fresh] = seen.emplace(row.creativeId, line);
+  if (!fresh) return fail("duplicate creative id (first at " + std::to_string(it->second) + ")");
+  out.rows.push_back(std::move(row));
+}
+
+// RFC 4180 records: quoted fields may hold delimiters, "" and newlines. Each record comes with
+// the 1-based line it starts on.
+struct CsvRecord {
+  int line = 0;
+  std::vector<std::string> fields;
+};
+
+std::vector<CsvRecord> splitCsv(const std::string& text, char delim, const fs::path& source) {
+  std::vector<CsvRecord> out;
+  CsvRecord rec;
+  std::string cur;
+  bool quoted = false, fieldStarted = false, any = false;
+  int line = 1;
+  rec.line = 1;
+  auto endField = [&] {
+    rec.fields.push_back(cur);
+    cur.clear();
+    fieldStarted = false;
+  };
+  auto endRecord = [&] {
+    endField();
+    const bool blank = rec.fields.size() == 1 && trim(rec.fields[0]).empty();
+    if (!blank) out.push_back(std::move(rec));
+    rec = CsvRecord{};
+    any = false;
+  };
+  int quoteLine = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (quoted) {
+      if (c == '"') {
+        if (i + 1 < text.size() && text[i + 1] == '"') {
+          cur += '"';
+          ++i;
+        } else {
+          quoted = false;
+        }
+      } else {
+        if (c == '\n') ++line;
+        cur += c;
+      }
+      continue;
+    }
+    if (!any) {
+      rec.line = line;
+      any = true;
+    }
+    if (c == '"' && !fieldStarted && trim(cur).empty()) {
+      cur.clear();
+      quoted = true;
+      fieldStarted = true;
+      quoteLine = line;
+    } else if (c == delim) {
+      endField();
+    } else if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') {
+      // CRLF: the '\n' ends the record
+    } else if (c == '\n' || c == '\r') {
+      endRecord();
+      ++line;
+    } else {
+      cur += c;
+      if (c != ' ' && c != '\t') fieldStarted = true;
+    }
+  }
+  if (quoted) {
+    throw ClickImportError(source.string() + ": line " + std::to_string(quoteLine) +
+                           ": a quoted field is never closed (missing '\"')");
+  }
+  if (any || !cur.empty()) endRecord();
+  return out;
+}
+
+char sniffDelimiter(const std::string& text) {
+  std::map<char, int> count{{',', 0}, {';', 0}, {'\t', 0}};
+  bool quoted = false;
+  for (char c : text) {
+    if (c == '"') quoted = !quoted;
+    if (quoted) continue;
+    if (c == '\n') break;
+    if (count.count(c)) ++count[c];
+  }
+  char best = ',';
+  for (char c : {';', '\t'}) {
+    if (count[c] > count[best]) best = c;
+  }
+  return best;
+}
+
+std::string readBytes(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ClickImportError("cannot open click file '" + path.string() + "'");
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+bool looksLikeHash(const std::string& s) {
+  if (s.size() < 8) return false;
+  return std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isxdigit(c); });
+}
+
+bool isImageFile(const fs::path& p) {
+  const std::string ext = lower(p.extension().string());
+  return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".webp";
+}
+
+std::string jsonScalar(const nlohmann::json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_number_integer()) return std::to_string(v.get<long long>());
+  if (v.is_number()) {
+    std::ostringstream s;
+    s.precision(17);
+    s << v.get<double>();
+    return s.str();
+  }
+  if (v.is_boolean()) return v.get<bool>() ? "true" : "false";
+  return {};
+}
+
+Fields jsonFields(const nlohmann::json& obj) {
+  Fields f;
+  for (const auto& [k, v] : obj.items()) {
+    if (v.is_primitive() && !v.is_null()) f[normaliseName(k)] = jsonScalar(v);
+  }
+  return f;
+}
+
+}  // namespace
+
+// ---- Column names ---------------------------------------------------------------------------
+
+const std::vector<std::string>& ClickColumnNames::creativeId() {
+  static const std::vector<std::string> n = {"creative_id", "creativeid", "ad_id", "adid", "ad_name", "ad",
+                                             "creative", "creative_name", "id"};
+  return n;
+}
+const std::vector<std::string>& ClickColumnNames::image() {
+  static const std::vector<std::string> n = {"image_path", "image", "image_file", "file", "filename", "path",
+                                             "creative_image", "img"};
+  return n;
+}
+const std::vector<std::string>& ClickColumnNames::imageHash() {
+  static const std::vector<std::string> n = {"image_hash", "creative_image_hash", "hash", "pixel_hash"};
+  return n;
+}
+const std::vector<std::string>& ClickColumnNames::product() {
+  static const std::vector<std::string> n = {"product_id", "productid", "product", "sku", "item_id", "product_name"};
+  return n;
+}
+const std::vector<std::string>& ClickColumnNames::productTitle() {
+  static const std::vector<std::string> n = {"product_name", "product_title", "title", "name"};
+  return n;
+}
+const std::vector<std::string>& ClickColumnNames::category() {
+  static const std::vector<std::string> n = {"category", "product_category", "vertical"};
+  return n;
+}
+const std::vector<std::string>& ClickColumnNames::impressions() {
+  static const std::vector<std::string> n = {"impressions", "impr", "imps", "exp_impression_cnt", "impression_cnt",
+                                             "impression"};
+  return n;
+}
+const std::vector<std::string>& ClickColumnNames::clicks() {
+  static const std::vector<std::string> n = {"clicks", "click", "exp_click_cnt", "click_cnt"};
+  return n;
+}
+
+// ---- Parsing --------------------------------------------------------------------------------
+
+ClickFile parseClickCsv(const std::string& input, const fs::path& source) {
+  std::string text = input;
+  if (text.rfind("\xEF\xBB\xBF", 0) == 0) text.erase(0, 3);
+  ClickFile out;
+  out.path = source;
+  out.format = "csv";
+  out.delimiter = sniffDelimiter(text);
+  const auto records = splitCsv(text, out.delimiter, source);
+  if (records.empty()) throw ClickImportError(source.string() + ": the file is empty (no header row)");
+  out.columns = records[0].fields;
+  std::vector<std::string> names;
+  std::set<std::string> have;
+  for (const auto& c : out.columns) {
+    names.push_back(normaliseName(c));
+    have.insert(names.back());
+  }
+  auto haveAny = [&](const std::vector<std::string>& accepted) {
+    return std::any_of(accepted.begin(), accepted.end(), [&](const std::string& n) { return have.count(n) > 0; });
+  };
+  std::string missing;
+  auto require = [&](const char* what, const std::vector<std::string>& accepted) {
+    if (!haveAny(accepted)) missing += std::string("\n  ") + what + ": one of " + joinNames(accepted);
+  };
+  require("creative id", ClickColumnNames::creativeId());
+  if (!haveAny(ClickColumnNames::product()) && !haveAny(ClickColumnNames::productTitle())) {
+    require("product", ClickColumnNames::product());
+  }
+  if (!haveAny(ClickColumnNames::image()) && !haveAny(ClickColumnNames::imageHash())) {
+    std::vector<std::string> both = ClickColumnNames::image();
+    both.insert(both.end(), ClickColumnNames::imageHash().begin(), ClickColumnNames::imageHash().end());
+    require("image (path or hash)", both);
+  }
+  require("impressions", ClickColumnNames::impressions());
+  require("clicks", ClickColumnNames::clicks());
+  if (!missing.empty()) {
+    std::string found;
+    for (const auto& c : out.columns) found += (found.empty() ? "" : ", ") + std::string("'") + c + "'";
+    throw ClickImportError(source.string() + ": required columns missing (header has " + found +
+                           "; names are matched ignoring case, spaces and punctuation):" + missing);
+  }
+  std::map<std::string, int> seen;
+  for (std::size_t r = 1; r < records.size(); ++r) {
+    const auto& rec = records[r];
+    if (rec.fields.size() != names.size()) {
+      ++out.rowsRead;
+      Fields f;
+      for (std::size_t i = 0; i < std::min(names.size(), rec.fields.size()); ++i) f[names[i]] = rec.fields[i];
+      out.rejected.push_back({rec.line, field(f, ClickColumnNames::creativeId()).value_or(""),
+                              "has " + std::to_string(rec.fields.size()) + " fields, the header has " +
+                                  std::to_string(names.size())});
+      continue;
+    }
+    Fields f;
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      if (!f.count(names[i])) f[names[i]] = rec.fields[i];  // the first of repeated columns wins
+    }
+    checkRecord(f, rec.line, seen, out);
+  }
+  for (auto& r : out.rejected) r.reason = "line " + std::to_string(r.line) + ": " + r.reason;
+  for (auto& r : out.rejected) {
+    // Duplicate messages name the first line.
+    const auto at = r.reason.find("(first at ");
+    if (at != std::string::npos) r.reason.replace(at, 10, "(first on line ");
+  }
+  return out;
+}
+
+ClickFile parseClickJson(const std::string& text, const fs::path& source) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw ClickImportError(source.string() + ": not valid JSON: " + e.what());
+  }
+  ClickFile out;
+  out.path = source;
+  out.format = "json";
+  std::map<std::string, int> seen;
+  int index = 0;
+  auto creativeList = [&](const nlohmann::json& list, const Fields& product) {
+    if (!list.is_array()) throw ClickImportError(source.string() + ": 'creatives' must be a list");
+    for (const auto& c : list) {
+      ++index;
+      if (!c.is_object()) {
+        ++out.rowsRead;
+        out.rejected.push_back({index, "", "creative " + std::to_string(index) + ": not an object"});
+        continue;
+      }
+      Fields f = jsonFields(c);
+      // Product-level fields fill what the creative does not say; its "id"/"name" are the product's.
+      for (const auto& [k, v] : product) {
+        std::string key = k;
+        if (k == "id") key = "product_id";
+        if (k == "name" || k == "title") key = "product_name";
+        if (!f.count(key)) f[key] = v;
+      }
+      const std::size_t before = out.rejected.size();
+      checkRecord(f, index, seen, out);
+      for (std::size_t r = before; r < out.rejected.size(); ++r) {
+        auto& rr = out.rejected[r];
+        const auto at = rr.reason.find("(first at ");
+        if (at != std::string::npos) rr.reason.replace(at, 10, "(first as creative ");
+        rr.reason = "creative " + std::to_string(index) + ": " + rr.reason;
+      }
+    }
+  };
+  auto productObject = [&](const nlohmann::json& p, const std::string& keyFromMap) {
+    if (p.is_array()) {
+      creativeList(p, Fields{{"product_id", keyFromMap}});
+      return;
+    }
+    if (!p.is_object() || !p.contains("creatives")) {
+      throw ClickImportError(source.string() + ": a product must be an object with a 'creatives' list");
+    }
+    Fields pf = jsonFields(p);
+    if (!keyFromMap.empty() && !pf.count("product_id")) pf["product_id"] = keyFromMap;
+    creativeList(p["creatives"], pf);
+  };
+  auto listOfProductsOrCreatives = [&](const nlohmann::json& list) {
+    const bool products = !list.empty() && list[0].is_object() && list[0].contains("creatives");
+    if (products) {
+      for (const auto& p : list) productObject(p, "");
+    } else {
+      creativeList(list, {});
+    }
+  };
+  if (j.is_array()) {
+    listOfProductsOrCreatives(j);
+  } else if (j.is_object() && j.contains("products") && j["products"].is_array()) {
+    listOfProductsOrCreatives(j["products"]);
+  } else if (j.is_object() && j.contains("creatives") && j["creatives"].is_array()) {
+    listOfProductsOrCreatives(j["creatives"]);
+  } else if (j.is_object()) {
+    for (const auto& [key, p] : j.items()) productObject(p, key);
+  } else {
+    throw ClickImportError(source.string() + ": expected a list of products or creatives, or {\"products\": [...]}");
+  }
+  return out;
+}
+
+ClickFile readClickFile(const fs::path& path) {
+  const std::string text = readBytes(path);
+  const auto first = text.find_first_not_of(" \t\r\n\xEF\xBB\xBF");
+  const bool json = lower(path.extension().string()) == ".json" ||
+                    (first != std::string::npos && (text[first] == '[' || text[first] == '{'));
+  return json ? parseClickJson(text, path) : parseClickCsv(text, path);
+}
+
+std::string pixelHash(const cv::Mat& image) {
+  if (image.empty() || image.depth() != CV_8U) throw ImageError("pixelHash: needs a non-empty 8-bit image");
+  XXH64_state_t* st = XXH64_createState();
+  XXH64_reset(st, 0);
+  const std::string header = std::to_string(image.cols) + "x" + std::to_string(image.rows) + "x" +
+                             std::to_string(image.channels()) + ":";
+  XXH64_update(st, header.data(), header.size());
+  const std::size_t rowBytes = static_cast<std::size_t>(image.cols) * image.elemSize();
+  for (int y = 0; y < image.rows; ++y) XXH64_update(st, image.ptr(y), rowBytes);
+  const auto h = XXH64_digest(st);
+  XXH64_freeState(st);
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  return hex;
+}
+
+// ---- Import ---------------------------------------------------------------------------------
+
+namespace {
+
+// Where a row's image comes from.
+struct ImageSource {
+  fs::path external;         // a file outside the project to copy in (empty = already inside)
+  std::string projectPath;   // relative path inside the project when already there
+  std::string alphaProjectPath;
+  fs::path alphaExternal;
+  std::string hash;          // pixelHash
+};
+
+// Images findable by hash: the project's (products, variants, earlier click imports) and the
+// files in the click file's folder and its images/ subfolder. Built on first use.
+class ImageIndex {
+ public:
+  ImageIndex(Project& project, fs::path clickDir) : project_(project), clickDir_(std::move(clickDir)) {}
+
+  std::optional<ImageSource> find(const std::string& rawHash) {
+    const std::string hash = lower(rawHash);
+    buildProject();
+    if (const auto it = project_idx_.find(hash); it != project_idx_.end()) return it->second;
+    buildFolder();
+    if (const auto it = stems_.find(hash); it != stems_.end()) return external(it->second);
+    if (!folderHashed_) {
+      folderHashed_ = true;
+      for (const auto& [stem, path] : stems_) {
+        try {
+          folderHashes_[pixelHash(loadImage(path))] = path;
+        } catch (const std::exception&) {
+          // an unreadable file beside the click file is no reason to fail the import
+        }
+      }
+    }
+    if (const auto it = folderHashes_.find(hash); it != folderHashes_.end()) return external(it->second);
+    return std::nullopt;
+  }
+
+ private:
+  ImageSource external(const fs::path& p) {
+    ImageSource s;
+    s.external = p;
+    return s;  // hash is computed when the file is read
+  }
+  void addProjectImage(const std::string& relative, const std::string& alpha) {
+    try {
+      ImageSource s;
+      s.projectPath = relative;
+      s.alphaProjectPath = alpha;
+      s.hash = pixelHash(loadImage(project_.absolute(relative)));
+      project_idx_.emplace(s.hash, s);
+    } catch (const std::exception&) {
+      // a missing file in the project is reported elsewhere; it just cannot match
+    }
+  }
+  void buildProject() {
+    if (projectBuilt_) return;
+    projectBuilt_ = true;
+    for (const auto& r : project_.store().clickRecords()) {
+      if (!r.imageHash.empty() && !r.imagePath.empty()) {
+        project_idx_.emplace(lower(r.imageHash), ImageSource{{}, r.imagePath, r.alphaPath, {}, lower(r.imageHash)});
+      }
+    }
+    for (const auto& p : project_.store().products()) {
+      addProjectImage(p.imagePath, p.cutoutPath);
+      for (const auto& v : project_.store().variants(p.id)) addProjectImage(v.imagePath, "");
+    }
+  }
+  void buildFolder() {
+    if (folderBuilt_) return;
+    folderBuilt_ = true;
+    for (const fs::path& dir : {clickDir_, clickDir_ / "images"}) {
+      std::error_code ec;
+      if (!fs::is_directory(dir, ec)) continue;
+      for (const auto& e : fs::directory_iterator(dir, ec)) {
+        const fs::path& p = e.path();
+        if (!e.is_regular_file() || !isImageFile(p)) continue;
+        const std::string stem = p.stem().string();
+        if (stem.size() > 6 && stem.compare(stem.size() - 6, 6, ".alpha") == 0) continue;
+        stems_.emplace(lower(stem), p);
+      }
+    }
+  }
+
+  Project& project_;
+  fs::path clickDir_;
+  bool projectBuilt_ = false, folderBuilt_ = false, folderHashed_ = false;
+  std::unordered_map<std::string, ImageSource> project_idx_;
+  std::map<std::string, fs::path> stems_;
+  std::unordered_map<std::string, fs::path> folderHashes_;
+};
+
+void copyInto(Project& project, const fs::path& from, const std::string& relative) {
+  const fs::path target = project.absolute(relative);
+  if (fs::exists(target)) return;
+  const std::string bytes = readBytes(from);
+  try {
+    io::AtomicFile out(target);
+    out.write(bytes.data(), bytes.size());
+    out.commit();
+  } catch (const io::FileError& e) {
+    throw StoreError(std::string("cannot copy an image into the project: ") + e.what());
+  }
+}
+
+std::string quoteJsonless(const std::string& s) { return "'" + s + "'"; }
+
+}  // namespace
+
+std::string ImportReport::summary() const {
+  std::ostringstream s;
+  s << (dryRun ? "dry run: " : "") << file.string() << " (" << format << "): " << rowsRead << " rows read, "
+    << rowsImported << (dryRun ? " would be imported" : " imported") << ", " << rejected.size() << " rejected; "
+    << productsSeen << " products; images matched by path " << imagesMatchedByPath << ", by hash "
+    << imagesMatchedByHash;
+  if (!dryRun && importId) s << "; import #" << importId;
+  s << "\n";
+  for (const auto& r : rejected) s << "  rejected " << (r.creativeId.empty() ? "" : quoteJsonless(r.creativeId) + " ") << r.reason << "\n";
+  return s.str();
+}
+
+std::string ImportReport::toJson() const {
+  nlohmann::json j{{"file", file.string()},
+                   {"format", format},
+                   {"dryRun", dryRun},
+                   {"rowsRead", rowsRead},
+                   {"rowsImported", rowsImported},
+                   {"rowsRejected", rejected.size()},
+                   {"products", productsSeen},
+                   {"imagesMatchedByPath", imagesMatchedByPath},
+                   {"imagesMatchedByHash", imagesMatchedByHash},
+                   {"importId", importId}};
+  j["rejected"] = nlohmann::json::array();
+  for (const auto& r : rejected) j["rejected"].push_back({{"line", r.line}, {"creativeId", r.creativeId}, {"reason", r.reason}});
+  return j.dump(2);
+}
+
+ImportReport importClicks(Project& project, const fs::path& file, const ImportOptions& options) {
+  const std::string bytes = readBytes(file);
+  const std::string fileHash = contentHash(bytes.data(), bytes.size());
+  if (const auto earlier = project.store().clickImportByHash(fileHash)) {
+    throw ClickImportError("'" + file.string() + "' was already imported (import #" + std::to_string(earlier->id) +
+                           " of '" + earlier->sourceFile + "' on " + earlier->importedAt +
+                           "); nothing changed. Import a new export instead.");
+  }
+  const ClickFile parsed = readClickFile(file);
+  ImportReport report;
+  report.file = file;
+  report.format = parsed.format;
+  report.rowsRead = parsed.rowsRead;
+  report.rejected = parsed.rejected;
+  report.dryRun = options.dryRun;
+
+  const fs::path clickDir = file.parent_path().empty() ? fs::path(".") : file.parent_path();
+  ImageIndex index(project, clickDir);
+  struct Pending {
+    const ClickRow* row;
+    ImageSource image;
+    std::string ext;
+  };
+  std::vector<Pending> pending;
+  std::set<std::string> products;
+  const int progressTotal = static_cast<int>(parsed.rows.size()) * (options.dryRun ? 1 : 2);
+  int progressDone = 0;
+  for (const auto& row : parsed.rows) {
+    if (options.progress) options.progress(progressDone++, progressTotal);
+    auto reject = [&](const std::string& why) {
+      const std::string where = parsed.format == "csv" ? "line " : "creative ";
+      report.rejected.push_back({row.line, row.creativeId, where + std::to_string(row.line) + ": " + why});
+    };
+    if (project.store().hasClickRecord(row.creativeId)) {
+      reject("duplicate creative id: already in the project");
+      continue;
+    }
+    std::optional<ImageSource> src;
+    bool byPath = false;
+    std::string hashToFind = row.imageHash;
+    if (!row.image.empty()) {
+      const fs::path p = fs::path(row.image).is_absolute() ? fs::path(row.image) : clickDir / row.image;
+      std::error_code ec;
+      if (fs::is_regular_file(p, ec)) {
+        src = ImageSource{};
+        src->external = p;
+        byPath = true;
+      } else if (hashToFind.empty() && looksLikeHash(row.image)) {
+        hashToFind = row.image;
+      } else if (hashToFind.empty()) {
+        reject("missing image: '" + row.image + "' not found (paths are relative to the click file)");
+        continue;
+      }
+    }
+    if (!src) {
+      src = index.find(hashToFind);
+      if (!src) {
+        reject("missing image: no image with hash " + hashToFind + " in the project or beside the click file");
+        continue;
+      }
+    }
+    if (!src->external.empty()) {
+      try {
+        const cv::Mat img = loadImage(src->external);
+        src->hash = pixelHash(img);
+      } catch (const std::exception& e) {
+        reject(std::string("image does not decode: ") + e.what());
+        continue;
+      }
+      const fs::path alpha = src->external.parent_path() / (src->external.stem().string() + ".alpha.png");
+      if (fs::is_regular_file(alpha)) src->alphaExternal = alpha;
+    }
+    (byPath ? report.imagesMatchedByPath : report.imagesMatchedByHash)++;
+    products.insert(row.productKey);
+    pending.push_back({&row, *src, lower(src->external.extension().string())});
+  }
+  std::sort(report.rejected.begin(), report.rejected.end(),
+            [](const RejectedRow& a, const RejectedRow& b) { return a.line < b.line; });
+  report.rowsImported = static_cast<int>(pending.size());
+  report.productsSeen = static_cast<int>(products.size());
+  if (options.dryRun) {
+    if (options.progress) options.progress(progressTotal, progressTotal);
+    return report;
+  }
+
+  // Studio products a click product may name: by id or by title.
+  std::map<std::string, int64_t> studioProducts;
+  for (const auto& p : project.store().products()) {
+    studioProducts.emplace(std::to_string(p.id), p.id);
+    studioProducts.emplace(p.title, p.id);
+  }
+  std::error_code ec;
+  fs::create_directories(project.absolute("clicks"), ec);
+  if (ec) throw StoreError("cannot create '" + project.absolute("clicks").string() + "': " + ec.message());
+
+  // Images are copied (content-addressed, so a rolled-back import leaves only files that a retry
+  // reuses) while the rows go into one transaction.
+  project.store().transaction([&] {
+    ClickImport imp;
+    imp.sourceFile = fs::absolute(file).lexically_normal().string();
+    imp.fileHash = fileHash;
+    imp.format = parsed.format;
+    imp.rowsRead = report.rowsRead;
+    imp.rowsImported = report.rowsImported;
+    imp.rowsRejected = static_cast<int64_t>(report.rejected.size());
+    report.importId = project.store().addClickImport(imp);
+    progressDone = static_cast<int>(parsed.rows.size());
+    for (std::size_t i = 0; i < pending.size(); ++i) {
+      if (options.progress) options.progress(progressDone++, progressTotal);
+      if (options.beforeRecord) options.beforeRecord(static_cast<int>(i));
+      const Pending& p = pending[i];
+      const ClickRow& row = *p.row;
+      ClickRecord rec;
+      rec.creativeId = row.creativeId;
+      rec.productKey = row.productKey;
+      rec.impressions = row.impressions;
+      rec.clicks = row.clicks;
+      rec.imageHash = p.image.hash;
+      rec.importId = report.importId;
+      rec.sourceFile = imp.sourceFile;
+      if (!p.image.external.empty()) {
+        rec.imagePath = "clicks/" + p.image.hash + (p.ext.empty() ? ".png" : p.ext);
+        copyInto(project, p.image.external, rec.imagePath);
+        if (!p.image.alphaExternal.empty()) {
+          rec.alphaPath = "clicks/" + p.image.hash + ".alpha.png";
+          copyInto(project, p.image.alphaExternal, rec.alphaPath);
+        }
+      } else {
+        rec.imagePath = p.image.projectPath;
+        rec.alphaPath = p.image.alphaProjectPath;
+      }
+      ClickProduct cp;
+      cp.key = row.productKey;
+      cp.title = row.productTitle;
+      cp.category = row.category;
+      if (const auto it = studioProducts.find(row.productKey); it != studioProducts.end()) cp.productId = it->second;
+      rec.productId = cp.productId;
+      rec.clickProductId = project.store().upsertClickProduct(cp);
+      project.store().addClickRecord(rec);
+    }
+  });
+  if (options.progress) options.progress(progressTotal, progressTotal);
+  return report;
+}
+
+}  // namespace caig
