@@ -1,9 +1,11 @@
-// caig-studio: the desktop application. With no arguments it opens the demo project (created
-// on first run with the bundled demo product shots).
+// caig-studio: the desktop application. With no arguments it reopens the last project, or the
+// demo project (created on first run with the bundled demo product shots).
 
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QDir>
+#include <QFileInfo>
+#include <QSettings>
 #include <QStandardPaths>
 #include <QTimer>
 #include <cstdio>
@@ -20,7 +22,8 @@ int main(int argc, char** argv) {
   cli.setApplicationDescription("CTR-driven advertising backgrounds for product photos.");
   cli.addHelpOption();
   cli.addVersionOption();
-  QCommandLineOption projectOpt("project", "Project folder to open or create (default: the demo project).", "dir");
+  QCommandLineOption projectOpt("project",
+                                "Project folder to open or create (default: the last one, else the demo project).", "dir");
   QCommandLineOption screenshotOpt("screenshot", "Save a picture of the window to <png> once shown, then quit.",
                                    "png");
   cli.addOption(projectOpt);
@@ -29,6 +32,14 @@ int main(int argc, char** argv) {
   cli.process(app);
 
   QString projectDir = cli.value(projectOpt);
+  bool reopened = false;  // the user's own last project never gets the demo products added
+  if (projectDir.isEmpty()) {
+    const QString last = QSettings().value("project/last").toString();
+    if (!last.isEmpty() && QFileInfo::exists(QDir(last).filePath("project.caig"))) {
+      projectDir = last;
+      reopened = true;
+    }
+  }
   if (projectDir.isEmpty()) {
     projectDir = QDir(QStandardPaths::writableLocation(QStandardPaths::AppDataLocation)).filePath("Demo Project");
   }
@@ -44,7 +55,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "caig-studio: cannot import '%s': %s\n", qPrintable(shot), qPrintable(error));
     }
   }
-  if (!window.ensureDemoProducts(&error)) {
+  if (!reopened && !window.ensureDemoProducts(&error)) {
     std::fprintf(stderr, "caig-studio: demo products unavailable: %s\n", qPrintable(error));
   }
   window.show();

@@ -1,41 +1,42 @@
 #include "widgets/main_window.h"
 
 #include <QAction>
+#include <QActionGroup>
 #include <QApplication>
 #include <QCloseEvent>
+#include <QDir>
 #include <QDockWidget>
 #include <QDragEnterEvent>
-#include <QFileInfo>
 #include <QFileDialog>
+#include <QFileInfo>
 #include <QLabel>
 #include <QListWidget>
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QMimeData>
 #include <QSettings>
+#include <QSignalBlocker>
 #include <QStatusBar>
-#include <QActionGroup>
-#include <QFutureWatcher>
-#include <QImageReader>
-#include <QPointer>
-#include <nlohmann/json.hpp>
 #include <QToolBar>
 #include <QUndoStack>
 #include <QVBoxLayout>
-#include <QtConcurrent>
 
-#include "core/builtin_generation.h"
-#include "core/builtin_ranker.h"
-#include "core/variant_ranking.h"
-#include "core/cutout_engines.h"
 #include "core/demo_products.h"
+#include "core/model_registry.h"
 #include "core/image_io.h"
 #include "core/project.h"
 #include "core/resources.h"
+#include "widgets/compare_view.h"
 #include "widgets/generate_panel.h"
+#include "widgets/job_queue.h"
+#include "widgets/jobs_panel.h"
+#include "widgets/mask_command.h"
+#include "widgets/model_manager.h"
 #include "widgets/product_canvas.h"
 #include "widgets/product_panel.h"
 #include "widgets/qt_image.h"
+#include "widgets/training_panel.h"
+#include "widgets/variant_grid.h"
 
 namespace caig::ui {
 
@@ -49,38 +50,6 @@ cv::Mat toMat(const QImage& grey) {
                  static_cast<size_t>(g.bytesPerLine()))
       .clone();
 }
-
-// One brush stroke or one cutout run: the product's mask before and after.
-class MaskCommand : public QUndoCommand {
- public:
-  MaskCommand(MainWindow* window, qint64 productId, QImage before, QImage after, QString engine,
-              const QString& text)
-      : QUndoCommand(text), window_(window), productId_(productId), before_(std::move(before)),
-        after_(std::move(after)), engine_(std::move(engine)) {}
-  void undo() override { window_->applyMask(productId_, before_, QStringLiteral("painted")); }
-  void redo() override {
-    if (first_) {  // the mask is already applied when the command is pushed
-      first_ = false;
-      return;
-    }
-    window_->applyMask(productId_, after_, engine_);
-  }
-
- private:
-  MainWindow* window_;
-  qint64 productId_;
-  QImage before_, after_;
-  QString engine_;
-  bool first_ = true;
-};
-
-// What the worker thread hands back.
-struct CutoutOutcome {
-  std::shared_ptr<caig::CutoutEngine> engine;
-  QString note;
-  cv::Mat alpha;
-  QString error;
-};
 
 // A dock holding a list and a one-line explanation of what will appear in it.
 QListWidget* addListDock(QMainWindow* window, QMenu* viewMenu, const QString& title, const QString& objectName,
@@ -102,11 +71,43 @@ QListWidget* addListDock(QMainWindow* window, QMenu* viewMenu, const QString& ti
   return list;
 }
 
+constexpr int kRecentProjects = 8;
+
 }  // namespace
 
 MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   setWindowTitle(tr("CAIG Studio"));
   setAcceptDrops(true);
+  jobs_ = new JobQueue(this);
+  hudClock_.start();
+  // The HUD's step meter follows the running job's progress reports; a new job starts afresh.
+  connect(jobs_, &JobQueue::jobChanged, this, [this](int id) {
+    const JobInfo* info = jobs_->job(id);
+    if (!info || info->state != JobState::Running) {
+      updateHud();
+      return;
+    }
+    if (id != hudJobId_) {
+      hudJobId_ = id;
+      hudProgress_ = -1;
+      hudSteps_.reset();
+    }
+    if (info->progress != hudProgress_) {  // a step done (the first report only sets the start)
+      hudSteps_.step(hudClock_.elapsed() / 1e3);
+      hudProgress_ = info->progress;
+    }
+    updateHud();
+  });
+  connect(jobs_, &JobQueue::jobAdded, this, &MainWindow::updateHud);
+  connect(jobs_, &JobQueue::jobRemoved, this, &MainWindow::updateHud);
+  connect(jobs_, &JobQueue::idle, this, [this] {
+    hudFallbackReason_.clear();
+    hudJobId_ = 0;
+    hudProgress_ = -1;
+    hudSteps_.reset();
+    updateHud();
+  });
+  cutoutSlot_ = makeCutoutSlot();
   canvas_ = new ProductCanvas(this);
   canvas_->setObjectName("canvas");
   setCentralWidget(canvas_);
@@ -122,7 +123,9 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   restoreState(settings.value("window/state").toByteArray());
 }
 
-MainWindow::~MainWindow() = default;
+// The queue goes first: its destructor waits for a running worker, whose result must not reach
+// a half-destroyed window.
+MainWindow::~MainWindow() { delete jobs_; }
 
 void MainWindow::createActions() {
   auto* file = menuBar()->addMenu(tr("&File"));
@@ -130,6 +133,9 @@ void MainWindow::createActions() {
   newProject->setShortcut(QKeySequence::New);
   auto* openProject = file->addAction(tr("&Open Project…"), this, [this] { chooseAndOpenProject(false); });
   openProject->setShortcut(QKeySequence::Open);
+  recentMenu_ = file->addMenu(tr("Open &Recent"));
+  recentMenu_->setObjectName("recentMenu");
+  refreshRecentMenu();
   auto* importShot = file->addAction(tr("&Import Product Shot…"), this, [this] { chooseAndImportShots(); });
   importShot->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_I));
   file->addSeparator();
@@ -145,6 +151,13 @@ void MainWindow::createActions() {
   fit->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_0));
   auto* actual = viewMenu_->addAction(tr("&Actual Pixels"), canvas_, &ProductCanvas::actualSize);
   actual->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_1));
+  viewMenu_->addSeparator();
+  auto* hudAction = viewMenu_->addAction(tr("&GPU HUD"));
+  hudAction->setObjectName("toggleGpuHud");
+  hudAction->setCheckable(true);
+  hudAction->setShortcut(QKeySequence(Qt::Key_F12));
+  hudAction->setToolTip(tr("Device, VRAM, step time and queue of the running job over the canvas"));
+  connect(hudAction, &QAction::toggled, this, &MainWindow::setHudVisible);
   viewMenu_->addSeparator();
 
   undo_ = new QUndoStack(this);
@@ -163,8 +176,19 @@ void MainWindow::createActions() {
   auto* generate = product->addAction(tr("&Generate Variants"), this,
                                       [this] { generateForCurrentProduct(generatePanel_->settings()); });
   generate->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_G));
+  auto* exportAction = product->addAction(tr("&Export Selected Variants…"), this,
+                                          [this] { exportVariants(variantGrid_->selectedIds()); });
+  exportAction->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_E));
   product->addSeparator();
   createToolActions(product);
+
+  auto* tools = menuBar()->addMenu(tr("&Tools"));
+  auto* models = tools->addAction(tr("&Models…"), this, [this] {
+    ModelManager dialog(ModelRegistry::defaultModelsDir(), this);
+    dialog.exec();
+    refreshInstalledModels();  // folders added or removed there show in the Generate dock
+  });
+  models->setObjectName("openModelManager");
 
   auto* toolbar = addToolBar(tr("Main"));
   toolbar->setObjectName("mainToolbar");
@@ -214,6 +238,36 @@ void MainWindow::createToolActions(QMenu* menu) {
   });
 }
 
+void MainWindow::setHudVisible(bool on) {
+  if (on && !hud_) {
+    hud_ = new GpuHud;
+    hud_->setObjectName("gpuHud");
+    hud_->attachTo(canvas_);
+    hud_->startDevicePolling(1000);
+    updateHud();
+  }
+  if (hud_) hud_->setVisible(on);
+}
+
+void MainWindow::updateHud() {
+  if (!hud_) return;
+  HudStats stats = hud_->stats();  // keeps the polled device fields
+  stats.jobName.clear();
+  stats.queueLength = 0;
+  for (int id : jobs_->jobIds()) {
+    const JobInfo* info = jobs_->job(id);
+    if (!info) continue;
+    if (info->state == JobState::Running) stats.jobName = (info->kind + ": " + info->title).toStdString();
+    else if (info->state == JobState::Queued) ++stats.queueLength;
+  }
+  const bool running = !stats.jobName.empty();
+  stats.stepSeconds = running ? hudSteps_.stepSeconds() : 0;
+  stats.itPerSecond = running ? hudSteps_.itPerSecond() : 0;
+  stats.cpuFallback = !hudFallbackReason_.isEmpty() && !stats.cuda;
+  stats.fallbackReason = hudFallbackReason_.toStdString();
+  hud_->setStats(stats);
+}
+
 void MainWindow::applyMask(qint64 productId, const QImage& mask, const QString& engine) {
   if (!project_) return;
   try {
@@ -229,75 +283,6 @@ void MainWindow::applyMask(qint64 productId, const QImage& mask, const QString& 
     return;
   }
   if (productId == currentProduct_) canvas_->setMask(mask);
-}
-
-void MainWindow::cutOutCurrentProduct() {
-  if (!project_ || !currentProduct_ || cutoutRunning_) return;
-  const auto product = project_->store().product(currentProduct_);
-  if (!product) return;
-  cv::Mat shot;
-  try {
-    shot = caig::loadImage(project_->absolute(product->imagePath));
-  } catch (const std::exception& e) {
-    reportError(tr("Could not read the product shot"), e.what());
-    return;
-  }
-  cutoutRunning_ = true;
-  cutoutAction_->setEnabled(false);
-  auto* job = new QListWidgetItem(tr("Cut out “%1” — running…").arg(q(product->title)), jobs_);
-  statusBar()->showMessage(tr("Cutting out…"));
-  auto timer = std::make_shared<QElapsedTimer>();
-  timer->start();
-
-  auto engine = cutoutEngine_;
-  const QString knownNote = cutoutNote_;
-  auto* watcher = new QFutureWatcher<CutoutOutcome>(this);
-  const qint64 productId = currentProduct_;
-  const QImage before = canvas_->mask();
-  connect(watcher, &QFutureWatcher<CutoutOutcome>::finished, this,
-          [this, watcher, job, timer, productId, before, title = q(product->title)] {
-            const CutoutOutcome out = watcher->result();
-            watcher->deleteLater();
-            cutoutRunning_ = false;
-            cutoutAction_->setEnabled(true);
-            if (!out.error.isEmpty()) {
-              job->setText(tr("Cut out “%1” — failed: %2").arg(title, out.error));
-              reportError(tr("Cutout failed"), out.error + tr("\nYou can paint the product with the Keep brush (B)."));
-              Q_EMIT cutoutFinished(false, out.error);
-              return;
-            }
-            cutoutEngine_ = out.engine;
-            cutoutNote_ = out.note;
-            const QString name = q(out.engine->name());
-            const double seconds = timer->elapsed() / 1000.0;
-            job->setText(tr("Cut out “%1” — %2, %3 s").arg(title, name).arg(seconds, 0, 'f', 1));
-            const QImage mask = toQImage(out.alpha);
-            if (project_ && project_->store().product(productId)) {
-              applyMask(productId, mask, name);
-              undo_->push(new MaskCommand(this, productId, before, mask, name, tr("Cut out")));
-            }
-            const double coverage = cv::countNonZero(out.alpha > 127) / double(out.alpha.total());
-            if (coverage < 0.002) {
-              statusBar()->showMessage(tr("No product found in this shot: paint it with the Keep brush (B)"), 10000);
-            } else {
-              statusBar()->showMessage(out.note.isEmpty() ? tr("Cut out with %1").arg(name) : out.note, 10000);
-            }
-            Q_EMIT cutoutFinished(true, name);
-          });
-  watcher->setFuture(QtConcurrent::run([engine, knownNote, shot]() -> CutoutOutcome {
-    CutoutOutcome out{engine, knownNote, {}, {}};
-    try {
-      if (!out.engine) {
-        auto choice = caig::chooseCutoutEngine();
-        out.engine = std::shared_ptr<caig::CutoutEngine>(std::move(choice.engine));
-        out.note = QString::fromStdString(choice.note);
-      }
-      out.alpha = out.engine->alpha(shot);
-    } catch (const std::exception& e) {
-      out.error = QString::fromUtf8(e.what());
-    }
-    return out;
-  }));
 }
 
 void MainWindow::createDocks() {
@@ -324,7 +309,7 @@ void MainWindow::createDocks() {
   });
 
   prompts_ = addListDock(this, viewMenu_, tr("Prompts"), "promptList",
-                         tr("Background prompts written for this product appear here."), Qt::LeftDockWidgetArea);
+                         tr("Background prompts written for this product appear here, with who wrote them. Check one to pin it."), Qt::LeftDockWidgetArea);
   auto* generateDock = new QDockWidget(tr("Generate"), this);
   generateDock->setObjectName("generateDock");
   generatePanel_ = new GeneratePanel(generateDock);
@@ -333,21 +318,58 @@ void MainWindow::createDocks() {
   viewMenu_->addAction(generateDock->toggleViewAction());
   connect(generatePanel_, &GeneratePanel::generateRequested, this, &MainWindow::generateForCurrentProduct);
   connect(generatePanel_, &GeneratePanel::cancelRequested, this, &MainWindow::cancelGeneration);
-
-  variants_ = addListDock(this, viewMenu_, tr("Variants"), "variantList",
-                          tr("Generated backgrounds with their predicted CTR rank appear here."),
-                          Qt::RightDockWidgetArea);
-  variants_->setViewMode(QListView::IconMode);
-  variants_->setIconSize(QSize(128, 128));
-  variants_->setResizeMode(QListView::Adjust);
-  variants_->setMovement(QListView::Static);
-  variants_->setSpacing(4);
-  variants_->setWordWrap(true);
-  connect(variants_, &QListWidget::currentItemChanged, this, [this](QListWidgetItem* item) {
-    if (item) showVariant(item->data(Qt::UserRole).toLongLong());
+  connect(generatePanel_, &GeneratePanel::writePromptsRequested, this, &MainWindow::writePrompts);
+  prompts_->setWordWrap(true);  // whole prompts and their source, not a sideways scroll
+  prompts_->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+  refreshInstalledModels();
+  // A checked prompt is pinned: SD generation uses pinned prompts first.
+  connect(prompts_, &QListWidget::itemChanged, this, [this](QListWidgetItem* item) {
+    if (!project_ || !item->data(Qt::UserRole).isValid()) return;
+    try {
+      project_->store().setPromptPinned(item->data(Qt::UserRole).toLongLong(), item->checkState() == Qt::Checked);
+    } catch (const std::exception& e) {
+      reportError(tr("Could not pin the prompt"), e.what());
+    }
   });
-  jobs_ = addListDock(this, viewMenu_, tr("Jobs"), "jobList", tr("Queued and running jobs."),
-                      Qt::RightDockWidgetArea);
+
+  auto* variantDock = new QDockWidget(tr("Variants"), this);
+  variantDock->setObjectName("variantDock");
+  variantGrid_ = new VariantGrid(variantDock);
+  variantDock->setWidget(variantGrid_);
+  addDockWidget(Qt::RightDockWidgetArea, variantDock);
+  viewMenu_->addAction(variantDock->toggleViewAction());
+  connect(variantGrid_, &VariantGrid::variantShown, this, &MainWindow::showVariant);
+  connect(variantGrid_, &VariantGrid::favouriteToggled, this, &MainWindow::setFavourite);
+  connect(variantGrid_, &VariantGrid::sameSeedRequested, this, &MainWindow::regenerateVariant);
+  connect(variantGrid_, &VariantGrid::compareRequested, this, [this](const QList<qint64>& ids) { compareVariants(ids); });
+  connect(variantGrid_, &VariantGrid::exportRequested, this, [this](const QList<qint64>& ids) { exportVariants(ids); });
+
+  auto* jobsDock = new QDockWidget(tr("Jobs"), this);
+  jobsDock->setObjectName("jobsDock");
+  jobsPanel_ = new JobsPanel(jobs_, jobsDock);
+  jobsDock->setWidget(jobsPanel_);
+  addDockWidget(Qt::LeftDockWidgetArea, jobsDock);  // beside the canvas, visible while the grid fills
+  viewMenu_->addAction(jobsDock->toggleViewAction());
+  resizeDocks({generateDock, variantDock}, {150, 650}, Qt::Vertical);  // the grid gets the room
+
+  auto* trainingDock = new QDockWidget(tr("Training"), this);
+  trainingDock->setObjectName("trainingDock");
+  trainingPanel_ = new TrainingPanel(jobs_, trainingDock);
+  trainingDock->setWidget(trainingPanel_);
+  addDockWidget(Qt::RightDockWidgetArea, trainingDock);
+  tabifyDockWidget(variantDock, trainingDock);  // a tab beside the variants; the grid stays in front
+  variantDock->raise();
+  viewMenu_->addAction(trainingDock->toggleViewAction());
+  connect(jobs_, &JobQueue::jobFinished, this, [this](int id, JobState state, const QString& error) {
+    if (state != JobState::Failed) return;
+    const JobInfo* info = jobs_->job(id);
+    reportError(tr("%1 failed").arg(info ? info->title : tr("A job")), error);
+  });
+  connect(jobs_, &JobQueue::jobChanged, this, [this] {
+    const bool busy = !jobs_->isIdle();
+    generatePanel_->setRunning(generating());
+    statusBar()->showMessage(busy ? tr("Working… %1%").arg(qRound(jobs_->overallProgress() * 100)) : QString(), 3000);
+  });
 }
 
 bool MainWindow::openProject(const QString& dir, QString* error) {
@@ -360,12 +382,36 @@ bool MainWindow::openProject(const QString& dir, QString* error) {
   }
   currentProduct_ = 0;
   undo_->clear();
-  setWindowTitle(tr("%1 — CAIG Studio").arg(QFileInfo(dir).fileName()));
-  QSettings().setValue("project/last", dir);
+  trainingPanel_->setProject(project_.get());
+  const QString absolute = QFileInfo(dir).absoluteFilePath();
+  setWindowTitle(tr("%1 — CAIG Studio").arg(QFileInfo(absolute).fileName()));
+  setWindowFilePath(absolute);
+  QSettings settings;
+  settings.setValue("project/last", absolute);
+  QStringList recent = settings.value("project/recent").toStringList();
+  recent.removeAll(absolute);
+  recent.prepend(absolute);
+  settings.setValue("project/recent", recent.mid(0, kRecentProjects));
+  refreshRecentMenu();
   refreshProducts();
   const auto products = project_->store().products();
   if (!products.empty()) showProduct(products.front().id);
+  else refreshRecords();
   return true;
+}
+
+QStringList MainWindow::recentProjects() { return QSettings().value("project/recent").toStringList(); }
+
+void MainWindow::refreshRecentMenu() {
+  recentMenu_->clear();
+  const QStringList recent = recentProjects();
+  for (const QString& dir : recent) {
+    recentMenu_->addAction(QFileInfo(dir).fileName() + QStringLiteral("  —  ") + dir, this, [this, dir] {
+      QString error;
+      if (!openProject(dir, &error)) reportError(tr("Could not open the project"), error);
+    });
+  }
+  if (recent.isEmpty()) recentMenu_->addAction(tr("(none yet)"))->setEnabled(false);
 }
 
 bool MainWindow::importProductShot(const QString& path, QString* error) {
@@ -382,6 +428,13 @@ bool MainWindow::importProductShot(const QString& path, QString* error) {
   } catch (const std::exception& e) {
     if (error) *error = e.what();
     return false;
+  }
+}
+
+void MainWindow::importShots(const QStringList& paths) {
+  for (const QString& f : paths) {
+    QString error;
+    if (!importProductShot(f, &error)) reportError(tr("Could not import %1").arg(QFileInfo(f).fileName()), error);
   }
 }
 
@@ -421,12 +474,12 @@ void MainWindow::showProduct(qint64 id) {
 
 void MainWindow::showVariant(qint64 variantId) {
   if (!project_ || !currentProduct_) return;
-  for (const auto& v : project_->store().variants(currentProduct_)) {
-    if (v.id != variantId) continue;
+  for (const auto& v : currentVariants()) {
+    if (v.variant.id != variantId) continue;
     try {
-      canvas_->setImage(toQImage(caig::loadImage(project_->absolute(v.imagePath))));
+      canvas_->setImage(toQImage(caig::loadImage(v.imagePath.toStdString())));
       canvas_->setMaskEditable(false);
-      statusBar()->showMessage(variants_->currentItem() ? variants_->currentItem()->toolTip() : QString(), 10000);
+      statusBar()->showMessage(v.prompt, 10000);
     } catch (const std::exception& e) {
       reportError(tr("Could not show the variant"), e.what());
     }
@@ -434,156 +487,30 @@ void MainWindow::showVariant(qint64 variantId) {
   }
 }
 
-void MainWindow::cancelGeneration() {
-  if (cancelGeneration_) cancelGeneration_->store(true);
-}
-
-void MainWindow::generateForCurrentProduct(const GenerateSettings& settings) {
-  if (!project_ || !currentProduct_ || generating_) return;
-  const auto product = project_->store().product(currentProduct_);
-  if (!product) return;
-  cv::Mat shot, alpha;
-  try {
-    shot = caig::loadImage(project_->absolute(product->imagePath));
-    alpha = project_->cutout(product->id);
-  } catch (const std::exception& e) {
-    reportError(tr("Could not read the product"), e.what());
-    return;
-  }
-  caig::BuiltinRequest request;
-  request.presetId = settings.presetId.toStdString();
-  request.variants = settings.variants;
-  request.seed = settings.seed;
-
-  generating_ = true;
-  generatePanel_->setRunning(true);
-  cancelGeneration_ = std::make_shared<std::atomic_bool>(false);
-  const QString title = q(product->title);
-  auto* job = new QListWidgetItem(tr("Generate %1 for “%2” — starting").arg(settings.variants).arg(title), jobs_);
-  jobs_->scrollToItem(job);
-
-  struct Outcome {
-    std::vector<caig::BuiltinVariant> variants;
-    cv::Mat newCutout;  // set when the job had to cut the product out first
-    std::shared_ptr<caig::CutoutEngine> engine;
-    QString error;
-  };
-  auto engine = cutoutEngine_;
-  auto cancel = cancelGeneration_;
-  const std::string category = product->category;
-  QPointer<QListWidget> jobs = jobs_;
-  auto report = [this, jobs, job, title](const QString& state) {
-    QMetaObject::invokeMethod(this, [jobs, job, title, state] {
-      if (jobs) job->setText(QObject::tr("Generate for “%1” — %2").arg(title, state));
-    }, Qt::QueuedConnection);
-  };
-  auto* watcher = new QFutureWatcher<Outcome>(this);
-  const qint64 productId = product->id;
-  connect(watcher, &QFutureWatcher<Outcome>::finished, this, [this, watcher, job, title, productId, request] {
-    Outcome out = watcher->result();
-    watcher->deleteLater();
-    generating_ = false;
-    generatePanel_->setRunning(false);
-    if (out.engine) cutoutEngine_ = out.engine;
-    int saved = 0;
-    if (out.error.isEmpty() && project_ && project_->store().product(productId)) {
-      try {
-        if (!out.newCutout.empty()) applyMask(productId, toQImage(out.newCutout), q(out.engine->name()));
-        saved = static_cast<int>(caig::saveBuiltinVariants(*project_, productId, out.variants, request).size());
-      } catch (const std::exception& e) {
-        out.error = e.what();
-      }
-    }
-    if (!out.error.isEmpty()) {
-      job->setText(tr("Generate for “%1” — failed: %2").arg(title, out.error));
-      reportError(tr("Generation failed"), out.error);
-    } else {
-      const bool cancelled = saved < request.variants;
-      job->setText(tr("Generate for “%1” — %2 variants%3").arg(title).arg(saved).arg(cancelled ? tr(" (cancelled)") : QString()));
-      generatePanel_->advanceSeed();
-      if (productId == currentProduct_) refreshRecords();
-      statusBar()->showMessage(tr("%1 variants generated").arg(saved), 5000);
-    }
-    Q_EMIT generationFinished(saved, out.error);
-    if (saved > 0) rankVariants(productId);
-  });
-  watcher->setFuture(QtConcurrent::run([shot, alpha, title, category, request, engine, cancel, report]() -> Outcome {
-    Outcome out;
-    out.engine = engine;
-    try {
-      cv::Mat productAlpha = alpha;
-      if (productAlpha.empty()) {
-        report(QObject::tr("cutting out"));
-        if (!out.engine) out.engine = std::shared_ptr<caig::CutoutEngine>(caig::chooseCutoutEngine().engine);
-        productAlpha = out.newCutout = out.engine->alpha(shot);
-      }
-      out.variants = caig::renderBuiltinVariants(shot, productAlpha, title.toStdString(), category, request,
-                                                 [&](int done, int total) {
-                                                   report(QObject::tr("%1/%2").arg(done).arg(total));
-                                                   return !cancel->load();
-                                                 });
-    } catch (const std::exception& e) {
-      out.error = QString::fromUtf8(e.what());
-    }
-    return out;
-  }));
-}
-
-void MainWindow::rankVariants(qint64 productId) {
+void MainWindow::setFavourite(qint64 variantId, bool favourite) {
   if (!project_) return;
-  const auto product = project_->store().product(productId);
-  if (!product) return;
-  std::vector<std::pair<qint64, std::string>> files;
-  for (const auto& v : project_->store().variants(productId)) {
-    files.emplace_back(v.id, project_->absolute(v.imagePath).string());
-  }
-  if (files.empty()) return;
-  const std::string shotPath = project_->absolute(product->imagePath).string();
-  cv::Mat alpha;
   try {
-    alpha = project_->cutout(productId);
+    project_->store().setFavourite(variantId, favourite);
   } catch (const std::exception& e) {
-    Q_EMIT rankingFinished(0, e.what());
-    return;
+    reportError(tr("Could not save the favourite"), e.what());
   }
-  struct Outcome {
-    std::vector<caig::VariantRanking> rankings;
-    std::string rankerId;
-    QString error;
-  };
-  auto* job = new QListWidgetItem(tr("Rank %1 variants of “%2” — running").arg(files.size()).arg(q(product->title)), jobs_);
-  auto* watcher = new QFutureWatcher<Outcome>(this);
-  connect(watcher, &QFutureWatcher<Outcome>::finished, this, [this, watcher, job, productId] {
-    Outcome out = watcher->result();
-    watcher->deleteLater();
-    if (out.error.isEmpty() && project_) {
-      try {
-        caig::storeRankings(project_->store(), out.rankings, out.rankerId);
-      } catch (const std::exception& e) {
-        out.error = e.what();
-      }
-    }
-    job->setText(out.error.isEmpty() ? tr("Ranked %1 variants (%2, uncalibrated prior until trained on clicks)")
-                                           .arg(out.rankings.size())
-                                           .arg(q(out.rankerId))
-                                     : tr("Ranking failed: %1").arg(out.error));
-    if (productId == currentProduct_) refreshRecords();
-    Q_EMIT rankingFinished(static_cast<int>(out.rankings.size()), out.error);
-  });
-  const caig::RankContext ctx{product->title, product->category};
-  watcher->setFuture(QtConcurrent::run([files, shotPath, alpha, ctx]() -> Outcome {
-    Outcome out;
-    try {
-      std::vector<caig::VariantImage> images;
-      for (const auto& [id, path] : files) images.push_back({id, caig::loadImage(path)});
-      caig::BuiltinRanker ranker;
-      out.rankings = caig::rankVariants(ranker, caig::loadImage(shotPath), alpha, images, ctx);
-      out.rankerId = ranker.id();
-    } catch (const std::exception& e) {
-      out.error = QString::fromUtf8(e.what());
-    }
-    return out;
-  }));
+  refreshRecords();
+}
+
+CompareView* MainWindow::compareVariants(const QList<qint64>& variantIds) {
+  if (!project_ || variantIds.size() < 2) {
+    statusBar()->showMessage(tr("Select two or more variants to compare"), 5000);
+    return nullptr;
+  }
+  auto* view = new CompareView(currentVariants(), variantIds, this);
+  view->setAttribute(Qt::WA_DeleteOnClose);
+  view->show();
+  return view;
+}
+
+std::vector<VariantView> MainWindow::currentVariants() const {
+  if (!project_ || !currentProduct_) return {};
+  return loadVariantViews(*project_, currentProduct_);
 }
 
 void MainWindow::refreshProducts() {
@@ -595,33 +522,24 @@ void MainWindow::refreshProducts() {
 
 void MainWindow::refreshRecords() {
   prompts_->clear();
-  variants_->clear();
-  if (!project_ || !currentProduct_) return;
-  for (const auto& p : project_->store().prompts(currentProduct_)) {
-    prompts_->addItem(q(p.text) + QStringLiteral("  [") + q(p.source) + QStringLiteral("]"));
+  if (!project_ || !currentProduct_) {
+    variantGrid_->setVariants({});
+    return;
   }
-  const QSignalBlocker block(variants_);  // refilling must not switch the canvas to a variant
-  auto variants = project_->store().variants(currentProduct_);
-  std::stable_sort(variants.begin(), variants.end(), [](const caig::Variant& a, const caig::Variant& b) {
-    return a.rank.value_or(1 << 30) < b.rank.value_or(1 << 30);  // best first; unranked keep their order
-  });
-  for (const auto& v : variants) {
-    QString label = tr("seed %1").arg(v.seed);
-    try {
-      const auto params = nlohmann::json::parse(v.paramsJson);
-      if (params.contains("style")) label = q(params.at("style").get<std::string>());
-    } catch (const std::exception&) {
-      // parameters are informative only; an unreadable entry keeps the seed label
-    }
-    if (v.rank) label = tr("#%1 · %2").arg(*v.rank).arg(label);
-    if (v.winProbability) label += tr("\nP(beats original) %1").arg(*v.winProbability, 0, 'f', 2);
-    QImageReader reader(q(project_->absolute(v.imagePath).string()));
-    reader.setScaledSize(reader.size().scaled(128, 128, Qt::KeepAspectRatio));
-    auto* item = new QListWidgetItem(QIcon(QPixmap::fromImage(reader.read())), label, variants_);
-    item->setData(Qt::UserRole, static_cast<qlonglong>(v.id));
+  {
+    const QSignalBlocker block(prompts_);  // filling is not pinning
     for (const auto& p : project_->store().prompts(currentProduct_)) {
-      if (v.promptId && p.id == *v.promptId) item->setToolTip(q(p.text));
+      auto* item = new QListWidgetItem(q(p.text) + QStringLiteral("  [") + q(p.source) + QStringLiteral("]"), prompts_);
+      item->setToolTip(tr("%1\nsource: %2\nchecked = pinned (used first by SD generation)").arg(q(p.text), q(p.source)));
+      item->setFlags(item->flags() | Qt::ItemIsUserCheckable);
+      item->setCheckState(p.pinned ? Qt::Checked : Qt::Unchecked);
+      item->setData(Qt::UserRole, static_cast<qlonglong>(p.id));
     }
+  }
+  try {
+    variantGrid_->setVariants(currentVariants());
+  } catch (const std::exception& e) {
+    reportError(tr("Could not read the variants"), e.what());
   }
 }
 
@@ -637,16 +555,20 @@ void MainWindow::chooseAndOpenProject(bool create) {
       this, create ? tr("New Project Folder (empty)") : tr("Open Project Folder"));
   if (dir.isEmpty()) return;
   QString error;
+  if (create && !QDir(dir).isEmpty()) {
+    reportError(tr("Could not create the project"), tr("%1 is not empty: choose an empty folder.").arg(dir));
+    return;
+  }
+  if (!create && !caig::Project::isProject(dir.toStdString())) {
+    reportError(tr("Could not open the project"), tr("%1 holds no CAIG project (project.caig).").arg(dir));
+    return;
+  }
   if (!openProject(dir, &error)) reportError(tr("Could not open the project"), error);
 }
 
 void MainWindow::chooseAndImportShots() {
-  const QStringList files = QFileDialog::getOpenFileNames(this, tr("Import Product Shots"), {},
-                                                          tr("Images (*.png *.jpg *.jpeg *.webp)"));
-  for (const QString& f : files) {
-    QString error;
-    if (!importProductShot(f, &error)) reportError(tr("Could not import %1").arg(QFileInfo(f).fileName()), error);
-  }
+  importShots(QFileDialog::getOpenFileNames(this, tr("Import Product Shots"), {},
+                                            tr("Images (*.png *.jpg *.jpeg *.webp)")));
 }
 
 void MainWindow::dragEnterEvent(QDragEnterEvent* event) {
@@ -654,13 +576,11 @@ void MainWindow::dragEnterEvent(QDragEnterEvent* event) {
 }
 
 void MainWindow::dropEvent(QDropEvent* event) {
+  QStringList paths;
   for (const QUrl& url : event->mimeData()->urls()) {
-    if (!url.isLocalFile()) continue;
-    QString error;
-    if (!importProductShot(url.toLocalFile(), &error)) {
-      reportError(tr("Could not import %1").arg(url.fileName()), error);
-    }
+    if (url.isLocalFile()) paths << url.toLocalFile();
   }
+  importShots(paths);
 }
 
 void MainWindow::closeEvent(QCloseEvent* event) {

@@ -1,12 +1,17 @@
 #pragma once
-// The studio's main window: the canvas in the centre, docks for product, prompts, variants and
-// jobs. It owns the open project; every edit is written to the project store at once.
+// The studio's main window: the canvas in the centre, docks for products, prompts, generation,
+// variants and jobs. It owns the open project; every edit is written to the project store at
+// once. Long work (cutout, generation, ranking, export) goes through the JobQueue; the job
+// builders live in main_window_jobs.cpp.
 
 #include <QElapsedTimer>
 #include <QImage>
 #include <QMainWindow>
-#include <atomic>
 #include <memory>
+#include <vector>
+
+#include "core/export.h"
+#include "widgets/gpu_hud.h"
 
 namespace caig {
 class Project;
@@ -16,7 +21,6 @@ class CutoutEngine;
 class QAction;
 class QLabel;
 class QListWidget;
-class QListWidgetItem;
 class QUndoStack;
 
 namespace caig::ui {
@@ -24,7 +28,13 @@ namespace caig::ui {
 class ProductCanvas;
 class ProductPanel;
 class GeneratePanel;
+class JobQueue;
+class JobsPanel;
+class VariantGrid;
+class CompareView;
+class TrainingPanel;
 struct GenerateSettings;
+struct VariantView;
 
 class MainWindow : public QMainWindow {
   Q_OBJECT
@@ -32,39 +42,65 @@ class MainWindow : public QMainWindow {
   explicit MainWindow(QWidget* parent = nullptr);
   ~MainWindow() override;
 
-  // Opens (or creates, when the folder is absent or empty) a project. On failure the current
-  // project stays open and `error` says why.
+  // Opens (or creates, when the folder is absent or empty) a project and adds it to the recent
+  // list. On failure the current project stays open and `error` says why.
   bool openProject(const QString& dir, QString* error = nullptr);
   // Copies the shot into the project and shows it. Needs an open project.
   bool importProductShot(const QString& path, QString* error = nullptr);
+  // Imports each shot, telling the user (a dialog) about each one that fails; the others go in.
+  void importShots(const QStringList& paths);
   // Imports the bundled demo products when the project has no product yet.
   bool ensureDemoProducts(QString* error = nullptr);
   void showProduct(qint64 id);
-  // Starts the cutout of the current product on a worker thread; `cutoutFinished` follows.
-  void cutOutCurrentProduct();
-  bool cutoutRunning() const { return cutoutRunning_; }
-  QUndoStack* undoStack() const { return undo_; }
-  // Generates variants of the current product with the built-in engines on a worker thread
-  // (cutting it out first when needed); `generationFinished` follows.
-  void generateForCurrentProduct(const GenerateSettings& settings);
-  bool generating() const { return generating_; }
-  void cancelGeneration();
   void showVariant(qint64 variantId);
-  // Ranks all variants of a product with the built-in ranker on a worker thread and stores
-  // ranks and P(beats the original); `rankingFinished` follows.
-  void rankVariants(qint64 productId);
-  // Stores `mask` as the current product's cutout and shows it (used by undo/redo too).
+  // Stores `mask` as the product's cutout and shows it (used by undo/redo too).
   void applyMask(qint64 productId, const QImage& mask, const QString& engine);
+
+  // ---- Jobs (queued; each emits its *Finished signal when done) ----
+  void cutOutCurrentProduct();
+  // Cuts the product out first when needed, renders, stores, then queues the ranking.
+  void generateForCurrentProduct(const GenerateSettings& settings);
+  // Renders the variant's exact backdrop again (same seed and parameters) as a new variant.
+  void regenerateVariant(qint64 variantId);
+  // Writes the Generate dock's number of prompts for the current product with the chosen writer
+  // (built-in planner or an installed LLaVA prompt model) and stores them with their source.
+  void writePrompts();
+  // Re-scans the installed models (core/model_registry.h) and offers the usable neural engines.
+  void refreshInstalledModels();
+  // Whether this build holds the Stable Diffusion generator (caig_core_sd).
+  static bool sdAvailable();
+  // Ranks all variants of a product with the chosen ranker (built-in, with the project's trained
+  // weights when it has them, or an installed LLaVA reward model); stores ranks, P(beats original).
+  void rankVariants(qint64 productId);
+  // Asks for sizes, format and folder (ExportDialog), then queues the export.
+  void exportVariants(const QList<qint64>& variantIds);
+  void exportVariants(const QList<qint64>& variantIds, caig::ExportRequest request);
+  void cancelGeneration();
+  bool cutoutRunning() const;
+  bool generating() const;
+
+  void setFavourite(qint64 variantId, bool favourite);
+  // Opens the comparison of two or more variants of the current product (non-modal).
+  CompareView* compareVariants(const QList<qint64>& variantIds);
 
   caig::Project* project() const { return project_.get(); }
   ProductCanvas* canvas() const { return canvas_; }
   ProductPanel* productPanel() const { return productPanel_; }
+  VariantGrid* variantGrid() const { return variantGrid_; }
+  JobQueue* jobQueue() const { return jobs_; }
+  GeneratePanel* generatePanel() const { return generatePanel_; }
+  TrainingPanel* trainingPanel() const { return trainingPanel_; }
+  QUndoStack* undoStack() const { return undo_; }
+  GpuHud* hud() const { return hud_; }  // null until View > GPU HUD is first turned on
   qint64 currentProductId() const { return currentProduct_; }
+  static QStringList recentProjects();
 
  Q_SIGNALS:
   void cutoutFinished(bool ok, const QString& engineOrError);
   void generationFinished(int variantsSaved, const QString& error);
   void rankingFinished(int variantsRanked, const QString& error);
+  void exportFinished(int filesWritten, const QString& error);
+  void promptsWritten(int promptsStored, const QString& error);
 
  protected:
   void dragEnterEvent(QDragEnterEvent* event) override;
@@ -74,30 +110,55 @@ class MainWindow : public QMainWindow {
  private:
   void createActions();
   void createDocks();
+  void createToolActions(QMenu* menu);
   void refreshProducts();
   void refreshRecords();
+  void refreshRecentMenu();
   void reportError(const QString& what, const QString& why);
   void chooseAndOpenProject(bool create);
   void chooseAndImportShots();
-  void createToolActions(QMenu* menu);
+  std::vector<VariantView> currentVariants() const;
+  void generateWithSd(const GenerateSettings& settings);
+  // A denoising preview from a worker: shown on the canvas while the product is current.
+  void showPreview(qint64 productId, const QImage& preview, const QString& note);
+  // From a worker: the neural engine loaded on `device`; "cpu" means it fell back (HUD).
+  void noteEngineDevice(const QString& engine, const QString& device);
 
   std::unique_ptr<caig::Project> project_;
   qint64 currentProduct_ = 0;
   ProductCanvas* canvas_ = nullptr;
   ProductPanel* productPanel_ = nullptr;
   QListWidget* prompts_ = nullptr;
-  QListWidget* variants_ = nullptr;
-  QListWidget* jobs_ = nullptr;
+  VariantGrid* variantGrid_ = nullptr;
+  JobQueue* jobs_ = nullptr;
+  JobsPanel* jobsPanel_ = nullptr;
   GeneratePanel* generatePanel_ = nullptr;
+  TrainingPanel* trainingPanel_ = nullptr;
   QLabel* zoomLabel_ = nullptr;
   QMenu* viewMenu_ = nullptr;
+  QMenu* recentMenu_ = nullptr;
   QUndoStack* undo_ = nullptr;
   QAction* cutoutAction_ = nullptr;
-  std::shared_ptr<caig::CutoutEngine> cutoutEngine_;  // loaded once, reused
-  QString cutoutNote_;
-  bool cutoutRunning_ = false;
-  bool generating_ = false;
-  std::shared_ptr<std::atomic_bool> cancelGeneration_;
+  // The cutout engine, loaded once by the first job that needs it and reused; jobs run one at a
+  // time, so only one worker touches it at once.
+  struct CutoutSlot;
+  std::shared_ptr<CutoutSlot> cutoutSlot_;
+  static std::shared_ptr<CutoutSlot> makeCutoutSlot();
+  // The SD pipeline, loaded by the first SD job and reused while its folders stay the same.
+  struct SdSlot;
+  std::shared_ptr<SdSlot> sdSlot_;
+  QString lastExportFolder_;
+
+  // The GPU HUD, created on first use: a QOpenGLWidget switches the window to GL composition.
+  void setHudVisible(bool on);
+  void updateHud();
+  GpuHud* hud_ = nullptr;
+  StepMeter hudSteps_;
+  QElapsedTimer hudClock_;
+  int hudJobId_ = 0;
+  double hudProgress_ = -1;
+  // Set while a neural job that wanted CUDA runs on the CPU (shown as "CPU fallback").
+  QString hudFallbackReason_;
 };
 
 }  // namespace caig::ui

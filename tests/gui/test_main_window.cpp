@@ -1,18 +1,23 @@
 // The studio window in a real X server: opens a project on the demo products, shows the shot on
 // the canvas, zooms, persists edits, refuses bad shots, and saves a screenshot to look at.
 
+#include <QComboBox>
 #include <QLineEdit>
 #include <QListWidget>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include <QSemaphore>
 #include <QUndoStack>
 
 #include "core/image_io.h"
 #include "core/project.h"
 #include "core/resources.h"
 #include "widgets/generate_panel.h"
+#include "widgets/gpu_hud.h"
+#include "widgets/job_queue.h"
+#include "widgets/model_manager.h"
 #include "widgets/main_window.h"
 #include "widgets/product_canvas.h"
 #include "widgets/product_panel.h"
@@ -225,6 +230,115 @@ class MainWindowTest : public QObject {
     window.undoStack()->undo();
     QVERIFY(!canvas->hasMask());
     QVERIFY(window.project()->cutout(id).empty());
+  }
+
+  // View > GPU HUD overlays the HUD on the canvas (ImGui, or its label where GL is unusable)
+  // and follows the job queue; Tools > Models opens the model manager.
+  void gpuHudAndModelManagerOpenFromTheMenus() {
+    QTemporaryDir tmp;
+    qputenv("CAIG_MODELS_DIR", tmp.filePath("models").toUtf8());
+    MainWindow window;
+    showDemo(window, tmp);
+    if (QTest::currentTestFailed()) return;
+    auto* toggle = window.findChild<QAction*>("toggleGpuHud");
+    QVERIFY(toggle);
+    QVERIFY(toggle->isCheckable());
+    QVERIFY(!window.hud());
+    toggle->trigger();
+    QVERIFY(window.hud());
+    QTRY_VERIFY(window.hud()->isVisible());
+    QCOMPARE(window.hud()->parentWidget(), static_cast<QWidget*>(window.canvas()));
+    QVERIFY2(window.hud()->text().contains("Device"), qPrintable(window.hud()->text()));
+
+    // A running job shows in the HUD by kind and title, with the queue behind it.
+    QSemaphore release;
+    window.jobQueue()->enqueue("test", "slow job", [&release](caig::ui::JobContext& ctx) -> caig::ui::JobApply {
+      ctx.progress(0.5, "half");
+      release.acquire();
+      return {};
+    });
+    window.jobQueue()->enqueue("test", "waiting job", [](caig::ui::JobContext&) -> caig::ui::JobApply { return {}; });
+    QTRY_VERIFY2(window.hud()->text().contains("test: slow job"), qPrintable(window.hud()->text()));
+    QCOMPARE(window.hud()->stats().queueLength, 1);
+    QTest::qWait(300);
+    QVERIFY(window.grab().save(QStringLiteral(CAIG_SCREENSHOT_DIR "/gui_hud.png")));
+    release.release();
+    QTRY_VERIFY(window.jobQueue()->isIdle());
+    QTRY_VERIFY(window.hud()->stats().jobName.empty());
+    toggle->trigger();
+    QVERIFY(!window.hud()->isVisible());
+
+    auto* models = window.findChild<QAction*>("openModelManager");
+    QVERIFY(models);
+    bool seen = false;
+    QTimer::singleShot(200, [&seen] {
+      for (QWidget* w : QApplication::topLevelWidgets()) {
+        if (auto* dialog = qobject_cast<caig::ui::ModelManager*>(w); dialog && dialog->isVisible()) {
+          seen = dialog->table() != nullptr;
+          dialog->reject();
+        }
+      }
+    });
+    models->trigger();
+    QVERIFY(seen);
+    qunsetenv("CAIG_MODELS_DIR");
+  }
+
+  // The Generate dock offers neural engines only for installed, usable models; the built-in
+  // ones stay first and selected. Writing prompts with the built-in planner fills the Prompts
+  // dock with their source, and a checked prompt is pinned in the project.
+  void neuralEnginesOnlyWhenInstalledAndPromptsArePinnable() {
+    QTemporaryDir tmp;
+    qputenv("CAIG_MODELS_DIR", tmp.filePath("models").toUtf8());
+    MainWindow window;
+    showDemo(window, tmp, QSize(1500, 950));
+    if (QTest::currentTestFailed()) return;
+    auto* panel = window.generatePanel();
+    QVERIFY(panel);
+    QCOMPARE(panel->engineCombo()->count(), 2);  // built-in + "no model installed"
+    QCOMPARE(panel->settings().engine, QStringLiteral("builtin"));
+    QCOMPARE(panel->promptWriterCombo()->count(), 1);
+    QCOMPARE(panel->rankerCombo()->count(), 1);
+    QVERIFY(!window.findChild<QWidget*>("sdSettings")->isVisible());
+
+    std::vector<caig::InstalledModel> models(5);
+    const caig::ModelKind kinds[] = {caig::ModelKind::StableDiffusion, caig::ModelKind::ControlNet, caig::ModelKind::Llava,
+                                     caig::ModelKind::RewardModel, caig::ModelKind::Llava};
+    for (int i = 0; i < 5; ++i) {
+      models[i].kind = kinds[i];
+      models[i].name = "model" + std::to_string(i);
+      models[i].path = tmp.filePath(QString("m%1").arg(i)).toStdString();
+    }
+    models[4].status = caig::ModelStatus::MissingFiles;  // not offered
+    panel->setInstalledModels(models, true);
+    QCOMPARE(panel->engineCombo()->count(), 2);
+    QCOMPARE(panel->promptWriterCombo()->count(), 2);
+    QCOMPARE(panel->rankerCombo()->count(), 2);
+    QCOMPARE(panel->settings().engine, QStringLiteral("builtin"));
+    panel->engineCombo()->setCurrentIndex(1);
+    QCOMPARE(panel->settings().engine, QStringLiteral("sd15"));
+    QCOMPARE(panel->settings().sdModelDir, tmp.filePath("m0"));
+    QVERIFY(window.findChild<QWidget*>("sdSettings")->isVisible());
+    panel->setInstalledModels(models, false);  // a build without the SD generator: not selectable
+    QCOMPARE(panel->settings().engine, QStringLiteral("builtin"));
+    window.refreshInstalledModels();  // the real (empty) models folder again
+    QCOMPARE(panel->promptWriterCombo()->count(), 1);
+
+    QSignalSpy written(&window, &MainWindow::promptsWritten);
+    window.writePrompts();
+    QVERIFY(written.wait(30000));
+    QVERIFY2(written.at(0).at(1).toString().isEmpty(), qPrintable(written.at(0).at(1).toString()));
+    const int n = written.at(0).at(0).toInt();
+    QCOMPARE(n, panel->promptCount());
+    auto* list = window.findChild<QListWidget*>("promptList");
+    QCOMPARE(list->count(), n);
+    QVERIFY2(list->item(0)->text().endsWith("[builtin]"), qPrintable(list->item(0)->text()));
+    list->item(1)->setCheckState(Qt::Checked);
+    int pinned = 0;
+    for (const auto& p : window.project()->store().prompts(window.currentProductId())) pinned += p.pinned;
+    QCOMPARE(pinned, 1);
+    QVERIFY(window.grab().save(QStringLiteral(CAIG_SCREENSHOT_DIR "/gui_prompts.png")));
+    qunsetenv("CAIG_MODELS_DIR");
   }
 
   void badShotsAreRefusedWithAReason() {

@@ -1,0 +1,97 @@
+#pragma once
+// The installed models: the built-in engines (always there) and every Hugging Face folder found
+// in the models directory (~/.local/share/caig-studio/models) or added by the user (the list is
+// kept in <models dir>/user-folders.json, written atomically). Each folder is classified (ISNet,
+// SD1.5 pipeline, ControlNet, LLaVA, reward model, LoRA adapter), measured (size on disk, dtypes,
+// parameters) and checked (every safetensors header valid, all shards present, the index covering
+// what it names, cheap shape checks against the config). Torch-free: reads headers, never weights.
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace caig {
+
+enum class ModelKind { BuiltIn, Isnet, StableDiffusion, ControlNet, Llava, RewardModel, LoraAdapter, Other };
+const char* modelKindName(ModelKind kind);
+
+enum class ModelStatus { Ok, MissingFiles, Invalid };
+const char* modelStatusName(ModelStatus status);  // "ok", "missing files", "invalid"
+
+struct InstalledModel {
+  std::string name;               // folder name, or the built-in engine's name
+  ModelKind kind = ModelKind::Other;
+  std::filesystem::path path;     // empty for built-in engines
+  bool userAdded = false;         // from user-folders.json (can be removed from the list)
+  bool neural = false;            // runs on the engine device (built-ins run on the CPU)
+  uint64_t bytesOnDisk = 0;       // every regular file under the folder
+  std::vector<std::string> dtypes;  // safetensors dtypes present, e.g. {"F16", "F32"}
+  uint64_t parameters = 0;        // elements over all weight tensors
+  std::vector<std::filesystem::path> weightFiles;  // safetensors files (shards included)
+  ModelStatus status = ModelStatus::Ok;
+  std::string reason;             // why the status is not ok; a note for built-ins
+  std::string detail;             // e.g. the architecture or pipeline class
+
+  std::string precision() const;  // dtypes joined by "+", "-" when none
+};
+
+struct FileHash {
+  std::filesystem::path file;
+  uint64_t xxh64 = 0;
+  std::string hex() const;  // 16 lowercase hex digits
+};
+
+struct VerifyOptions {
+  bool hash = false;  // also stream every weight file through xxHash64
+  // Called as bytes are hashed (and once per file when not hashing); return false to cancel.
+  std::function<bool(uint64_t doneBytes, uint64_t totalBytes, const std::filesystem::path& file)> progress;
+};
+
+struct VerifyResult {
+  InstalledModel model;          // re-inspected: status and reason are current
+  std::vector<FileHash> hashes;  // in weightFiles order, when hashing
+  bool cancelled = false;
+};
+
+class ModelRegistry {
+ public:
+  // $CAIG_MODELS_DIR, else $XDG_DATA_HOME (or ~/.local/share)/caig-studio/models, as the ISNet
+  // import does (defaultIsnetDir() is <this>/isnet).
+  static std::filesystem::path defaultModelsDir();
+
+  // Reads the user folder list when present. Throws io::FormatError when it is malformed (the
+  // file is left as is, for the user to repair).
+  explicit ModelRegistry(std::filesystem::path modelsDir = defaultModelsDir());
+
+  const std::filesystem::path& modelsDir() const { return modelsDir_; }
+  std::filesystem::path userFoldersFile() const { return modelsDir_ / "user-folders.json"; }
+  const std::vector<std::filesystem::path>& userFolders() const { return userFolders_; }
+
+  // Adds an absolute, existing folder and saves the list (creates the models directory). Returns
+  // false when it is already listed. Throws io::FileError when it is not a folder or on write errors.
+  bool addFolder(const std::filesystem::path& folder);
+  // Forgets the folder (never deletes files) and saves the list; false when not listed.
+  bool removeFolder(const std::filesystem::path& folder);
+
+  // Built-in engines first, then the models directory's subfolders and $CAIG_ISNET_DIR (sorted),
+  // then the user folders.
+  std::vector<InstalledModel> scan() const;
+
+  // Classifies, measures and checks one folder. Never throws: problems become the status.
+  static InstalledModel inspect(const std::filesystem::path& folder);
+  static std::vector<InstalledModel> builtInEngines();
+
+  // Re-reads every header (inspect()) and, with options.hash, hashes every weight file in
+  // 4 MiB reads. Never throws for a broken model; I/O errors while hashing make it invalid.
+  static VerifyResult verify(const InstalledModel& model, const VerifyOptions& options = {});
+
+ private:
+  void save() const;
+
+  std::filesystem::path modelsDir_;
+  std::vector<std::filesystem::path> userFolders_;
+};
+
+}  // namespace caig

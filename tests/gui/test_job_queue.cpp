@@ -1,0 +1,127 @@
+// The job queue on its own: order, reordering, cancellation, failures that keep the queue
+// going, retry, and progress with an ETA. No window needed.
+
+#include <QSignalSpy>
+#include <QtTest>
+#include <atomic>
+#include <thread>
+
+#include "widgets/job_queue.h"
+
+using caig::ui::JobApply;
+using caig::ui::JobContext;
+using caig::ui::JobQueue;
+using caig::ui::JobState;
+
+namespace {
+// A job that records its name (on the GUI thread) in `log` when it completes.
+caig::ui::JobWork record(QStringList* log, const QString& name, int sleepMs = 0) {
+  return [log, name, sleepMs](JobContext& ctx) -> JobApply {
+    for (int i = 0; i < 10; ++i) {
+      if (ctx.cancelled()) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(sleepMs / 10));
+      ctx.progress((i + 1) / 10.0, QStringLiteral("%1/10").arg(i + 1));
+    }
+    return [log, name] { log->append(name); };
+  };
+}
+
+bool waitIdle(JobQueue& queue) {
+  QSignalSpy idle(&queue, &JobQueue::idle);
+  return queue.isIdle() || idle.wait(20000);
+}
+}  // namespace
+
+class JobQueueTest : public QObject {
+  Q_OBJECT
+ private Q_SLOTS:
+  void runsInOrderAndAFailureKeepsTheOthers() {
+    JobQueue queue;
+    QStringList log;
+    QSignalSpy finished(&queue, &JobQueue::jobFinished);
+    const int a = queue.enqueue("test", "a", record(&log, "a"));
+    const int bad = queue.enqueue("test", "bad", [](JobContext&) -> JobApply { throw std::runtime_error("disk on fire"); });
+    const int badApply = queue.enqueue("test", "bad apply", [](JobContext&) -> JobApply {
+      return [] { throw std::runtime_error("store refused"); };
+    });
+    const int c = queue.enqueue("test", "c", record(&log, "c"));
+    QVERIFY(!queue.isIdle());
+    QVERIFY(waitIdle(queue));
+    QCOMPARE(log, (QStringList{"a", "c"}));
+    QCOMPARE(queue.job(a)->state, JobState::Done);
+    QCOMPARE(queue.job(bad)->state, JobState::Failed);
+    QCOMPARE(queue.job(bad)->error, QStringLiteral("disk on fire"));
+    QCOMPARE(queue.job(badApply)->state, JobState::Failed);
+    QCOMPARE(queue.job(badApply)->error, QStringLiteral("store refused"));
+    QCOMPARE(queue.job(c)->state, JobState::Done);
+    QCOMPARE(finished.count(), 4);
+    QCOMPARE(queue.overallProgress(), 1.0);
+  }
+
+  void queuedJobsMoveAndCancel() {
+    JobQueue queue;
+    QStringList log;
+    const int slow = queue.enqueue("test", "slow", record(&log, "slow", 300));
+    const int b = queue.enqueue("test", "b", record(&log, "b"));
+    const int c = queue.enqueue("test", "c", record(&log, "c"));
+    const int d = queue.enqueue("test", "d", record(&log, "d"));
+    QTRY_COMPARE(queue.job(slow)->state, JobState::Running);
+    queue.moveUp(d);    // b d c
+    queue.moveUp(d);    // d b c
+    queue.moveUp(d);    // stays first among the queued: the running job is not overtaken
+    queue.moveDown(b);  // d c b
+    queue.cancel(c);
+    QCOMPARE(queue.job(c)->state, JobState::Cancelled);
+    QVERIFY(waitIdle(queue));
+    QCOMPARE(log, (QStringList{"slow", "d", "b"}));
+    QCOMPARE(queue.jobIds(), (std::vector<int>{slow, d, c, b}));
+    // A cancelled job can be retried: it runs again as a new job.
+    const int again = queue.retry(c);
+    QVERIFY(again > d);
+    QVERIFY(waitIdle(queue));
+    QCOMPARE(log.last(), QStringLiteral("c"));
+    QCOMPARE(queue.retry(b), 0);  // a finished job is not retried
+    queue.clearFinished();
+    QVERIFY(queue.jobIds().empty());
+  }
+
+  // Cancelling a running job stops its work early; its apply step still keeps what was done.
+  void cancellingARunningJobKeepsItsPartialResult() {
+    JobQueue queue;
+    std::atomic_int steps{0};
+    bool applied = false;
+    const int id = queue.enqueue("test", "long", [&](JobContext& ctx) -> JobApply {
+      while (!ctx.cancelled() && steps < 1000) {
+        ++steps;
+        ctx.progress(steps / 1000.0);
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+      return [&] { applied = true; };
+    });
+    QTRY_VERIFY(steps > 5);
+    QTRY_VERIFY(queue.job(id)->progress > 0.0);
+    QVERIFY(queue.overallProgress() > 0.0 && queue.overallProgress() < 1.0);
+    queue.cancel(id);
+    QVERIFY(waitIdle(queue));
+    QCOMPARE(queue.job(id)->state, JobState::Cancelled);
+    QVERIFY(applied);
+    QVERIFY(steps < 1000);
+  }
+
+  void progressGivesAnEta() {
+    JobQueue queue;
+    QStringList log;
+    const int id = queue.enqueue("test", "timed", record(&log, "timed", 1000));
+    QTRY_VERIFY(queue.job(id)->progress >= 0.3);
+    QVERIFY(queue.job(id)->etaSeconds > 0);
+    QVERIFY(queue.job(id)->etaSeconds < 10);
+    QCOMPARE(queue.job(id)->note.isEmpty(), false);
+    QVERIFY(queue.hasActive("test"));
+    QVERIFY(waitIdle(queue));
+    QVERIFY(!queue.hasActive("test"));
+    QVERIFY(queue.job(id)->elapsedSeconds >= 0.5);
+  }
+};
+
+QTEST_GUILESS_MAIN(JobQueueTest)
+#include "test_job_queue.moc"

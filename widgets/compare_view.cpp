@@ -1,0 +1,173 @@
+#include "widgets/compare_view.h"
+
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QImageReader>
+#include <QLabel>
+#include <QListWidget>
+#include <QScrollArea>
+#include <QTableWidget>
+#include <QVBoxLayout>
+#include <nlohmann/json.hpp>
+
+#include "core/compare_math.h"
+
+namespace caig::ui {
+
+namespace {
+
+QString name(const VariantView& v) {
+  QString style;
+  const auto params = nlohmann::json::parse(v.variant.paramsJson, nullptr, false);
+  if (params.is_object() && params.contains("style") && params["style"].is_string()) {
+    style = QString::fromStdString(params["style"].get<std::string>());
+  }
+  const QString rank = v.variant.rank ? QStringLiteral("#%1").arg(*v.variant.rank) : QObject::tr("unranked");
+  return style.isEmpty() ? rank : rank + QStringLiteral(" ") + style;
+}
+
+// Red (0) through white (0.5) to green (1): who wins at a glance.
+QColor scale(double p) {
+  const double t = std::clamp(p, 0.0, 1.0);
+  const QColor lo(0xe7, 0x4c, 0x3c), mid(0xfa, 0xfa, 0xfa), hi(0x27, 0xae, 0x60);
+  const QColor& a = t < 0.5 ? lo : mid;
+  const QColor& b = t < 0.5 ? mid : hi;
+  const double u = t < 0.5 ? t * 2 : (t - 0.5) * 2;
+  return QColor::fromRgbF(float(a.redF() + (b.redF() - a.redF()) * u), float(a.greenF() + (b.greenF() - a.greenF()) * u),
+                          float(a.blueF() + (b.blueF() - a.blueF()) * u));
+}
+
+caig::WinEstimate estimate(const VariantView& a, const VariantView& b) {
+  return caig::winProbability(a.variant.score.value_or(0), a.stdError.value_or(0), b.variant.score.value_or(0),
+                              b.stdError.value_or(0));
+}
+
+}  // namespace
+
+CompareView::CompareView(const std::vector<VariantView>& batch, const QList<qint64>& selected, QWidget* parent)
+    : QDialog(parent) {
+  setObjectName("compareView");
+  setWindowTitle(tr("Compare Variants"));
+  std::vector<const VariantView*> chosen, ranked;
+  for (qint64 id : selected) {
+    for (const auto& v : batch) {
+      if (v.variant.id == id) chosen.push_back(&v);
+    }
+  }
+  for (const auto& v : batch) {
+    if (v.variant.score) ranked.push_back(&v);
+  }
+  std::sort(ranked.begin(), ranked.end(), [](auto* a, auto* b) { return *a->variant.rank < *b->variant.rank; });
+
+  // Side by side.
+  auto* strip = new QWidget;
+  auto* stripLayout = new QHBoxLayout(strip);
+  for (const VariantView* v : chosen) {
+    auto* cell = new QVBoxLayout;
+    auto* image = new QLabel;
+    QImageReader reader(v->imagePath);
+    reader.setScaledSize(reader.size().scaled(280, 280, Qt::KeepAspectRatio));
+    image->setPixmap(QPixmap::fromImage(reader.read()));
+    QString caption = QStringLiteral("<b>%1</b>").arg(name(*v).toHtmlEscaped());
+    if (v->variant.score) caption += tr("<br>score %1").arg(*v->variant.score, 0, 'f', 2);
+    if (v->variant.winProbability) caption += tr(" · P(beats original) %1").arg(*v->variant.winProbability, 0, 'f', 2);
+    auto* text = new QLabel(caption);
+    text->setWordWrap(true);
+    text->setMaximumWidth(280);
+    cell->addWidget(image);
+    cell->addWidget(text);
+    stripLayout->addLayout(cell);
+  }
+  auto* scroll = new QScrollArea;
+  scroll->setWidget(strip);
+  scroll->setWidgetResizable(true);
+  scroll->setMinimumHeight(360);
+
+  // Every selected pair, with its interval.
+  QStringList lines;
+  for (std::size_t i = 0; i < chosen.size(); ++i) {
+    for (std::size_t j = i + 1; j < chosen.size(); ++j) {
+      const VariantView &a = *chosen[i], &b = *chosen[j];
+      if (!a.variant.score || !b.variant.score) {
+        lines << tr("%1 vs %2: not ranked yet").arg(name(a), name(b));
+        continue;
+      }
+      const caig::WinEstimate w = estimate(a, b);
+      lines << tr("P(%1 beats %2) = <b>%3</b> &nbsp;(95 % interval %4 – %5)")
+                   .arg(name(a).toHtmlEscaped(), name(b).toHtmlEscaped())
+                   .arg(w.p, 0, 'f', 2)
+                   .arg(w.low, 0, 'f', 2)
+                   .arg(w.high, 0, 'f', 2);
+    }
+  }
+  pairs_ = new QLabel(lines.join("<br>"));
+  pairs_->setObjectName("pairSummary");
+  pairs_->setWordWrap(true);
+
+  // The batch's pairwise matrix: row beats column.
+  matrix_ = new QTableWidget(static_cast<int>(ranked.size()), static_cast<int>(ranked.size()));
+  matrix_->setObjectName("pairwiseMatrix");
+  matrix_->setEditTriggers(QAbstractItemView::NoEditTriggers);
+  QStringList headers;
+  for (const VariantView* v : ranked) headers << name(*v);
+  matrix_->setHorizontalHeaderLabels(headers);
+  matrix_->setVerticalHeaderLabels(headers);
+  for (int i = 0; i < matrix_->rowCount(); ++i) {
+    for (int j = 0; j < matrix_->columnCount(); ++j) {
+      auto* item = new QTableWidgetItem(i == j ? QStringLiteral("–") : QString());
+      if (i != j) {
+        const caig::WinEstimate w = estimate(*ranked[i], *ranked[j]);
+        item->setText(QString::number(w.p, 'f', 2));
+        item->setToolTip(tr("P(row beats column) %1, 95 % interval %2 – %3").arg(w.p, 0, 'f', 3).arg(w.low, 0, 'f', 3).arg(w.high, 0, 'f', 3));
+        item->setBackground(scale(w.p));
+        item->setForeground(Qt::black);
+      }
+      item->setTextAlignment(Qt::AlignCenter);
+      matrix_->setItem(i, j, item);
+    }
+  }
+  // A small batch fills the width; a large one keeps readable columns and scrolls.
+  matrix_->horizontalHeader()->setSectionResizeMode(ranked.size() <= 8 ? QHeaderView::Stretch
+                                                                       : QHeaderView::ResizeToContents);
+  matrix_->verticalHeader()->setSectionResizeMode(ranked.size() <= 8 ? QHeaderView::Stretch
+                                                                     : QHeaderView::ResizeToContents);
+
+  // What to A/B test next.
+  std::vector<double> scores, errors;
+  for (const VariantView* v : ranked) {
+    scores.push_back(*v->variant.score);
+    errors.push_back(v->stdError.value_or(0));
+  }
+  testNext_ = new QListWidget;
+  testNext_->setObjectName("testNext");
+  for (const auto& pair : caig::mostInformativePairs(scores, errors, 5)) {
+    testNext_->addItem(tr("%1  vs  %2\n    P %3, 95 % interval %4 – %5 · priority %6")
+                           .arg(name(*ranked[pair.a]), name(*ranked[pair.b]))
+                           .arg(pair.estimate.p, 0, 'f', 2)
+                           .arg(pair.estimate.low, 0, 'f', 2)
+                           .arg(pair.estimate.high, 0, 'f', 2)
+                           .arg(pair.priority, 0, 'f', 3));
+  }
+  auto* why = new QLabel(tr("Test next: the pairs whose outcome is least certain among strong variants — "
+                            "priority = interval width × exp(mean score of the pair − best score)."));
+  why->setWordWrap(true);
+  why->setStyleSheet("color: palette(dark);");
+
+  auto* bottom = new QHBoxLayout;
+  auto* left = new QVBoxLayout;
+  left->addWidget(new QLabel(tr("<b>Pairwise P(row beats column)</b>")));
+  left->addWidget(matrix_);
+  auto* right = new QVBoxLayout;
+  right->addWidget(new QLabel(tr("<b>Test next</b>")));
+  right->addWidget(testNext_);
+  right->addWidget(why);
+  bottom->addLayout(left, 3);
+  bottom->addLayout(right, 2);
+  auto* layout = new QVBoxLayout(this);
+  layout->addWidget(scroll);
+  layout->addWidget(pairs_);
+  layout->addLayout(bottom, 1);
+  resize(1100, 820);
+}
+
+}  // namespace caig::ui

@@ -1,0 +1,92 @@
+#pragma once
+// The Training dock: click data in (import with the rejected rows shown), the pairs the data
+// gives (core/click_pairs.h), and the built-in learning runs as queued jobs: training the
+// built-in ranker on the clicks (core/rm_training.h) and the built-in style-preference rounds
+// (core/style_preferences.h). While a run works, its JSON-lines log (<project>/logs/...) is read
+// back and drawn: loss and accuracy per step (held-out too), or planner agreement per round;
+// the held-out accuracy before and after training is shown under the chart.
+//
+// Each job opens its own connection to the project (SQLite in WAL mode), so that nothing on
+// the worker thread touches the window's store.
+
+#include <QMessageBox>
+#include <QPointer>
+#include <QString>
+#include <QWidget>
+#include <filesystem>
+
+class QLabel;
+class QPushButton;
+class QTimer;
+class QChart;
+class QChartView;
+class QLineSeries;
+class QValueAxis;
+
+namespace caig {
+class Project;
+}
+
+namespace caig::ui {
+
+class JobQueue;
+
+class TrainingPanel : public QWidget {
+  Q_OBJECT
+ public:
+  explicit TrainingPanel(JobQueue* jobs, QWidget* parent = nullptr);
+
+  // The window's open project (or null); the panel never owns it.
+  void setProject(caig::Project* project);
+  void refreshSummary();
+
+  // Checks the file's columns here (a bad file shows a dialog and changes nothing), then
+  // queues the import. Returns the job id, 0 when refused.
+  int importClicks(const QString& path);
+  int trainRanker();
+  int runStyleRounds();
+
+  // Reads a JSON-lines run log into the chart (what the live view polls).
+  void showLog(const QString& logFile);
+
+  QMessageBox* lastDialog() const { return dialog_; }
+  QChart* chart() const { return chart_; }
+  int chartPoints() const;
+  QString summaryText() const;
+  QString resultText() const;
+
+ Q_SIGNALS:
+  void importFinished(bool ok, const QString& summaryOrError);
+  void trainingFinished(bool ok, const QString& summaryOrError);
+  void styleRoundsFinished(bool ok, const QString& summaryOrError);
+
+ private:
+  void tell(const QString& title, const QString& text, bool warning);
+  void watch(const QString& logFile);
+  void stopWatching();
+  void setBusy(bool busy);
+  QString newLogFile(const QString& prefix) const;
+
+  JobQueue* jobs_;
+  caig::Project* project_ = nullptr;
+  QPushButton* import_;
+  QPushButton* train_;
+  QPushButton* style_;
+  QLabel* summary_;
+  QLabel* result_;
+  QChart* chart_;
+  QChartView* view_;
+  QLineSeries* loss_;
+  QLineSeries* valLoss_;
+  QLineSeries* accuracy_;
+  QLineSeries* valAccuracy_;
+  QValueAxis* x_;
+  QValueAxis* yLoss_;
+  QValueAxis* yAccuracy_;
+  QTimer* poll_;
+  QString watched_;
+  QPointer<QMessageBox> dialog_;
+  int activeJob_ = 0;
+};
+
+}  // namespace caig::ui

@@ -1,0 +1,37 @@
+#pragma once
+// A variant as the studio shows it: the stored record with its prompt, image path and the facts
+// the store has no column for (the ranking's standard error, render time), which live in one
+// JSON setting per product ("studio.variants.<productId>") so that no schema change is needed.
+
+#include <QString>
+#include <map>
+#include <optional>
+#include <vector>
+
+#include "core/project_store.h"
+
+namespace caig {
+class Project;
+}
+
+namespace caig::ui {
+
+struct VariantView {
+  caig::Variant variant;
+  QString prompt;
+  QString imagePath;  // absolute
+  QString engine;     // from the parameters ("builtin")
+  std::optional<double> stdError;       // of the BT score
+  std::optional<double> renderSeconds;  // per variant, from its generation job
+};
+
+struct VariantFacts {
+  std::optional<double> stdError;
+  std::optional<double> renderSeconds;
+};
+
+std::vector<VariantView> loadVariantViews(caig::Project& project, qint64 productId);
+// Merges `facts` (by variant id) into the product's setting; keeps the other variants' facts.
+void storeVariantFacts(caig::ProjectStore& store, qint64 productId, const std::map<qint64, VariantFacts>& facts);
+
+}  // namespace caig::ui
