@@ -1,0 +1,57 @@
+#pragma once
+// diffusers 0.27.2 noise schedulers (Euler, Euler ancestral, DDIM, DPM-Solver++ 2M (+Karras), UniPC bh2,
+// LCM) built from a scheduler_config.json. Scalars follow diffusers' dtypes (numpy float64 where
+// diffusers uses numpy, fp32 where it uses torch) so trajectories agree to fp32 rounding.
+// Torch-light header: the work lives in diffusion_schedulers.cpp.
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <memory>
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+#include <vector>
+
+namespace caig {
+
+// Where a stochastic sampler's fresh noise comes from. The caller owns it, so runs are reproducible.
+class NoiseSource {
+ public:
+  virtual ~NoiseSource() = default;
+  // A standard-normal tensor shaped/typed/placed like `like`.
+  virtual at::Tensor next(const at::Tensor& like) = 0;
+};
+
+// Seeded CPU at::Generator (draws on CPU in fp32, then moves to like's device/dtype).
+class SeededNoise final : public NoiseSource {
+ public:
+  explicit SeededNoise(uint64_t seed);
+  at::Tensor next(const at::Tensor& like) override;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+class Scheduler {
+ public:
+  virtual ~Scheduler() = default;
+  virtual std::string name() const = 0;      // "euler", "euler_a", "ddim", "dpmpp_2m", "dpmpp_2m_karras", "unipc", "lcm"
+  virtual void setTimesteps(int steps) = 0;  // resets the multistep state too
+  const std::vector<double>& timesteps() const { return timesteps_; }  // what the UNet receives (fractional for Euler-family)
+  virtual double initNoiseSigma() const = 0;
+  virtual at::Tensor scaleModelInput(const at::Tensor& x, size_t stepIndex) const = 0;
+  virtual at::Tensor step(const at::Tensor& modelOutput, size_t stepIndex, const at::Tensor& x, NoiseSource& noise) = 0;
+  // diffusers' add_noise(original, noise, timesteps()[stepIndex]) for this scheduler family.
+  virtual at::Tensor addNoise(const at::Tensor& original, const at::Tensor& noise, size_t stepIndex) const = 0;
+
+ protected:
+  std::vector<double> timesteps_;
+};
+
+// `name` as above, or "" to follow config["_class_name"] (+ use_karras_sigmas). `config` is a diffusers
+// scheduler_config.json object; missing fields take diffusers 0.27 defaults. Throws io::FormatError (models/io/errors.h).
+std::unique_ptr<Scheduler> makeScheduler(const std::string& name, const nlohmann::json& config);
+std::vector<std::string> schedulerNames();
+
+}  // namespace caig

@@ -1,0 +1,237 @@
+// diffusers 0.27.2 schedulers against the reference fixtures (tests/data/schedulers): timesteps,
+// init sigma, every scale_model_input and step output of a fake-model loop, with the recorded
+// ancestral noise replayed in order. Also add_noise formulas, seeded noise, and bad configs.
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "models/diffusion_schedulers.h"
+#include "models/io/checkpoint.h"
+#include "models/io/errors.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+const fs::path kDir = fs::path(CAIG_TEST_DATA) / "schedulers";
+
+double maxAbsErr(const at::Tensor& a, const at::Tensor& b) {
+  EXPECT_EQ(a.sizes(), b.sizes());
+  if (a.sizes() != b.sizes()) return 1e30;
+  return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();
+}
+
+// Replays recorded draws; counts what the scheduler asked for.
+class ReplayNoise final : public caig::NoiseSource {
+ public:
+  explicit ReplayNoise(std::vector<at::Tensor> draws) : draws_(std::move(draws)) {}
+  at::Tensor next(const at::Tensor& like) override {
+    ++requested_;
+    if (requested_ > draws_.size()) return at::zeros_like(like);
+    return draws_[requested_ - 1].to(like.device(), like.scalar_type());
+  }
+  size_t requested() const { return requested_; }
+  size_t available() const { return draws_.size(); }
+
+ private:
+  std::vector<at::Tensor> draws_;
+  size_t requested_ = 0;
+};
+
+// The fixture's case names are our scheduler names except for Euler ancestral.
+std::string schedulerName(const std::string& caseName) { return caseName == "euler_ancestral" ? "euler_a" : caseName; }
+
+// io.json was written by Python's json module, which spells lambda_min_clipped as -Infinity
+// (not JSON). Its value is diffusers' default (-inf: no clipping), so read it as null.
+nlohmann::json readIoJson() {
+  std::ifstream in(kDir / "io.json");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string text = ss.str();
+  for (size_t pos; (pos = text.find("-Infinity")) != std::string::npos;) text.replace(pos, 9, "null");
+  return nlohmann::json::parse(text);
+}
+
+class SchedulerFixture : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(SchedulerFixture, MatchesDiffusers) {
+  const std::string caseName = GetParam();
+  const nlohmann::json io = readIoJson();
+  const nlohmann::json& c = io.at("cases").at(caseName);
+  const auto ckpt = caig::io::Checkpoint::open(kDir / "io.safetensors");
+
+  nlohmann::json config = c.at("resolved_config");
+  config["_class_name"] = c.at("class");
+  // Both the explicit name and the class-name route must give the same scheduler.
+  auto byClass = caig::makeScheduler("", config);
+  auto sched = caig::makeScheduler(schedulerName(caseName), config);
+  EXPECT_EQ(byClass->name(), sched->name());
+
+  const int steps = c.at("steps").get<int>();
+  sched->setTimesteps(steps);
+  const auto expectedT = c.at("timesteps").get<std::vector<double>>();
+  ASSERT_EQ(sched->timesteps().size(), expectedT.size());
+  for (size_t i = 0; i < expectedT.size(); ++i) EXPECT_EQ(sched->timesteps()[i], expectedT[i]) << "timestep " << i;
+  const double initSigma = c.at("init_noise_sigma").get<double>();
+  EXPECT_NEAR(sched->initNoiseSigma(), initSigma, 1e-6 * std::max(1.0, initSigma));
+
+  std::vector<at::Tensor> draws;
+  for (int i = 0; i < c.at("n_noises").get<int>(); ++i)
+    draws.push_back(ckpt.tensor(caseName + "_noise_" + std::to_string(i)).clone());
+  ReplayNoise noise(draws);
+
+  const at::Tensor inputs = ckpt.tensor(caseName + "_model_input").clone();
+  const at::Tensor traj = ckpt.tensor(caseName + "_trajectory").clone();
+  at::Tensor x = ckpt.tensor("x_T").clone() * sched->initNoiseSigma();
+  double inErr = 0, trajErr = 0;
+  for (size_t i = 0; i < sched->timesteps().size(); ++i) {
+    const double t = sched->timesteps()[i];
+    const at::Tensor xin = sched->scaleModelInput(x, i);
+    inErr = std::max(inErr, maxAbsErr(xin, inputs[static_cast<int64_t>(i)]));
+    const at::Tensor eps = 0.1 * xin + std::sin(t / 100.0);
+    x = sched->step(eps, i, x, noise);
+    trajErr = std::max(trajErr, maxAbsErr(x, traj[static_cast<int64_t>(i)]));
+  }
+  const double finalErr = maxAbsErr(x, ckpt.tensor(caseName + "_final"));
+  std::printf("[%s] max abs err: model_input %.3g, trajectory %.3g, final %.3g\n", caseName.c_str(), inErr, trajErr,
+              finalErr);
+  EXPECT_LE(inErr, 1e-4);
+  EXPECT_LE(trajErr, 1e-4);
+  EXPECT_LE(finalErr, 1e-4);
+  EXPECT_EQ(noise.requested(), noise.available()) << "scheduler drew a different number of noises than diffusers";
+
+  // setTimesteps resets the multistep state: a second run reproduces the first.
+  sched->setTimesteps(steps);
+  ReplayNoise again(draws);
+  at::Tensor y = ckpt.tensor("x_T").clone() * sched->initNoiseSigma();
+  for (size_t i = 0; i < sched->timesteps().size(); ++i) {
+    const at::Tensor yin = sched->scaleModelInput(y, i);
+    y = sched->step(0.1 * yin + std::sin(sched->timesteps()[i] / 100.0), i, y, again);
+  }
+  EXPECT_EQ(maxAbsErr(x, y), 0.0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Diffusers, SchedulerFixture,
+                         ::testing::Values("euler", "euler_ancestral", "ddim", "dpmpp_2m", "dpmpp_2m_karras", "unipc",
+                                           "lcm"));
+
+nlohmann::json baseConfig() { return readIoJson().at("config"); }
+
+TEST(Schedulers, AddNoiseEulerFamily) {
+  for (const char* name : {"euler", "euler_a"}) {
+    auto s = caig::makeScheduler(name, baseConfig());
+    s->setTimesteps(10);
+    const at::Tensor orig = at::arange(6, at::kFloat).reshape({2, 3});
+    const at::Tensor n = at::full({2, 3}, 0.5f);
+    // sigma at index i: the inverse of scaleModelInput's 1/sqrt(sigma^2+1).
+    const size_t i = 3;
+    const double scale = s->scaleModelInput(at::ones({1}), i).item<double>();
+    const double sigma = std::sqrt(1.0 / (scale * scale) - 1.0);
+    const at::Tensor expected = orig + n * sigma;
+    EXPECT_LE(maxAbsErr(s->addNoise(orig, n, i), expected), 1e-4) << name;
+  }
+}
+
+TEST(Schedulers, AddNoiseDdpmFamily) {
+  const nlohmann::json cfg = baseConfig();
+  // alphas_cumprod from the config, in double.
+  std::vector<double> acp;
+  double prod = 1;
+  const double b0 = std::sqrt(0.00085), b1 = std::sqrt(0.012);
+  for (int i = 0; i < 1000; ++i) {
+    const double b = b0 + (b1 - b0) * i / 999.0;
+    prod *= 1 - b * b;
+    acp.push_back(prod);
+  }
+  for (const char* name : {"ddim", "lcm", "dpmpp_2m", "unipc"}) {
+    auto s = caig::makeScheduler(name, cfg);
+    s->setTimesteps(4);
+    const at::Tensor orig = at::linspace(-1, 1, 8, at::kFloat);
+    const at::Tensor n = at::linspace(2, -3, 8, at::kFloat);
+    for (size_t i = 0; i < s->timesteps().size(); ++i) {
+      const double a = acp[static_cast<size_t>(s->timesteps()[i])];
+      const at::Tensor expected = std::sqrt(a) * orig + std::sqrt(1 - a) * n;
+      EXPECT_LE(maxAbsErr(s->addNoise(orig, n, i), expected), 1e-4) << name << " index " << i;
+    }
+  }
+}
+
+// Every spacing gives `steps` descending timesteps inside the training range, for every scheduler.
+TEST(Schedulers, SpacingsGiveDescendingTimesteps) {
+  for (const char* spacing : {"linspace", "leading", "trailing"}) {
+    nlohmann::json cfg = baseConfig();
+    cfg["timestep_spacing"] = spacing;
+    for (const auto& name : caig::schedulerNames()) {
+      auto s = caig::makeScheduler(name, cfg);
+      for (int steps : {1, 7, 25}) {
+        s->setTimesteps(steps);
+        const auto& t = s->timesteps();
+        ASSERT_EQ(t.size(), static_cast<size_t>(steps)) << name << " " << spacing;
+        for (size_t i = 0; i < t.size(); ++i) {
+          EXPECT_GE(t[i], 0.0) << name << " " << spacing;
+          EXPECT_LE(t[i], 999.0) << name << " " << spacing;
+          if (i > 0 && name != "dpmpp_2m_karras") {
+            EXPECT_LT(t[i], t[i - 1]) << name << " " << spacing << " " << i;
+          }
+        }
+      }
+    }
+  }
+  // DDIM trailing, 10 steps: np.round(np.arange(1000, 0, -100)) - 1.
+  nlohmann::json cfg = baseConfig();
+  cfg["timestep_spacing"] = "trailing";
+  auto ddim = caig::makeScheduler("ddim", cfg);
+  ddim->setTimesteps(10);
+  EXPECT_EQ(ddim->timesteps(), (std::vector<double>{999, 899, 799, 699, 599, 499, 399, 299, 199, 99}));
+}
+
+TEST(Schedulers, SeededNoiseIsReproducible) {
+  const at::Tensor like = at::zeros({2, 4, 8, 8}, at::kFloat);
+  caig::SeededNoise a(42), b(42), c(43);
+  const at::Tensor a1 = a.next(like), a2 = a.next(like);
+  EXPECT_TRUE(at::equal(a1, b.next(like)));
+  EXPECT_TRUE(at::equal(a2, b.next(like)));
+  EXPECT_FALSE(at::equal(a1, a2));
+  EXPECT_FALSE(at::equal(a1, c.next(like)));
+  EXPECT_EQ(a1.sizes(), like.sizes());
+  EXPECT_NEAR(a1.std().item<double>(), 1.0, 0.15);
+  EXPECT_EQ(a.next(at::zeros({3}, at::kDouble)).scalar_type(), at::kDouble);
+}
+
+template <typename E, typename F>
+void expectThrowMentioning(F&& f, const std::string& needle) {
+  try {
+    f();
+    ADD_FAILURE() << "expected an exception mentioning '" << needle << "'";
+  } catch (const E& e) {
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+  }
+}
+
+TEST(Schedulers, BadConfigs) {
+  nlohmann::json cfg = baseConfig();
+  cfg["_class_name"] = "PNDMScheduler";
+  expectThrowMentioning<caig::io::FormatError>([&] { caig::makeScheduler("", cfg); }, "PNDMScheduler");
+  cfg = baseConfig();
+  cfg["beta_schedule"] = "cosine_whatever";
+  expectThrowMentioning<caig::io::FormatError>([&] { caig::makeScheduler("euler", cfg); }, "cosine_whatever");
+  cfg = baseConfig();
+  cfg["num_train_timesteps"] = "many";
+  expectThrowMentioning<caig::io::FormatError>([&] { caig::makeScheduler("ddim", cfg); }, "num_train_timesteps");
+  expectThrowMentioning<std::invalid_argument>([&] { caig::makeScheduler("heun", baseConfig()); }, "heun");
+  for (const auto& name : caig::schedulerNames()) {
+    auto s = caig::makeScheduler(name, baseConfig());
+    EXPECT_EQ(s->name(), name);
+    expectThrowMentioning<std::invalid_argument>([&] { s->setTimesteps(0); }, "steps");
+  }
+}
+
+}  // namespace
