@@ -53,7 +53,7 @@ bool stripQuotes(std::string& s) {
 
 }  // namespace
 
-std::string cleanGeneratedPrompt(const std::string& text) {
+std::string cleanGeneratedPrompt(const std::string& text, std::size_t maxChars) {
   std::string s = text;
   for (const char* token : {"</s>", "<s>", "<unk>", "<|im_end|>", "<|endoftext|>"}) {
     for (auto pos = s.find(token); pos != std::string::npos; pos = s.find(token)) s.erase(pos, std::strlen(token));
@@ -86,7 +86,24 @@ std::string cleanGeneratedPrompt(const std::string& text) {
   }
   while (stripQuotes(s)) {
   }
+  if (s.size() > maxChars) {
+    std::size_t cut = s.rfind(", ", maxChars);
+    if (cut == std::string::npos || cut < maxChars / 2) cut = s.rfind(' ', maxChars);
+    if (cut == std::string::npos || cut == 0) cut = maxChars;
+    while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;  // whole UTF-8 characters
+    s = trim(s.substr(0, cut));
+  }
   return s;
+}
+
+void markDuplicatePrompts(std::vector<WrittenPrompt>& prompts) {
+  std::map<std::string, int> first;
+  for (std::size_t i = 0; i < prompts.size(); ++i) {
+    const std::string key = lower(trim(prompts[i].text));
+    if (key.empty()) continue;
+    const auto [it, inserted] = first.emplace(key, static_cast<int>(i));
+    prompts[i].duplicateOf = inserted ? -1 : it->second;
+  }
 }
 
 struct LlavaPromptWriter::Impl {
@@ -224,6 +241,7 @@ PromptBatch LlavaPromptWriter::write(const PromptRequest& request, const PromptS
     }
     if (result.cancelled) batch.cancelled = true;
   }
+  markDuplicatePrompts(batch.prompts);
   if (batch.cancelled) {
     for (auto& p : batch.prompts) {
       if (p.source.empty()) {

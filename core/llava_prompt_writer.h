@@ -42,7 +42,12 @@ std::filesystem::path defaultLlavaInstructionsFile();  // resourceDir()/prompts/
 // The model's answer as a prompt: whitespace trimmed and runs collapsed to one space, an end
 // token, a leading label ("Prompt:", "Stable Diffusion prompt:", "Here is the prompt:") and
 // quotes around the whole removed.
-std::string cleanGeneratedPrompt(const std::string& text);
+// Prompts longer than maxChars are cut at the last ", " (else space) before the limit: SD1.5's
+// text encoder reads 75 tokens, about 300-400 characters of English.
+constexpr std::size_t kMaxPromptChars = 400;
+std::string cleanGeneratedPrompt(const std::string& text, std::size_t maxChars = kMaxPromptChars);
+// Sets duplicateOf on prompts whose text equals an earlier one's (ignoring case and spaces at the ends).
+void markDuplicatePrompts(std::vector<WrittenPrompt>& prompts);
 
 // "llava: <model folder name>".
 std::string llavaSourceLabel(const std::filesystem::path& modelDir);

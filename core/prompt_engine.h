@@ -27,6 +27,7 @@ struct WrittenPrompt {
   std::string instruction;  // the instruction it answered (empty for writers without one)
   std::string source;       // e.g. "llava: llava-v1.6-vicuna-7b", "builtin"
   bool complete = true;     // false when cut by the token budget or cancelled
+  int duplicateOf = -1;     // index of an earlier prompt in the batch with the same text (case-insensitive)
 };
 
 struct PromptBatch {

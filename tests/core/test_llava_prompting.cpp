@@ -275,6 +275,20 @@ TEST(LlavaPromptCleaning, StripsLabelsQuotesAndEndTokens) {
   EXPECT_EQ(caig::cleanGeneratedPrompt("Prompt: a mug on marble</s>"), "a mug on marble");
   EXPECT_EQ(caig::cleanGeneratedPrompt("  \"a mug on marble, soft light\"  "), "a mug on marble, soft light");
   EXPECT_EQ(caig::cleanGeneratedPrompt("Stable Diffusion prompt: 'a mug\non marble'"), "a mug on marble");
+  // Over the limit: cut at the last ", " before it, never inside a UTF-8 character.
+  EXPECT_EQ(caig::cleanGeneratedPrompt("a mug on marble, soft light, warm tones", 30), "a mug on marble, soft light");
+  EXPECT_EQ(caig::cleanGeneratedPrompt("abcdefghij", 4), "abcd");
+  EXPECT_EQ(caig::cleanGeneratedPrompt("caf\xC3\xA9" "caf\xC3\xA9", 4), "caf");
+  std::vector<caig::WrittenPrompt> batch(4);
+  batch[0].text = "a mug on marble";
+  batch[1].text = "a mug on sand";
+  batch[2].text = "A mug on marble ";
+  batch[3].text = "";
+  caig::markDuplicatePrompts(batch);
+  EXPECT_EQ(batch[0].duplicateOf, -1);
+  EXPECT_EQ(batch[1].duplicateOf, -1);
+  EXPECT_EQ(batch[2].duplicateOf, 0);
+  EXPECT_EQ(batch[3].duplicateOf, -1);
   EXPECT_EQ(caig::cleanGeneratedPrompt("Here is the prompt: \xE2\x80\x9C" "a mug\xE2\x80\x9D"), "a mug");
   EXPECT_EQ(caig::cleanGeneratedPrompt("a kitchen: warm light"), "a kitchen: warm light");  // not a label
   EXPECT_EQ(caig::cleanGeneratedPrompt("don't stop"), "don't stop");
