@@ -1,0 +1,198 @@
+#include "models/sd_inpaint_pipeline.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <string>
+
+#include "models/autoencoder_kl.h"
+#include "models/clip_text.h"
+#include "models/controlnet.h"
+#include "models/diffusion_schedulers.h"
+#include "models/io/errors.h"
+#include "models/io/model_folder.h"
+#include "models/unet2d.h"
+
+namespace caig {
+namespace {
+
+void require(bool ok, const std::string& message) {
+  if (!ok) throw std::invalid_argument("SdInpaintPipeline: " + message);
+}
+
+void checkImageLike(const at::Tensor& t, int64_t channels, const char* what, int64_t H, int64_t W) {
+  require(t.defined() && t.dim() == 4 && t.size(0) == 1 && t.size(1) == channels,
+          std::string(what) + " must be [1, " + std::to_string(channels) + ", H, W]");
+  require(t.size(2) == H && t.size(3) == W, std::string(what) + " is " + std::to_string(t.size(2)) + "x" +
+                                                std::to_string(t.size(3)) + ", the image " + std::to_string(H) +
+                                                "x" + std::to_string(W));
+}
+
+}  // namespace
+
+struct SdInpaintPipeline::Impl {
+  std::optional<ClipTextModel> textEncoder;
+  std::optional<UNet2DConditionModel> unet;
+  std::optional<ControlNetModel> controlnet;
+  std::optional<AutoencoderKL> vae;
+  nlohmann::json schedulerConfig;
+  std::string schedulerName;
+  c10::Device device{c10::kCPU};
+  c10::ScalarType dtype = c10::kFloat;
+};
+
+SdInpaintPipeline::SdInpaintPipeline() : impl_(std::make_unique<Impl>()) {}
+SdInpaintPipeline::~SdInpaintPipeline() = default;
+SdInpaintPipeline::SdInpaintPipeline(SdInpaintPipeline&&) noexcept = default;
+SdInpaintPipeline& SdInpaintPipeline::operator=(SdInpaintPipeline&&) noexcept = default;
+
+SdInpaintPipeline SdInpaintPipeline::load(const std::filesystem::path& pipelineDir, const SdLoadOptions& options) {
+  const auto folder = io::ModelFolder::open(pipelineDir);
+  // componentPath() throws io::FileError naming a missing subfolder.
+  const auto part = [&](const std::string& name) { return folder.componentPath(name); };
+  SdInpaintPipeline p;
+  Impl& m = *p.impl_;
+  m.device = options.device;
+  m.dtype = options.dtype;
+  m.schedulerConfig = io::ModelFolder::open(part("scheduler")).config();
+  m.schedulerName = options.schedulerName;
+  makeScheduler(m.schedulerName, m.schedulerConfig);  // validate now, not at the first run
+  m.textEncoder.emplace(ClipTextModel::load(part("text_encoder"), options.device));
+  m.unet.emplace(UNet2DConditionModel::load(part("unet"), options.device, options.dtype));
+  m.controlnet.emplace(ControlNetModel::load(
+      options.controlnetDir.empty() ? part("controlnet") : options.controlnetDir, options.device, options.dtype));
+  m.vae.emplace(AutoencoderKL::load(part("vae"), options.device, options.dtype));
+  const int64_t inCh = m.unet->config().inChannels;
+  if (inCh != 4 && inCh != 9)
+    throw io::FormatError("'" + part("unet").string() + "': in_channels " + std::to_string(inCh) +
+                          " (need 4, or 9 for an inpainting UNet)");
+  return p;
+}
+
+at::Tensor SdInpaintPipeline::encodePrompt(const at::Tensor& ids) const {
+  c10::InferenceMode guard;
+  return impl_->textEncoder->forward(ids.to(impl_->device)).lastHiddenState;
+}
+
+const AutoencoderKL& SdInpaintPipeline::vae() const {
+  return *impl_->vae;
+}
+std::string SdInpaintPipeline::schedulerName() const {
+  return makeScheduler(impl_->schedulerName, impl_->schedulerConfig)->name();
+}
+c10::Device SdInpaintPipeline::device() const {
+  return impl_->device;
+}
+c10::ScalarType SdInpaintPipeline::dtype() const {
+  return impl_->dtype;
+}
+
+at::Tensor SdInpaintPipeline::latentPreview(const at::Tensor& latents) {
+  c10::InferenceMode guard;
+  // Rows: latent channels; columns: R, G, B (SD1.5, ComfyUI's latent_rgb_factors).
+  static const float kFactors[4][3] = {
+      {0.3512f, 0.2297f, 0.3227f}, {0.3250f, 0.4974f, 0.2350f}, {-0.2829f, 0.1762f, 0.2721f}, {-0.2120f, -0.2616f, -0.7177f}};
+  require(latents.defined() && latents.dim() == 4 && latents.size(1) == 4, "latentPreview needs [B, 4, h, w] latents");
+  const at::Tensor f = at::from_blob(const_cast<float*>(&kFactors[0][0]), {4, 3}, at::kFloat)
+                           .to(latents.device());
+  const at::Tensor rgb = at::einsum("bchw,cr->brhw", {latents.to(at::kFloat), f});
+  return ((rgb + 1.0) / 2.0).clamp(0.0, 1.0);
+}
+
+SdInpaintResult SdInpaintPipeline::run(const SdInpaintJob& job, const SdStepCallback& progress, const std::atomic<bool>* cancel) const {
+  const Impl& m = *impl_;
+  require(job.image.defined() && job.image.dim() == 4 && job.image.size(0) == 1 && job.image.size(1) == 3,
+          "image must be [1, 3, H, W]");
+  const int64_t H = job.image.size(2), W = job.image.size(3);
+  require(H > 0 && W > 0 && H % 8 == 0 && W % 8 == 0,
+          "image is " + std::to_string(H) + "x" + std::to_string(W) + ", height and width must be multiples of 8");
+  checkImageLike(job.mask, 1, "mask", H, W);
+  checkImageLike(job.control, 3, "control", H, W);
+  require(job.steps >= 1, "steps must be at least 1");
+  const bool cfg = job.guidance > 1.0;
+  require(job.promptEmbeds.defined() && job.promptEmbeds.dim() == 3 && job.promptEmbeds.size(0) == 1,
+          "promptEmbeds must be [1, T, D]");
+  if (cfg)
+    require(job.negativeEmbeds.defined() && job.negativeEmbeds.sizes() == job.promptEmbeds.sizes(),
+            "negativeEmbeds must have the prompt embeds' shape");
+  const int64_t f = m.vae->config().downFactor(), h = H / f, w = W / f;
+  const int64_t latentCh = m.vae->config().latentChannels;
+  if (job.initialLatents.defined())
+    require(job.initialLatents.dim() == 4 && job.initialLatents.size(0) == 1 && job.initialLatents.size(1) == latentCh &&
+                job.initialLatents.size(2) == h && job.initialLatents.size(3) == w,
+            "initialLatents must be [1, " + std::to_string(latentCh) + ", H/8, W/8]");
+
+  c10::InferenceMode guard;
+  const auto opts = at::TensorOptions().dtype(m.dtype).device(m.device);
+  const double sf = m.vae->scalingFactor();
+  const bool inpaintUNet = m.unet->config().inChannels == 9;
+
+  const at::Tensor image = job.image.to(opts) * 2.0 - 1.0;
+  const at::Tensor mask = (job.mask.to(at::kFloat) >= 0.5).to(opts);  // diffusers binarises: < 0.5 -> 0
+  const at::Tensor imageLatents = m.vae->encodeMode(image) * sf;
+  const at::Tensor maskLatent = at::upsample_nearest2d(mask, {h, w});
+  at::Tensor maskedImageLatents;
+  if (inpaintUNet) maskedImageLatents = m.vae->encodeMode(image * (mask < 0.5).to(m.dtype)) * sf;
+  const at::Tensor control = job.control.to(opts);
+  const at::Tensor controlIn = cfg ? at::cat({control, control}) : control;
+  const at::Tensor context = (cfg ? at::cat({job.negativeEmbeds, job.promptEmbeds}) : job.promptEmbeds).to(opts);
+
+  auto scheduler = makeScheduler(job.sampler.empty() ? m.schedulerName : job.sampler, m.schedulerConfig);
+  scheduler->setTimesteps(job.steps);
+  const auto& timesteps = scheduler->timesteps();
+  const size_t total = timesteps.size();
+
+  std::unique_ptr<SeededNoise> seeded;
+  NoiseSource* source = job.noise;
+  if (!source) {
+    seeded = std::make_unique<SeededNoise>(job.seed);
+    source = seeded.get();
+  }
+  const at::Tensor like = at::empty({1, latentCh, h, w}, opts);
+  const at::Tensor noise = job.initialLatents.defined() ? job.initialLatents.to(opts) : source->next(like).to(opts);
+  at::Tensor latents = noise * scheduler->initNoiseSigma();
+
+  SdInpaintResult result;
+  for (size_t i = 0; i < total; ++i) {
+    if (cancel && cancel->load()) {
+      result.cancelled = true;
+      return result;
+    }
+    const at::Tensor x = cfg ? at::cat({latents, latents}) : latents;
+    const at::Tensor xIn = scheduler->scaleModelInput(x, i);
+    const at::Tensor t = at::scalar_tensor(timesteps[i], at::TensorOptions().dtype(at::kFloat).device(m.device));
+    const ControlNetResiduals r = m.controlnet->forward(xIn, t, context, controlIn, job.controlnetScale);
+    at::Tensor unetIn = xIn;
+    if (inpaintUNet) {
+      const at::Tensor extra = at::cat({maskLatent, maskedImageLatents}, 1);
+      unetIn = at::cat({xIn, cfg ? at::cat({extra, extra}) : extra}, 1);
+    }
+    at::Tensor eps = m.unet->forward(unetIn, t, context, &r.down, &r.mid);
+    if (cfg) {
+      const auto halves = eps.chunk(2);
+      eps = halves[0] + job.guidance * (halves[1] - halves[0]);
+    }
+    latents = scheduler->step(eps, i, latents, *source);
+    if (!inpaintUNet) {
+      // Keep the known region: the image latents re-noised to the next step's level.
+      const at::Tensor known = i + 1 < total ? scheduler->addNoise(imageLatents, noise, i + 1) : imageLatents;
+      latents = (1.0 - maskLatent) * known + maskLatent * latents;
+    }
+    if (job.keepStepLatents) result.stepLatents.push_back(latents.to(at::kFloat).cpu().clone());
+    if (progress && !progress(static_cast<int>(i + 1), static_cast<int>(total), latents)) {
+      result.cancelled = true;
+      return result;
+    }
+  }
+  if (cancel && cancel->load()) {
+    result.cancelled = true;
+    return result;
+  }
+  const at::Tensor decoded = m.vae->decode(latents / sf);
+  result.image = (decoded.to(at::kFloat) / 2.0 + 0.5).clamp(0.0, 1.0).permute({0, 2, 3, 1}).contiguous().cpu();
+  return result;
+}
+
+}  // namespace caig

@@ -1,0 +1,100 @@
+#pragma once
+// The Stable Diffusion 1.x ControlNet-inpaint job, step for step as diffusers 0.27's
+// StableDiffusionControlNetInpaintPipeline (strength 1, VAE posterior mode, no guess mode):
+// text encoder -> CFG denoising loop (ControlNet residuals into the UNet, any scheduler of
+// models/diffusion_schedulers.h) with latent mask blending for 4-channel UNets, or the
+// [latents, mask, masked-image latents] input of 9-channel inpainting UNets -> VAE decode.
+// Torch-light header; the models live behind a pimpl.
+
+#include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
+#include <c10/core/ScalarType.h>
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace caig {
+
+class NoiseSource;
+class AutoencoderKL;
+class UNet2DConditionModel;
+class ControlNetModel;
+class ClipTextModel;
+
+struct SdLoadOptions {
+  c10::Device device{c10::kCPU};
+  // Weights of UNet, ControlNet and VAE (the text encoder stays fp32; its output is cast). fp32
+  // on CPU; fp16 is the usual choice on CUDA.
+  c10::ScalarType dtype = c10::kFloat;
+  std::filesystem::path controlnetDir;  // empty: the pipeline folder's controlnet/
+  std::string schedulerName;            // "" = the folder's scheduler class; else a makeScheduler() name
+};
+
+struct SdInpaintJob {
+  at::Tensor image;    // [1, 3, H, W] float RGB in [0, 1]; H, W multiples of 8
+  at::Tensor mask;     // [1, 1, H, W] float, binarised at 0.5: 1 = repaint
+  at::Tensor control;  // [1, 3, H, W] float RGB in [0, 1] (the ControlNet condition)
+  at::Tensor promptEmbeds, negativeEmbeds;  // [1, 77, D] from encodePrompt()
+  int steps = 20;
+  double guidance = 7.5;  // <= 1: no classifier-free guidance (single batch, negative unused)
+  double controlnetScale = 1.0;
+  // Noise: initialLatents (standard normal [1, 4, H/8, W/8], tests) if defined, else drawn from
+  // `noise` if set, else from SeededNoise(seed). The same source then feeds stochastic
+  // schedulers, so a seed alone reproduces a variant. The initial noise is also what the
+  // mask blending re-noises the image latents with (as diffusers).
+  at::Tensor initialLatents;
+  uint64_t seed = 0;
+  NoiseSource* noise = nullptr;
+  bool keepStepLatents = false;  // fill SdInpaintResult::stepLatents (after each step and blend)
+  std::string sampler;           // "" = the loaded scheduler; else a makeScheduler() name for this run
+};
+
+// After each step: (step index + 1, total, current latents). Return false to cancel.
+using SdStepCallback = std::function<bool(int step, int total, const at::Tensor& latents)>;
+
+struct SdInpaintResult {
+  at::Tensor image;  // [1, H, W, 3] float in [0, 1] on CPU; undefined when cancelled
+  bool cancelled = false;
+  std::vector<at::Tensor> stepLatents;  // fp32 CPU, only with SdInpaintJob::keepStepLatents
+};
+
+class SdInpaintPipeline {
+ public:
+  // A diffusers pipeline folder (model_index.json + text_encoder, unet, controlnet, vae,
+  // scheduler; a tokenizer folder is not needed here). Weights go straight to options.device.
+  // Throws io::FileError naming a missing component folder, io::FormatError for bad content.
+  static SdInpaintPipeline load(const std::filesystem::path& pipelineDir, const SdLoadOptions& options = {});
+  ~SdInpaintPipeline();
+  SdInpaintPipeline(SdInpaintPipeline&&) noexcept;
+  SdInpaintPipeline& operator=(SdInpaintPipeline&&) noexcept;
+
+  // Token ids [B, 77] -> text encoder last_hidden_state [B, 77, D] (fp32, on the device).
+  at::Tensor encodePrompt(const at::Tensor& ids) const;
+
+  // Throws std::invalid_argument for bad shapes (H/W not multiples of 8, mask/control sizes
+  // differing from the image, missing embeds, steps < 1). cancel (checked before every step) or
+  // progress returning false => cancelled result without an image.
+  SdInpaintResult run(const SdInpaintJob& job, const SdStepCallback& progress = {}, const std::atomic<bool>* cancel = nullptr) const;
+
+  // Cheap latent -> RGB [1, 3, h, w] in [0, 1] at latent size: the linear SD1.5 latent-to-RGB
+  // factors popularised by ComfyUI's previews (unscaled latents as they come out of the loop).
+  static at::Tensor latentPreview(const at::Tensor& latents);
+
+  const AutoencoderKL& vae() const;
+  std::string schedulerName() const;  // the scheduler each run() builds afresh
+  c10::Device device() const;
+  c10::ScalarType dtype() const;
+
+ private:
+  SdInpaintPipeline();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace caig
