@@ -1,0 +1,338 @@
+// The neural main job (core/sd_generation.h) on tests/data/tiny-sd-e2e: a complete diffusers
+// ControlNet-inpaint folder with the real CLIP vocabulary and tiny random weights. The images
+// are noise, but sizes, paste-back, seeds, progress, cancellation and storage are real.
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "../models/test_util.h"
+#include "core/image_io.h"
+#include "core/project.h"
+#include "core/sd_generation.h"
+
+namespace caig {
+namespace {
+
+namespace fs = std::filesystem;
+
+const fs::path kDemo = fs::path(CAIG_SOURCE_DIR) / "resources/demo";
+const fs::path kModel = fs::path(CAIG_TEST_DATA) / "tiny-sd-e2e";
+
+cv::Mat demoAlpha(const std::string& name) {
+  cv::Mat a = loadImage(kDemo / (name + ".alpha.png"));
+  if (a.channels() != 1) cv::extractChannel(a, a, 0);
+  return a;
+}
+
+// Small and fast: 2 steps at a 128 px working size on the CPU, the ad at 512 px.
+SdRequest tinyRequest() {
+  SdRequest r;
+  r.modelDir = kModel;
+  r.presetId = "1:1-512";
+  r.steps = 2;
+  r.workingLongSide = 128;
+  r.seed = 7;
+  r.device = "cpu";
+  r.precision = "fp32";
+  r.sampler = "euler_a";
+  return r;
+}
+
+std::string errorOf(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+// ---- Without weights -----------------------------------------------------------------------
+
+TEST(SdGeneration, SeedModes) {
+  SdRequest r;
+  r.seed = 41;
+  r.seedMode = SeedMode::Fixed;
+  EXPECT_EQ(sdVariantSeed(r, 0), 41u);
+  EXPECT_EQ(sdVariantSeed(r, 5), 41u);
+  r.seedMode = SeedMode::Increment;
+  EXPECT_EQ(sdVariantSeed(r, 0), 41u);
+  EXPECT_EQ(sdVariantSeed(r, 3), 44u);
+  r.seedMode = SeedMode::Random;
+  std::set<std::uint64_t> seen;
+  for (int i = 0; i < 16; ++i) {
+    const auto s = sdVariantSeed(r, i);
+    EXPECT_LE(s, 0xffffffffULL);
+    seen.insert(s);
+  }
+  EXPECT_GT(seen.size(), 14u);  // 16 draws of 32 bits: a repeat is a bug, not luck
+  for (auto m : {SeedMode::Fixed, SeedMode::Increment, SeedMode::Random}) EXPECT_EQ(parseSeedMode(toString(m)), m);
+  EXPECT_THROW(parseSeedMode("sometimes"), std::invalid_argument);
+}
+
+TEST(SdGeneration, RequestValidation) {
+  EXPECT_NO_THROW(validateSdRequest(SdRequest{}));
+  EXPECT_EQ(SdRequest{}.steps, 30);
+  EXPECT_DOUBLE_EQ(SdRequest{}.guidance, 7.5);
+  EXPECT_DOUBLE_EQ(SdRequest{}.controlnetScale, 1.0);
+  EXPECT_EQ(SdRequest{}.workingLongSide, 512);
+  EXPECT_EQ(SdRequest{}.negativePrompt, kDefaultSdNegativePrompt);
+  auto bad = [](auto change) {
+    SdRequest r;
+    change(r);
+    return errorOf([&] { validateSdRequest(r); });
+  };
+  EXPECT_NE(bad([](SdRequest& r) { r.sampler = "heun"; }).find("unknown sampler 'heun'"), std::string::npos);
+  EXPECT_NE(bad([](SdRequest& r) { r.steps = 0; }).find("steps"), std::string::npos);
+  EXPECT_NE(bad([](SdRequest& r) { r.workingLongSide = 500; }).find("multiple of 8"), std::string::npos);
+  EXPECT_NE(bad([](SdRequest& r) { r.variantsPerPrompt = 0; }).find("variants per prompt"), std::string::npos);
+  EXPECT_NE(bad([](SdRequest& r) { r.presetId = "3:2"; }).find("unknown ad size preset '3:2'"), std::string::npos);
+  for (const auto& s : sdSamplerNames()) {
+    SdRequest r;
+    r.sampler = s;
+    EXPECT_NO_THROW(validateSdRequest(r)) << s;
+  }
+}
+
+TEST(SdGeneration, MissingModelFoldersAreNamed) {
+  SdRequest r = tinyRequest();
+  r.modelDir = fs::path(CAIG_TEST_DATA) / "no-such-sd-model";
+  EXPECT_NE(errorOf([&] { SdEngine e(r); }).find("no-such-sd-model: no such Stable Diffusion model folder"),
+            std::string::npos);
+  r.modelDir = fs::path(CAIG_TEST_DATA) / "tiny-llava-hf";  // a model folder, but not a pipeline
+  EXPECT_NE(errorOf([&] { SdEngine e(r); }).find("no model_index.json"), std::string::npos);
+
+  // A copy of the fixture with one component missing at a time.
+  test::TempDir tmp;
+  const fs::path copy = tmp / "half-downloaded";
+  fs::copy(kModel, copy, fs::copy_options::recursive);
+  r.modelDir = copy;
+  fs::remove_all(copy / "vae");
+  EXPECT_NE(errorOf([&] { SdEngine e(r); }).find("half-downloaded: the vae/ component is missing"), std::string::npos);
+  fs::copy(kModel / "vae", copy / "vae", fs::copy_options::recursive);
+  fs::remove(copy / "tokenizer/merges.txt");
+  EXPECT_NE(errorOf([&] { SdEngine e(r); }).find("tokenizer/merges.txt is missing"), std::string::npos);
+  fs::copy(kModel / "tokenizer/merges.txt", copy / "tokenizer/merges.txt");
+  fs::remove(copy / "unet/diffusion_pytorch_model.safetensors");
+  EXPECT_NE(errorOf([&] { SdEngine e(r); }).find("unet/ has no safetensors weights"), std::string::npos);
+  fs::copy(kModel / "unet", copy / "unet", fs::copy_options::recursive | fs::copy_options::skip_existing);
+  fs::remove_all(copy / "controlnet");
+  EXPECT_NE(errorOf([&] { SdEngine e(r); }).find("the controlnet/ component is missing"), std::string::npos);
+  // ... which a separate ControlNet folder supplies.
+  r.controlnetDir = tmp / "no-such-controlnet";
+  EXPECT_NE(errorOf([&] { SdEngine e(r); }).find("no-such-controlnet: no such ControlNet folder"), std::string::npos);
+}
+
+// ---- On the tiny model ---------------------------------------------------------------------
+
+class SdTinyModel : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { engine_ = std::make_unique<SdEngine>(tinyRequest()); }
+  static void TearDownTestSuite() { engine_.reset(); }
+  static std::unique_ptr<SdEngine> engine_;
+
+  const cv::Mat shot_ = loadImage(kDemo / "jar.png");
+  const cv::Mat alpha_ = demoAlpha("jar");
+  const std::vector<std::string> prompts_ = {"a glass jar on a marble podium, soft morning light"};
+};
+std::unique_ptr<SdEngine> SdTinyModel::engine_;
+
+TEST_F(SdTinyModel, EngineDescribesItself) {
+  EXPECT_EQ(engine_->modelId(), "tiny-sd-e2e+controlnet");
+  EXPECT_EQ(engine_->device(), "cpu");
+  EXPECT_EQ(engine_->precision(), "fp32");
+  EXPECT_TRUE(engine_->matches(tinyRequest()));
+  SdRequest other = tinyRequest();
+  other.precision = "auto";
+  EXPECT_FALSE(engine_->matches(other));
+}
+
+TEST_F(SdTinyModel, VariantsHaveThePresetSizeAndTheOriginalProductPixels) {
+  SdRequest r = tinyRequest();
+  r.variantsPerPrompt = 2;
+  std::vector<std::pair<int, int>> calls;  // (variant, step)
+  cv::Size previewSize;
+  const auto result = renderSdVariants(*engine_, shot_, alpha_, prompts_, r,
+                                       [&](int step, int total, int variant, const cv::Mat& preview) {
+                                         EXPECT_EQ(total, 2);
+                                         calls.emplace_back(variant, step);
+                                         previewSize = preview.size();
+                                         EXPECT_EQ(preview.type(), CV_8UC3);
+                                       });
+  ASSERT_FALSE(result.cancelled);
+  ASSERT_EQ(result.variants.size(), 2u);
+  EXPECT_EQ(calls, (std::vector<std::pair<int, int>>{{0, 1}, {0, 2}, {1, 1}, {1, 2}}));
+  EXPECT_EQ(previewSize, cv::Size(128, 128));
+
+  const Layout ad = layoutProduct(prepareProduct(shot_, alpha_), {512, 512});
+  const cv::Mat opaque = pasteWeights(ad.alpha, r.composition.featherPx) == 1.0f;
+  // The feathered rim aside, the product's opaque pixels are all in the exact region.
+  cv::Mat core;
+  cv::erode(ad.alpha == 255, core, cv::Mat::ones(5, 5, CV_8U));
+  ASSERT_GT(cv::countNonZero(core), 1000);
+  EXPECT_EQ(cv::countNonZero(core & ~opaque), 0);
+  for (const auto& v : result.variants) {
+    ASSERT_EQ(v.image.size(), cv::Size(512, 512));
+    ASSERT_EQ(v.image.type(), CV_8UC3);
+    EXPECT_EQ(v.background.size(), cv::Size(128, 128));
+    EXPECT_EQ(v.workingSize, cv::Size(128, 128));
+    EXPECT_EQ(cv::norm(v.image, ad.product, cv::NORM_INF, opaque), 0.0);
+    EXPECT_EQ(cv::norm(v.canvasAlpha, ad.alpha, cv::NORM_INF), 0.0);
+    // The background is the generator's, not the layout's white fill.
+    EXPECT_GT(cv::norm(v.image, ad.product, cv::NORM_L1, ad.alpha == 0), 0.0);
+    EXPECT_EQ(v.prompt, prompts_[0]);
+    EXPECT_EQ(v.negativePrompt, kDefaultSdNegativePrompt);
+    EXPECT_EQ(v.sampler, "euler_a");
+    EXPECT_EQ(v.steps, 2);
+    EXPECT_DOUBLE_EQ(v.guidance, 7.5);
+    EXPECT_EQ(v.modelId, "tiny-sd-e2e+controlnet");
+    EXPECT_GT(v.totalSeconds, 0.0);
+  }
+  // Increment mode (the default): seeds 7 and 8, and different backgrounds.
+  EXPECT_EQ(result.variants[0].seed, 7u);
+  EXPECT_EQ(result.variants[1].seed, 8u);
+  EXPECT_GT(cv::norm(result.variants[0].background, result.variants[1].background, cv::NORM_L1), 0.0);
+  EXPECT_GT(cv::norm(result.variants[0].image, result.variants[1].image, cv::NORM_L1, ad.alpha == 0), 0.0);
+
+  // The same seed on the same engine reproduces bit for bit.
+  r.variantsPerPrompt = 1;
+  r.seed = 8;
+  const auto again = renderSdVariants(*engine_, shot_, alpha_, prompts_, r);
+  ASSERT_EQ(again.variants.size(), 1u);
+  EXPECT_EQ(cv::norm(again.variants[0].image, result.variants[1].image, cv::NORM_INF), 0.0);
+}
+
+TEST_F(SdTinyModel, SeedModesAcrossPromptsAndOtherSizes) {
+  SdRequest r = tinyRequest();
+  r.steps = 1;
+  r.presetId = "1.91:1";  // 1200x628; working 128x64
+  r.seedMode = SeedMode::Fixed;
+  const std::vector<std::string> two = {prompts_[0], "a glass jar on a wooden table in a sunny kitchen"};
+  const auto fixed = renderSdVariants(*engine_, shot_, alpha_, two, r);
+  ASSERT_EQ(fixed.variants.size(), 2u);
+  EXPECT_EQ(fixed.variants[0].seed, 7u);
+  EXPECT_EQ(fixed.variants[1].seed, 7u);
+  EXPECT_EQ(fixed.variants[1].promptIndex, 1);
+  EXPECT_EQ(fixed.variants[1].prompt, two[1]);
+  EXPECT_EQ(fixed.variants[0].image.size(), cv::Size(1200, 628));
+  EXPECT_EQ(fixed.variants[0].background.size(), workingSize({1200, 628}, 128));
+  // Same seed, other prompt: the text conditions the image.
+  EXPECT_GT(cv::norm(fixed.variants[0].background, fixed.variants[1].background, cv::NORM_L1), 0.0);
+
+  r.seedMode = SeedMode::Random;
+  r.variantsPerPrompt = 2;
+  const auto random = renderSdVariants(*engine_, shot_, alpha_, {prompts_[0]}, r);
+  ASSERT_EQ(random.variants.size(), 2u);
+  EXPECT_NE(random.variants[0].seed, random.variants[1].seed);
+  // A random seed is recorded, so the variant can be made again with it.
+  r.seedMode = SeedMode::Fixed;
+  r.variantsPerPrompt = 1;
+  r.seed = random.variants[1].seed;
+  const auto redo = renderSdVariants(*engine_, shot_, alpha_, {prompts_[0]}, r);
+  EXPECT_EQ(cv::norm(redo.variants[0].image, random.variants[1].image, cv::NORM_INF), 0.0);
+}
+
+TEST_F(SdTinyModel, CancellationStopsWithinAStepAndSavesNothing) {
+  test::TempDir tmp;
+  Project project = Project::create(tmp / "p");
+  const Product product = project.importProductShot(kDemo / "jar.png", "Jar");
+  SdRequest r = tinyRequest();
+  r.variantsPerPrompt = 3;
+  std::atomic<bool> cancel{false};
+  int calls = 0;
+  const auto result = renderSdVariants(
+      *engine_, shot_, alpha_, prompts_, r,
+      [&](int, int, int, const cv::Mat&) {
+        ++calls;
+        cancel = true;  // after the first step of the first variant
+      },
+      &cancel);
+  EXPECT_TRUE(result.cancelled);
+  EXPECT_TRUE(result.variants.empty());
+  EXPECT_EQ(calls, 1);
+  EXPECT_TRUE(project.store().variants(product.id).empty());
+  EXPECT_TRUE(!fs::exists(tmp / "p/variants") || fs::is_empty(tmp / "p/variants"));
+
+  // Cancelled during the second variant: the first one is kept.
+  cancel = false;
+  calls = 0;
+  const auto partial = renderSdVariants(
+      *engine_, shot_, alpha_, prompts_, r,
+      [&](int, int, int variant, const cv::Mat&) {
+        ++calls;
+        if (variant == 1) cancel = true;
+      },
+      &cancel);
+  EXPECT_TRUE(partial.cancelled);
+  ASSERT_EQ(partial.variants.size(), 1u);
+  EXPECT_EQ(calls, 3);
+  EXPECT_EQ(partial.variants[0].seed, 7u);
+
+  // Already cancelled before it starts.
+  const auto none = renderSdVariants(*engine_, shot_, alpha_, prompts_, r, {}, &cancel);
+  EXPECT_TRUE(none.cancelled);
+  EXPECT_TRUE(none.variants.empty());
+}
+
+TEST_F(SdTinyModel, BadInputIsRefused) {
+  const SdRequest r = tinyRequest();
+  const cv::Mat emptyAlpha = cv::Mat::zeros(shot_.size(), CV_8UC1);
+  EXPECT_THROW(renderSdVariants(*engine_, shot_, emptyAlpha, prompts_, r), CompositionError);
+  const cv::Mat wrongSize = cv::Mat::zeros(10, 10, CV_8UC1);
+  EXPECT_THROW(renderSdVariants(*engine_, shot_, wrongSize, prompts_, r), CompositionError);
+  EXPECT_THROW(renderSdVariants(*engine_, shot_, alpha_, {}, r), std::invalid_argument);
+  SdRequest badSampler = r;
+  badSampler.sampler = "plms";
+  EXPECT_THROW(renderSdVariants(*engine_, shot_, alpha_, prompts_, badSampler), std::invalid_argument);
+}
+
+TEST_F(SdTinyModel, SavedVariantsReloadWithTheirParameters) {
+  test::TempDir tmp;
+  SdRequest r = tinyRequest();
+  r.variantsPerPrompt = 2;
+  r.promptSource = "builtin";
+  std::int64_t productId = 0;
+  std::vector<SdVariant> variants;
+  {
+    Project project = Project::create(tmp / "p");
+    productId = project.importProductShot(kDemo / "jar.png", "Glass Jar").id;
+    variants = renderSdVariants(*engine_, shot_, alpha_, prompts_, r).variants;
+    ASSERT_EQ(variants.size(), 2u);
+    const auto saved = saveSdVariants(project, productId, variants, r);
+    ASSERT_EQ(saved.size(), 2u);
+  }
+  const Project reopened = Project::open(tmp / "p");
+  const auto stored = reopened.store().variants(productId);
+  ASSERT_EQ(stored.size(), 2u);
+  const auto prompts = reopened.store().prompts(productId);
+  ASSERT_EQ(prompts.size(), 1u);  // one record for the prompt both variants share
+  EXPECT_EQ(prompts[0].text, prompts_[0]);
+  EXPECT_EQ(prompts[0].source, "builtin");
+  for (std::size_t i = 0; i < stored.size(); ++i) {
+    const auto& s = *std::find_if(stored.begin(), stored.end(), [&](const Variant& x) {
+      return x.seed == static_cast<std::int64_t>(variants[i].seed);
+    });
+    EXPECT_EQ(s.promptId, prompts[0].id);
+    const cv::Mat image = loadImage(reopened.absolute(s.imagePath));
+    EXPECT_EQ(cv::norm(image, variants[i].image, cv::NORM_INF), 0.0);
+    const auto p = nlohmann::json::parse(s.paramsJson);
+    EXPECT_EQ(p.at("engine"), "sd15");
+    EXPECT_EQ(p.at("model"), "tiny-sd-e2e+controlnet");
+    EXPECT_EQ(p.at("preset"), "1:1-512");
+    EXPECT_EQ(p.at("sampler"), "euler_a");
+    EXPECT_EQ(p.at("steps"), 2);
+    EXPECT_EQ(p.at("cfg"), 7.5);
+    EXPECT_EQ(p.at("controlnetScale"), 1.0);
+    EXPECT_EQ(p.at("seed"), variants[i].seed);
+    EXPECT_EQ(p.at("seedMode"), "increment");
+    EXPECT_EQ(p.at("prompt"), prompts_[0]);
+    EXPECT_EQ(p.at("negativePrompt"), kDefaultSdNegativePrompt);
+    EXPECT_EQ(p.at("workingSize"), nlohmann::json::array({128, 128}));
+    EXPECT_GT(p.at("timings").at("totalSeconds").get<double>(), 0.0);
+  }
+}
+
+}  // namespace
+}  // namespace caig
