@@ -305,7 +305,53 @@ const std::vector<std::string>& ClickColumnNames::clicks() {
 
 // ---- Parsing --------------------------------------------------------------------------------
 
+namespace {
+
+// Click files must be UTF-8 (a BOM is allowed). UTF-16 is refused naming the encoding, and bytes
+// that are not UTF-8 (typically a Latin-1 / Windows-1252 export) are refused naming the line:
+// guessing a legacy code page would silently turn product names into different strings.
+void requireUtf8(const std::string& text, const fs::path& source) {
+  if (text.rfind("\xFF\xFE", 0) == 0 || text.rfind("\xFE\xFF", 0) == 0) {
+    throw ClickImportError(source.string() + ": the file is UTF-16 (" +
+                           (text[0] == '\xFF' ? "little" : "big") +
+                           "-endian, with a byte order mark); save it as UTF-8 and import again");
+  }
+  int line = 1;
+  const auto* b = reinterpret_cast<const unsigned char*>(text.data());
+  const std::size_t n = text.size();
+  for (std::size_t i = 0; i < n;) {
+    const unsigned char c = b[i];
+    if (c < 0x80) {
+      if (c == '\n') ++line;
+      ++i;
+      continue;
+    }
+    std::size_t len = 0;
+    unsigned cp = 0;
+    if (c >= 0xC2 && c <= 0xDF) len = 2, cp = c & 0x1F;
+    else if (c >= 0xE0 && c <= 0xEF) len = 3, cp = c & 0x0F;
+    else if (c >= 0xF0 && c <= 0xF4) len = 4, cp = c & 0x07;
+    bool ok = len > 0 && i + len <= n;
+    for (std::size_t k = 1; ok && k < len; ++k) {
+      ok = (b[i + k] & 0xC0) == 0x80;
+      cp = (cp << 6) | (b[i + k] & 0x3F);
+    }
+    // Overlong 3/4-byte forms, surrogates and code points past U+10FFFF are not UTF-8 either.
+    if (ok && ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))) ok = false;
+    if (!ok) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "0x%02X", c);
+      throw ClickImportError(source.string() + ": line " + std::to_string(line) + " is not valid UTF-8 (byte " + hex +
+                             "; a Latin-1 or Windows-1252 export?); save the file as UTF-8 and import again");
+    }
+    i += len;
+  }
+}
+
+}  // namespace
+
 ClickFile parseClickCsv(const std::string& input, const fs::path& source) {
+  requireUtf8(input, source);
   std::string text = input;
   if (text.rfind("\xEF\xBB\xBF", 0) == 0) text.erase(0, 3);
   ClickFile out;
@@ -373,6 +419,7 @@ ClickFile parseClickCsv(const std::string& input, const fs::path& source) {
 }
 
 ClickFile parseClickJson(const std::string& text, const fs::path& source) {
+  requireUtf8(text, source);
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(text);
@@ -631,6 +678,11 @@ ImportReport importClicks(Project& project, const fs::path& file, const ImportOp
     std::string ext;
   };
   std::vector<Pending> pending;
+  struct Decoded {
+    std::string hash, error;
+    fs::path alpha;
+  };
+  std::unordered_map<std::string, Decoded> decoded;
   std::set<std::string> products;
   const int progressTotal = static_cast<int>(parsed.rows.size()) * (options.dryRun ? 1 : 2);
   int progressDone = 0;
@@ -669,15 +721,25 @@ ImportReport importClicks(Project& project, const fs::path& file, const ImportOp
       }
     }
     if (!src->external.empty()) {
-      try {
-        const cv::Mat img = loadImage(src->external);
-        src->hash = pixelHash(img);
-      } catch (const std::exception& e) {
-        reject(std::string("image does not decode: ") + e.what());
+      // Exports reuse a few images across many rows: decode and hash each file once.
+      auto cached = decoded.find(src->external.string());
+      if (cached == decoded.end()) {
+        Decoded d;
+        try {
+          d.hash = pixelHash(loadImage(src->external));
+        } catch (const std::exception& e) {
+          d.error = std::string("image does not decode: ") + e.what();
+        }
+        const fs::path alpha = src->external.parent_path() / (src->external.stem().string() + ".alpha.png");
+        if (d.error.empty() && fs::is_regular_file(alpha)) d.alpha = alpha;
+        cached = decoded.emplace(src->external.string(), std::move(d)).first;
+      }
+      if (!cached->second.error.empty()) {
+        reject(cached->second.error);
         continue;
       }
-      const fs::path alpha = src->external.parent_path() / (src->external.stem().string() + ".alpha.png");
-      if (fs::is_regular_file(alpha)) src->alphaExternal = alpha;
+      src->hash = cached->second.hash;
+      src->alphaExternal = cached->second.alpha;
     }
     (byPath ? report.imagesMatchedByPath : report.imagesMatchedByHash)++;
     products.insert(row.productKey);

@@ -13,7 +13,13 @@
 // Re-importing: a file whose bytes were imported before is refused with an error naming the
 // earlier import (ClickImportError); rows whose creative id is already in the project are
 // rejected as duplicates. So a re-import never changes anything. CTR is always computed from
-// impressions and clicks; a CTR column in the file is ignored.
+// impressions and clicks; a CTR column in the file is ignored. A row with 0 impressions (and 0
+// clicks) is kept, with CTR 0; it never forms a training pair (PairRules::minImpressions).
+//
+// Encoding: files must be UTF-8, with or without a BOM. UTF-16 (a BOM FF FE / FE FF) is refused
+// with a ClickImportError naming UTF-16; bytes that are not valid UTF-8 (typically a Latin-1 or
+// Windows-1252 export) are refused with one naming the first bad line. Nothing is converted:
+// guessing a legacy code page could silently turn product names into different strings.
 
 #include <cstdint>
 #include <filesystem>

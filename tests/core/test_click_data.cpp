@@ -371,6 +371,60 @@ PRAGMA application_id = 1128352071;
 PRAGMA user_version = 2;
 )sql";
 
+TEST(ImportClicks, RefusesUtf16AndLatin1FilesWritingNothingButTakesUtf8WithOrWithoutBom) {
+  ClickFolder folder;
+  test::TempDir pdir;
+  auto project = Project::create(pdir / "p");
+  const Counts before = counts(project);
+  const std::string header = "creative_id,image_path,product_id,product_name,category,impressions,clicks\n";
+  // UTF-16 LE with BOM: every ASCII byte followed by a zero.
+  std::string utf16 = "\xFF\xFE";
+  for (char c : header + "c1,img/c1.png,P1,Cr\xC3\xA8me,beauty,100,4\n") {
+    utf16 += c;
+    utf16 += '\0';
+  }
+  write(folder.dir / "u16.csv", utf16);
+  try {
+    importClicks(project, folder.dir / "u16.csv");
+    ADD_FAILURE() << "UTF-16 accepted";
+  } catch (const ClickImportError& e) {
+    EXPECT_NE(std::string(e.what()).find("UTF-16"), std::string::npos) << e.what();
+  }
+  // Latin-1: "Crème" as the single byte 0xE8, on line 3.
+  write(folder.dir / "latin1.csv", header + "c1,img/c1.png,P1,Mug,kitchen,100,4\nc2,img/c2.png,P2,Cr\xE8me,beauty,100,4\n");
+  try {
+    importClicks(project, folder.dir / "latin1.csv");
+    ADD_FAILURE() << "Latin-1 accepted";
+  } catch (const ClickImportError& e) {
+    EXPECT_NE(std::string(e.what()).find("line 3"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("UTF-8"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(parseClickJson("[{\"creative_id\": \"c\xE8\"}]"), ClickImportError);
+  EXPECT_EQ(counts(project), before);
+
+  const fs::path plain = folder.csv("utf8.csv", "c1,img/c1.png,P1,Cr\xC3\xA8me \xE2\x82\xAC\xF0\x9F\x98\x80,beauty,100,4\n");
+  write(folder.dir / "bom.csv", "\xEF\xBB\xBF" + header + "c2,img/c2.png,P2,Cr\xC3\xA8me,beauty,100,4\n");
+  EXPECT_EQ(importClicks(project, plain).rowsImported, 1);
+  EXPECT_EQ(importClicks(project, folder.dir / "bom.csv").rowsImported, 1);
+  bool found = false;
+  for (const auto& cp : project.store().clickProducts()) found = found || cp.title == "Cr\xC3\xA8me \xE2\x82\xAC\xF0\x9F\x98\x80";
+  EXPECT_TRUE(found);
+}
+
+// Zero impressions (and so zero clicks) is a valid row: kept, with CTR 0. It never forms a
+// pair, since pairs need min impressions (see click_pairs).
+TEST(ClickCsv, KeepsARowWithZeroImpressions) {
+  const ClickFile f = parseClickCsv(
+      "creative_id,image_path,product_id,impressions,clicks\n"
+      "c1,a.png,P1,0,0\n"
+      "c2,b.png,P1,0,1\n");
+  ASSERT_EQ(f.rows.size(), 1u);
+  EXPECT_EQ(f.rows[0].creativeId, "c1");
+  EXPECT_EQ(f.rows[0].impressions, 0);
+  EXPECT_EQ(f.rows[0].ctr(), 0.0);
+  EXPECT_TRUE(hasReason(f.rejected, "c2", "clicks (1) > impressions (0)"));
+}
+
 TEST(ProjectStoreV3, MigratesAVersionTwoFileKeepingItsClickRecords) {
   test::TempDir dir;
   sqlite3* db = nullptr;
