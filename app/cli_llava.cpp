@@ -115,7 +115,8 @@ int runLlavaPrompts(const LlavaCliOptions& o, const fs::path& image, const std::
                        {"raw", p.raw},
                        {"instruction", p.instruction},
                        {"source", p.source},
-                       {"complete", p.complete}});
+                       {"complete", p.complete},
+                       {"duplicateOf", p.duplicateOf}});
       }
       std::printf("%s\n", out.dump(2).c_str());
       return 0;
@@ -123,7 +124,9 @@ int runLlavaPrompts(const LlavaCliOptions& o, const fs::path& image, const std::
     std::fprintf(stderr, "\n%d prompts in %.1f s\n", count, seconds);
     for (std::size_t i = 0; i < batch.prompts.size(); ++i) {
       const auto& p = batch.prompts[i];
-      std::printf("[%s] %s%s\n", p.source.c_str(), p.text.c_str(), p.complete ? "" : " (cut at the token budget)");
+      const std::string dup = p.duplicateOf >= 0 ? " (same as prompt " + std::to_string(p.duplicateOf + 1) + ")" : "";
+      std::printf("[%s] %s%s%s\n", p.source.c_str(), p.text.c_str(), p.complete ? "" : " (cut at the token budget)",
+                  dup.c_str());
     }
     return 0;
   } catch (const std::exception& e) {

@@ -19,6 +19,10 @@
 #include "core/isnet_import.h"
 #include "core/image_io.h"
 #include "core/project.h"
+#include "core/rm_training.h"
+#include "core/style_preferences.h"
+#include "app/cli_llava.h"
+#include "app/cli_generate_sd.h"
 #include "models/io/checkpoint.h"
 #include "models/io/errors.h"
 #include "models/io/model_folder.h"
@@ -114,10 +118,15 @@ struct PromptsArgs {
   int count = 5;
   std::uint64_t seed = 1;
   bool json = false;
+  caig::cli::LlavaCliOptions llava;  // --engine llava (app/cli_llava.cpp)
 };
 
 // The palette is read from the product alone, so the shot is cut out first.
 int runPrompts(const PromptsArgs& a) {
+  if (a.engine == "llava") {
+    return caig::cli::runLlavaPrompts(a.llava, a.image, a.title.empty() ? a.image.stem().string() : a.title, a.count,
+                                      a.seed, a.json);
+  }
   if (a.engine != "builtin") {
     std::fprintf(stderr, "caig prompts: the %s engine is not available yet in this build (use --engine builtin)\n",
                  a.engine.c_str());
@@ -156,11 +165,17 @@ struct GenerateArgs {
   int variants = 4;
   std::string preset = "1:1-1080";
   std::uint64_t seed = 1;
+  bool projectGiven = false;
+  caig::cli::SdCliOptions sd;  // --engine sd15 (app/cli_generate_sd.cpp)
 };
 
 // Imports the shot (or finds the product), cuts it out when it has no cutout yet, renders the
 // variants with the built-in engines and stores them in the project.
 int runGenerate(const GenerateArgs& a) {
+  if (a.engine == "sd15") {
+    return caig::cli::runSdGenerate(a.sd, {a.image, a.productId, a.project, a.projectGiven, a.title, a.category,
+                                           a.variants, a.preset, a.seed});
+  }
   if (a.engine != "builtin") {
     std::fprintf(stderr, "caig generate: the %s engine is not available yet in this build (use --engine builtin)\n",
                  a.engine.c_str());
@@ -191,6 +206,11 @@ int runGenerate(const GenerateArgs& a) {
   request.presetId = a.preset;
   request.variants = a.variants;
   request.seed = a.seed;
+  {
+    // What this project learned: style preferences from `caig pcpo` and a ranker from `caig train-rm`.
+    caig::TemplatePromptWriter learned;
+    if (caig::loadProjectStyleWeights(project, learned)) request.styleWeights = learned.styleWeights;
+  }
   const auto start = std::chrono::steady_clock::now();
   const auto rendered = caig::renderBuiltinVariants(shot, alpha, product.title, product.category, request);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -202,6 +222,7 @@ int runGenerate(const GenerateArgs& a) {
   std::vector<caig::VariantImage> images;
   for (std::size_t i = 0; i < saved.size(); ++i) images.push_back({saved[i].id, rendered[i].image});
   caig::BuiltinRanker ranker;
+  if (const auto trained = caig::activeBuiltinRankerWeights(project)) ranker.load(*trained);
   const auto rankings = caig::rankVariants(ranker, shot, alpha, images, {product.title, product.category});
   caig::storeRankings(project.store(), rankings, ranker.id());
   std::printf("ranked by %s (%s)\n", ranker.id().c_str(), ranker.status().c_str());
@@ -227,20 +248,21 @@ void addRankCommand(CLI::App& app) {
     std::string title, category;
     std::vector<fs::path> images;
     bool json = false;
+    caig::cli::LlavaCliOptions llava;
   };
   auto a = std::make_shared<Args>();
   auto* rank = app.add_subcommand("rank", "Rank variants by predicted CTR (the first image is the reference)");
-  rank->add_option("--model", a->model, "builtin (interpretable features) or a neural reward model")
+  rank->add_option("--model", a->model, "builtin (interpretable features) or a reward-model folder (LLaVA RM)")
       ->capture_default_str();
   rank->add_option("--weights", a->weights, "Trained builtin weights (JSON); default: the neutral prior");
   rank->add_option("--title", a->title, "Product title");
   rank->add_option("--category", a->category, "Product category");
   rank->add_option("images", a->images, "Ad images; the first is the reference (e.g. the original)")->required();
   rank->add_flag("--json", a->json, "Print JSON instead of a table");
+  caig::cli::addLlavaModelOptions(rank, a->llava);
   rank->callback([a] {
-    if (a->model != "builtin") {
-      std::fprintf(stderr, "caig rank: neural reward model not available yet (use --model builtin)\n");
-      std::exit(kNotAvailable);
+    if (a->model != "builtin") {  // a reward-model folder (app/cli_llava.cpp)
+      std::exit(caig::cli::runNeuralRank(a->llava, a->model, a->images, a->title, a->category, a->json));
     }
     try {
       if (a->images.size() < 2) throw std::runtime_error("give at least two images to rank");
@@ -308,6 +330,8 @@ void addRankCommand(CLI::App& app) {
 
 }  // namespace
 
+void addTrainingCommands(CLI::App& app);  // app/cli_training.cpp
+
 int main(int argc, char** argv) {
   CLI::App app{"CAIG Studio command line: CTR-driven advertising backgrounds for product photos"};
   app.set_version_flag("--version", CAIG_VERSION);
@@ -324,7 +348,11 @@ int main(int argc, char** argv) {
   generate->add_option("-n,--variants", gen.variants, "Number of variants")->capture_default_str()->check(CLI::Range(1, 64));
   generate->add_option("--preset", gen.preset, "Ad size: 1:1-512 1:1-1024 1:1-1080 4:5 9:16 1.91:1")->capture_default_str();
   generate->add_option("--seed", gen.seed, "Seed")->capture_default_str();
-  generate->callback([&] { std::exit(runGenerate(gen)); });
+  caig::cli::addSdGenerateOptions(generate, gen.sd);
+  generate->callback([&] {
+    gen.projectGiven = generate->count("--project") > 0;
+    std::exit(runGenerate(gen));
+  });
 
   PromptsArgs pr;
   auto* prompts = app.add_subcommand("prompts", "Write background prompts for a product shot");
@@ -335,28 +363,14 @@ int main(int argc, char** argv) {
   prompts->add_option("-n,--count", pr.count, "Number of prompts")->capture_default_str()->check(CLI::Range(1, 64));
   prompts->add_option("--seed", pr.seed, "Seed")->capture_default_str();
   prompts->add_flag("--json", pr.json, "Print JSON (prompt, style, harmony, backdrop spec)");
+  caig::cli::addLlavaPromptOptions(prompts, pr.llava);
   prompts->callback([&] { std::exit(runPrompts(pr)); });
 
   addRankCommand(app);
 
-  // Subcommands of the product, in workflow order. Those still marked not-yet exit with 2.
-  struct Pending {
-    const char* name;
-    const char* help;
-  };
-  const Pending pending[] = {
-      {"import-clicks", "Import click data (CSV or CAIG JSON) into a project"},
-      {"train-rm", "Train the CTR reward model on a project's clicks"},
-      {"pcpo", "Run PCPO fine-tuning rounds for the prompt model"},
-  };
-  for (const auto& p : pending) {
-    auto* sub = app.add_subcommand(p.name, std::string(p.help) + " (not available yet)");
-    sub->allow_extras();
-    sub->callback([name = p.name] {
-      std::fprintf(stderr, "caig %s: not available yet in this build\n", name);
-      std::exit(kNotAvailable);
-    });
-  }
+  // Click data and training, in workflow order (app/cli_training.cpp): import-clicks, train-rm,
+  // pcpo, demo-clicks. Their neural variants still exit with 2.
+  addTrainingCommands(app);
 
   auto* models = app.add_subcommand("models", "Inspect and import model weights");
   models->require_subcommand(1);

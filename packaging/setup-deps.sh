@@ -10,7 +10,7 @@ packages=(
   # matmul falls back to the reference BLAS and runs ~90x slower.
   libtorch-dev libopenblas0-openmp nlohmann-json3-dev
   # core/
-  libopencv-dev libsqlite3-dev libsentencepiece-dev libpcre2-dev libxxhash-dev
+  libopencv-dev libsqlite3-dev libsentencepiece-dev libpcre2-dev libxxhash-dev libicu-dev
   # widgets/ and app/
   qt6-base-dev qt6-base-dev-tools libqt6opengl6-dev qt6-charts-dev qt6-svg-dev libqt6sql6-sqlite
   libimgui-dev libgl-dev libcli11-dev libspdlog-dev

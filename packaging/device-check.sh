@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# GPU check, for a machine with a CUDA LibTorch 2.x (the Python torch package's CMake files) and
+# an NVIDIA GPU: builds models/ alone against that LibTorch, runs the model tests (the CUDA
+# parity tests run instead of skipping) and the model benchmarks, and prints one table.
+# The regular build and tests never need this: they run on Debian's CPU LibTorch 1.13.
+#   bash packaging/device-check.sh [build-dir]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build-cuda}
+prefix=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
+echo "device-check: LibTorch from $prefix"
+python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "device",
+  torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none")'
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$prefix" \
+  -DCAIG_BUILD_STUDIO=OFF -DCAIG_BUILD_TESTS=ON -DCAIG_BUILD_BENCHMARKS=ON >"$build.configure.log" 2>&1 ||
+  { tail -30 "$build.configure.log"; exit 1; }
+cmake --build "$build" -j"$(nproc)" 2>&1 | tail -3
+ctest --test-dir "$build" --output-on-failure -j4 2>&1 | tail -25
+for b in "$build"/tests/bench/bench_*; do
+  [ -x "$b" ] || continue
+  echo "== $(basename "$b")"
+  "$b" --benchmark_min_time=0.2 2>/dev/null | grep -E "^(BM_|-|Benchmark)" || true
+done
