@@ -287,21 +287,11 @@ NeuralRmResult trainNeuralRewardModel(Project& project, const NeuralRmOptions& o
 
   NeuralRmResult result;
   // Pairs first: a project without clicks fails before any model is read.
-  const auto creatives = loadClickCreatives(project);
-  if (creatives.empty()) throw RankerError("train-rm: the project has no click data (run import-clicks first)");
-  const PairSet pairSet = buildPairs(creatives, o.rules);
+  const TrainingPairs data = loadTrainingPairs(project, o.rules, o.validationFraction, o.seed);
+  const auto& creatives = data.creatives;
+  const PairSet& pairSet = data.pairSet;
+  const PairSplit& split = data.split;
   result.pairStats = pairSet.stats;
-  if (pairSet.pairs.empty()) {
-    const auto& st = pairSet.stats;
-    throw RankerError("train-rm: no training pairs from " + std::to_string(creatives.size()) + " creatives of " +
-                      std::to_string(st.products) + " products: " + std::to_string(st.candidatePairs) +
-                      " same-product candidates, " + std::to_string(st.skippedImpressions) + " skipped for < " +
-                      std::to_string(o.rules.minImpressions) + " impressions, " + std::to_string(st.skippedRatioLow) +
-                      " for a CTR ratio below " + std::to_string(o.rules.ratioMin) + ", " +
-                      std::to_string(st.skippedRatioHigh) + " above " + std::to_string(o.rules.ratioMax) +
-                      " (see --min-impressions, --ratio-min, --ratio-max)");
-  }
-  const PairSplit split = splitByProduct(pairSet.pairs, o.validationFraction, o.seed);
   result.trainPairs = static_cast<int>(split.train.size());
   result.validationPairs = static_cast<int>(split.validation.size());
   result.trainProducts = static_cast<int>(split.trainProducts.size());

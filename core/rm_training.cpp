@@ -146,27 +146,39 @@ std::optional<fs::path> activeBuiltinRankerWeights(const Project& project) {
   return std::nullopt;
 }
 
+TrainingPairs loadTrainingPairs(const Project& project, const PairRules& rules, double validationFraction,
+                                std::uint64_t seed) {
+  TrainingPairs t;
+  t.creatives = loadClickCreatives(project);
+  const auto& creatives = t.creatives;
+  if (creatives.empty()) throw RankerError("train-rm: the project has no click data (run import-clicks first)");
+  t.pairSet = buildPairs(creatives, rules);
+  const PairSet& pairSet = t.pairSet;
+  if (pairSet.pairs.empty()) {
+    const auto& st = pairSet.stats;
+    throw RankerError("train-rm: no training pairs from " + std::to_string(creatives.size()) + " creatives of " +
+                      std::to_string(st.products) + " products: " + std::to_string(st.candidatePairs) +
+                      " same-product candidates, " + std::to_string(st.skippedImpressions) + " skipped for < " +
+                      std::to_string(rules.minImpressions) + " impressions, " + std::to_string(st.skippedRatioLow) +
+                      " for a CTR ratio below " + std::to_string(rules.ratioMin) + ", " +
+                      std::to_string(st.skippedRatioHigh) + " above " + std::to_string(rules.ratioMax) +
+                      " (see --min-impressions, --ratio-min, --ratio-max)");
+  }
+  t.split = splitByProduct(pairSet.pairs, validationFraction, seed);
+  return t;
+}
+
 RmTrainResult trainBuiltinRewardModel(Project& project, const RmTrainOptions& o) {
   const auto start = std::chrono::steady_clock::now();
   const auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
   if (o.maxIterations < 1 || !(o.l2 > 0)) throw RankerError("train-rm: need max iterations >= 1 and l2 > 0");
 
   RmTrainResult result;
-  const auto creatives = loadClickCreatives(project);
-  if (creatives.empty()) throw RankerError("train-rm: the project has no click data (run import-clicks first)");
-  const PairSet pairSet = buildPairs(creatives, o.rules);
+  const TrainingPairs data = loadTrainingPairs(project, o.rules, o.validationFraction, o.seed);
+  const auto& creatives = data.creatives;
+  const PairSet& pairSet = data.pairSet;
+  const PairSplit& split = data.split;
   result.pairStats = pairSet.stats;
-  if (pairSet.pairs.empty()) {
-    const auto& st = pairSet.stats;
-    throw RankerError("train-rm: no training pairs from " + std::to_string(creatives.size()) + " creatives of " +
-                      std::to_string(st.products) + " products: " + std::to_string(st.candidatePairs) +
-                      " same-product candidates, " + std::to_string(st.skippedImpressions) + " skipped for < " +
-                      std::to_string(o.rules.minImpressions) + " impressions, " + std::to_string(st.skippedRatioLow) +
-                      " for a CTR ratio below " + std::to_string(o.rules.ratioMin) + ", " +
-                      std::to_string(st.skippedRatioHigh) + " above " + std::to_string(o.rules.ratioMax) +
-                      " (see --min-impressions, --ratio-min, --ratio-max)");
-  }
-  const PairSplit split = splitByProduct(pairSet.pairs, o.validationFraction, o.seed);
   result.trainPairs = static_cast<int>(split.train.size());
   result.validationPairs = static_cast<int>(split.validation.size());
   result.trainProducts = static_cast<int>(split.trainProducts.size());

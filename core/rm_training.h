@@ -78,6 +78,18 @@ struct RmTrainResult {
   std::string metricsJson() const;
 };
 
+// The pairs a reward-model run learns from: the project's click creatives, the pairs CAIG's rules
+// allow and their split by product. Shared by the built-in and the neural training runs.
+struct TrainingPairs {
+  std::vector<ClickCreative> creatives;
+  PairSet pairSet;
+  PairSplit split;
+};
+// Throws RankerError when the project has no clicks or no pair passes the rules (saying how many
+// candidates each rule skipped and which options change it).
+TrainingPairs loadTrainingPairs(const Project& project, const PairRules& rules, double validationFraction,
+                                std::uint64_t seed);
+
 // Throws RankerError when there are no usable pairs (saying which rule skipped them), and
 // StoreError / ImageError for a broken project. A failed run is recorded as "failed".
 RmTrainResult trainBuiltinRewardModel(Project& project, const RmTrainOptions& options = {});
