@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "core/export.h"
 #include "core/builtin_ranker.h"
 #include "core/cutout_engines.h"
 #include "core/image_io.h"
@@ -172,7 +173,14 @@ int runSdGenerate(const SdCliOptions& o, const GenerateCommon& a) {
       for (std::size_t i = 0; i < result.variants.size(); ++i) {
         const auto& v = result.variants[i];
         const std::string name = cv::format("sd-%02zu-seed%llu.png", i + 1, static_cast<unsigned long long>(v.seed));
-        saveImage(o.out / name, v.image);
+        // A1111/ComfyUI users read the generation settings from a PNG text chunk named "parameters".
+        const std::string parameters = v.prompt + "\nNegative prompt: " + v.negativePrompt +
+                                       cv::format("\nSteps: %d, Sampler: %s, CFG scale: %g, Seed: %llu, Size: %dx%d, ",
+                                                  v.steps, v.sampler.c_str(), v.guidance,
+                                                  static_cast<unsigned long long>(v.seed), v.image.cols, v.image.rows) +
+                                       "Model: " + v.modelId + cv::format(", ControlNet scale: %g", v.controlnetScale);
+        const auto png = caig::encodeWithMetadata(v.image, caig::ExportFormat::Png, {{"parameters", parameters}});
+        writeFile(o.out / name, std::string(png.begin(), png.end()));
         index.push_back({{"file", name},
                          {"prompt", v.prompt},
                          {"negativePrompt", v.negativePrompt},
