@@ -1,5 +1,7 @@
 #include "core/bpe_tokenizer.h"
 
+#include "core/byte_level.h"
+
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 #include <unicode/unorm2.h>
@@ -27,23 +29,6 @@ const char kSep = '\xFF';  // never inside UTF-8 text: joins the two halves of a
 
 // ---- UTF-8 -----------------------------------------------------------------------------------
 
-void appendUtf8(std::string& out, char32_t cp) {
-  if (cp < 0x80) {
-    out.push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
-}
 
 // The bytes as UTF-8, each maximal invalid subpart replaced by U+FFFD (Rust's from_utf8_lossy,
 // Python's errors="replace"): what the byte-level decoder does with broken byte sequences.
@@ -90,18 +75,12 @@ std::size_t utf8Length(unsigned char lead) {
   return 1;
 }
 
-// GPT-2's bytes_to_unicode(): printable bytes map to themselves, the others to 256 + n.
+// GPT-2's bytes_to_unicode() (core/byte_level.h) and its inverse.
 struct ByteMap {
-  std::vector<std::string> toChar = std::vector<std::string>(256);
+  std::vector<std::string> toChar;
   std::unordered_map<std::string, unsigned char> toByte;
-  ByteMap() {
-    int n = 0;
-    for (int b = 0; b < 256; ++b) {
-      const bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
-      appendUtf8(toChar[static_cast<std::size_t>(b)],
-                 printable ? static_cast<char32_t>(b) : static_cast<char32_t>(256 + n++));
-      toByte.emplace(toChar[static_cast<std::size_t>(b)], static_cast<unsigned char>(b));
-    }
+  ByteMap() : toChar(byteLevelChars()) {
+    for (int b = 0; b < 256; ++b) toByte.emplace(toChar[static_cast<std::size_t>(b)], static_cast<unsigned char>(b));
   }
 };
 const ByteMap& byteMap() {

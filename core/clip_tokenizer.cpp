@@ -1,5 +1,7 @@
 #include "core/clip_tokenizer.h"
 
+#include "core/byte_level.h"
+
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
@@ -59,23 +61,6 @@ std::u32string decodeUtf8(const std::string& s) {
   return out;
 }
 
-void appendUtf8(std::string& out, char32_t cp) {
-  if (cp < 0x80) {
-    out.push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
-}
 
 std::string encodeUtf8(const std::u32string& s) {
   std::string out;
@@ -278,16 +263,6 @@ char32_t lowerCodePoint(char32_t c) {
 
 // ---- byte-level BPE ------------------------------------------------------------------------
 
-// CLIP's bytes_to_unicode(): printable bytes map to themselves, the others to 256 + n.
-std::vector<std::string> byteChars() {
-  std::vector<std::string> out(256);
-  int n = 0;
-  for (int b = 0; b < 256; ++b) {
-    const bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
-    appendUtf8(out[static_cast<std::size_t>(b)], printable ? static_cast<char32_t>(b) : static_cast<char32_t>(256 + n++));
-  }
-  return out;
-}
 
 // The pre-tokenizer of transformers' CLIPTokenizer (regex module, re.IGNORECASE).
 constexpr const char* kPattern =
@@ -298,7 +273,7 @@ constexpr const char* kPattern =
 struct ClipTokenizer::Impl {
   std::unordered_map<std::string, int64_t> vocab;
   std::unordered_map<std::string, int> ranks;  // "a b" -> merge rank
-  std::vector<std::string> byteChar = byteChars();
+  std::vector<std::string> byteChar = byteLevelChars();
   std::string bosToken = "<|startoftext|>", eosToken = "<|endoftext|>", padToken = "<|endoftext|>",
               unkToken = "<|endoftext|>";
   int64_t bos = -1, eos = -1, pad = -1, unk = -1;
