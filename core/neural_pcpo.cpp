@@ -460,12 +460,7 @@ NeuralPcpoResult runNeuralPcpo(Project& project, CtrRanker& ranker, const Neural
     project.store().finishTrainingRun(result.runId, result.cancelled ? "cancelled" : "finished", metrics.dump());
     log.write({{"event", result.cancelled ? "cancelled" : "end"}, {"metrics", metrics}});
   } catch (const std::exception& e) {
-    log.write({{"event", "failed"}, {"error", e.what()}});
-    try {
-      project.store().finishTrainingRun(result.runId, "failed", nlohmann::json{{"error", e.what()}}.dump());
-    } catch (const std::exception&) {
-      // the original error matters more
-    }
+    recordFailedTrainingRun(project, result.runId, log, e.what());
     throw;
   }
   return result;

@@ -569,12 +569,7 @@ NeuralRmResult trainNeuralRewardModel(Project& project, const NeuralRmOptions& o
     project.store().finishTrainingRun(result.runId, "finished", result.metricsJson());
     log.write({{"event", "end"}, {"metrics", nlohmann::json::parse(result.metricsJson())}, {"elapsed", elapsed()}});
   } catch (const std::exception& e) {
-    log.write({{"event", "failed"}, {"error", e.what()}, {"elapsed", elapsed()}});
-    try {
-      project.store().finishTrainingRun(result.runId, "failed", nlohmann::json{{"error", e.what()}}.dump());
-    } catch (const std::exception&) {
-      // the original error matters more
-    }
+    recordFailedTrainingRun(project, result.runId, log, e.what(), elapsed());
     throw;
   }
   return result;

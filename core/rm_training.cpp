@@ -14,6 +14,7 @@
 #include "core/project.h"
 #include "models/io/atomic_file.h"
 #include "models/io/json_file.h"
+#include "models/io/json_lines_log.h"
 
 namespace fs = std::filesystem;
 
@@ -50,19 +51,6 @@ nlohmann::json metricsJsonOf(const PairMetrics& m) {
 }
 
 // Appends one JSON object per line and flushes, so a reader (the studio) can follow it live.
-class JsonLog {
- public:
-  explicit JsonLog(const fs::path& path) : out_(path, std::ios::app) {
-    if (!out_) throw StoreError("cannot write the training log '" + path.string() + "'");
-  }
-  void write(const nlohmann::json& j) {
-    out_ << j.dump() << "\n";
-    out_.flush();
-  }
-
- private:
-  std::ofstream out_;
-};
 
 }  // namespace
 
@@ -146,6 +134,22 @@ std::optional<fs::path> activeBuiltinRankerWeights(const Project& project) {
   return std::nullopt;
 }
 
+void recordFailedTrainingRun(Project& project, std::int64_t runId, JsonLinesLog& log, const std::string& error,
+                             double elapsed) {
+  nlohmann::json event{{"event", "failed"}, {"error", error}};
+  if (elapsed >= 0) event["elapsed"] = elapsed;
+  try {
+    log.write(event);
+  } catch (const std::exception&) {
+    // a full disk must not hide the error that stopped the run
+  }
+  try {
+    project.store().finishTrainingRun(runId, "failed", nlohmann::json{{"error", error}}.dump());
+  } catch (const std::exception&) {
+    // the original error matters more
+  }
+}
+
 TrainingPairs loadTrainingPairs(const Project& project, const PairRules& rules, double validationFraction,
                                 std::uint64_t seed) {
   TrainingPairs t;
@@ -201,7 +205,7 @@ RmTrainResult trainBuiltinRewardModel(Project& project, const RmTrainOptions& o)
   fs::create_directories(project.absolute("logs"), ec);
   result.logFile = o.logFile.empty() ? project.absolute("logs/train-rm-" + std::to_string(result.runId) + ".jsonl")
                                      : o.logFile;
-  JsonLog log(result.logFile);
+  JsonLinesLog log(result.logFile);
   try {
     // Features once per creative that appears in a pair.
     std::set<int> used;
@@ -314,12 +318,7 @@ RmTrainResult trainBuiltinRewardModel(Project& project, const RmTrainOptions& o)
     project.store().finishTrainingRun(result.runId, "finished", result.metricsJson());
     log.write({{"event", "end"}, {"metrics", nlohmann::json::parse(result.metricsJson())}, {"elapsed", elapsed()}});
   } catch (const std::exception& e) {
-    log.write({{"event", "failed"}, {"error", e.what()}, {"elapsed", elapsed()}});
-    try {
-      project.store().finishTrainingRun(result.runId, "failed", nlohmann::json{{"error", e.what()}}.dump());
-    } catch (const std::exception&) {
-      // the original error matters more
-    }
+    recordFailedTrainingRun(project, result.runId, log, e.what(), elapsed());
     throw;
   }
   return result;

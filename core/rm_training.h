@@ -27,6 +27,7 @@
 namespace caig {
 
 class Project;
+class JsonLinesLog;
 
 struct PairMetrics {
   int pairs = 0;
@@ -89,6 +90,11 @@ struct TrainingPairs {
 // candidates each rule skipped and which options change it).
 TrainingPairs loadTrainingPairs(const Project& project, const PairRules& rules, double validationFraction,
                                 std::uint64_t seed);
+
+// For a training run that threw: logs {"event": "failed"} (with `elapsed` seconds when >= 0) and
+// marks the run failed in the store. Never throws: the caller rethrows the original error.
+void recordFailedTrainingRun(Project& project, std::int64_t runId, JsonLinesLog& log, const std::string& error,
+                             double elapsed = -1);
 
 // Throws RankerError when there are no usable pairs (saying which rule skipped them), and
 // StoreError / ImageError for a broken project. A failed run is recorded as "failed".

@@ -19,6 +19,8 @@
 #include <utility>
 #include <vector>
 
+#include "models/io/json_lines_log.h"
+
 namespace caig {
 
 struct TrainerOptions {
@@ -76,17 +78,6 @@ class Trainer {
   std::unique_ptr<Impl> impl_;
 };
 
-// Appends one JSON object per line, flushed per record (a killed run keeps its log).
-class JsonLinesLog {
- public:
-  explicit JsonLinesLog(const std::filesystem::path& path);  // appends; throws io::FileError
-  ~JsonLinesLog();
-  void write(const nlohmann::json& record);
-
- private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
-};
 
 // A dataset of `records` examples, `batchSize` per micro-batch, `epochs` passes, each pass in an
 // order drawn from (seed, epoch); the data cursor is the number of records consumed so far.
