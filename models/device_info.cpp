@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <string>
 
 // CAIG_TORCH_CUDA comes from CMake (LibTorch links torch_cuda): Debian's CPU LibTorch ships the
 // c10/cuda headers without the library, so __has_include alone would compile and fail to link.
@@ -26,6 +27,39 @@ uint64_t processRssBytes() {
   if (!(in >> size >> resident)) return 0;
   const long page = sysconf(_SC_PAGESIZE);
   return resident * static_cast<uint64_t>(page > 0 ? page : 4096);
+}
+
+void resetPeakMemory() {
+  std::ofstream("/proc/self/clear_refs") << "5";
+#ifdef CAIG_DEVICE_INFO_CUDA
+  if (torch::cuda::is_available()) c10::cuda::CUDACachingAllocator::resetPeakStats(at::cuda::current_device());
+#endif
+}
+
+PeakMemory peakMemory() {
+  PeakMemory peak;
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) {
+      peak.processRss = std::stoull(line.substr(6)) * 1024;  // "VmHWM:   123456 kB"
+      break;
+    }
+  }
+#ifdef CAIG_DEVICE_INFO_CUDA
+  if (torch::cuda::is_available()) {
+    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(at::cuda::current_device());
+    peak.cuda = true;
+    peak.cudaAllocated = static_cast<uint64_t>(stats.allocated_bytes[0].peak);
+  }
+#endif
+  return peak;
+}
+
+void releaseCachedDeviceMemory() {
+#ifdef CAIG_DEVICE_INFO_CUDA
+  if (torch::cuda::is_available()) c10::cuda::CUDACachingAllocator::emptyCache();
+#endif
 }
 
 std::string formatBytes(uint64_t bytes) {

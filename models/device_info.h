@@ -31,6 +31,21 @@ DeviceInfo queryDeviceInfo();
 // Resident set size from /proc/self/statm; 0 when it cannot be read.
 uint64_t processRssBytes();
 
+// Peak memory since the last resetPeakMemory() (benchmarks): the process's peak resident set
+// (VmHWM, which writing 5 to /proc/self/clear_refs resets) and, on CUDA builds, the caching
+// allocator's peak of bytes handed to tensors.
+struct PeakMemory {
+  uint64_t processRss = 0;
+  bool cuda = false;
+  uint64_t cudaAllocated = 0;
+};
+void resetPeakMemory();
+PeakMemory peakMemory();
+
+// Returns the CUDA caching allocator's unused blocks to the driver (no-op on CPU), so that a
+// released model's VRAM is visible as free to other processes and to the HUD.
+void releaseCachedDeviceMemory();
+
 // "1.5 GiB", "312 MiB", "20 KiB", "12 B".
 std::string formatBytes(uint64_t bytes);
 

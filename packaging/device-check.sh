@@ -18,6 +18,15 @@ cmake --build "$build" -j"$(nproc)" 2>&1 | tail -3
 ctest --test-dir "$build" --output-on-failure -j4 2>&1 | tail -25
 for b in "$build"/tests/bench/bench_*; do
   [ -x "$b" ] || continue
+  [ "$(basename "$b")" = bench_sd15 ] && continue  # its own harness, below
   echo "== $(basename "$b")"
   "$b" --benchmark_min_time=0.2 2>/dev/null | grep -E "^(BM_|-|Benchmark)" || true
 done
+# SD1.5 at 512x512 on the GPU: ControlNet / UNet step (batch 2 for CFG), VAE decode, the whole
+# 30-step euler_a job, with peak VRAM; fp16 as users run it, then fp32 for the comparison.
+if [ -x "$build/tests/bench/bench_sd15" ]; then
+  echo "== bench_sd15 (cuda fp16)"
+  "$build/tests/bench/bench_sd15" --device cuda --dtype fp16 --iters 5 --job 2>/dev/null || true
+  echo "== bench_sd15 (cuda fp32)"
+  "$build/tests/bench/bench_sd15" --device cuda --dtype fp32 --iters 3 2>/dev/null || true
+fi

@@ -41,3 +41,22 @@ TEST(DeviceInfo, FormatsBytes) {
   EXPECT_EQ(caig::formatBytes(1536ull << 20), "1.5 GiB");
   EXPECT_EQ(caig::formatBytes(312ull << 20), "312 MiB");
 }
+
+TEST(DeviceInfo, PeakMemoryCoversAReleasedBlockAndResets) {
+  caig::resetPeakMemory();
+  const uint64_t start = caig::peakMemory().processRss;
+  ASSERT_GT(start, 1u << 20);
+  {
+    std::vector<char> block(96u << 20, 1);  // resident while it lives
+    EXPECT_EQ(block[12345], 1);
+  }
+  // Freed (glibc hands blocks this large back with munmap), yet the peak remembers it.
+  const uint64_t peak = caig::peakMemory().processRss;
+  EXPECT_GE(peak, start + (80u << 20));
+  EXPECT_GE(peak, caig::processRssBytes() + (80u << 20));
+  // After a reset the peak is back near the current resident size.
+  caig::resetPeakMemory();
+  EXPECT_LT(caig::peakMemory().processRss, peak - (64u << 20));
+  caig::releaseCachedDeviceMemory();  // harmless without CUDA
+  EXPECT_EQ(caig::peakMemory().cuda, torch::cuda::is_available() && caig::queryDeviceInfo().allocatorStats);
+}

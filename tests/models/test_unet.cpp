@@ -187,6 +187,17 @@ TEST(UNet2DConditionModel, RejectsMissingAndMisshapedKeys) {
     EXPECT_NE(msg.find("wrong shape"), std::string::npos) << msg;
     EXPECT_NE(msg.find("extra.weight"), std::string::npos) << msg;
   }
+  {
+    // Right shape, wrong dtype: integer weights are named, not silently converted.
+    caig::test::TempDir tmp;
+    const fs::path dir = editedCopy(tmp, kUNet, nullptr, [](caig::io::NamedTensors& tensors) {
+      for (auto& [name, t] : tensors)
+        if (name == "conv_out.bias") t = t.to(at::kInt);
+    });
+    const std::string msg = loadError([&] { UNet2DConditionModel::load(dir); });
+    EXPECT_NE(msg.find("wrong shape or dtype"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("conv_out.bias: checkpoint I32"), std::string::npos) << msg;
+  }
 }
 
 TEST(UNet2DConditionModel, RejectsWrongClassAndUnsupportedConfigs) {

@@ -1,0 +1,261 @@
+// Stable Diffusion 1.5 at its real sizes, random weights (the cost does not depend on their
+// values): one ControlNet step and one UNet step (with the ControlNet residuals) on 64x64
+// latents, batch 2 as classifier-free guidance runs them; one VAE decode to 512x512; and, with
+// --job, the whole ControlNet-inpaint denoising loop (Euler ancestral, 30 steps, latent mask
+// blending) plus the decode. Peak memory per row: the process's peak resident set, and the CUDA
+// allocator's peak on a GPU. Every time is also given as a ratio to a baseline measured in the
+// same process (5x5 Gaussian blur of a 1024x1024 BGR image, one OpenCV thread), so figures from
+// different machines compare.
+//
+//   bench_sd15 [--device cpu|cuda] [--dtype fp32|fp16|bf16] [--iters N] [--size 512] [--job] [--steps 30]
+//              [--threads N]   (LibTorch's CPU threads; default: one per hardware thread)
+//
+// A small harness rather than Google Benchmark: one iteration takes seconds on a CPU, and the
+// peak memory of each part has to be reset and read around it.
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <torch/cuda.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <opencv2/core.hpp>
+#include <opencv2/imgproc.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "models/autoencoder_kl.h"
+#include "models/controlnet.h"
+#include "models/device_info.h"
+#include "models/diffusion_schedulers.h"
+#include "models/unet2d.h"
+
+namespace {
+
+using namespace caig;
+using Clock = std::chrono::steady_clock;
+
+struct Options {
+  std::string device = "cpu";
+  std::string dtype = "fp32";
+  int iters = 2;
+  int size = 512;
+  bool job = false;
+  int steps = 30;
+  int threads = 0;  // 0: one per hardware thread
+};
+
+Options parse(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "%s needs a value\n", a.c_str());
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--device") {
+      o.device = value();
+    } else if (a == "--dtype") {
+      o.dtype = value();
+    } else if (a == "--iters") {
+      o.iters = std::max(1, std::atoi(value().c_str()));
+    } else if (a == "--size") {
+      o.size = std::atoi(value().c_str());
+    } else if (a == "--job") {
+      o.job = true;
+    } else if (a == "--threads") {
+      o.threads = std::max(0, std::atoi(value().c_str()));
+    } else if (a == "--steps") {
+      o.steps = std::max(1, std::atoi(value().c_str()));
+    } else {
+      std::fprintf(stderr,
+                   "usage: bench_sd15 [--device cpu|cuda] [--dtype fp32|fp16|bf16] [--iters N] [--size 512] "
+                   "[--job] [--steps 30] [--threads N]\n");
+      std::exit(2);
+    }
+  }
+  if (o.size < 64 || o.size % 8 != 0) {
+    std::fprintf(stderr, "--size must be a multiple of 8, at least 64\n");
+    std::exit(2);
+  }
+  return o;
+}
+
+c10::ScalarType dtypeOf(const std::string& name) {
+  if (name == "fp16") return c10::kHalf;
+  if (name == "bf16") return c10::kBFloat16;
+  return c10::kFloat;
+}
+
+void synchronize(const c10::Device& device) {
+  if (device.is_cuda()) torch::cuda::synchronize();
+}
+
+double cpuMs() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+struct Row {
+  std::string what;
+  double ms = 0;     // median wall time over the iterations
+  double cpu = 0;    // median process CPU time (all threads): steadier on a shared machine
+  PeakMemory peak;
+  uint64_t before = 0;  // resident bytes before the timed runs (weights, inputs)
+};
+
+// Median wall time of `iters` runs after one warm-up, with the peak memory of the timed runs.
+Row measure(const std::string& what, int iters, const c10::Device& device, const std::function<void()>& body) {
+  body();  // warm-up: allocator pools, kernel selection, first-touch of the weights
+  synchronize(device);
+  const uint64_t before = processRssBytes();
+  resetPeakMemory();
+  std::vector<double> ms, cpu;
+  for (int i = 0; i < iters; ++i) {
+    const auto start = Clock::now();
+    const double cpuStart = cpuMs();
+    body();
+    synchronize(device);
+    ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+    cpu.push_back(cpuMs() - cpuStart);
+  }
+  std::sort(ms.begin(), ms.end());
+  std::sort(cpu.begin(), cpu.end());
+  Row row{what, ms[ms.size() / 2], cpu[cpu.size() / 2], peakMemory(), before};
+  std::fprintf(stderr, "  %-50s %10.1f ms\n", what.c_str(), row.ms);
+  return row;
+}
+
+double baselineMs() {
+  cv::setNumThreads(1);
+  cv::Mat src(1024, 1024, CV_8UC3), dst;
+  cv::randu(src, cv::Scalar::all(0), cv::Scalar::all(255));
+  cv::GaussianBlur(src, dst, cv::Size(5, 5), 0);
+  std::vector<double> ms;
+  for (int i = 0; i < 50; ++i) {
+    const auto start = Clock::now();
+    cv::GaussianBlur(src, dst, cv::Size(5, 5), 0);
+    ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options o = parse(argc, argv);
+  const c10::Device device(o.device == "cuda" ? "cuda:0" : o.device);
+  if (device.is_cuda() && !torch::cuda::is_available()) {
+    std::fprintf(stderr, "bench_sd15: --device cuda, but this LibTorch sees no CUDA device\n");
+    return 2;
+  }
+  const c10::ScalarType dtype = dtypeOf(o.dtype);
+  const int64_t lat = o.size / 8;
+  const double baseline = baselineMs();
+  // After the baseline: OpenCV's setNumThreads(1) may reach the OpenMP pool LibTorch shares.
+  at::set_num_threads(o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  const DeviceInfo info = queryDeviceInfo();
+  std::fprintf(stderr, "building SD1.5-size models (random weights) on %s, %s...\n", device.str().c_str(),
+               o.dtype.c_str());
+
+  const auto buildStart = Clock::now();
+  UNet2DConditionModel unet(UNet2DConfig{});  // the defaults are SD1.5's
+  unet.to(device, dtype);
+  ControlNetConfig cnConfig;
+  cnConfig.unet.upBlockTypes.clear();
+  ControlNetModel controlnet(cnConfig);
+  controlnet.to(device, dtype);
+  AutoencoderKL vae(AutoencoderKLConfig{});
+  vae.to(device, dtype);
+  const double buildSeconds = std::chrono::duration<double>(Clock::now() - buildStart).count();
+  const PeakMemory afterBuild = peakMemory();
+
+  const auto opts = at::TensorOptions().dtype(dtype).device(device);
+  at::manual_seed(0);
+  const at::Tensor latents = at::randn({2, 4, lat, lat}).to(opts);
+  const at::Tensor t = at::full({2}, 500.0).to(device);
+  const at::Tensor context = at::randn({2, 77, 768}).to(opts);
+  const at::Tensor control = at::rand({2, 3, o.size, o.size}).to(opts);
+
+  std::vector<Row> rows;
+  ControlNetResiduals residuals;
+  rows.push_back(measure("ControlNet step (batch 2)", o.iters, device, [&] {
+    residuals = controlnet.forward(latents, t, context, control, 1.0);
+  }));
+  rows.push_back(measure("UNet step + ControlNet residuals (batch 2)", o.iters, device, [&] {
+    const at::Tensor eps = unet.forward(latents, t, context, &residuals.down, &residuals.mid);
+    (void)eps;
+  }));
+  rows.push_back(measure("UNet step, no residuals (batch 2)", o.iters, device, [&] {
+    const at::Tensor eps = unet.forward(latents, t, context);
+    (void)eps;
+  }));
+  const at::Tensor one = latents.narrow(0, 0, 1);
+  rows.push_back(measure("VAE decode " + std::to_string(o.size) + "x" + std::to_string(o.size), o.iters, device,
+                         [&] { const at::Tensor image = vae.decode(one); (void)image; }));
+  if (o.job) {
+    // The denoising loop of models/sd_inpaint_pipeline.cpp without the text encoder and VAE
+    // encode: CFG batch, ControlNet then UNet, Euler ancestral, latent mask blending, decode.
+    const nlohmann::json schedulerConfig = {{"_class_name", "EulerAncestralDiscreteScheduler"},
+                                            {"beta_schedule", "scaled_linear"},
+                                            {"beta_start", 0.00085},
+                                            {"beta_end", 0.012},
+                                            {"num_train_timesteps", 1000},
+                                            {"steps_offset", 1},
+                                            {"timestep_spacing", "leading"}};
+    const at::Tensor imageLatents = at::randn({1, 4, lat, lat}).to(opts);
+    const at::Tensor mask = (at::rand({1, 1, lat, lat}) > 0.3).to(opts);
+    rows.push_back(measure(std::to_string(o.steps) + "-step job (euler_a, CFG, ControlNet) + decode", 1, device, [&] {
+      auto scheduler = makeScheduler("euler_a", schedulerConfig);
+      scheduler->setTimesteps(o.steps);
+      SeededNoise noise(1);
+      const at::Tensor start = noise.next(imageLatents);
+      at::Tensor x = start * scheduler->initNoiseSigma();
+      const auto& steps = scheduler->timesteps();
+      for (size_t i = 0; i < steps.size(); ++i) {
+        const at::Tensor in = scheduler->scaleModelInput(at::cat({x, x}), i);
+        const at::Tensor ti = at::scalar_tensor(steps[i], at::TensorOptions().dtype(at::kFloat).device(device));
+        const ControlNetResiduals r = controlnet.forward(in, ti, context, control, 1.0);
+        const auto halves = unet.forward(in, ti, context, &r.down, &r.mid).chunk(2);
+        const at::Tensor eps = halves[0] + 7.5 * (halves[1] - halves[0]);
+        x = scheduler->step(eps, i, x, noise);
+        const at::Tensor known = i + 1 < steps.size() ? scheduler->addNoise(imageLatents, start, i + 1) : imageLatents;
+        x = (1.0 - mask) * known + mask * x;
+      }
+      const at::Tensor image = vae.decode(x / 0.18215);
+      (void)image;
+    }));
+  }
+
+  std::printf("\nStable Diffusion 1.5 sizes, random weights: %s (%s), %s, %dx%d (latents %lldx%lld), torch %d threads\n",
+              device.str().c_str(), info.name.c_str(), o.dtype.c_str(), o.size, o.size, static_cast<long long>(lat),
+              static_cast<long long>(lat), at::get_num_threads());
+  std::printf("models built in %.1f s; peak resident after building: %s\n", buildSeconds,
+              formatBytes(afterBuild.processRss).c_str());
+  std::printf("baseline (5x5 Gaussian blur, 1024x1024 BGR, 1 OpenCV thread): %.3f ms\n\n", baseline);
+  // x baseline: wall time / the baseline's. Peak RSS: the process during the part (weights
+  // included); above start: the part's own working memory (activations, attention scores).
+  std::printf("| %-50s | %11s | %11s | %10s | %10s | %11s | %15s |\n", "part", "wall ms", "CPU ms", "x baseline",
+              "peak RSS", "above start", "peak CUDA alloc");
+  std::printf("|%s|%s|%s|%s|%s|%s|%s|\n", std::string(52, '-').c_str(), std::string(13, '-').c_str(),
+              std::string(13, '-').c_str(), std::string(12, '-').c_str(), std::string(12, '-').c_str(),
+              std::string(13, '-').c_str(), std::string(17, '-').c_str());
+  for (const auto& r : rows) {
+    const uint64_t above = r.peak.processRss > r.before ? r.peak.processRss - r.before : 0;
+    std::printf("| %-50s | %11.1f | %11.1f | %10.0f | %10s | %11s | %15s |\n", r.what.c_str(), r.ms, r.cpu,
+                r.ms / baseline, formatBytes(r.peak.processRss).c_str(), formatBytes(above).c_str(),
+                r.peak.cuda ? formatBytes(r.peak.cudaAllocated).c_str() : "-");
+  }
+  return 0;
+}
