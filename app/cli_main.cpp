@@ -206,6 +206,7 @@ int runGenerate(const GenerateArgs& a) {
   request.presetId = a.preset;
   request.variants = a.variants;
   request.seed = a.seed;
+  request.placement = project.store().placement(product.id);  // set with the studio's Place tool
   {
     // What this project learned: style preferences from `caig pcpo` and a ranker from `caig train-rm`.
     caig::TemplatePromptWriter learned;

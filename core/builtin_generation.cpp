@@ -10,6 +10,13 @@
 #include "models/io/errors.h"
 
 namespace caig {
+namespace {
+// The user's placement as the variant's params record it: null = CAIG's default.
+nlohmann::json placementJson(const std::optional<PlacementOverride>& p) {
+  if (!p) return nullptr;
+  return {{"scale", p->scale}, {"dx", p->dx}, {"dy", p->dy}};
+}
+}  // namespace
 
 std::vector<BuiltinVariant> renderBuiltinVariants(const cv::Mat& shot, const cv::Mat& alpha, const std::string& title,
                                                   const std::string& category, const BuiltinRequest& request,
@@ -19,7 +26,9 @@ std::vector<BuiltinVariant> renderBuiltinVariants(const cv::Mat& shot, const cv:
   }
   const cv::Size canvas = adPreset(request.presetId).size;
   const ProductShot product = prepareProduct(shot, alpha, request.composition);
-  const Layout layout = layoutProduct(product, canvas, request.composition);
+  const Layout layout = layoutProduct(
+      product, canvas, productPlacement(productBox(product.alpha), canvas, request.placement, request.composition),
+      request.composition);
 
   // The palette comes from the product as it will appear, not from its studio backdrop.
   TemplatePromptWriter writer;
@@ -61,7 +70,8 @@ std::vector<Variant> saveBuiltinVariants(Project& project, std::int64_t productI
                                          {"style", v.description.styleId},
                                          {"harmony", toString(v.description.harmony)},
                                          {"requestSeed", request.seed},
-                                         {"spec", toJson(v.description.spec)}}
+                                         {"spec", toJson(v.description.spec)},
+                                         {"placement", placementJson(request.placement)}}
                               .dump();
       record.id = project.store().addVariant(record);
       saved.push_back(record);

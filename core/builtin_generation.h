@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <opencv2/core.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,8 @@ struct BuiltinRequest {
   CompositionParams composition;
   // The template planner's learned style preferences (core/style_preferences.h); empty = uniform.
   std::map<std::string, double> styleWeights;
+  // The user's placement of the product (ProjectStore::placement); none = CAIG's default.
+  std::optional<PlacementOverride> placement;
 };
 
 struct BuiltinVariant {

@@ -115,6 +115,50 @@ Placement adjustPlacement(const Placement& base, double scale, cv::Point offset)
   return {base.source, {x, y, w, h}};
 }
 
+Placement applyPlacementOverride(const Placement& base, const PlacementOverride& placement, cv::Size canvas) {
+  if (!std::isfinite(placement.scale) || placement.scale < kMinPlacementScale || placement.scale > kMaxPlacementScale) {
+    char text[96];
+    std::snprintf(text, sizeof text, "placement scale must be between %g and %g", kMinPlacementScale,
+                  kMaxPlacementScale);
+    throw CompositionError(text);
+  }
+  if (!std::isfinite(placement.dx) || !std::isfinite(placement.dy)) {
+    throw CompositionError("placement offset is not a number");
+  }
+  const cv::Point offset(static_cast<int>(std::lround(placement.dx * canvas.width)),
+                         static_cast<int>(std::lround(placement.dy * canvas.height)));
+  return adjustPlacement(base, placement.scale, offset);
+}
+
+PlacementOverride clampPlacementOverride(const Placement& base, PlacementOverride placement, cv::Size canvas,
+                                         double minVisible) {
+  if (canvas.width <= 0 || canvas.height <= 0) throw CompositionError("empty canvas");
+  if (!std::isfinite(placement.scale)) placement.scale = 1.0;
+  placement.scale = std::clamp(placement.scale, kMinPlacementScale, kMaxPlacementScale);
+  const cv::Rect scaled = adjustPlacement(base, placement.scale, {}).target;
+  // The offsets (whole pixels, so rounding cannot push past them) that keep `minVisible` of the
+  // placed size on [0, side): start >= -(1 - f) size and start <= side - f size.
+  auto limit = [&](double fraction, int start, int size, int side) {
+    if (!std::isfinite(fraction)) return 0.0;
+    const double low = std::ceil(-(1.0 - minVisible) * size - start);
+    const double high = std::floor(side - minVisible * size - start);
+    const double px = fraction * side;
+    if (px < low) return low / side;
+    if (px > std::max(low, high)) return std::max(low, high) / side;
+    return fraction;
+  };
+  placement.dx = limit(placement.dx, scaled.x, scaled.width, canvas.width);
+  placement.dy = limit(placement.dy, scaled.y, scaled.height, canvas.height);
+  return placement;
+}
+
+Placement productPlacement(const cv::Rect& source, cv::Size canvas, const std::optional<PlacementOverride>& placement,
+                           const CompositionParams& params) {
+  const Placement base = defaultPlacement(source, canvas, params);
+  if (!placement) return base;
+  return applyPlacementOverride(base, clampPlacementOverride(base, *placement, canvas), canvas);
+}
+
 // ---- Layout ------------------------------------------------------------------------------
 
 ProductShot prepareProduct(const cv::Mat& image, const cv::Mat& alpha, const CompositionParams& params) {

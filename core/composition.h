@@ -6,6 +6,7 @@
 // every number can be changed through CompositionParams. Qt-free and Torch-free.
 
 #include <opencv2/core.hpp>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -75,6 +76,37 @@ Placement defaultPlacement(const cv::Rect& source, cv::Size canvas, const Compos
 // A user's drag/zoom on top of a placement: the target is scaled by `scale` about its centre,
 // then moved by `offset` canvas pixels. scale must be > 0; the target is kept >= 1 px.
 Placement adjustPlacement(const Placement& base, double scale, cv::Point offset);
+
+// The user's placement of a product, independent of the ad size so that one override serves
+// every preset: `scale` multiplies CAIG's default placement about its centre, and (dx, dy) moves
+// it by that fraction of the canvas width and height.
+struct PlacementOverride {
+  double scale = 1.0;
+  double dx = 0.0;
+  double dy = 0.0;
+  bool operator==(const PlacementOverride& o) const { return scale == o.scale && dx == o.dx && dy == o.dy; }
+  bool operator!=(const PlacementOverride& o) const { return !(*this == o); }
+};
+inline constexpr double kMinPlacementScale = 0.1;
+inline constexpr double kMaxPlacementScale = 4.0;
+// How much of the product's width and of its height must stay on the canvas.
+inline constexpr double kMinVisibleFraction = 0.1;
+
+// `base` (CAIG's default placement on `canvas`) under the override: adjustPlacement with the
+// offset round(dx x width), round(dy x height) pixels. Throws CompositionError for a scale
+// outside [kMinPlacementScale, kMaxPlacementScale] or a non-finite number.
+Placement applyPlacementOverride(const Placement& base, const PlacementOverride& placement, cv::Size canvas);
+
+// The override with its scale brought into range and its offset limited so that at least
+// `minVisible` of the placed product's width and of its height stay on the canvas (non-finite
+// numbers become the default's). Rounding of the offset may cost one pixel.
+PlacementOverride clampPlacementOverride(const Placement& base, PlacementOverride placement, cv::Size canvas,
+                                         double minVisible = kMinVisibleFraction);
+
+// Where the product goes on `canvas`: CAIG's default placement, under the (clamped) override
+// when there is one. What generation and the studio's Place tool both use.
+Placement productPlacement(const cv::Rect& source, cv::Size canvas, const std::optional<PlacementOverride>& placement,
+                           const CompositionParams& params = {});
 
 // ---- Layout ------------------------------------------------------------------------------
 

@@ -2,6 +2,9 @@
 
 #include <sqlite3.h>
 
+#include <cmath>
+#include <stdexcept>
+#include <string_view>
 #include <utility>
 
 namespace caig {
@@ -103,6 +106,16 @@ INSERT OR IGNORE INTO click_products(product_key, product_id)
 UPDATE click_records SET click_product_id =
   (SELECT id FROM click_products WHERE click_products.product_key = click_records.product_key);
 CREATE INDEX click_records_by_click_product ON click_records(click_product_id);
+)sql",
+    // 3 -> 4: where the user placed a product on the ad canvas (scale relative to CAIG's default
+    // placement, offset as a fraction of the canvas), so one placement serves every ad size.
+    R"sql(
+CREATE TABLE product_placements (
+  product_id INTEGER PRIMARY KEY REFERENCES products(id) ON DELETE CASCADE,
+  scale REAL NOT NULL CHECK (scale > 0),
+  dx REAL NOT NULL DEFAULT 0,
+  dy REAL NOT NULL DEFAULT 0
+);
 )sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == ProjectStore::kSchemaVersion,
@@ -299,6 +312,32 @@ std::optional<Product> ProjectStore::product(int64_t id) const {
   return readProduct(s);
 }
 
+std::optional<PlacementOverride> ProjectStore::placement(int64_t productId) const {
+  Statement s(db_, "SELECT scale, dx, dy FROM product_placements WHERE product_id = ?");
+  s.bind(1, productId);
+  if (!s.step()) return std::nullopt;
+  return PlacementOverride{s.f64(0), s.f64(1), s.f64(2)};
+}
+
+void ProjectStore::setPlacement(int64_t productId, const std::optional<PlacementOverride>& placement) {
+  if (placement && (!std::isfinite(placement->scale) || !(placement->scale > 0) || !std::isfinite(placement->dx) ||
+                    !std::isfinite(placement->dy))) {
+    throw std::invalid_argument("a placement needs a scale > 0 and finite numbers");
+  }
+  transaction([&] {
+    if (!product(productId)) throw StoreError("no product with id " + std::to_string(productId));
+    if (!placement) {
+      Statement s(db_, "DELETE FROM product_placements WHERE product_id = ?");
+      s.bind(1, productId).run();
+      return;
+    }
+    Statement s(db_,
+                "INSERT INTO product_placements(product_id, scale, dx, dy) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT(product_id) DO UPDATE SET scale = excluded.scale, dx = excluded.dx, dy = excluded.dy");
+    s.bind(1, productId).bind(2, placement->scale).bind(3, placement->dx).bind(4, placement->dy).run();
+  });
+}
+
 int64_t ProjectStore::addPrompt(const PromptRecord& p) {
   Statement s(db_, "INSERT INTO prompts(product_id, text, source, pinned) VALUES (?, ?, ?, ?)");
   s.bind(1, p.productId).bind(2, p.text).bind(3, p.source).bind(4, p.pinned).run();
@@ -308,6 +347,53 @@ int64_t ProjectStore::addPrompt(const PromptRecord& p) {
 void ProjectStore::setPromptPinned(int64_t id, bool pinned) {
   Statement s(db_, "UPDATE prompts SET pinned = ? WHERE id = ?");
   s.bind(1, pinned).bind(2, id).run();
+}
+
+namespace {
+// The source of a prompt after the user changed its text: the user's, keeping what it was written from.
+std::string editedPromptSource(const std::string& source) {
+  constexpr std::string_view kUser = "user";
+  if (source.empty() || source.rfind(kUser, 0) == 0) return source.empty() ? std::string(kUser) : source;
+  return "user (edited from " + source + ")";
+}
+}  // namespace
+
+void ProjectStore::keepPromptInVariants(int64_t promptId) {
+  // SD variants carry "prompt" in their params already; built-in ones get the text they were made with.
+  Statement s(db_,
+              "UPDATE variants SET params_json = json_insert(params_json, '$.prompt',"
+              " (SELECT text FROM prompts WHERE id = ?1))"
+              " WHERE prompt_id = ?1 AND json_valid(params_json) AND json_type(params_json) = 'object'"
+              " AND json_type(params_json, '$.prompt') IS NULL");
+  s.bind(1, promptId).run();
+}
+
+void ProjectStore::setPromptText(int64_t id, const std::string& text) {
+  constexpr const char* kSpace = " \t\r\n\f\v";
+  const auto first = text.find_first_not_of(kSpace);
+  if (first == std::string::npos) throw std::invalid_argument("a prompt cannot be empty");
+  const std::string trimmed = text.substr(first, text.find_last_not_of(kSpace) - first + 1);
+  transaction([&] {
+    Statement read(db_, "SELECT text, source FROM prompts WHERE id = ?");
+    read.bind(1, id);
+    if (!read.step()) throw StoreError("no prompt with id " + std::to_string(id));
+    if (read.text(0) == trimmed) return;  // unchanged: keeps its source
+    keepPromptInVariants(id);
+    Statement s(db_, "UPDATE prompts SET text = ?, source = ? WHERE id = ?");
+    s.bind(1, trimmed).bind(2, editedPromptSource(read.text(1))).bind(3, id).run();
+  });
+}
+
+void ProjectStore::deletePrompt(int64_t id) {
+  transaction([&] {
+    keepPromptInVariants(id);
+    // Explicit rather than left to ON DELETE SET NULL, which needs foreign keys on.
+    Statement detach(db_, "UPDATE variants SET prompt_id = NULL WHERE prompt_id = ?");
+    detach.bind(1, id).run();
+    Statement s(db_, "DELETE FROM prompts WHERE id = ?");
+    s.bind(1, id).run();
+    if (sqlite3_changes(db_) == 0) throw StoreError("no prompt with id " + std::to_string(id));
+  });
 }
 
 std::vector<PromptRecord> ProjectStore::prompts(int64_t productId) const {

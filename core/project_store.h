@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "core/composition.h"
+
 struct sqlite3;
 
 namespace caig {
@@ -35,7 +37,7 @@ struct PromptRecord {
   int64_t id = 0;
   int64_t productId = 0;
   std::string text;
-  std::string source;  // "builtin", "llava:<model>", "user"
+  std::string source;  // "builtin", "llava: <model>", "user", "user (edited from builtin)"...
   bool pinned = false;
 };
 
@@ -113,7 +115,7 @@ struct TrainingRun {
 
 class ProjectStore {
  public:
-  static constexpr int kSchemaVersion = 3;
+  static constexpr int kSchemaVersion = 4;
 
   // Creates the database if absent, migrates an older one. Throws StoreError for a file that
   // is not a CAIG project or was written by a newer version.
@@ -133,9 +135,24 @@ class ProjectStore {
   void removeProduct(int64_t id);  // with its prompts and variants
   std::vector<Product> products() const;
   std::optional<Product> product(int64_t id) const;
+  // The user's placement of the product on the ad canvas (core/composition.h); none = CAIG's
+  // default. setPlacement(id, std::nullopt) resets it. Throws std::invalid_argument for a scale
+  // <= 0 or a non-finite number (nothing changes) and StoreError for an unknown product.
+  std::optional<PlacementOverride> placement(int64_t productId) const;
+  void setPlacement(int64_t productId, const std::optional<PlacementOverride>& placement);
 
   int64_t addPrompt(const PromptRecord& prompt);
   void setPromptPinned(int64_t id, bool pinned);
+  // Replaces a prompt's text (surrounding whitespace trimmed). A prompt that a writer generated
+  // becomes the user's, saying where it came from: "builtin" -> "user (edited from builtin)".
+  // Variants made from it keep the old text as "prompt" in their params JSON (when not there
+  // yet). Throws std::invalid_argument for empty or whitespace-only text (nothing changes) and
+  // StoreError for an unknown id.
+  void setPromptText(int64_t id, const std::string& text);
+  // Removes a prompt. The variants made from it stay, with no prompt id and the prompt text as
+  // "prompt" in their params JSON (SD variants have it already); one transaction. Throws
+  // StoreError for an unknown id.
+  void deletePrompt(int64_t id);
   std::vector<PromptRecord> prompts(int64_t productId) const;
 
   int64_t addVariant(const Variant& variant);
@@ -170,6 +187,8 @@ class ProjectStore {
   ProjectStore() = default;
   void exec(const char* sql);
   void migrate();
+  // Copies a prompt's current text into the params JSON of its variants that lack "prompt".
+  void keepPromptInVariants(int64_t promptId);
 
   sqlite3* db_ = nullptr;
   std::filesystem::path path_;

@@ -95,5 +95,47 @@ TEST(BuiltinGeneration, SavedVariantsCarryPromptAndParameters) {
   EXPECT_EQ(cv::norm(image, rendered[1].image, cv::NORM_INF), 0.0);
 }
 
+// A stored placement moves the product in the generated ad: its alpha's box is the default one
+// scaled about its centre and moved by dx x width, dy x height; the params record it.
+TEST(BuiltinGeneration, StoredPlacementMovesTheProduct) {
+  test::TempDir dir;
+  auto project = Project::create(dir / "p");
+  const Product p = project.importProductShot(kDemo / "mug.png", "Teal Stoneware Coffee Mug", "kitchen");
+  project.store().setPlacement(p.id, PlacementOverride{0.75, 0.125, -0.0625});
+  const cv::Mat shot = loadImage(project.absolute(p.imagePath));
+  BuiltinRequest request;
+  request.presetId = "1:1-512";
+  request.variants = 1;
+  const auto plain = renderBuiltinVariants(shot, demoAlpha("mug"), p.title, p.category, request);
+  request.placement = project.store().placement(p.id);
+  const auto placed = renderBuiltinVariants(shot, demoAlpha("mug"), p.title, p.category, request);
+
+  const cv::Rect before = cv::boundingRect(plain[0].canvasAlpha);
+  const cv::Rect after = cv::boundingRect(placed[0].canvasAlpha);
+  auto centre = [](const cv::Rect& r) { return cv::Point2d(r.x + r.width / 2.0, r.y + r.height / 2.0); };
+  EXPECT_NEAR(centre(after).x - centre(before).x, 0.125 * 512, 1.0);
+  EXPECT_NEAR(centre(after).y - centre(before).y, -0.0625 * 512, 1.0);
+  EXPECT_NEAR(after.width, 0.75 * before.width, 1.0);
+  EXPECT_NEAR(after.height, 0.75 * before.height, 1.0);
+  // The product's own pixels sit at the new place.
+  const ProductShot prepared = prepareProduct(shot, demoAlpha("mug"));
+  const Layout layout =
+      layoutProduct(prepared, {512, 512}, productPlacement(productBox(prepared.alpha), {512, 512}, request.placement));
+  cv::Mat core;
+  cv::erode(layout.alpha == 255, core, cv::Mat::ones(5, 5, CV_8U));
+  ASSERT_GT(cv::countNonZero(core), 500);
+  EXPECT_EQ(cv::norm(placed[0].image, layout.product, cv::NORM_INF, core), 0.0);
+
+  saveBuiltinVariants(project, p.id, placed, request);
+  saveBuiltinVariants(project, p.id, plain, BuiltinRequest{});
+  const auto variants = project.store().variants(p.id);
+  ASSERT_EQ(variants.size(), 2u);
+  const auto params = nlohmann::json::parse(variants[0].paramsJson).at("placement");
+  EXPECT_DOUBLE_EQ(params.at("scale").get<double>(), 0.75);
+  EXPECT_DOUBLE_EQ(params.at("dx").get<double>(), 0.125);
+  EXPECT_DOUBLE_EQ(params.at("dy").get<double>(), -0.0625);
+  EXPECT_TRUE(nlohmann::json::parse(variants[1].paramsJson).at("placement").is_null());
+}
+
 }  // namespace
 }  // namespace caig

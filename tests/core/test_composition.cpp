@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include <opencv2/imgproc.hpp>
 
 #include "core/composition.h"
@@ -316,6 +318,71 @@ TEST(Composition, LargeShotsAreDownscaledWithANote) {
   EXPECT_NE(shot.notes[0].find("2000x500 to 1000x250"), std::string::npos) << shot.notes[0];
   EXPECT_EQ(layoutProduct(shot, {512, 512}, p).notes, shot.notes);
   EXPECT_TRUE(prepared(rectShot({100, 100}, {10, 10, 50, 50}, 9)).notes.empty());
+}
+
+// ---- placement override -------------------------------------------------------------------
+
+// One override, every ad size: the offset is a fraction of the canvas, the scale is relative to
+// CAIG's default placement.
+TEST(Composition, PlacementOverrideIsAFractionOfTheCanvas) {
+  const cv::Rect source(10, 20, 100, 250);
+  for (const cv::Size canvas : {cv::Size(512, 512), cv::Size(1080, 1350), cv::Size(1200, 628)}) {
+    const Placement base = defaultPlacement(source, canvas);
+    const Placement same = applyPlacementOverride(base, PlacementOverride{}, canvas);
+    EXPECT_EQ(same.target, base.target);
+    const PlacementOverride o{0.5, 0.1, -0.05};
+    const Placement moved = applyPlacementOverride(base, o, canvas);
+    const cv::Rect halved = adjustPlacement(base, 0.5, {}).target;
+    EXPECT_EQ(moved.target.size(), halved.size());
+    EXPECT_EQ(moved.target.x - halved.x, static_cast<int>(std::lround(0.1 * canvas.width))) << canvas;
+    EXPECT_EQ(moved.target.y - halved.y, static_cast<int>(std::lround(-0.05 * canvas.height))) << canvas;
+    EXPECT_EQ(moved.source, source);
+    // productPlacement: the default without an override, the override (in range) with one.
+    EXPECT_EQ(productPlacement(source, canvas, std::nullopt).target, base.target);
+    EXPECT_EQ(productPlacement(source, canvas, o).target, moved.target);
+  }
+  const Placement base = defaultPlacement(source, {512, 512});
+  EXPECT_THROW(applyPlacementOverride(base, {0.05, 0, 0}, {512, 512}), CompositionError);
+  EXPECT_THROW(applyPlacementOverride(base, {5.0, 0, 0}, {512, 512}), CompositionError);
+  EXPECT_THROW(applyPlacementOverride(base, {1.0, std::nan(""), 0}, {512, 512}), CompositionError);
+}
+
+// However far it is dragged or zoomed, at least 10% of the product's width and height stay on
+// the canvas; an override inside the limits is kept as it is.
+TEST(Composition, ClampedOverrideKeepsTenPercentOfTheProductOnTheCanvas) {
+  const cv::Size canvas(1080, 1350);
+  const Placement base = defaultPlacement({0, 0, 300, 200}, canvas);
+  const PlacementOverride inside{1.2, 0.05, -0.1};
+  EXPECT_EQ(clampPlacementOverride(base, inside, canvas), inside);
+
+  for (const double scale : {0.2, 1.0, 3.0}) {
+    for (const auto& [dx, dy] : {std::pair{5.0, 0.0}, {-5.0, 0.0}, {0.0, 7.0}, {0.0, -7.0}, {3.0, -3.0}}) {
+      const PlacementOverride c = clampPlacementOverride(base, {scale, dx, dy}, canvas);
+      EXPECT_EQ(c.scale, scale);
+      const cv::Rect t = applyPlacementOverride(base, c, canvas).target;
+      const cv::Rect visible = t & cv::Rect({}, canvas);
+      EXPECT_GE(visible.width, 0.1 * t.width) << scale << " " << dx << " " << dy;
+      EXPECT_GE(visible.height, 0.1 * t.height) << scale << " " << dx << " " << dy;
+      // ... and no more than needed: one pixel further would break the rule (or it stays put).
+      if (dx > 0) {
+        EXPECT_LT(visible.width - 1, 0.1 * t.width + 1);
+      }
+      if (dy < 0) {
+        EXPECT_LT(visible.height - 1, 0.1 * t.height + 1);
+      }
+      // the laid-out product really is on the canvas
+      const ProductShot shot = prepareProduct(cv::Mat(200, 300, CV_8UC3, cv::Scalar(20, 90, 200)),
+                                              cv::Mat(200, 300, CV_8UC1, cv::Scalar(255)));
+      const Layout l =
+          layoutProduct(shot, canvas, productPlacement({0, 0, 300, 200}, canvas, PlacementOverride{scale, dx, dy}));
+      EXPECT_GT(cv::countNonZero(l.alpha), 0);
+    }
+  }
+  // Out-of-range and non-finite numbers are brought back.
+  EXPECT_EQ(clampPlacementOverride(base, {100.0, 0, 0}, canvas).scale, kMaxPlacementScale);
+  EXPECT_EQ(clampPlacementOverride(base, {0.0, 0, 0}, canvas).scale, kMinPlacementScale);
+  EXPECT_EQ(clampPlacementOverride(base, {std::nan(""), std::nan(""), 0.1}, canvas),
+            (PlacementOverride{1.0, 0.0, 0.1}));
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // The SQLite project store: persistence, transactions, schema versions, foreign keys.
 
 #include <gtest/gtest.h>
+#include <cmath>
 #include <sqlite3.h>
 
 #include "../models/test_util.h"
@@ -131,6 +132,7 @@ TEST(ProjectStore, MigratesAVersionOneProjectKeepingItsData) {
   sqlite3_open((dir / "old.caig").c_str(), &db);
   ASSERT_EQ(sqlite3_exec(db,
                          "DROP TABLE click_records; DROP TABLE click_imports; DROP TABLE click_products;"
+                         "DROP TABLE product_placements;"
                          "CREATE TABLE click_records (id INTEGER PRIMARY KEY, creative_id TEXT NOT NULL UNIQUE,"
                          " product_id INTEGER REFERENCES products(id) ON DELETE SET NULL,"
                          " product_key TEXT NOT NULL DEFAULT '', image_path TEXT NOT NULL DEFAULT '',"
@@ -155,6 +157,178 @@ TEST(ProjectStore, MigratesAVersionOneProjectKeepingItsData) {
   p.cutoutEngine = "grabcut";
   store.updateProduct(p);
   EXPECT_EQ(store.product(p.id)->cutoutEngine, "grabcut");
+}
+
+// Editing a prompt: the text is trimmed and stored; a generated prompt becomes the user's, naming
+// what it was edited from; pinning and the id stay; it all survives a reopen.
+TEST(ProjectStore, EditsPromptTextAndMarksGeneratedPromptsAsEdited) {
+  test::TempDir dir;
+  const auto db = dir / "p.caig";
+  int64_t productId = 0, builtinId = 0, llavaId = 0, userId = 0, untouchedId = 0;
+  {
+    auto store = ProjectStore::open(db);
+    productId = store.addProduct({0, "Teal Mug", "kitchen", "products/m.png", "", "", ""});
+    builtinId = store.addPrompt({0, productId, "marble podium, soft light", "builtin", true});
+    llavaId = store.addPrompt({0, productId, "wooden table, morning sun", "llava: llava-v1.6-vicuna-7b", false});
+    userId = store.addPrompt({0, productId, "my own beach", "user", false});
+    untouchedId = store.addPrompt({0, productId, "linen backdrop", "builtin", false});
+
+    Variant v;  // a built-in variant: its params name no prompt
+    v.productId = productId;
+    v.promptId = builtinId;
+    v.imagePath = "variants/1.png";
+    v.paramsJson = R"({"engine":"builtin","style":"marble"})";
+    store.addVariant(v);
+
+    store.setPromptText(builtinId, "  white marble podium, soft window light\n");
+    store.setPromptText(builtinId, "white marble podium, soft north light");
+    store.setPromptText(llavaId, "oak table, morning sun");
+    store.setPromptText(llavaId, "oak table, low morning sun");  // a second edit: still from LLaVA
+    store.setPromptText(userId, "my own beach at dusk");
+    store.setPromptText(untouchedId, " linen backdrop ");  // same text once trimmed: not an edit
+  }
+  auto store = ProjectStore::open(db);
+  const auto prompts = store.prompts(productId);
+  ASSERT_EQ(prompts.size(), 4u);
+  EXPECT_EQ(prompts[0].id, builtinId);
+  EXPECT_EQ(prompts[0].text, "white marble podium, soft north light");
+  EXPECT_EQ(prompts[0].source, "user (edited from builtin)");
+  EXPECT_TRUE(prompts[0].pinned);
+  EXPECT_EQ(prompts[1].text, "oak table, low morning sun");
+  EXPECT_EQ(prompts[1].source, "user (edited from llava: llava-v1.6-vicuna-7b)");
+  EXPECT_FALSE(prompts[1].pinned);
+  EXPECT_EQ(prompts[2].text, "my own beach at dusk");
+  EXPECT_EQ(prompts[2].source, "user");
+  EXPECT_EQ(prompts[3].text, "linen backdrop");
+  EXPECT_EQ(prompts[3].source, "builtin");
+  // The variant remembers the text it was made with (the first one), and still links to the prompt.
+  const auto variants = store.variants(productId);
+  ASSERT_EQ(variants.size(), 1u);
+  EXPECT_EQ(variants[0].promptId, builtinId);
+  EXPECT_EQ(variants[0].paramsJson, R"({"engine":"builtin","style":"marble","prompt":"marble podium, soft light"})");
+}
+
+TEST(ProjectStore, RefusesEmptyPromptTextAndUnknownPrompts) {
+  test::TempDir dir;
+  auto store = ProjectStore::open(dir / "p.caig");
+  const int64_t productId = store.addProduct({0, "Teal Mug", "", "products/m.png", "", "", ""});
+  const int64_t id = store.addPrompt({0, productId, "marble podium", "builtin", false});
+  EXPECT_THROW(store.setPromptText(id, ""), std::invalid_argument);
+  EXPECT_THROW(store.setPromptText(id, " \t\n  "), std::invalid_argument);
+  EXPECT_THROW(store.setPromptText(id + 100, "a new text"), StoreError);
+  EXPECT_THROW(store.deletePrompt(id + 100), StoreError);
+  const auto prompts = store.prompts(productId);
+  ASSERT_EQ(prompts.size(), 1u);  // nothing lost, nothing changed
+  EXPECT_EQ(prompts[0].text, "marble podium");
+  EXPECT_EQ(prompts[0].source, "builtin");
+}
+
+// Deleting a prompt keeps the variants rendered from it (their params hold the prompt text) and
+// only drops their link to it; other prompts and their variants are untouched.
+TEST(ProjectStore, DeletingAPromptKeepsItsVariants) {
+  test::TempDir dir;
+  const auto db = dir / "p.caig";
+  int64_t productId = 0, goneId = 0, keptId = 0;
+  {
+    auto store = ProjectStore::open(db);
+    productId = store.addProduct({0, "Teal Mug", "", "products/m.png", "", "", ""});
+    goneId = store.addPrompt({0, productId, "marble podium", "builtin", true});
+    keptId = store.addPrompt({0, productId, "oak table", "user", false});
+    // An SD variant (its params hold the prompt), a built-in one (they do not), one of the other prompt.
+    const std::pair<int64_t, std::string> made[] = {{goneId, R"({"engine":"sd15","prompt":"marble podium"})"},
+                                                    {goneId, R"({"engine":"builtin"})"},
+                                                    {keptId, R"({"engine":"sd15","prompt":"oak table"})"}};
+    for (const auto& [promptId, params] : made) {
+      Variant v;
+      v.productId = productId;
+      v.promptId = promptId;
+      v.imagePath = "variants/" + std::to_string(store.variants(productId).size()) + ".png";
+      v.paramsJson = params;
+      store.addVariant(v);
+    }
+    // Inside a transaction that fails, the delete is undone with it.
+    EXPECT_THROW(store.transaction([&] {
+      store.deletePrompt(goneId);
+      throw std::runtime_error("the surrounding work fails");
+    }),
+                 std::runtime_error);
+    ASSERT_EQ(store.prompts(productId).size(), 2u);
+    EXPECT_EQ(store.variants(productId)[1].promptId, goneId);
+    EXPECT_EQ(store.variants(productId)[1].paramsJson, R"({"engine":"builtin"})");
+
+    store.deletePrompt(goneId);
+  }
+  auto store = ProjectStore::open(db);
+  const auto prompts = store.prompts(productId);
+  ASSERT_EQ(prompts.size(), 1u);
+  EXPECT_EQ(prompts[0].id, keptId);
+  const auto variants = store.variants(productId);
+  ASSERT_EQ(variants.size(), 3u);
+  EXPECT_FALSE(variants[0].promptId.has_value());
+  EXPECT_FALSE(variants[1].promptId.has_value());
+  EXPECT_EQ(variants[0].paramsJson, R"({"engine":"sd15","prompt":"marble podium"})");
+  EXPECT_EQ(variants[1].paramsJson, R"({"engine":"builtin","prompt":"marble podium"})");
+  EXPECT_EQ(variants[2].paramsJson, R"({"engine":"sd15","prompt":"oak table"})");
+  EXPECT_EQ(variants[2].promptId, keptId);
+  EXPECT_THROW(store.deletePrompt(goneId), StoreError);  // already gone
+}
+
+// A placement override per product: stored, replaced, reset, removed with its product, refused
+// when it is not a placement, and kept across a reopen.
+TEST(ProjectStore, StoresAPlacementOverridePerProduct) {
+  test::TempDir dir;
+  const auto db = dir / "p.caig";
+  int64_t mug = 0, vase = 0;
+  {
+    auto store = ProjectStore::open(db);
+    mug = store.addProduct({0, "Mug", "kitchen", "products/mug.png", "", "", ""});
+    vase = store.addProduct({0, "Vase", "home", "products/vase.png", "", "", ""});
+    EXPECT_FALSE(store.placement(mug).has_value());
+    store.setPlacement(mug, PlacementOverride{0.5, 0.125, -0.25});
+    store.setPlacement(mug, PlacementOverride{1.25, -0.1, 0.2});  // replaces, one row per product
+    store.setPlacement(vase, PlacementOverride{2.0, 0.0, 0.0});
+    EXPECT_THROW(store.setPlacement(mug, PlacementOverride{0.0, 0.0, 0.0}), std::invalid_argument);
+    EXPECT_THROW(store.setPlacement(mug, PlacementOverride{1.0, std::nan(""), 0.0}), std::invalid_argument);
+    EXPECT_THROW(store.setPlacement(9999, PlacementOverride{}), StoreError);
+    EXPECT_EQ(store.placement(mug), (PlacementOverride{1.25, -0.1, 0.2}));  // the refused ones changed nothing
+  }
+  auto store = ProjectStore::open(db);
+  EXPECT_EQ(store.placement(mug), (PlacementOverride{1.25, -0.1, 0.2}));
+  EXPECT_EQ(store.placement(vase), (PlacementOverride{2.0, 0.0, 0.0}));
+  store.setPlacement(mug, std::nullopt);
+  EXPECT_FALSE(store.placement(mug).has_value());
+  store.setPlacement(mug, std::nullopt);  // resetting a default is not an error
+  store.removeProduct(vase);
+  EXPECT_FALSE(store.placement(vase).has_value());
+}
+
+// A version 3 project (before placements) opens, keeps its products and cutouts, and takes a
+// placement afterwards.
+TEST(ProjectStore, MigratesAVersionThreeProjectToPlacements) {
+  test::TempDir dir;
+  int64_t id = 0;
+  {
+    auto store = ProjectStore::open(dir / "v3.caig");
+    id = store.addProduct({0, "Bottle", "drinks", "products/b.png", "", "products/b.alpha.png", "isnet"});
+    store.addPrompt({0, id, "on a beach", "user", true});
+  }
+  sqlite3* db = nullptr;
+  sqlite3_open((dir / "v3.caig").c_str(), &db);
+  ASSERT_EQ(sqlite3_exec(db, "DROP TABLE product_placements; PRAGMA user_version = 3;", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+
+  auto store = ProjectStore::open(dir / "v3.caig");
+  EXPECT_EQ(store.schemaVersion(), 4);
+  const auto p = store.product(id);
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->title, "Bottle");
+  EXPECT_EQ(p->cutoutEngine, "isnet");
+  ASSERT_EQ(store.prompts(id).size(), 1u);
+  EXPECT_TRUE(store.prompts(id)[0].pinned);
+  EXPECT_FALSE(store.placement(id).has_value());
+  store.setPlacement(id, PlacementOverride{0.8, 0.05, 0.0});
+  EXPECT_EQ(store.placement(id), (PlacementOverride{0.8, 0.05, 0.0}));
 }
 
 }  // namespace
