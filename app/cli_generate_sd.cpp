@@ -4,6 +4,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <unistd.h>
 #include <nlohmann/json.hpp>
 
 #include "core/export.h"
@@ -52,6 +53,98 @@ void writeFile(const fs::path& path, const std::string& bytes) {
   file.commit();
 }
 
+// One line redrawn in place on a terminal: the whole job's bar, the variant and step, s/it from
+// the recent steps and the time left. Without a terminal (a log file, CI), one line per variant.
+class ProgressBar {
+ public:
+  explicit ProgressBar(int variants) : variants_(variants), tty_(isatty(fileno(stderr)) != 0) {}
+
+  void step(int step, int steps, int variant) {
+    const auto now = std::chrono::steady_clock::now();
+    if (lastVariant_ != variant || step == 1) {
+      variantStart_ = now;
+    } else {
+      const double dt = std::chrono::duration<double>(now - last_).count();
+      secondsPerStep_ = secondsPerStep_ < 0 ? dt : 0.7 * secondsPerStep_ + 0.3 * dt;
+    }
+    last_ = now;
+    lastVariant_ = variant;
+    const double done = (variant + double(step) / steps) / variants_;
+    const int remainingSteps = (variants_ - variant - 1) * steps + (steps - step);
+    if (tty_) {
+      const int width = 30;
+      const int filled = static_cast<int>(done * width + 0.5);
+      std::string bar(static_cast<std::size_t>(filled), '#');
+      bar.resize(width, '.');
+      std::fprintf(stderr, "\r[%s] %3.0f%%  variant %d/%d  step %d/%d", bar.c_str(), 100 * done, variant + 1, variants_,
+                   step, steps);
+      if (secondsPerStep_ > 0) {
+        std::fprintf(stderr, "  %.2f s/it  %s left   ", secondsPerStep_, clock(secondsPerStep_ * remainingSteps).c_str());
+      }
+      if (step == steps && variant + 1 == variants_) std::fprintf(stderr, "\n");
+      std::fflush(stderr);
+    } else if (step == steps) {
+      std::fprintf(stderr, "variant %d/%d: %d steps in %.1f s\n", variant + 1, variants_, steps,
+                   std::chrono::duration<double>(now - variantStart_).count());
+    }
+  }
+
+  // Ends a bar cut short (cancelled, failed).
+  void close() {
+    if (tty_) std::fprintf(stderr, "\n");
+  }
+
+ private:
+  static std::string clock(double seconds) {
+    const long s = static_cast<long>(seconds + 0.5);
+    return s >= 60 ? cv::format("%ldm%02lds", s / 60, s % 60) : cv::format("%lds", s);
+  }
+
+  int variants_;
+  bool tty_;
+  int lastVariant_ = -1;
+  double secondsPerStep_ = -1;
+  std::chrono::steady_clock::time_point last_, variantStart_;
+};
+
+// --out: one PNG per variant (the A1111 "parameters" text chunk) and variants.json.
+void writeOutFolder(const fs::path& out, const SdResult& result, const std::string& size, double seconds) {
+  fs::create_directories(out);
+  nlohmann::json index = nlohmann::json::array();
+  for (std::size_t i = 0; i < result.variants.size(); ++i) {
+    const auto& v = result.variants[i];
+    const std::string name = cv::format("sd-%02zu-seed%llu.png", i + 1, static_cast<unsigned long long>(v.seed));
+    // A1111/ComfyUI users read the generation settings from a PNG text chunk named "parameters".
+    const std::string parameters = v.prompt + "\nNegative prompt: " + v.negativePrompt +
+                                   cv::format("\nSteps: %d, Sampler: %s, CFG scale: %g, Seed: %llu, Size: %dx%d, ",
+                                              v.steps, v.sampler.c_str(), v.guidance,
+                                              static_cast<unsigned long long>(v.seed), v.image.cols, v.image.rows) +
+                                   "Model: " + v.modelId + cv::format(", ControlNet scale: %g", v.controlnetScale);
+    const auto png = caig::encodeWithMetadata(v.image, caig::ExportFormat::Png, {{"parameters", parameters}});
+    writeFile(out / name, std::string(png.begin(), png.end()));
+    index.push_back({{"file", name},
+                     {"prompt", v.prompt},
+                     {"negativePrompt", v.negativePrompt},
+                     {"seed", v.seed},
+                     {"sampler", v.sampler},
+                     {"steps", v.steps},
+                     {"cfg", v.guidance},
+                     {"controlnetScale", v.controlnetScale},
+                     {"model", v.modelId},
+                     {"preset", size},
+                     {"workingSize", {v.workingSize.width, v.workingSize.height}},
+                     {"totalSeconds", v.totalSeconds}});
+    std::printf("%s\n      %s\n", (out / name).string().c_str(), v.prompt.c_str());
+  }
+  writeFile(out / "variants.json", index.dump(2) + "\n");
+  std::printf("%zu variants at %s in %.2f s -> %s\n", result.variants.size(), size.c_str(), seconds,
+              out.string().c_str());
+}
+
+cv::Mat loadOptional(const fs::path& path) {
+  return path.empty() ? cv::Mat() : loadImage(path);
+}
+
 }  // namespace
 
 void addSdGenerateOptions(CLI::App* generate, SdCliOptions& o) {
@@ -74,7 +167,43 @@ void addSdGenerateOptions(CLI::App* generate, SdCliOptions& o) {
   generate->add_option("--precision", o.precision, "sd15: auto (fp16 on CUDA, fp32 on CPU), fp32, fp16, bf16")
       ->capture_default_str();
   generate->add_option("--out", o.out, "sd15: write the variants (PNG + JSON) into this folder instead of a project");
+  generate->add_option("--mask", o.mask,
+                       "sd15: inpaint the image as given with this mask (white = repaint), without CAIG's "
+                       "composition; needs --out and --prompt");
+  generate->add_option("--control", o.control, "sd15 with --mask: ControlNet image (default: canny of the kept part)");
+  generate->add_option("--latents", o.latents,
+                       "sd15 with --mask: safetensors holding the initial noise \"latents\" [1,4,H/8,W/8] "
+                       "(reproduces another implementation's run)");
 }
+
+namespace {
+
+int runGiven(SdEngine& engine, SdRequest request, const SdCliOptions& o, const GenerateCommon& a) {
+  SdGivenInputs inputs;
+  inputs.image = loadImage(a.image);
+  inputs.mask = loadImage(o.mask);
+  inputs.control = loadOptional(o.control);
+  inputs.initialLatentsFile = o.latents;
+  request.variantsPerPrompt = a.variants;
+  gCancel.store(false);
+  auto previous = std::signal(SIGINT, onInterrupt);
+  const int total = static_cast<int>(o.prompts.size()) * request.variantsPerPrompt;
+  ProgressBar bar(total);
+  const auto start = std::chrono::steady_clock::now();
+  const auto result = renderSdGiven(
+      engine, inputs, o.prompts, request,
+      [&](int step, int steps, int variant, const cv::Mat&) { bar.step(step, steps, variant); }, &gCancel);
+  std::signal(SIGINT, previous);
+  if (result.cancelled) {
+    bar.close();
+    std::fprintf(stderr, "cancelled: %zu of %d variants finished\n", result.variants.size(), total);
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  writeOutFolder(o.out, result, cv::format("%dx%d", inputs.image.cols, inputs.image.rows), seconds);
+  return result.cancelled ? 130 : 0;
+}
+
+}  // namespace
 
 int runSdGenerate(const SdCliOptions& o, const GenerateCommon& a) {
   try {
@@ -82,6 +211,15 @@ int runSdGenerate(const SdCliOptions& o, const GenerateCommon& a) {
     if (o.model.empty()) throw std::runtime_error("--engine sd15 needs --model DIR (a diffusers SD1.5 folder)");
     const bool useProject = o.out.empty() || a.projectGiven;
     if (!useProject && a.productId) throw std::runtime_error("--product needs --project");
+    if (o.mask.empty() && !(o.control.empty() && o.latents.empty())) {
+      throw std::runtime_error("--control and --latents go with --mask (the plain inpainting job)");
+    }
+    if (!o.mask.empty()) {
+      if (o.out.empty() || a.projectGiven || a.productId) {
+        throw std::runtime_error("--mask writes into --out, not into a project");
+      }
+      if (o.prompts.empty()) throw std::runtime_error("--mask needs at least one --prompt");
+    }
 
     SdRequest request;
     request.modelDir = o.model;
@@ -106,6 +244,8 @@ int runSdGenerate(const SdCliOptions& o, const GenerateCommon& a) {
                  engine.precision().c_str(),
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - loadStart).count());
 
+    if (!o.mask.empty()) return runGiven(engine, request, o, a);
+
     std::optional<Project> project;
     Product product;
     cv::Mat shot, alpha;
@@ -119,6 +259,7 @@ int runSdGenerate(const SdCliOptions& o, const GenerateCommon& a) {
         product = project->importProductShot(a.image, a.title, a.category);
       }
       shot = loadImage(project->absolute(product.imagePath));
+      request.placement = project->store().placement(product.id);  // the studio's Place tool
       alpha = project->cutout(product.id);
       if (alpha.empty()) {
         std::string engineName = "alpha-file";
@@ -153,52 +294,19 @@ int runSdGenerate(const SdCliOptions& o, const GenerateCommon& a) {
     gCancel.store(false);
     auto previous = std::signal(SIGINT, onInterrupt);
     const int total = static_cast<int>(prompts.size()) * request.variantsPerPrompt;
+    ProgressBar bar(total);
     const auto start = std::chrono::steady_clock::now();
     const auto result = renderSdVariants(
         engine, shot, alpha, prompts, request,
-        [&](int step, int steps, int variant, const cv::Mat&) {
-          std::fprintf(stderr, "variant %d/%d step %d/%d (%.1f s)\n", variant + 1, total, step, steps,
-                       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-        },
-        &gCancel);
+        [&](int step, int steps, int variant, const cv::Mat&) { bar.step(step, steps, variant); }, &gCancel);
     std::signal(SIGINT, previous);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (result.cancelled) {
+      bar.close();
       std::fprintf(stderr, "cancelled: %zu of %d variants finished\n", result.variants.size(), total);
     }
 
-    if (!o.out.empty()) {
-      fs::create_directories(o.out);
-      nlohmann::json index = nlohmann::json::array();
-      for (std::size_t i = 0; i < result.variants.size(); ++i) {
-        const auto& v = result.variants[i];
-        const std::string name = cv::format("sd-%02zu-seed%llu.png", i + 1, static_cast<unsigned long long>(v.seed));
-        // A1111/ComfyUI users read the generation settings from a PNG text chunk named "parameters".
-        const std::string parameters = v.prompt + "\nNegative prompt: " + v.negativePrompt +
-                                       cv::format("\nSteps: %d, Sampler: %s, CFG scale: %g, Seed: %llu, Size: %dx%d, ",
-                                                  v.steps, v.sampler.c_str(), v.guidance,
-                                                  static_cast<unsigned long long>(v.seed), v.image.cols, v.image.rows) +
-                                       "Model: " + v.modelId + cv::format(", ControlNet scale: %g", v.controlnetScale);
-        const auto png = caig::encodeWithMetadata(v.image, caig::ExportFormat::Png, {{"parameters", parameters}});
-        writeFile(o.out / name, std::string(png.begin(), png.end()));
-        index.push_back({{"file", name},
-                         {"prompt", v.prompt},
-                         {"negativePrompt", v.negativePrompt},
-                         {"seed", v.seed},
-                         {"sampler", v.sampler},
-                         {"steps", v.steps},
-                         {"cfg", v.guidance},
-                         {"controlnetScale", v.controlnetScale},
-                         {"model", v.modelId},
-                         {"preset", request.presetId},
-                         {"workingSize", {v.workingSize.width, v.workingSize.height}},
-                         {"totalSeconds", v.totalSeconds}});
-        std::printf("%s\n      %s\n", (o.out / name).string().c_str(), v.prompt.c_str());
-      }
-      writeFile(o.out / "variants.json", index.dump(2) + "\n");
-      std::printf("%zu variants at %s in %.2f s -> %s\n", result.variants.size(), request.presetId.c_str(), seconds,
-                  o.out.string().c_str());
-    }
+    if (!o.out.empty()) writeOutFolder(o.out, result, request.presetId, seconds);
     if (project && !result.variants.empty()) {
       const auto saved = saveSdVariants(*project, product.id, result.variants, request);
       std::printf("product %lld \"%s\" (cutout: %s): %zu variants at %s in %.2f s with %s, %s %d steps, cfg %.1f\n",

@@ -24,6 +24,8 @@ struct SdCliOptions {
   std::string device = "auto";
   std::string precision = "auto";
   std::filesystem::path out;  // --out: write PNG + JSON files there instead of a project
+  // --mask (+ --control, --latents): the plain inpainting job on the given image, no composition.
+  std::filesystem::path mask, control, latents;
 };
 
 // The arguments `caig generate` has for every engine.
@@ -39,7 +41,7 @@ struct GenerateCommon {
 };
 
 // --model --controlnet --sampler --steps --cfg --control-scale --prompt --negative --seed-mode
-// --working-size --device --precision --out
+// --working-size --device --precision --out --mask --control --latents
 void addSdGenerateOptions(CLI::App* generate, SdCliOptions& o);
 
 // Returns the exit status: 0, or 1 with a message on stderr (missing / invalid model folder,

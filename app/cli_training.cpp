@@ -25,6 +25,7 @@
 #include "core/neural_rm_training.h"
 #include "core/project.h"
 #include "core/rm_training.h"
+#include "core/sd_generation.h"
 #include "core/style_preferences.h"
 #include "core/synthetic_clicks.h"
 
@@ -268,6 +269,9 @@ void addPcpo(CLI::App& app) {
     double lr = std::numeric_limits<double>::quiet_NaN();    // NaN: the engine's default
     fs::path model, rm, rmTokenizer;
     int rmPairSide = 512;
+    fs::path sdModel, sdControlnet;  // renders by SD1.5 + ControlNet instead of the built-in backdrops
+    int sdSteps = 20;
+    int sdWorkingSize = 512;
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("pcpo", "Run PCPO rounds: the prompt planner learns from the reward model's preferences");
@@ -302,6 +306,14 @@ void addPcpo(CLI::App& app) {
   cmd->add_option("--preset", n.preset, "[llava] ad size of the renders")->capture_default_str();
   cmd->add_option("--name", n.name, "[llava] output folder under <project>/models (default: <model>-pcpo-<run>)");
   cmd->add_flag("--gradient-checkpointing", n.gradientCheckpointing, "[llava] recompute layers in backward (less memory)");
+  cmd->add_option("--sd-model", a->sdModel,
+                  "[llava] render each prompt with this SD1.5 ControlNet-inpaint folder (default: built-in backdrops)");
+  cmd->add_option("--sd-controlnet", a->sdControlnet, "[llava] ControlNet folder for --sd-model (default: its controlnet/)");
+  cmd->add_option("--sd-steps", a->sdSteps, "[llava] denoising steps of the SD renders")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
+  cmd->add_option("--sd-working-size", a->sdWorkingSize, "[llava] long side the SD renders are generated at")
+      ->capture_default_str();
   cmd->callback([a] {
     if (a->engine == "llava") {
       try {
@@ -332,6 +344,32 @@ void addPcpo(CLI::App& app) {
           ranker = std::move(builtin);
         }
         std::fprintf(stderr, "ranker %s (%s)\n", ranker->id().c_str(), ranker->status().c_str());
+        // CAIG renders every sampled prompt with the real generator; the built-in backdrops are the
+        // fallback that needs no weights. One SD render per prompt, seeded from the run's seed.
+        std::unique_ptr<caig::SdEngine> sd;
+        caig::SdRequest sdRequest;
+        if (!a->sdModel.empty()) {
+          sdRequest.modelDir = a->sdModel;
+          sdRequest.controlnetDir = a->sdControlnet;
+          sdRequest.steps = a->sdSteps;
+          sdRequest.workingLongSide = a->sdWorkingSize;
+          sdRequest.presetId = o.preset;
+          sdRequest.device = o.device;
+          sdRequest.seedMode = caig::SeedMode::Fixed;
+          caig::validateSdRequest(sdRequest);
+          sd = std::make_unique<caig::SdEngine>(sdRequest);
+          std::fprintf(stderr, "renders by %s on %s (%s), %s %d steps\n", sd->modelId().c_str(), sd->device().c_str(),
+                       sd->precision().c_str(), sdRequest.sampler.c_str(), sdRequest.steps);
+          auto renders = std::make_shared<std::uint64_t>(0);
+          o.render = [&sd, sdRequest, renders, seed = o.seed](const std::string& prompt,
+                                                               const caig::PcpoProduct& product) mutable {
+            sdRequest.seed = seed + (*renders)++;
+            // Not cancellable inside: one render is short, and the loop stops right after it.
+            auto r = caig::renderSdVariants(*sd, product.shot, product.alpha, {prompt}, sdRequest);
+            return r.variants.front().image;
+          };
+          o.generator = "sd15:" + sd->modelId();
+        }
         catchInterrupt();
         o.cancel = &gCancel;
         Progress bar("pcpo");

@@ -216,8 +216,9 @@ SdResult renderSdVariants(SdEngine& engine, const cv::Mat& shot, const cv::Mat& 
   const ProductShot product = prepareProduct(shot, alpha, comp);
   // The generator sees the product at its working size; the ad gets the original pixels laid
   // out again at the full preset size (never the generator's upscaled copy of them).
-  const Layout workLayout = layoutProduct(product, work, comp);
-  const Layout adLayout = layoutProduct(product, canvas, comp);
+  const cv::Rect box = productBox(product.alpha);
+  const Layout workLayout = layoutProduct(product, work, productPlacement(box, work, request.placement, comp), comp);
+  const Layout adLayout = layoutProduct(product, canvas, productPlacement(box, canvas, request.placement, comp), comp);
 
   auto& impl = engine.impl();
   const auto negativeIds = impl.tokenizer.encode(request.negativePrompt);
@@ -283,6 +284,122 @@ SdResult renderSdVariants(SdEngine& engine, const cv::Mat& shot, const cv::Mat& 
   return result;
 }
 
+namespace {
+
+cv::Mat toBgr8(const cv::Mat& image, const char* what) {
+  if (image.empty()) throw std::invalid_argument(std::string("no ") + what + " image");
+  if (image.depth() != CV_8U) throw std::invalid_argument(std::string("the ") + what + " image must be 8-bit");
+  cv::Mat bgr;
+  switch (image.channels()) {
+    case 1: cv::cvtColor(image, bgr, cv::COLOR_GRAY2BGR); break;
+    case 3: bgr = image; break;
+    case 4: cv::cvtColor(image, bgr, cv::COLOR_BGRA2BGR); break;
+    default: throw std::invalid_argument(std::string("the ") + what + " image has an unsupported channel count");
+  }
+  return bgr;
+}
+
+}  // namespace
+
+SdResult renderSdGiven(SdEngine& engine, const SdGivenInputs& inputs, const std::vector<std::string>& prompts,
+                       const SdRequest& request, const SdProgress& progress, const std::atomic<bool>* cancel) {
+  validateSdRequest(request);
+  if (prompts.empty()) throw std::invalid_argument("no prompts to generate from");
+  const cv::Mat image = toBgr8(inputs.image, "init");
+  const cv::Size size = image.size();
+  if (size.width % 8 != 0 || size.height % 8 != 0) {
+    throw std::invalid_argument(cv::format("the init image is %dx%d: both sides must be multiples of 8 (crop or resize it)",
+                                           size.width, size.height));
+  }
+  if (inputs.mask.empty()) throw std::invalid_argument("no mask image");
+  if (inputs.mask.size() != size) {
+    throw std::invalid_argument(cv::format("the mask is %dx%d, the init image %dx%d: they must match",
+                                           inputs.mask.cols, inputs.mask.rows, size.width, size.height));
+  }
+  if (inputs.mask.depth() != CV_8U) throw std::invalid_argument("the mask image must be 8-bit");
+  cv::Mat mask;
+  if (inputs.mask.channels() == 1) {
+    mask = inputs.mask;
+  } else {
+    cv::extractChannel(inputs.mask, mask, 0);
+  }
+  cv::Mat control;
+  if (inputs.control.empty()) {
+    // The edges of what is kept, as the composition does for a product.
+    cv::Mat grey, edges;
+    cv::cvtColor(image, grey, cv::COLOR_BGR2GRAY);
+    cv::Canny(grey, edges, request.composition.cannyLow, request.composition.cannyHigh,
+              request.composition.cannyAperture);
+    edges.setTo(0, mask >= 128);
+    cv::cvtColor(edges, control, cv::COLOR_GRAY2BGR);
+  } else {
+    if (inputs.control.size() != size) {
+      throw std::invalid_argument(cv::format("the control image is %dx%d, the init image %dx%d: they must match",
+                                             inputs.control.cols, inputs.control.rows, size.width, size.height));
+    }
+    control = toBgr8(inputs.control, "control");
+  }
+
+  auto& impl = engine.impl();
+  const auto negativeIds = impl.tokenizer.encode(request.negativePrompt);
+  SdResult result;
+  const int total = static_cast<int>(prompts.size()) * request.variantsPerPrompt;
+  for (int index = 0; index < total; ++index) {
+    if (cancel && cancel->load()) {
+      result.cancelled = true;
+      break;
+    }
+    const auto start = std::chrono::steady_clock::now();
+    SdVariant v;
+    v.promptIndex = index / request.variantsPerPrompt;
+    v.prompt = prompts[static_cast<std::size_t>(v.promptIndex)];
+    v.negativePrompt = request.negativePrompt;
+    v.seed = sdVariantSeed(request, index);
+    v.sampler = request.sampler;
+    v.steps = request.steps;
+    v.guidance = request.guidance;
+    v.controlnetScale = request.controlnetScale;
+    v.workingSize = size;
+    v.modelId = impl.modelId;
+    v.device = impl.pipeline.deviceName();
+    v.precision = impl.pipeline.precisionName();
+
+    SdPipelineBinding::Job job;
+    job.promptIds = impl.tokenizer.encode(v.prompt);
+    job.negativeIds = negativeIds;
+    job.image = image;
+    job.mask = mask;
+    job.control = control;
+    job.seed = v.seed;
+    job.initialLatentsFile = inputs.initialLatentsFile;
+    job.sampler = v.sampler;
+    job.steps = v.steps;
+    job.guidance = v.guidance;
+    job.controlnetScale = v.controlnetScale;
+    job.cancel = cancel;
+    if (progress) {
+      job.onStep = [&, index](int step, int steps, const cv::Mat& preview) {
+        cv::Mat shown;
+        if (!preview.empty()) cv::resize(preview, shown, size, 0, 0, cv::INTER_LINEAR);
+        progress(step, steps, index, shown);
+      };
+    }
+    const auto out = impl.pipeline.run(job);
+    if (out.cancelled) {
+      result.cancelled = true;
+      break;
+    }
+    v.denoiseSeconds = out.denoiseSeconds;
+    v.decodeSeconds = out.decodeSeconds;
+    v.background = out.image;
+    v.image = out.image;
+    v.canvasAlpha = 255 - (mask >= 128);  // where the init image was kept
+    v.totalSeconds = secondsSince(start);
+    result.variants.push_back(std::move(v));
+  }
+  return result;
+}
+
 // ---- Saving ------------------------------------------------------------------------------
 
 std::vector<Variant> saveSdVariants(Project& project, std::int64_t productId, const std::vector<SdVariant>& variants,
@@ -306,6 +423,8 @@ std::vector<Variant> saveSdVariants(Project& project, std::int64_t productId, co
         PromptRecord prompt{0, productId, v.prompt, request.promptSource, false};
         found = promptIds.emplace(v.prompt, project.store().addPrompt(prompt)).first;
       }
+      const auto& p = request.placement;  // null = CAIG's default
+      const nlohmann::json placement = p ? nlohmann::json{{"scale", p->scale}, {"dx", p->dx}, {"dy", p->dy}} : nullptr;
       Variant record;
       record.productId = productId;
       record.promptId = found->second;
@@ -325,6 +444,7 @@ std::vector<Variant> saveSdVariants(Project& project, std::int64_t productId, co
                                          {"steps", v.steps},
                                          {"cfg", v.guidance},
                                          {"controlnetScale", v.controlnetScale},
+                                         {"placement", placement},
                                          {"device", v.device},
                                          {"precision", v.precision},
                                          {"timings",

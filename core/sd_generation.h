@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <opencv2/core.hpp>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -67,6 +68,8 @@ struct SdRequest {
   std::string precision = "auto";     // auto (fp16 on CUDA, fp32 on CPU) | fp32 | fp16 | bf16
   std::string promptSource = "user";  // PromptRecord::source of the prompts ("builtin", "llava:..")
   CompositionParams composition;
+  // The user's placement of the product (ProjectStore::placement); none = CAIG's default.
+  std::optional<PlacementOverride> placement;
 };
 
 // Throws std::invalid_argument naming the bad field (steps, sizes, sampler, ...).
@@ -139,6 +142,24 @@ class SdEngine {
 SdResult renderSdVariants(SdEngine& engine, const cv::Mat& shot, const cv::Mat& alpha,
                           const std::vector<std::string>& prompts, const SdRequest& request,
                           const SdProgress& progress = {}, const std::atomic<bool>* cancel = nullptr);
+
+// The plain inpainting job, without CAIG's composition: the caller's init image, mask and
+// control image (as diffusers' ControlNet-inpaint pipeline takes them), all of one size with
+// both sides multiples of 8. Variants come out at that size, nothing pasted back (image ==
+// background). For scripts and for checking the pipeline against other implementations.
+struct SdGivenInputs {
+  cv::Mat image;    // BGR(A) 8-bit
+  cv::Mat mask;     // 8-bit, grey or colour (first channel): >= 128 = repaint
+  cv::Mat control;  // BGR 8-bit; empty = canny (composition's thresholds) of the image where kept
+  // Optional: safetensors with the initial noise ("latents" [1, 4, H/8, W/8]) for every variant
+  // instead of the seed's (the seed still drives stochastic samplers).
+  std::filesystem::path initialLatentsFile;
+};
+
+// Throws std::invalid_argument naming the input whose size or type is wrong.
+SdResult renderSdGiven(SdEngine& engine, const SdGivenInputs& inputs, const std::vector<std::string>& prompts,
+                       const SdRequest& request, const SdProgress& progress = {},
+                       const std::atomic<bool>* cancel = nullptr);
 
 // Writes the images under variants/ and, in one transaction, one prompt record per distinct
 // prompt (source request.promptSource) and a variant record each (engine "sd15", every

@@ -9,6 +9,9 @@
 #include <stdexcept>
 
 #include "core/sd_generation.h"
+#include "models/device_info.h"
+#include "models/io/checkpoint.h"
+#include "models/io/errors.h"
 #include "models/sd_inpaint_pipeline.h"
 
 namespace caig {
@@ -84,6 +87,14 @@ cv::Mat toBgr(const at::Tensor& t) {
   return bgr;
 }
 
+at::Tensor readInitialLatents(const std::filesystem::path& file) {
+  const auto checkpoint = io::Checkpoint::open(file);
+  const auto names = checkpoint.names();
+  if (checkpoint.contains("latents")) return checkpoint.tensor("latents").to(at::kFloat);
+  if (names.size() == 1) return checkpoint.tensor(names.front()).to(at::kFloat);
+  throw io::FormatError(file.string() + ": no tensor named \"latents\" (and more than one tensor to choose from)");
+}
+
 }  // namespace
 
 struct SdPipelineBinding::Impl {
@@ -92,7 +103,11 @@ struct SdPipelineBinding::Impl {
 };
 
 SdPipelineBinding::SdPipelineBinding() = default;
-SdPipelineBinding::~SdPipelineBinding() = default;
+SdPipelineBinding::~SdPipelineBinding() {
+  const bool loaded = impl_ != nullptr;
+  impl_.reset();
+  if (loaded) releaseCachedDeviceMemory();  // the weights' VRAM back to the driver
+}
 SdPipelineBinding::SdPipelineBinding(SdPipelineBinding&&) noexcept = default;
 SdPipelineBinding& SdPipelineBinding::operator=(SdPipelineBinding&&) noexcept = default;
 
@@ -123,6 +138,7 @@ SdPipelineBinding::Output SdPipelineBinding::run(const Job& job) {
   p.controlnetScale = job.controlnetScale;
   p.sampler = job.sampler;
   p.seed = job.seed;
+  if (!job.initialLatentsFile.empty()) p.initialLatents = readInitialLatents(job.initialLatentsFile);
   SdStepCallback progress;
   if (job.onStep) {
     progress = [&](int step, int total, const at::Tensor& latents) {

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <opencv2/core.hpp>
@@ -35,6 +36,9 @@ class SdPipelineBinding {
     cv::Mat mask;                                 // CV_8UC1, 255 = repaint
     cv::Mat control;                              // CV_8UC3 canny control image
     std::uint64_t seed = 0;
+    // A safetensors file whose tensor "latents" (or only tensor), [1, 4, H/8, W/8], replaces the
+    // seed's initial noise: reproduces a run of another implementation (diffusers) exactly.
+    std::filesystem::path initialLatentsFile;
     std::string sampler;
     int steps = 0;
     double guidance = 0, controlnetScale = 0;

@@ -334,5 +334,35 @@ TEST_F(SdTinyModel, SavedVariantsReloadWithTheirParameters) {
   }
 }
 
+// The user's placement moves the product in the ad (and, through the same productPlacement, for the
+// generator at its working size); the params record it.
+TEST_F(SdTinyModel, PlacementMovesTheProductInTheAd) {
+  test::TempDir tmp;
+  SdRequest r = tinyRequest();
+  r.placement = PlacementOverride{0.6, -0.125, 0.0625};
+  const auto result = renderSdVariants(*engine_, shot_, alpha_, prompts_, r);
+  ASSERT_EQ(result.variants.size(), 1u);
+  const SdVariant& v = result.variants[0];
+  const ProductShot prepared = prepareProduct(shot_, alpha_);
+  const Layout plain = layoutProduct(prepared, {512, 512});
+  const Layout placed =
+      layoutProduct(prepared, {512, 512}, productPlacement(productBox(prepared.alpha), {512, 512}, r.placement));
+  EXPECT_EQ(cv::norm(v.canvasAlpha, placed.alpha, cv::NORM_INF), 0.0);
+  const cv::Rect before = cv::boundingRect(plain.alpha), after = cv::boundingRect(v.canvasAlpha);
+  EXPECT_NEAR((after.x + after.width / 2.0) - (before.x + before.width / 2.0), -0.125 * 512, 1.0);
+  EXPECT_NEAR((after.y + after.height / 2.0) - (before.y + before.height / 2.0), 0.0625 * 512, 1.0);
+  EXPECT_NEAR(after.width, 0.6 * before.width, 1.0);
+  const cv::Mat opaque = pasteWeights(placed.alpha, r.composition.featherPx) == 1.0f;
+  EXPECT_EQ(cv::norm(v.image, placed.product, cv::NORM_INF, opaque), 0.0);
+
+  Project project = Project::create(tmp / "p");
+  const std::int64_t productId = project.importProductShot(kDemo / "jar.png", "Glass Jar").id;
+  saveSdVariants(project, productId, result.variants, r);
+  const auto params = nlohmann::json::parse(project.store().variants(productId).at(0).paramsJson).at("placement");
+  EXPECT_DOUBLE_EQ(params.at("scale").get<double>(), 0.6);
+  EXPECT_DOUBLE_EQ(params.at("dx").get<double>(), -0.125);
+  EXPECT_DOUBLE_EQ(params.at("dy").get<double>(), 0.0625);
+}
+
 }  // namespace
 }  // namespace caig
