@@ -11,6 +11,7 @@
 #include <cstdio>
 
 #include "widgets/main_window.h"
+#include "widgets/theme.h"
 
 int main(int argc, char** argv) {
   QApplication app(argc, argv);
@@ -30,6 +31,7 @@ int main(int argc, char** argv) {
   cli.addOption(screenshotOpt);
   cli.addPositionalArgument("shots", "Product shots to import into the project.", "[shots...]");
   cli.process(app);
+  caig::ui::applyTheme(app, caig::ui::savedTheme());  // View > Theme, remembered
 
   QString projectDir = cli.value(projectOpt);
   bool reopened = false;  // the user's own last project never gets the demo products added

@@ -35,6 +35,7 @@ struct GenerateSettings {
   double guidance = 7.5;
   double controlnetScale = 1.0;
   int variantsPerPrompt = 1;
+  int workingLongSide = 512;  // the generator's size (long side, multiple of 8); SD1.5 was trained at 512
 };
 
 class GeneratePanel : public QWidget {
@@ -81,6 +82,7 @@ class GeneratePanel : public QWidget {
   QDoubleSpinBox* guidance_;
   QDoubleSpinBox* controlnetScale_;
   QSpinBox* perPrompt_;
+  QSpinBox* workingSize_;
   QComboBox* promptWriter_;
   QSpinBox* promptCount_;
   QPushButton* writePrompts_;

@@ -3,6 +3,7 @@
 #include <QFutureWatcher>
 #include <QtConcurrent>
 #include <algorithm>
+#include <map>
 
 namespace caig::ui {
 
@@ -73,6 +74,45 @@ double JobQueue::overallProgress() const {
     sum += (s == JobState::Queued || s == JobState::Running) ? it->second.info.progress : 1.0;
   }
   return sum / static_cast<double>(batch_.size());
+}
+
+double JobQueue::overallEtaSeconds() const {
+  std::map<QString, std::pair<double, int>> doneByKind;  // kind -> (seconds, jobs)
+  std::pair<double, int> doneAll{0, 0};
+  double running = 0, runningTotal = -1;
+  std::vector<const JobInfo*> queued;
+  for (int id : batch_) {
+    auto it = jobs_.find(id);
+    if (it == jobs_.end()) continue;
+    const JobInfo& info = it->second.info;
+    if (info.state == JobState::Done) {
+      auto& k = doneByKind[info.kind];
+      k.first += info.elapsedSeconds;
+      ++k.second;
+      doneAll.first += info.elapsedSeconds;
+      ++doneAll.second;
+    } else if (info.state == JobState::Running) {
+      if (info.etaSeconds < 0) return -1;
+      running = info.etaSeconds;
+      runningTotal = info.elapsedSeconds + info.etaSeconds;
+    } else if (info.state == JobState::Queued) {
+      queued.push_back(&info);
+    }
+  }
+  double eta = running;
+  for (const JobInfo* q : queued) {
+    auto k = doneByKind.find(q->kind);
+    if (k != doneByKind.end()) {
+      eta += k->second.first / k->second.second;
+    } else if (doneAll.second > 0) {
+      eta += doneAll.first / doneAll.second;
+    } else if (runningTotal >= 0) {
+      eta += runningTotal;
+    } else {
+      return -1;
+    }
+  }
+  return eta;
 }
 
 void JobQueue::cancel(int id) {

@@ -80,6 +80,10 @@ class JobQueue : public QObject {
   bool hasActive(const QString& kind) const;  // queued or running
   // Mean progress over the jobs not finished plus those finished since the queue was last idle.
   double overallProgress() const;
+  // Seconds until the batch is done, -1 when unknown: the running job's own estimate plus, for
+  // each queued job, the mean duration of this batch's finished jobs of its kind (else of any
+  // kind, else the running job's projected total).
+  double overallEtaSeconds() const;
 
  Q_SIGNALS:
   void jobAdded(int id);

@@ -65,7 +65,8 @@ class JobRow : public QWidget {
     }
     if (!info.error.isEmpty()) status += QStringLiteral("\n") + info.error;
     status_->setText(status);
-    status_->setStyleSheet(info.state == JobState::Failed ? "color: #c0392b;" : "color: palette(dark);");
+    // A red that reads on both the light and the dark theme.
+    status_->setStyleSheet(info.state == JobState::Failed ? "color: #e5534b;" : "color: palette(dark);");
     const bool queued = info.state == JobState::Queued;
     bar_->setVisible(info.state == JobState::Running || info.state == JobState::Queued);
     up_->setVisible(queued);
@@ -150,6 +151,10 @@ void JobsPanel::reorder() {
 
 void JobsPanel::updateOverall() {
   overall_->setValue(static_cast<int>(queue_->overallProgress() * 1000));
+  const double eta = queue_->overallEtaSeconds();
+  overall_->setFormat(eta < 0 ? tr("All jobs %p%")
+                      : eta < 90 ? tr("All jobs %p% · about %1 s left").arg(eta, 0, 'f', 0)
+                                 : tr("All jobs %p% · about %1 min left").arg(eta / 60.0, 0, 'f', 0));
   overall_->setVisible(!queue_->isIdle());
 }
 

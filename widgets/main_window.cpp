@@ -3,12 +3,16 @@
 #include <QAction>
 #include <QActionGroup>
 #include <QApplication>
+#include <QClipboard>
 #include <QCloseEvent>
+#include <QComboBox>
+#include <QDateTime>
 #include <QDir>
 #include <QDockWidget>
 #include <QDragEnterEvent>
 #include <QFileDialog>
 #include <QFileInfo>
+#include <QGuiApplication>
 #include <QLabel>
 #include <QListWidget>
 #include <QMenuBar>
@@ -17,6 +21,7 @@
 #include <QSettings>
 #include <QSignalBlocker>
 #include <QStatusBar>
+#include <QTemporaryDir>
 #include <QToolBar>
 #include <QUndoStack>
 #include <QVBoxLayout>
@@ -28,13 +33,17 @@
 #include "core/resources.h"
 #include "widgets/compare_view.h"
 #include "widgets/generate_panel.h"
+#include "widgets/icons.h"
 #include "widgets/job_queue.h"
 #include "widgets/jobs_panel.h"
 #include "widgets/mask_command.h"
+#include "widgets/placement_view.h"
 #include "widgets/model_manager.h"
 #include "widgets/product_canvas.h"
 #include "widgets/product_panel.h"
+#include "widgets/prompts_panel.h"
 #include "widgets/qt_image.h"
+#include "widgets/theme.h"
 #include "widgets/training_panel.h"
 #include "widgets/variant_grid.h"
 
@@ -51,27 +60,32 @@ cv::Mat toMat(const QImage& grey) {
       .clone();
 }
 
-// A dock holding a list and a one-line explanation of what will appear in it.
-QListWidget* addListDock(QMainWindow* window, QMenu* viewMenu, const QString& title, const QString& objectName,
-                         const QString& hint, Qt::DockWidgetArea area) {
-  auto* dock = new QDockWidget(title, window);
-  dock->setObjectName(objectName + "Dock");
-  auto* body = new QWidget(dock);
-  auto* layout = new QVBoxLayout(body);
-  auto* list = new QListWidget(body);
-  list->setObjectName(objectName);
-  auto* label = new QLabel(hint, body);
-  label->setWordWrap(true);
-  label->setStyleSheet("color: palette(mid);");
-  layout->addWidget(list, 1);
-  layout->addWidget(label);
-  dock->setWidget(body);
-  window->addDockWidget(area, dock);
-  viewMenu->addAction(dock->toggleViewAction());
-  return list;
-}
-
 constexpr int kRecentProjects = 8;
+
+// View > Theme: System, Light, Dark as radio actions. The stored choice is applied here too, so
+// every new window (and the studio at start-up) comes back in the theme last picked.
+void addThemeMenu(QWidget* owner, QMenu* viewMenu) {
+  auto* menu = viewMenu->addMenu(QObject::tr("&Theme"));
+  menu->setObjectName("themeMenu");
+  setIcon(menu->menuAction(), QStringLiteral("theme"));
+  auto* group = new QActionGroup(owner);
+  const Theme saved = savedTheme();
+  const std::pair<Theme, QString> rows[] = {{Theme::System, QObject::tr("&System")},
+                                            {Theme::Light, QObject::tr("&Light")},
+                                            {Theme::Dark, QObject::tr("&Dark")}};
+  for (const auto& [theme, text] : rows) {
+    auto* a = menu->addAction(text);
+    a->setObjectName(QStringLiteral("theme_") + themeName(theme));
+    a->setCheckable(true);
+    a->setChecked(theme == saved);
+    group->addAction(a);
+    QObject::connect(a, &QAction::triggered, owner, [theme] {
+      saveTheme(theme);
+      applyTheme(*qApp, theme);
+    });
+  }
+  if (saved != currentTheme()) applyTheme(*qApp, saved);
+}
 
 }  // namespace
 
@@ -113,6 +127,18 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   setCentralWidget(canvas_);
   createActions();
   createDocks();
+  // The Place tool frames the Generate dock's ad size.
+  if (auto* presets = generatePanel_->findChild<QComboBox*>(QStringLiteral("presetCombo"))) {
+    auto follow = [this, presets] {
+      try {
+        const auto& preset = caig::adPreset(presets->currentData().toString().toStdString());
+        canvas_->placementView()->setAdSize({preset.size.width, preset.size.height}, q(preset.label));
+      } catch (const caig::CompositionError&) {
+      }  // no preset chosen: the frame keeps its size
+    };
+    connect(presets, &QComboBox::currentIndexChanged, this, follow);
+    follow();
+  }
   zoomLabel_ = new QLabel(this);
   statusBar()->addPermanentWidget(zoomLabel_);
   connect(canvas_, &ProductCanvas::zoomChanged, this,
@@ -138,7 +164,15 @@ void MainWindow::createActions() {
   refreshRecentMenu();
   auto* importShot = file->addAction(tr("&Import Product Shot…"), this, [this] { chooseAndImportShots(); });
   importShot->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_I));
+  auto* pasteShot = file->addAction(tr("&Paste Product Shot"), this, [this] { pasteShots(); });
+  pasteShot->setObjectName("pasteShotAction");
+  // Not plain Ctrl+V: that stays with the text fields (title, prompts).
+  pasteShot->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_V));
+  pasteShot->setStatusTip(tr("Import the image or image files on the clipboard as product shots"));
   file->addSeparator();
+  setIcon(newProject, QStringLiteral("new-project"));
+  setIcon(openProject, QStringLiteral("open-project"));
+  setIcon(importShot, QStringLiteral("import-shot"));
   auto* quit = file->addAction(tr("&Quit"), this, &QWidget::close);
   quit->setShortcut(QKeySequence::Quit);
 
@@ -158,6 +192,11 @@ void MainWindow::createActions() {
   hudAction->setShortcut(QKeySequence(Qt::Key_F12));
   hudAction->setToolTip(tr("Device, VRAM, step time and queue of the running job over the canvas"));
   connect(hudAction, &QAction::toggled, this, &MainWindow::setHudVisible);
+  setIcon(zoomIn, QStringLiteral("zoom-in"));
+  setIcon(zoomOut, QStringLiteral("zoom-out"));
+  setIcon(fit, QStringLiteral("fit"));
+  setIcon(hudAction, QStringLiteral("gpu-hud"));
+  addThemeMenu(this, viewMenu_);
   viewMenu_->addSeparator();
 
   undo_ = new QUndoStack(this);
@@ -168,6 +207,8 @@ void MainWindow::createActions() {
   redo->setShortcuts({QKeySequence::Redo, QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_Z)});
   edit->addAction(undo);
   edit->addAction(redo);
+  setIcon(undo, QStringLiteral("undo"));
+  setIcon(redo, QStringLiteral("redo"));
 
   auto* product = menuBar()->addMenu(tr("&Product"));
   cutoutAction_ = product->addAction(tr("&Cut Out"), this, &MainWindow::cutOutCurrentProduct);
@@ -179,6 +220,18 @@ void MainWindow::createActions() {
   auto* exportAction = product->addAction(tr("&Export Selected Variants…"), this,
                                           [this] { exportVariants(variantGrid_->selectedIds()); });
   exportAction->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_E));
+  auto* cancelAction = product->addAction(tr("C&ancel Generation"), this, &MainWindow::cancelGeneration);
+  cancelAction->setObjectName("cancelGenerationAction");
+  cancelAction->setEnabled(false);
+  connect(jobs_, &JobQueue::jobChanged, cancelAction, [this, cancelAction] { cancelAction->setEnabled(generating()); });
+  auto* compare = product->addAction(tr("Co&mpare Selected Variants"), this,
+                                     [this] { compareVariants(variantGrid_->selectedIds()); });
+  compare->setObjectName("compareAction");
+  setIcon(cutoutAction_, QStringLiteral("cutout"));
+  setIcon(generate, QStringLiteral("generate"));
+  setIcon(exportAction, QStringLiteral("export"));
+  setIcon(cancelAction, QStringLiteral("cancel"));
+  setIcon(compare, QStringLiteral("compare"));
   product->addSeparator();
   createToolActions(product);
 
@@ -189,17 +242,29 @@ void MainWindow::createActions() {
     refreshInstalledModels();  // folders added or removed there show in the Generate dock
   });
   models->setObjectName("openModelManager");
+  setIcon(models, QStringLiteral("models"));
+  auto* training = tools->addAction(tr("&Training"), this, [this] {  // brings the Training dock to the front
+    if (auto* dock = findChild<QDockWidget*>("trainingDock")) {
+      dock->show();
+      dock->raise();
+    }
+  });
+  training->setObjectName("showTraining");
+  setIcon(training, QStringLiteral("training"));
 
   auto* toolbar = addToolBar(tr("Main"));
   toolbar->setObjectName("mainToolbar");
-  for (QAction* a : {openProject, importShot, zoomIn, zoomOut, fit}) toolbar->addAction(a);
+  for (QAction* a : {newProject, openProject, importShot}) toolbar->addAction(a);
   toolbar->addSeparator();
-  toolbar->addAction(cutoutAction_);
+  for (QAction* a : {cutoutAction_, generate, cancelAction, compare, exportAction}) toolbar->addAction(a);
+  toolbar->addSeparator();
   for (QAction* a : product->actions()) {
     if (a->isCheckable()) toolbar->addAction(a);
   }
   toolbar->addAction(undo);
   toolbar->addAction(redo);
+  toolbar->addSeparator();
+  for (QAction* a : {zoomIn, zoomOut, fit, hudAction}) toolbar->addAction(a);
 }
 
 void MainWindow::createToolActions(QMenu* menu) {
@@ -208,16 +273,20 @@ void MainWindow::createToolActions(QMenu* menu) {
     QString text;
     QKeySequence key;
     ProductCanvas::Tool tool;
+    QString icon;
   };
-  const ToolRow rows[] = {{tr("&Pan"), QKeySequence(Qt::Key_H), ProductCanvas::Tool::Pan},
-                          {tr("&Keep Brush"), QKeySequence(Qt::Key_B), ProductCanvas::Tool::KeepBrush},
-                          {tr("&Remove Brush"), QKeySequence(Qt::Key_E), ProductCanvas::Tool::RemoveBrush}};
+  const ToolRow rows[] = {{tr("&Pan"), QKeySequence(Qt::Key_H), ProductCanvas::Tool::Pan, "pan"},
+                          {tr("&Keep Brush"), QKeySequence(Qt::Key_B), ProductCanvas::Tool::KeepBrush, "keep-brush"},
+                          {tr("&Remove Brush"), QKeySequence(Qt::Key_E), ProductCanvas::Tool::RemoveBrush,
+                           "remove-brush"},
+                          {tr("&Place"), QKeySequence(Qt::Key_P), ProductCanvas::Tool::Place, "place"}};
   for (const auto& row : rows) {
     auto* a = menu->addAction(row.text);
     a->setShortcut(row.key);
     a->setCheckable(true);
     a->setChecked(row.tool == ProductCanvas::Tool::Pan);
     a->setObjectName(row.text.mid(1).remove(' ') + "Tool");
+    setIcon(a, row.icon);
     group->addAction(a);
     connect(a, &QAction::triggered, this, [this, tool = row.tool] {
       if (tool != ProductCanvas::Tool::Pan && !canvas_->hasMask()) {
@@ -231,6 +300,19 @@ void MainWindow::createToolActions(QMenu* menu) {
   bigger->setShortcut(QKeySequence(Qt::Key_BracketRight));
   auto* smaller = menu->addAction(tr("Smaller Brush"), this, [this] { canvas_->setBrushSize(canvas_->brushSize() * 4 / 5); });
   smaller->setShortcut(QKeySequence(Qt::Key_BracketLeft));
+  // The Place tool: drag, wheel or handle on the ad frame; each finished edit is stored and undoable.
+  auto* resetPlacement = menu->addAction(tr("Reset Placement"), this, [this] { canvas_->placementView()->reset(); });
+  resetPlacement->setObjectName("resetPlacement");
+  resetPlacement->setToolTip(tr("Back to CAIG's placement: the product fills 0.78 of the ad, centred"));
+  connect(canvas_->placementView(), &PlacementView::placementEdited, this,
+          [this](const std::optional<caig::PlacementOverride>& before,
+                 const std::optional<caig::PlacementOverride>& after, bool wheel) {
+            if (!project_ || !currentProduct_) return;
+            applyPlacement(currentProduct_, after);
+            auto apply = [this](qint64 id, const std::optional<caig::PlacementOverride>& p) { applyPlacement(id, p); };
+            const QString text = !after ? tr("Reset placement") : wheel ? tr("Scale product") : tr("Move product");
+            undo_->push(new PlacementCommand(apply, currentProduct_, before, after, wheel, text));
+          });
   connect(canvas_, &ProductCanvas::maskEdited, this, [this](const QImage& before, const QImage& after) {
     if (!project_ || !currentProduct_) return;
     applyMask(currentProduct_, after, QStringLiteral("painted"));
@@ -285,6 +367,19 @@ void MainWindow::applyMask(qint64 productId, const QImage& mask, const QString& 
   if (productId == currentProduct_) canvas_->setMask(mask);
 }
 
+void MainWindow::applyPlacement(qint64 productId, const std::optional<caig::PlacementOverride>& placement) {
+  if (!project_) return;
+  PlacementView* view = canvas_->placementView();
+  try {
+    project_->store().setPlacement(productId, placement);
+  } catch (const std::exception& e) {
+    reportError(tr("Could not save the placement"), e.what());
+    if (productId == currentProduct_) view->setPlacementOverride(project_->store().placement(productId));
+    return;
+  }
+  if (productId == currentProduct_) view->setPlacementOverride(placement);
+}
+
 void MainWindow::createDocks() {
   auto* dock = new QDockWidget(tr("Product"), this);
   dock->setObjectName("productDock");
@@ -308,8 +403,13 @@ void MainWindow::createDocks() {
     }
   });
 
-  prompts_ = addListDock(this, viewMenu_, tr("Prompts"), "promptList",
-                         tr("Background prompts written for this product appear here, with who wrote them. Check one to pin it."), Qt::LeftDockWidgetArea);
+  auto* promptsDock = new QDockWidget(tr("Prompts"), this);
+  promptsDock->setObjectName("promptListDock");  // the name saved window layouts know
+  promptsPanel_ = new PromptsPanel(promptsDock);
+  promptsDock->setWidget(promptsPanel_);
+  addDockWidget(Qt::LeftDockWidgetArea, promptsDock);
+  viewMenu_->addAction(promptsDock->toggleViewAction());
+  connect(promptsPanel_, &PromptsPanel::errorOccurred, this, &MainWindow::reportError);
   auto* generateDock = new QDockWidget(tr("Generate"), this);
   generateDock->setObjectName("generateDock");
   generatePanel_ = new GeneratePanel(generateDock);
@@ -319,18 +419,6 @@ void MainWindow::createDocks() {
   connect(generatePanel_, &GeneratePanel::generateRequested, this, &MainWindow::generateForCurrentProduct);
   connect(generatePanel_, &GeneratePanel::cancelRequested, this, &MainWindow::cancelGeneration);
   connect(generatePanel_, &GeneratePanel::writePromptsRequested, this, &MainWindow::writePrompts);
-  prompts_->setWordWrap(true);  // whole prompts and their source, not a sideways scroll
-  prompts_->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
-  refreshInstalledModels();
-  // A checked prompt is pinned: SD generation uses pinned prompts first.
-  connect(prompts_, &QListWidget::itemChanged, this, [this](QListWidgetItem* item) {
-    if (!project_ || !item->data(Qt::UserRole).isValid()) return;
-    try {
-      project_->store().setPromptPinned(item->data(Qt::UserRole).toLongLong(), item->checkState() == Qt::Checked);
-    } catch (const std::exception& e) {
-      reportError(tr("Could not pin the prompt"), e.what());
-    }
-  });
 
   auto* variantDock = new QDockWidget(tr("Variants"), this);
   variantDock->setObjectName("variantDock");
@@ -356,6 +444,7 @@ void MainWindow::createDocks() {
   trainingDock->setObjectName("trainingDock");
   trainingPanel_ = new TrainingPanel(jobs_, trainingDock);
   trainingDock->setWidget(trainingPanel_);
+  refreshInstalledModels();  // the Generate and Training docks offer the installed neural models
   addDockWidget(Qt::RightDockWidgetArea, trainingDock);
   tabifyDockWidget(variantDock, trainingDock);  // a tab beside the variants; the grid stays in front
   variantDock->raise();
@@ -383,6 +472,7 @@ bool MainWindow::openProject(const QString& dir, QString* error) {
   currentProduct_ = 0;
   undo_->clear();
   trainingPanel_->setProject(project_.get());
+  promptsPanel_->setProject(project_.get());  // never left pointing at the closed project
   const QString absolute = QFileInfo(dir).absoluteFilePath();
   setWindowTitle(tr("%1 — CAIG Studio").arg(QFileInfo(absolute).fileName()));
   setWindowFilePath(absolute);
@@ -438,6 +528,39 @@ void MainWindow::importShots(const QStringList& paths) {
   }
 }
 
+int MainWindow::pasteShots() {
+  const QMimeData* data = QGuiApplication::clipboard()->mimeData();
+  if (!project_ || !data) return 0;
+  QStringList paths;
+  for (const QUrl& url : data->urls()) {
+    if (url.isLocalFile()) paths << url.toLocalFile();
+  }
+  if (!paths.isEmpty()) {
+    const auto before = project_->store().products().size();
+    importShots(paths);
+    return static_cast<int>(project_->store().products().size() - before);
+  }
+  const QImage image = data->hasImage() ? qvariant_cast<QImage>(data->imageData()) : QImage();
+  if (image.isNull()) {
+    statusBar()->showMessage(tr("The clipboard holds no image and no image files"), 4000);
+    return 0;
+  }
+  // Through a PNG file, so that a pasted shot is imported exactly like a dropped one.
+  QTemporaryDir tmp;
+  const QString path =
+      tmp.filePath(QStringLiteral("Pasted shot %1.png").arg(QDateTime::currentDateTime().toString("yyyy-MM-dd hh.mm.ss")));
+  QString error;
+  if (!tmp.isValid() || !image.save(path, "PNG")) {
+    reportError(tr("Could not paste the image"), tr("no temporary file could be written"));
+    return 0;
+  }
+  if (!importProductShot(path, &error)) {
+    reportError(tr("Could not paste the image"), error);
+    return 0;
+  }
+  return 1;
+}
+
 bool MainWindow::ensureDemoProducts(QString* error) {
   if (!project_) return false;
   try {
@@ -464,6 +587,7 @@ void MainWindow::showProduct(qint64 id) {
     canvas_->setMaskEditable(true);
     const cv::Mat alpha = project_->cutout(id);
     if (!alpha.empty()) canvas_->setMask(toQImage(alpha));
+    canvas_->placementView()->setPlacementOverride(project_->store().placement(id));
   } catch (const std::exception& e) {
     canvas_->setImage({});
     reportError(tr("Could not show the product shot"), e.what());
@@ -521,20 +645,11 @@ void MainWindow::refreshProducts() {
 }
 
 void MainWindow::refreshRecords() {
-  prompts_->clear();
+  promptsPanel_->setProject(project_.get());
+  promptsPanel_->setProduct(currentProduct_);
   if (!project_ || !currentProduct_) {
     variantGrid_->setVariants({});
     return;
-  }
-  {
-    const QSignalBlocker block(prompts_);  // filling is not pinning
-    for (const auto& p : project_->store().prompts(currentProduct_)) {
-      auto* item = new QListWidgetItem(q(p.text) + QStringLiteral("  [") + q(p.source) + QStringLiteral("]"), prompts_);
-      item->setToolTip(tr("%1\nsource: %2\nchecked = pinned (used first by SD generation)").arg(q(p.text), q(p.source)));
-      item->setFlags(item->flags() | Qt::ItemIsUserCheckable);
-      item->setCheckState(p.pinned ? Qt::Checked : Qt::Unchecked);
-      item->setData(Qt::UserRole, static_cast<qlonglong>(p.id));
-    }
   }
   try {
     variantGrid_->setVariants(currentVariants());

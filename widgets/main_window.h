@@ -8,6 +8,7 @@
 #include <QImage>
 #include <QMainWindow>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "core/export.h"
@@ -16,6 +17,7 @@
 namespace caig {
 class Project;
 class CutoutEngine;
+struct PlacementOverride;
 }  // namespace caig
 
 class QAction;
@@ -27,6 +29,7 @@ namespace caig::ui {
 
 class ProductCanvas;
 class ProductPanel;
+class PromptsPanel;
 class GeneratePanel;
 class JobQueue;
 class JobsPanel;
@@ -49,12 +52,17 @@ class MainWindow : public QMainWindow {
   bool importProductShot(const QString& path, QString* error = nullptr);
   // Imports each shot, telling the user (a dialog) about each one that fails; the others go in.
   void importShots(const QStringList& paths);
+  // Edit > Paste Shot (Ctrl+Shift+V): image files copied in a file manager, or image pixels
+  // (a screenshot, "Copy Image" in a browser), imported as product shots. Returns how many went in.
+  int pasteShots();
   // Imports the bundled demo products when the project has no product yet.
   bool ensureDemoProducts(QString* error = nullptr);
   void showProduct(qint64 id);
   void showVariant(qint64 variantId);
   // Stores `mask` as the product's cutout and shows it (used by undo/redo too).
   void applyMask(qint64 productId, const QImage& mask, const QString& engine);
+  // Stores the product's placement on the ad (none = CAIG's default) and shows it (undo/redo too).
+  void applyPlacement(qint64 productId, const std::optional<caig::PlacementOverride>& placement);
 
   // ---- Jobs (queued; each emits its *Finished signal when done) ----
   void cutOutCurrentProduct();
@@ -86,6 +94,7 @@ class MainWindow : public QMainWindow {
   caig::Project* project() const { return project_.get(); }
   ProductCanvas* canvas() const { return canvas_; }
   ProductPanel* productPanel() const { return productPanel_; }
+  PromptsPanel* promptsPanel() const { return promptsPanel_; }
   VariantGrid* variantGrid() const { return variantGrid_; }
   JobQueue* jobQueue() const { return jobs_; }
   GeneratePanel* generatePanel() const { return generatePanel_; }
@@ -101,6 +110,8 @@ class MainWindow : public QMainWindow {
   void rankingFinished(int variantsRanked, const QString& error);
   void exportFinished(int filesWritten, const QString& error);
   void promptsWritten(int promptsStored, const QString& error);
+  // A denoising preview went onto the canvas ("variant 1/2, step 3/30").
+  void previewShown(qint64 productId, const QString& note);
 
  protected:
   void dragEnterEvent(QDragEnterEvent* event) override;
@@ -128,7 +139,7 @@ class MainWindow : public QMainWindow {
   qint64 currentProduct_ = 0;
   ProductCanvas* canvas_ = nullptr;
   ProductPanel* productPanel_ = nullptr;
-  QListWidget* prompts_ = nullptr;
+  PromptsPanel* promptsPanel_ = nullptr;
   VariantGrid* variantGrid_ = nullptr;
   JobQueue* jobs_ = nullptr;
   JobsPanel* jobsPanel_ = nullptr;

@@ -31,6 +31,7 @@
 #include "widgets/mask_command.h"
 #include "widgets/product_canvas.h"
 #include "widgets/qt_image.h"
+#include "widgets/training_panel.h"
 #include "widgets/variant_view.h"
 
 namespace caig::ui {
@@ -161,6 +162,7 @@ void MainWindow::generateForCurrentProduct(const GenerateSettings& settings) {
   request.presetId = settings.presetId.toStdString();
   request.variants = settings.variants;
   request.seed = settings.seed;
+  request.placement = project_->store().placement(product->id);  // the Place tool's, if any
   const qint64 productId = product->id;
   const std::string title = product->title, category = product->category;
   auto slot = cutoutSlot_;
@@ -221,6 +223,9 @@ void MainWindow::regenerateVariant(qint64 variantId) {
     request.presetId = params.at("preset").get<std::string>();
     request.seed = params.value("requestSeed", std::uint64_t{1});
     request.variants = 1;
+    if (const auto p = params.find("placement"); p != params.end() && p->is_object()) {  // where it was placed
+      request.placement = caig::PlacementOverride{p->value("scale", 1.0), p->value("dx", 0.0), p->value("dy", 0.0)};
+    }
     std::tie(shot, alpha) = readProduct(*project_, *product);
     if (alpha.empty()) throw std::runtime_error("the product has no cutout any more: cut it out first");
   } catch (const std::exception& e) {
@@ -235,7 +240,10 @@ void MainWindow::regenerateVariant(qint64 variantId) {
     timer.start();
     caig::BuiltinVariant v = again;
     const caig::ProductShot prepared = caig::prepareProduct(shot, alpha, request.composition);
-    const caig::Layout layout = caig::layoutProduct(prepared, caig::adPreset(request.presetId).size, request.composition);
+    const cv::Size canvas = caig::adPreset(request.presetId).size;
+    const caig::Placement placement =
+        caig::productPlacement(caig::productBox(prepared.alpha), canvas, request.placement, request.composition);
+    const caig::Layout layout = caig::layoutProduct(prepared, canvas, placement, request.composition);
     v.image = caig::renderAd(v.description.spec, layout.product, layout.alpha);
     v.canvasAlpha = layout.alpha;
     const double seconds = timer.elapsed() / 1000.0;
@@ -328,6 +336,7 @@ void MainWindow::refreshInstalledModels() {
     statusBar()->showMessage(tr("Could not read the model list: %1").arg(e.what()), 8000);
   }
   generatePanel_->setInstalledModels(models, sdAvailable());
+  if (trainingPanel_) trainingPanel_->setInstalledModels(models);
 }
 
 void MainWindow::showPreview(qint64 productId, const QImage& preview, const QString& note) {
@@ -335,6 +344,7 @@ void MainWindow::showPreview(qint64 productId, const QImage& preview, const QStr
   canvas_->setImage(preview);
   canvas_->setMaskEditable(false);
   statusBar()->showMessage(note, 3000);
+  Q_EMIT previewShown(productId, note);
 }
 
 void MainWindow::noteEngineDevice(const QString& engine, const QString& device) {
@@ -447,13 +457,24 @@ void MainWindow::generateWithSd(const GenerateSettings& settings) {
   request.seed = settings.seed;
   request.seedMode = caig::parseSeedMode(settings.seedMode.toStdString());
   request.variantsPerPrompt = settings.variantsPerPrompt;
+  request.workingLongSide = settings.workingLongSide;
   request.presetId = settings.presetId.toStdString();
   request.promptSource = promptSource;
+  request.placement = project_->store().placement(product->id);
   try {
     caig::validateSdRequest(request);
   } catch (const std::exception& e) {
     reportError(tr("Cannot generate with Stable Diffusion"), e.what());
     Q_EMIT generationFinished(0, e.what());
+    return;
+  }
+  if (!QFileInfo(settings.sdModelDir).isDir()) {  // gone since the scan: say so now, not from a failed job
+    refreshInstalledModels();
+    const QString why = tr("%1: no such Stable Diffusion model folder any more (moved or deleted?). Put it back, "
+                           "or add its new place in Tools > Models.")
+                            .arg(settings.sdModelDir);
+    reportError(tr("Cannot generate with Stable Diffusion"), why);
+    Q_EMIT generationFinished(0, why);
     return;
   }
   if (!sdSlot_) sdSlot_ = std::make_shared<SdSlot>();
@@ -524,7 +545,11 @@ void MainWindow::generateWithSd(const GenerateSettings& settings) {
       if (saved > 0) rankVariants(productId);
     };
   });
-  whenFailed(jobs_, this, id, [this](const QString& error) { Q_EMIT generationFinished(0, error); });
+  whenFailed(jobs_, this, id, [this, modelDir = settings.sdModelDir](const QString& error) {
+    // A model folder deleted or moved since the scan: offer only what is still installed.
+    if (!QFileInfo(modelDir).isDir()) refreshInstalledModels();
+    Q_EMIT generationFinished(0, error);
+  });
   generatePanel_->advanceSeed();
 #endif
 }

@@ -151,7 +151,7 @@ void ModelManager::fillRow(int row, const InstalledModel& m) {
     auto* item = new QTableWidgetItem(cells[c]);
     item->setToolTip(tooltip);
     if (m.status == ModelStatus::MissingFiles) item->setForeground(QColor(200, 120, 0));
-    if (m.status == ModelStatus::Invalid) item->setForeground(QColor(200, 40, 40));
+    if (m.status == ModelStatus::Invalid) item->setForeground(QColor(0xe5, 0x53, 0x4b));
     if (c == Size || c == Params) item->setTextAlignment(Qt::AlignRight | Qt::AlignVCenter);
     table_->setItem(row, c, item);
   }

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "widgets/placement_view.h"
+
 namespace caig::ui {
 
 namespace {
@@ -29,6 +31,7 @@ ProductCanvas::ProductCanvas(QWidget* parent) : QWidget(parent) {
   setFocusPolicy(Qt::StrongFocus);
   setAttribute(Qt::WA_OpaquePaintEvent);
   setToolTip(tr("Scroll to zoom, drag to pan, Ctrl+0 to fit"));
+  placement_ = new PlacementView(this);
 }
 
 void ProductCanvas::setImage(const QImage& image) {
@@ -36,12 +39,14 @@ void ProductCanvas::setImage(const QImage& image) {
   mask_ = {};
   composite_ = {};
   painting_ = false;
+  placement_->setProduct(image_, {});
   fitToView();
 }
 
 void ProductCanvas::setMask(const QImage& mask) {
   if (!mask.isNull() && mask.size() != image_.size()) return;  // a stale mask of another shot
   mask_ = mask.isNull() ? QImage() : mask.convertToFormat(QImage::Format_Grayscale8);
+  placement_->setProduct(image_, mask_);
   updateComposite();
 }
 
@@ -57,8 +62,8 @@ void ProductCanvas::updateComposite() {
 
 void ProductCanvas::setTool(Tool tool) {
   tool_ = tool;
-  setCursor(tool == Tool::Pan ? Qt::OpenHandCursor : Qt::CrossCursor);
-  setMouseTracking(tool != Tool::Pan);
+  setCursor(tool == Tool::Pan ? Qt::OpenHandCursor : tool == Tool::Place ? Qt::SizeAllCursor : Qt::CrossCursor);
+  setMouseTracking(tool == Tool::KeepBrush || tool == Tool::RemoveBrush);
   update();
 }
 
@@ -122,6 +127,10 @@ void ProductCanvas::paintEvent(QPaintEvent*) {
     p.drawText(rect(), Qt::AlignCenter, tr("Import a product shot (File > Import Product Shot…)"));
     return;
   }
+  if (placing()) {
+    placement_->paint(p);
+    return;
+  }
   const QRectF target(offset_, QSizeF(image_.width() * zoom_, image_.height() * zoom_));
   if (image_.hasAlphaChannel()) p.fillRect(target, QBrush(checkerboard()));
   if (!composite_.isNull()) {
@@ -129,7 +138,7 @@ void ProductCanvas::paintEvent(QPaintEvent*) {
   }
   p.setRenderHint(QPainter::SmoothPixmapTransform, zoom_ < 2.0);
   p.drawImage(target, composite_.isNull() ? image_ : composite_);
-  if (tool_ != Tool::Pan && rect().contains(cursorPos_.toPoint())) {
+  if ((tool_ == Tool::KeepBrush || tool_ == Tool::RemoveBrush) && rect().contains(cursorPos_.toPoint())) {
     p.setRenderHint(QPainter::Antialiasing);
     p.setBrush(Qt::NoBrush);
     const double r = brushSize_ * zoom_ / 2.0;
@@ -141,13 +150,16 @@ void ProductCanvas::paintEvent(QPaintEvent*) {
 }
 
 void ProductCanvas::wheelEvent(QWheelEvent* event) {
+  if (placing()) return placement_->wheel(event);
   const double steps = event->angleDelta().y() / 120.0;
   if (steps != 0.0) zoomBy(std::pow(1.15, steps), event->position());
   event->accept();
 }
 
 void ProductCanvas::mousePressEvent(QMouseEvent* event) {
-  if (event->button() == Qt::LeftButton && tool_ != Tool::Pan && maskEditable_ && !image_.isNull()) {
+  if (placing()) return placement_->mousePress(event);
+  const bool brush = tool_ == Tool::KeepBrush || tool_ == Tool::RemoveBrush;
+  if (event->button() == Qt::LeftButton && brush && maskEditable_ && !image_.isNull()) {
     painting_ = true;
     strokeStart_ = mask_.copy();  // null when there was no mask: undo removes it again
     if (mask_.isNull()) {  // no cutout yet (or none found): the user paints one by hand
@@ -166,6 +178,7 @@ void ProductCanvas::mousePressEvent(QMouseEvent* event) {
 }
 
 void ProductCanvas::mouseMoveEvent(QMouseEvent* event) {
+  if (placing()) return placement_->mouseMove(event);
   cursorPos_ = event->position();
   if (painting_) {
     const QPointF here = toImage(event->position());
@@ -180,7 +193,8 @@ void ProductCanvas::mouseMoveEvent(QMouseEvent* event) {
   update();
 }
 
-void ProductCanvas::mouseReleaseEvent(QMouseEvent*) {
+void ProductCanvas::mouseReleaseEvent(QMouseEvent* event) {
+  if (placing()) return placement_->mouseRelease(event);
   if (painting_) {
     painting_ = false;
     Q_EMIT maskEdited(strokeStart_, mask_);
@@ -189,8 +203,13 @@ void ProductCanvas::mouseReleaseEvent(QMouseEvent*) {
   }
   if (dragging_) {
     dragging_ = false;
-    setCursor(tool_ == Tool::Pan ? Qt::OpenHandCursor : Qt::CrossCursor);
+    setCursor(tool_ == Tool::Pan ? Qt::OpenHandCursor : tool_ == Tool::Place ? Qt::SizeAllCursor : Qt::CrossCursor);
   }
+}
+
+void ProductCanvas::mouseDoubleClickEvent(QMouseEvent* event) {
+  if (placing()) return placement_->mouseDoubleClick(event);
+  QWidget::mouseDoubleClickEvent(event);
 }
 
 void ProductCanvas::leaveEvent(QEvent*) {

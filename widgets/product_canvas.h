@@ -1,7 +1,8 @@
 #pragma once
 // The central canvas: shows the current product shot (or variant) with zoom and pan, and the
 // product's cutout mask, which the keep/remove brushes refine. Transparent pixels sit on a
-// checkerboard, as in every image editor. The middle button always pans.
+// checkerboard, as in every image editor. The middle button always pans. The Place tool hands
+// the canvas to a PlacementView (the product on the ad frame) while a product shot is shown.
 
 #include <QImage>
 #include <QPointF>
@@ -9,12 +10,14 @@
 
 namespace caig::ui {
 
+class PlacementView;
+
 class ProductCanvas : public QWidget {
   Q_OBJECT
  public:
   explicit ProductCanvas(QWidget* parent = nullptr);
 
-  enum class Tool { Pan, KeepBrush, RemoveBrush };
+  enum class Tool { Pan, KeepBrush, RemoveBrush, Place };
 
   void setImage(const QImage& image);  // fits it to the view; clears the mask
   const QImage& image() const { return image_; }
@@ -24,8 +27,14 @@ class ProductCanvas : public QWidget {
   bool hasMask() const { return !mask_.isNull(); }
   void setTool(Tool tool);
   // Off while a generated variant is shown: the brushes edit product masks only.
-  void setMaskEditable(bool editable) { maskEditable_ = editable; }
+  void setMaskEditable(bool editable) {
+    maskEditable_ = editable;
+    update();
+  }
   Tool tool() const { return tool_; }
+  PlacementView* placementView() const { return placement_; }
+  // The Place tool on a product shot (a shown variant keeps the plain view).
+  bool placing() const { return tool_ == Tool::Place && maskEditable_; }
   void setBrushSize(int imagePixels);
   int brushSize() const { return brushSize_; }
   double zoom() const { return zoom_; }
@@ -51,6 +60,7 @@ class ProductCanvas : public QWidget {
   void mousePressEvent(QMouseEvent* event) override;
   void mouseMoveEvent(QMouseEvent* event) override;
   void mouseReleaseEvent(QMouseEvent* event) override;
+  void mouseDoubleClickEvent(QMouseEvent* event) override;
   void resizeEvent(QResizeEvent* event) override;
   void leaveEvent(QEvent* event) override;
 
@@ -62,6 +72,7 @@ class ProductCanvas : public QWidget {
   QImage mask_;
   QImage composite_;  // image with the mask as alpha, what is drawn when a mask exists
   QImage strokeStart_;
+  PlacementView* placement_ = nullptr;
   Tool tool_ = Tool::Pan;
   bool maskEditable_ = true;
   int brushSize_ = 24;

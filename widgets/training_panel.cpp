@@ -2,16 +2,22 @@
 
 #include <QChart>
 #include <QChartView>
+#include <QCheckBox>
+#include <QComboBox>
 #include <QDateTime>
 #include <QDir>
+#include <QDoubleSpinBox>
 #include <QFile>
 #include <QFileDialog>
 #include <QFileInfo>
+#include <QFormLayout>
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QLineSeries>
 #include <QMessageBox>
 #include <QPushButton>
+#include <QSpinBox>
+#include <QStandardItemModel>
 #include <QTimer>
 #include <QVBoxLayout>
 #include <cmath>
@@ -23,6 +29,9 @@
 #include "core/click_pairs.h"
 #include "core/project.h"
 #include "core/rm_training.h"
+#ifdef CAIG_HAVE_NEURAL_TRAINING
+#include "core/neural_training_jobs.h"
+#endif
 #include "core/style_preferences.h"
 #include "widgets/job_queue.h"
 
@@ -57,10 +66,56 @@ TrainingPanel::TrainingPanel(JobQueue* jobs, QWidget* parent) : QWidget(parent),
   style_ = new QPushButton(tr("Run style rounds"), this);
   style_->setObjectName("styleRoundsButton");
   style_->setToolTip(tr("Let the ranker teach the prompt planner which backdrop styles to favour"));
+  cancel_ = new QPushButton(tr("Stop"), this);
+  cancel_->setObjectName("cancelTrainingButton");
+  cancel_->setToolTip(tr("Stop the running training (a neural run keeps a checkpoint)"));
   auto* buttons = new QHBoxLayout;
   buttons->addWidget(import_);
   buttons->addWidget(train_);
   buttons->addWidget(style_);
+  buttons->addWidget(cancel_);
+
+  // Which reward model the Train button trains: the built-in ranker, or an installed LLaVA
+  // reward model fine-tuned with LoRA (its settings shown only then; CAIG's defaults).
+  rewardModel_ = new QComboBox(this);
+  rewardModel_->setObjectName("rewardModelCombo");
+  rewardModel_->addItem(tr("Built-in feature ranker"), QString());
+  neuralRow_ = new QWidget(this);
+  steps_ = new QSpinBox(neuralRow_);
+  steps_->setObjectName("neuralStepsSpin");
+  steps_->setRange(1, 100000);
+  steps_->setValue(100);
+  batch_ = new QSpinBox(neuralRow_);
+  batch_->setObjectName("neuralBatchSpin");
+  batch_->setRange(1, 256);
+  batch_->setValue(4);
+  rank_ = new QSpinBox(neuralRow_);
+  rank_->setObjectName("loraRankSpin");
+  rank_->setRange(1, 1024);
+  rank_->setValue(128);
+  rank_->setToolTip(tr("LoRA rank (alpha = 2 × rank, as CAIG's 128 / 256)"));
+  learningRate_ = new QDoubleSpinBox(neuralRow_);
+  learningRate_->setObjectName("learningRateSpin");
+  learningRate_->setDecimals(6);
+  learningRate_->setRange(1e-6, 1e-2);
+  learningRate_->setSingleStep(1e-5);
+  learningRate_->setValue(2e-5);
+  auto* neuralForm = new QHBoxLayout(neuralRow_);
+  neuralForm->setContentsMargins(0, 0, 0, 0);
+  const std::initializer_list<std::pair<QString, QWidget*>> neuralFields = {
+      {tr("Steps"), steps_}, {tr("Batch"), batch_}, {tr("LoRA rank"), rank_}, {tr("Learning rate"), learningRate_}};
+  for (const auto& [label, field] : neuralFields) {
+    neuralForm->addWidget(new QLabel(label, neuralRow_));
+    neuralForm->addWidget(field, 1);
+  }
+  resume_ = new QCheckBox(tr("Resume"), neuralRow_);
+  resume_->setObjectName("resumeTraining");
+  resume_->setToolTip(tr("Continue the stopped run of this model from its last checkpoint, up to Steps in total "
+                         "(off: start afresh, which clears that run's checkpoints)"));
+  neuralForm->addWidget(resume_);
+  auto* modelForm = new QFormLayout;
+  modelForm->addRow(tr("Reward model"), rewardModel_);
+  modelForm->addRow(neuralRow_);
 
   summary_ = new QLabel(this);
   summary_->setObjectName("pairsSummary");
@@ -104,6 +159,7 @@ TrainingPanel::TrainingPanel(JobQueue* jobs, QWidget* parent) : QWidget(parent),
   view_->setMinimumHeight(220);
 
   auto* layout = new QVBoxLayout(this);
+  layout->addLayout(modelForm);
   layout->addLayout(buttons);
   layout->addWidget(summary_);
   layout->addWidget(view_, 1);
@@ -119,7 +175,57 @@ TrainingPanel::TrainingPanel(JobQueue* jobs, QWidget* parent) : QWidget(parent),
   });
   connect(train_, &QPushButton::clicked, this, &TrainingPanel::trainRanker);
   connect(style_, &QPushButton::clicked, this, &TrainingPanel::runStyleRounds);
+  connect(cancel_, &QPushButton::clicked, this, &TrainingPanel::cancelTraining);
+  connect(rewardModel_, &QComboBox::currentIndexChanged, this, &TrainingPanel::updateModelRows);
+  updateModelRows();
   setProject(nullptr);
+}
+
+#ifdef CAIG_HAVE_NEURAL_TRAINING
+bool TrainingPanel::neuralTrainingAvailable() { return true; }
+#else
+bool TrainingPanel::neuralTrainingAvailable() { return false; }
+#endif
+
+void TrainingPanel::setInstalledModels(const std::vector<caig::InstalledModel>& models) {
+  const QString current = rewardModel_->currentData().toString();
+  while (rewardModel_->count() > 1) rewardModel_->removeItem(rewardModel_->count() - 1);
+  for (const auto& m : models) {
+    if (m.kind != caig::ModelKind::RewardModel || m.status != caig::ModelStatus::Ok || m.path.empty()) continue;
+    const QString path = q(m.path.string());
+    rewardModel_->addItem(tr("LLaVA reward model: %1").arg(q(m.name)), path);
+    rewardModel_->setItemData(rewardModel_->count() - 1, path, Qt::ToolTipRole);
+    if (!neuralTrainingAvailable()) {  // say why it cannot be chosen instead of failing later
+      if (auto* model = qobject_cast<QStandardItemModel*>(rewardModel_->model())) {
+        model->item(rewardModel_->count() - 1)->setEnabled(false);
+        model->item(rewardModel_->count() - 1)->setText(tr("%1 (this build has no neural training)").arg(q(m.name)));
+      }
+    }
+  }
+  const int keep = current.isEmpty() ? 0 : rewardModel_->findData(current);
+  rewardModel_->setCurrentIndex(keep > 0 && neuralTrainingAvailable() ? keep : 0);
+  updateModelRows();
+}
+
+void TrainingPanel::updateModelRows() {
+  const bool neural = !rewardModel_->currentData().toString().isEmpty();
+  neuralRow_->setVisible(neural);
+#ifdef CAIG_HAVE_NEURAL_TRAINING
+  const bool resumable =
+      neural && project_ && caig::hasNeuralRmCheckpoint(*project_, rewardModel_->currentData().toString().toStdString());
+#else
+  const bool resumable = false;
+#endif
+  resume_->setEnabled(resumable);
+  if (!resumable) resume_->setChecked(false);
+  train_->setText(neural ? tr("Train reward model") : tr("Train built-in ranker"));
+  train_->setToolTip(neural ? tr("Fine-tune the chosen LLaVA reward model on the click pairs (LoRA); held-out "
+                                 "products measure it")
+                            : tr("Fit the built-in ranker to the click pairs; held-out products measure it"));
+}
+
+void TrainingPanel::cancelTraining() {
+  if (activeJob_) jobs_->cancel(activeJob_);
 }
 
 void TrainingPanel::setProject(caig::Project* project) {
@@ -127,10 +233,13 @@ void TrainingPanel::setProject(caig::Project* project) {
   stopWatching();
   setBusy(false);
   refreshSummary();
+  updateModelRows();
 }
 
 void TrainingPanel::setBusy(bool busy) {
   for (auto* b : {import_, train_, style_}) b->setEnabled(project_ && !busy);
+  rewardModel_->setEnabled(!busy);
+  cancel_->setEnabled(project_ && busy);
 }
 
 void TrainingPanel::refreshSummary() {
@@ -218,6 +327,8 @@ QString TrainingPanel::newLogFile(const QString& prefix) const {
 
 int TrainingPanel::trainRanker() {
   if (!project_) return 0;
+  const QString neuralModel = rewardModel_->currentData().toString();
+  if (!neuralModel.isEmpty()) return trainNeural(neuralModel);
   const std::filesystem::path dir = project_->dir();
   const QString log = newLogFile("train-rm");
   setBusy(true);
@@ -261,6 +372,111 @@ int TrainingPanel::trainRanker() {
   });
   activeJob_ = id;
   return id;
+}
+
+int TrainingPanel::trainNeural(const QString& modelDir) {
+  const QString name = QFileInfo(modelDir).fileName();
+  const QString title = tr("Cannot train %1").arg(name);
+#ifndef CAIG_HAVE_NEURAL_TRAINING
+  tell(title, tr("This build of the studio has no neural training library."), true);
+  Q_EMIT trainingFinished(false, tr("no neural training in this build"));
+  return 0;
+#else
+  // The folder may have changed since the model list was read: check it again (headers only)
+  // and refuse here, with the reason, rather than fail inside a queued job.
+  const caig::InstalledModel model = caig::ModelRegistry::inspect(modelDir.toStdString());
+  QString problem;
+  if (model.status != caig::ModelStatus::Ok) {
+    problem = tr("The model folder %1 is %2: %3")
+                  .arg(modelDir, q(caig::modelStatusName(model.status)), q(model.reason));
+  } else if (model.kind != caig::ModelKind::RewardModel) {
+    problem = tr("%1 is not a LLaVA reward model (it holds: %2).").arg(modelDir, q(caig::modelKindName(model.kind)));
+  }
+  if (!problem.isEmpty()) {
+    tell(title, problem, true);
+    Q_EMIT trainingFinished(false, problem);
+    return 0;
+  }
+  const std::filesystem::path dir = project_->dir();
+  const QString log = newLogFile("train-rm-neural");
+  caig::NeuralRmJobOptions options;
+  options.modelDir = modelDir.toStdString();
+  options.steps = steps_->value();
+  options.batchSize = batch_->value();
+  options.loraRank = rank_->value();
+  options.learningRate = learningRate_->value();
+  options.evalEvery = std::max(1, steps_->value() / 10);  // about ten held-out points on the chart
+  options.logFile = log.toStdString();
+  options.resume = resume_->isChecked();
+  setBusy(true);
+  watch(log);
+  // Set once the result is shown, so that a cancelled run that still finished its apply step
+  // is not reported a second time as failed.
+  auto reported = std::make_shared<bool>(false);
+  const int id = jobs_->enqueue(
+      "train", tr("Fine-tune %1 on the clicks (%2 steps, LoRA r %3)").arg(name).arg(options.steps).arg(options.loraRank),
+      [=](JobContext& ctx) -> JobApply {
+        caig::Project own = caig::Project::open(dir);
+        caig::NeuralRmJobOptions o = options;
+        o.cancel = ctx.cancelFlag();
+        o.progress = [&](const caig::RmProgress& p) {
+          const double share = p.maxSteps ? double(p.step) / p.maxSteps : 0;
+          ctx.progress(p.phase == "features" ? 0.2 * share : 0.2 + 0.8 * share,
+                       p.phase == "features" ? tr("pair images %1/%2").arg(p.step).arg(p.maxSteps)
+                                             : tr("step %1/%2").arg(p.step).arg(p.maxSteps));
+        };
+        const caig::NeuralRmJobResult r = caig::runNeuralRewardModelTraining(own, o);
+        return [=] {
+          *reported = true;
+          stopWatching();
+          showLog(log);
+          setBusy(false);
+          updateModelRows();  // its checkpoint makes the run resumable
+          if (r.cancelled) {
+            const QString text = tr("Stopped at step %1 of %2; checkpoint %3 (nothing saved under models/).")
+                                     .arg(r.steps)
+                                     .arg(options.steps)
+                                     .arg(q(r.lastCheckpoint.string()));
+            result_->setText(text);
+            Q_EMIT trainingFinished(false, text);
+            return;
+          }
+          QString text;
+          if (r.validationBefore && r.validationAfter) {
+            text = tr("Held-out accuracy: %1 before → %2 after training (%3 pairs of %4 products; log-loss %5 → %6). ")
+                       .arg(percent(r.validationBefore->accuracy), percent(r.validationAfter->accuracy))
+                       .arg(r.validationPairs)
+                       .arg(r.validationProducts)
+                       .arg(r.validationBefore->logLoss, 0, 'f', 3)
+                       .arg(r.validationAfter->logLoss, 0, 'f', 3);
+          } else {
+            text = tr("No held-out products (too few): training accuracy %1 → %2. ")
+                       .arg(percent(r.trainBefore.accuracy), percent(r.trainAfter.accuracy));
+          }
+          if (r.resumedFromStep > 0) text += tr("Resumed from step %1. ").arg(r.resumedFromStep);
+          text += tr("%1 training pairs, %2 steps on %3 in %4 s; adapter saved in %5.")
+                      .arg(r.trainPairs)
+                      .arg(r.steps)
+                      .arg(q(r.device))
+                      .arg(r.seconds, 0, 'f', 1)
+                      .arg(q(r.adapterDir.string()));
+          result_->setText(text);
+          Q_EMIT trainingFinished(true, text);
+        };
+      });
+  whenNotDone(jobs_, this, id, [this, reported, name](const QString& error) {
+    if (*reported) return;
+    stopWatching();
+    showLog(watched_);
+    setBusy(false);
+    result_->setText(tr("Training failed: %1").arg(error));
+    // e.g. a tokenizer missing from the folder, or no pairs under the rules
+    if (error != QObject::tr("cancelled")) tell(tr("Training %1 failed").arg(name), error, true);
+    Q_EMIT trainingFinished(false, error);
+  });
+  activeJob_ = id;
+  return id;
+#endif
 }
 
 int TrainingPanel::runStyleRounds() {
@@ -350,6 +566,8 @@ void TrainingPanel::showLog(const QString& logFile) {
       accuracy << QPointF(j.value("round", 0.0), j.value("plannerAgreement", 0.0));
     } else if (event == "end") {
       state = tr("finished");
+    } else if (event == "cancelled") {
+      state = tr("stopped at step %1").arg(j.value("step", 0));
     } else if (event == "failed") {
       state = tr("failed: %1").arg(q(j.value("error", "")));
     }
@@ -362,6 +580,8 @@ void TrainingPanel::showLog(const QString& logFile) {
   x_->setTitleText(pcpo ? tr("round") : tr("step"));
   for (auto* s : {loss_, valLoss_}) s->setVisible(!pcpo);
   valAccuracy_->setVisible(!pcpo);
+  // A neural run logs no training accuracy per step: no empty entry in the legend for it.
+  accuracy_->setVisible(pcpo || !accuracy.isEmpty() || loss.isEmpty());
   yLoss_->setVisible(!pcpo);
   yAccuracy_->setTitleText(pcpo ? tr("agreement with the ranker") : tr("accuracy"));
   double maxX = 1, maxLoss = 0.1;

@@ -5,6 +5,9 @@
 // (core/style_preferences.h). While a run works, its JSON-lines log (<project>/logs/...) is read
 // back and drawn: loss and accuracy per step (held-out too), or planner agreement per round;
 // the held-out accuracy before and after training is shown under the chart.
+// The "Reward model" choice makes the same Train button fine-tune an installed LLaVA reward model
+// instead (LoRA, core/neural_training_jobs.h; only in builds with the training library): the
+// same log events and chart, the adapter saved under <project>/models/<model>-ft/.
 //
 // Each job opens its own connection to the project (SQLite in WAL mode), so that nothing on
 // the worker thread touches the window's store.
@@ -14,8 +17,15 @@
 #include <QString>
 #include <QWidget>
 #include <filesystem>
+#include <vector>
 
+#include "core/model_registry.h"
+
+class QComboBox;
+class QDoubleSpinBox;
 class QLabel;
+class QSpinBox;
+class QCheckBox;
 class QPushButton;
 class QTimer;
 class QChart;
@@ -40,10 +50,20 @@ class TrainingPanel : public QWidget {
   void setProject(caig::Project* project);
   void refreshSummary();
 
+  // Offers the usable installed reward models (status ok) after the built-in ranker, keeping the
+  // current choice when it is still installed.
+  void setInstalledModels(const std::vector<caig::InstalledModel>& models);
+  // Whether this build can fine-tune neural reward models (caig_core_training linked).
+  static bool neuralTrainingAvailable();
+
   // Checks the file's columns here (a bad file shows a dialog and changes nothing), then
   // queues the import. Returns the job id, 0 when refused.
   int importClicks(const QString& path);
+  // Trains the chosen reward model: the built-in ranker, or LoRA on the chosen LLaVA reward
+  // model (a broken folder shows a dialog and queues nothing). Returns the job id, 0 when refused.
   int trainRanker();
+  // Asks the running training or style job to stop (a neural run keeps a checkpoint).
+  void cancelTraining();
   int runStyleRounds();
 
   // Reads a JSON-lines run log into the chart (what the live view polls).
@@ -51,6 +71,7 @@ class TrainingPanel : public QWidget {
 
   QMessageBox* lastDialog() const { return dialog_; }
   QChart* chart() const { return chart_; }
+  QComboBox* rewardModelCombo() const { return rewardModel_; }
   int chartPoints() const;
   QString summaryText() const;
   QString resultText() const;
@@ -66,12 +87,22 @@ class TrainingPanel : public QWidget {
   void stopWatching();
   void setBusy(bool busy);
   QString newLogFile(const QString& prefix) const;
+  int trainNeural(const QString& modelDir);
+  void updateModelRows();
 
   JobQueue* jobs_;
   caig::Project* project_ = nullptr;
   QPushButton* import_;
   QPushButton* train_;
   QPushButton* style_;
+  QPushButton* cancel_;
+  QComboBox* rewardModel_;
+  QWidget* neuralRow_;
+  QSpinBox* steps_;
+  QCheckBox* resume_ = nullptr;  // continue the chosen model's stopped run from its checkpoint
+  QSpinBox* batch_;
+  QSpinBox* rank_;
+  QDoubleSpinBox* learningRate_;
   QLabel* summary_;
   QLabel* result_;
   QChart* chart_;

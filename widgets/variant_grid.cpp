@@ -13,6 +13,8 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "widgets/icons.h"
+
 namespace caig::ui {
 
 namespace {
@@ -74,13 +76,16 @@ VariantGrid::VariantGrid(QWidget* parent) : QWidget(parent) {
     b->setToolTip(tip);
     return b;
   };
-  favourite_ = button(tr("★ Favourite"), "favouriteButton", tr("Mark the selected variants as favourites"));
+  favourite_ = button(tr("Favourite"), "favouriteButton", tr("Mark the selected variants as favourites"));
   favourite_->setCheckable(true);
   sameSeed_ = button(tr("Same Seed Again"), "sameSeedButton", tr("Queue the job again with the same parameters"));
   compare_ = button(tr("Compare"), "compareButton", tr("Compare two or more selected variants"));
   export_ = button(tr("Export…"), "exportButton", tr("Export the selected variants at ad sizes"));
   auto* actions = new QHBoxLayout;
   for (QPushButton* b : {favourite_, sameSeed_, compare_, export_}) actions->addWidget(b);
+  setIcon(favourite_, QStringLiteral("favourite"));
+  setIcon(compare_, QStringLiteral("compare"));
+  setIcon(export_, QStringLiteral("export"));
 
   details_ = new QTextBrowser(this);
   details_->setObjectName("variantDetails");

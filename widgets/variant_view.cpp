@@ -37,6 +37,10 @@ std::vector<VariantView> loadVariantViews(caig::Project& project, qint64 product
     if (params.is_object() && params.contains("engine") && params["engine"].is_string()) {
       view.engine = QString::fromStdString(params["engine"].get<std::string>());
     }
+    // The text it was made with wins over the prompt record, which the user may have edited since.
+    if (params.is_object() && params.contains("prompt") && params["prompt"].is_string()) {
+      view.prompt = QString::fromStdString(params["prompt"].get<std::string>());
+    }
     const std::string id = std::to_string(v.id);
     if (facts.contains(id)) {
       view.stdError = number(facts[id], "stdError");

@@ -121,6 +121,25 @@ class JobQueueTest : public QObject {
     QVERIFY(!queue.hasActive("test"));
     QVERIFY(queue.job(id)->elapsedSeconds >= 0.5);
   }
+
+  // The batch's ETA: the running job's own estimate plus, per queued job, the mean duration of
+  // the finished jobs of its kind; unknown until the running job has one.
+  void overallEtaAddsTheQueuedJobs() {
+    JobQueue queue;
+    QStringList log;
+    const int first = queue.enqueue("render", "1", record(&log, "1", 400));
+    const int second = queue.enqueue("render", "2", record(&log, "2", 400));
+    queue.enqueue("render", "3", record(&log, "3", 400));
+    QCOMPARE(queue.overallEtaSeconds(), -1.0);  // nothing measured yet
+    QTRY_VERIFY_WITH_TIMEOUT(queue.job(second)->state == JobState::Running && queue.job(second)->progress >= 0.3,
+                             20000);
+    const double eta = queue.overallEtaSeconds();
+    const double perJob = queue.job(first)->elapsedSeconds;
+    QVERIFY(perJob > 0);
+    QVERIFY2(eta >= perJob, qPrintable(QStringLiteral("eta %1 < one queued job %2").arg(eta).arg(perJob)));
+    QVERIFY(waitIdle(queue));
+    QCOMPARE(queue.overallEtaSeconds(), 0.0);
+  }
 };
 
 QTEST_GUILESS_MAIN(JobQueueTest)

@@ -1,9 +1,11 @@
 // The studio window in a real X server: opens a project on the demo products, shows the shot on
 // the canvas, zooms, persists edits, refuses bad shots, and saves a screenshot to look at.
 
+#include <QClipboard>
 #include <QComboBox>
 #include <QLineEdit>
 #include <QListWidget>
+#include <QMimeData>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QtTest>
@@ -21,6 +23,7 @@
 #include "widgets/main_window.h"
 #include "widgets/product_canvas.h"
 #include "widgets/product_panel.h"
+#include "widgets/prompts_panel.h"
 
 using caig::ui::MainWindow;
 
@@ -332,7 +335,7 @@ class MainWindowTest : public QObject {
     QCOMPARE(n, panel->promptCount());
     auto* list = window.findChild<QListWidget*>("promptList");
     QCOMPARE(list->count(), n);
-    QVERIFY2(list->item(0)->text().endsWith("[builtin]"), qPrintable(list->item(0)->text()));
+    QCOMPARE(list->item(0)->data(caig::ui::PromptsPanel::SourceRole).toString(), QStringLiteral("builtin"));
     list->item(1)->setCheckState(Qt::Checked);
     int pinned = 0;
     for (const auto& p : window.project()->store().prompts(window.currentProductId())) pinned += p.pinned;
@@ -362,6 +365,34 @@ class MainWindowTest : public QObject {
     notProject.close();
     QVERIFY(!window.openProject(tmp.filePath("busy"), &error));
     QVERIFY(window.project() != nullptr);  // the open project stays open
+  }
+
+  // Edit > Paste Product Shot: image pixels and copied image files both become products;
+  // a clipboard without either changes nothing.
+  void pastesShotsFromTheClipboard() {
+    QTemporaryDir tmp;
+    MainWindow window;
+    QVERIFY(window.openProject(tmp.filePath("p")));
+    QImage pixels(120, 90, QImage::Format_ARGB32);
+    pixels.fill(Qt::transparent);
+    for (int y = 20; y < 70; ++y)
+      for (int x = 30; x < 90; ++x) pixels.setPixel(x, y, qRgba(200, 40, 40, 255));
+    QGuiApplication::clipboard()->setImage(pixels);
+    QCOMPARE(window.pasteShots(), 1);
+    auto products = window.project()->store().products();
+    QCOMPARE(products.size(), std::size_t{1});
+    QVERIFY(QString::fromStdString(products[0].title).startsWith("Pasted shot"));
+    QCOMPARE(window.canvas()->image().size(), QSize(120, 90));
+
+    auto* files = new QMimeData;
+    files->setUrls({QUrl::fromLocalFile(QString::fromStdString((caig::resourceDir() / "demo" / "jar.png").string()))});
+    QGuiApplication::clipboard()->setMimeData(files);
+    QCOMPARE(window.pasteShots(), 1);
+    QCOMPARE(window.project()->store().products().size(), std::size_t{2});
+
+    QGuiApplication::clipboard()->setText("just words");
+    QCOMPARE(window.pasteShots(), 0);
+    QCOMPARE(window.project()->store().products().size(), std::size_t{2});
   }
 };
 
