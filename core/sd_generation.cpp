@@ -202,27 +202,25 @@ bool SdEngine::matches(const SdRequest& r) const {
 
 // ---- The job -----------------------------------------------------------------------------
 
-SdResult renderSdVariants(SdEngine& engine, const cv::Mat& shot, const cv::Mat& alpha,
-                          const std::vector<std::string>& prompts, const SdRequest& request, const SdProgress& progress,
-                          const std::atomic<bool>* cancel) {
+namespace {
+
+void checkJob(const SdRequest& request, const std::vector<std::string>& prompts) {
   validateSdRequest(request);
   if (prompts.empty()) throw std::invalid_argument("no prompts to generate from");
   if (static_cast<long long>(prompts.size()) * request.variantsPerPrompt > 256) {
     throw std::invalid_argument("at most 256 variants per job");
   }
-  const CompositionParams& comp = request.composition;
-  const cv::Size canvas = adPreset(request.presetId).size;
-  const cv::Size work = workingSize(canvas, request.workingLongSide, 8);
-  const ProductShot product = prepareProduct(shot, alpha, comp);
-  // The generator sees the product at its working size; the ad gets the original pixels laid
-  // out again at the full preset size (never the generator's upscaled copy of them).
-  const cv::Rect box = productBox(product.alpha);
-  const Layout workLayout = layoutProduct(product, work, productPlacement(box, work, request.placement, comp), comp);
-  const Layout adLayout = layoutProduct(product, canvas, productPlacement(box, canvas, request.placement, comp), comp);
+}
 
-  auto& impl = engine.impl();
+// The loop both jobs share: variant `index` takes prompt index / variantsPerPrompt and its seed,
+// the pipeline runs on (image, mask, control) at the working size, cancellation is checked
+// between variants and within steps; `finish` turns the generated background into the ad.
+SdResult runVariants(SdEngine::Impl& impl, const std::vector<std::string>& prompts, const SdRequest& request,
+                     const cv::Mat& image, const cv::Mat& mask, const cv::Mat& control,
+                     const fs::path& initialLatentsFile, const SdProgress& progress, const std::atomic<bool>* cancel,
+                     const std::function<void(SdVariant&)>& finish) {
+  const cv::Size work = image.size();
   const auto negativeIds = impl.tokenizer.encode(request.negativePrompt);
-
   SdResult result;
   const int total = static_cast<int>(prompts.size()) * request.variantsPerPrompt;
   for (int index = 0; index < total; ++index) {
@@ -248,10 +246,11 @@ SdResult renderSdVariants(SdEngine& engine, const cv::Mat& shot, const cv::Mat& 
     SdPipelineBinding::Job job;
     job.promptIds = impl.tokenizer.encode(v.prompt);
     job.negativeIds = negativeIds;
-    job.image = workLayout.product;
-    job.mask = workLayout.mask;
-    job.control = workLayout.control;
+    job.image = image;
+    job.mask = mask;
+    job.control = control;
     job.seed = v.seed;
+    job.initialLatentsFile = initialLatentsFile;
     job.sampler = v.sampler;
     job.steps = v.steps;
     job.guidance = v.guidance;
@@ -272,19 +271,12 @@ SdResult renderSdVariants(SdEngine& engine, const cv::Mat& shot, const cv::Mat& 
     v.denoiseSeconds = out.denoiseSeconds;
     v.decodeSeconds = out.decodeSeconds;
     v.background = out.image;
-    cv::Mat background;
-    // INTER_CUBIC upscales the 512 px background to 1080+ px without the ringing of Lanczos.
-    cv::resize(v.background, background, canvas, 0, 0,
-               v.background.size().area() < canvas.area() ? cv::INTER_CUBIC : cv::INTER_AREA);
-    v.image = pasteBack(background, adLayout, comp);
-    v.canvasAlpha = adLayout.alpha;
+    finish(v);
     v.totalSeconds = secondsSince(start);
     result.variants.push_back(std::move(v));
   }
   return result;
 }
-
-namespace {
 
 cv::Mat toBgr8(const cv::Mat& image, const char* what) {
   if (image.empty()) throw std::invalid_argument(std::string("no ") + what + " image");
@@ -301,10 +293,34 @@ cv::Mat toBgr8(const cv::Mat& image, const char* what) {
 
 }  // namespace
 
+SdResult renderSdVariants(SdEngine& engine, const cv::Mat& shot, const cv::Mat& alpha,
+                          const std::vector<std::string>& prompts, const SdRequest& request, const SdProgress& progress,
+                          const std::atomic<bool>* cancel) {
+  checkJob(request, prompts);
+  const CompositionParams& comp = request.composition;
+  const cv::Size canvas = adPreset(request.presetId).size;
+  const cv::Size work = workingSize(canvas, request.workingLongSide, 8);
+  const ProductShot product = prepareProduct(shot, alpha, comp);
+  // The generator sees the product at its working size; the ad gets the original pixels laid
+  // out again at the full preset size (never the generator's upscaled copy of them).
+  const cv::Rect box = productBox(product.alpha);
+  const Layout workLayout = layoutProduct(product, work, productPlacement(box, work, request.placement, comp), comp);
+  const Layout adLayout = layoutProduct(product, canvas, productPlacement(box, canvas, request.placement, comp), comp);
+
+  return runVariants(engine.impl(), prompts, request, workLayout.product, workLayout.mask, workLayout.control, {},
+                     progress, cancel, [&](SdVariant& v) {
+                       cv::Mat background;
+                       // INTER_CUBIC upscales the 512 px background to 1080+ px without the ringing of Lanczos.
+                       cv::resize(v.background, background, canvas, 0, 0,
+                                  v.background.size().area() < canvas.area() ? cv::INTER_CUBIC : cv::INTER_AREA);
+                       v.image = pasteBack(background, adLayout, comp);
+                       v.canvasAlpha = adLayout.alpha;
+                     });
+}
+
 SdResult renderSdGiven(SdEngine& engine, const SdGivenInputs& inputs, const std::vector<std::string>& prompts,
                        const SdRequest& request, const SdProgress& progress, const std::atomic<bool>* cancel) {
-  validateSdRequest(request);
-  if (prompts.empty()) throw std::invalid_argument("no prompts to generate from");
+  checkJob(request, prompts);
   const cv::Mat image = toBgr8(inputs.image, "init");
   const cv::Size size = image.size();
   if (size.width % 8 != 0 || size.height % 8 != 0) {
@@ -340,64 +356,12 @@ SdResult renderSdGiven(SdEngine& engine, const SdGivenInputs& inputs, const std:
     control = toBgr8(inputs.control, "control");
   }
 
-  auto& impl = engine.impl();
-  const auto negativeIds = impl.tokenizer.encode(request.negativePrompt);
-  SdResult result;
-  const int total = static_cast<int>(prompts.size()) * request.variantsPerPrompt;
-  for (int index = 0; index < total; ++index) {
-    if (cancel && cancel->load()) {
-      result.cancelled = true;
-      break;
-    }
-    const auto start = std::chrono::steady_clock::now();
-    SdVariant v;
-    v.promptIndex = index / request.variantsPerPrompt;
-    v.prompt = prompts[static_cast<std::size_t>(v.promptIndex)];
-    v.negativePrompt = request.negativePrompt;
-    v.seed = sdVariantSeed(request, index);
-    v.sampler = request.sampler;
-    v.steps = request.steps;
-    v.guidance = request.guidance;
-    v.controlnetScale = request.controlnetScale;
-    v.workingSize = size;
-    v.modelId = impl.modelId;
-    v.device = impl.pipeline.deviceName();
-    v.precision = impl.pipeline.precisionName();
-
-    SdPipelineBinding::Job job;
-    job.promptIds = impl.tokenizer.encode(v.prompt);
-    job.negativeIds = negativeIds;
-    job.image = image;
-    job.mask = mask;
-    job.control = control;
-    job.seed = v.seed;
-    job.initialLatentsFile = inputs.initialLatentsFile;
-    job.sampler = v.sampler;
-    job.steps = v.steps;
-    job.guidance = v.guidance;
-    job.controlnetScale = v.controlnetScale;
-    job.cancel = cancel;
-    if (progress) {
-      job.onStep = [&, index](int step, int steps, const cv::Mat& preview) {
-        cv::Mat shown;
-        if (!preview.empty()) cv::resize(preview, shown, size, 0, 0, cv::INTER_LINEAR);
-        progress(step, steps, index, shown);
-      };
-    }
-    const auto out = impl.pipeline.run(job);
-    if (out.cancelled) {
-      result.cancelled = true;
-      break;
-    }
-    v.denoiseSeconds = out.denoiseSeconds;
-    v.decodeSeconds = out.decodeSeconds;
-    v.background = out.image;
-    v.image = out.image;
-    v.canvasAlpha = 255 - (mask >= 128);  // where the init image was kept
-    v.totalSeconds = secondsSince(start);
-    result.variants.push_back(std::move(v));
-  }
-  return result;
+  const cv::Mat kept = 255 - (mask >= 128);  // where the init image was kept
+  return runVariants(engine.impl(), prompts, request, image, mask, control, inputs.initialLatentsFile, progress,
+                     cancel, [&](SdVariant& v) {
+                       v.image = v.background;
+                       v.canvasAlpha = kept;
+                     });
 }
 
 // ---- Saving ------------------------------------------------------------------------------

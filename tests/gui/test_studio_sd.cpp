@@ -21,35 +21,15 @@
 #include <nlohmann/json.hpp>
 
 #include "core/project.h"
+#include "gui_test_support.h"
 #include "widgets/job_queue.h"
 #include "widgets/main_window.h"
 #include "widgets/product_canvas.h"
 
 using caig::ui::MainWindow;
 
-namespace {
-
-void screenshot(QWidget& w, const char* name) {
-  const QString path = QStringLiteral(CAIG_SCREENSHOT_DIR "/") + name;
-  QVERIFY(w.grab().save(path));
-  qInfo("screenshot: %s", qPrintable(path));
-}
-
-// Runs `act` on the next modal dialog once it is up (the window is blocked in its exec()).
-void onNextModal(const std::function<void(QWidget*)>& act) {
-  auto* timer = new QTimer;
-  timer->setInterval(50);
-  QObject::connect(timer, &QTimer::timeout, [timer, act] {
-    QWidget* modal = QApplication::activeModalWidget();
-    if (!modal || !modal->isVisible()) return;
-    timer->stop();
-    timer->deleteLater();
-    act(modal);
-  });
-  timer->start();
-}
-
-}  // namespace
+using caig::test::onNextModal;
+using caig::test::screenshot;
 
 class StudioSdTest : public QObject {
   Q_OBJECT

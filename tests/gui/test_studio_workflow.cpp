@@ -23,6 +23,7 @@
 
 #include "core/export.h"
 #include "core/project.h"
+#include "gui_test_support.h"
 #include "widgets/compare_view.h"
 #include "widgets/export_dialog.h"
 #include "widgets/job_queue.h"
@@ -33,25 +34,8 @@ using caig::ui::MainWindow;
 
 namespace {
 
-void screenshot(QWidget& w, const char* name) {
-  const QString path = QStringLiteral(CAIG_SCREENSHOT_DIR "/") + name;
-  QVERIFY(w.grab().save(path));
-  qInfo("screenshot: %s", qPrintable(path));
-}
-
-// Runs `act` on the next modal dialog once it is up (the test itself is blocked in its exec()).
-void onNextModal(const std::function<void(QWidget*)>& act) {
-  auto* timer = new QTimer;
-  timer->setInterval(50);
-  QObject::connect(timer, &QTimer::timeout, [timer, act] {
-    QWidget* modal = QApplication::activeModalWidget();
-    if (!modal || !modal->isVisible()) return;
-    timer->stop();
-    timer->deleteLater();
-    act(modal);
-  });
-  timer->start();
-}
+using caig::test::onNextModal;
+using caig::test::screenshot;
 
 void selectRows(QListWidget* list, std::initializer_list<int> rows) {
   list->clearSelection();
