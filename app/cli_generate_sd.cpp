@@ -119,7 +119,8 @@ void writeOutFolder(const fs::path& out, const SdResult& result, const std::stri
                                    cv::format("\nSteps: %d, Sampler: %s, CFG scale: %g, Seed: %llu, Size: %dx%d, ",
                                               v.steps, v.sampler.c_str(), v.guidance,
                                               static_cast<unsigned long long>(v.seed), v.image.cols, v.image.rows) +
-                                   "Model: " + v.modelId + cv::format(", ControlNet scale: %g", v.controlnetScale);
+                                   "Model: " + v.modelId + cv::format(", ControlNet scale: %g", v.controlnetScale) +
+                                   (v.clipSkip > 1 ? cv::format(", Clip skip: %d", v.clipSkip) : std::string());
     const auto png = caig::encodeWithMetadata(v.image, caig::ExportFormat::Png, {{"parameters", parameters}});
     writeFile(out / name, std::string(png.begin(), png.end()));
     index.push_back({{"file", name},
@@ -130,6 +131,7 @@ void writeOutFolder(const fs::path& out, const SdResult& result, const std::stri
                      {"steps", v.steps},
                      {"cfg", v.guidance},
                      {"controlnetScale", v.controlnetScale},
+                     {"clipSkip", v.clipSkip},
                      {"model", v.modelId},
                      {"preset", size},
                      {"workingSize", {v.workingSize.width, v.workingSize.height}},
@@ -156,6 +158,9 @@ void addSdGenerateOptions(CLI::App* generate, SdCliOptions& o) {
   generate->add_option("--cfg", o.cfg, "sd15: classifier-free guidance scale")->capture_default_str();
   generate->add_option("--control-scale", o.controlnetScale, "sd15: ControlNet conditioning scale")
       ->capture_default_str();
+  generate->add_option("--clip-skip", o.clipSkip, "sd15: 1 = last CLIP layer, 2 = penultimate (A1111's Clip skip)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 2));
   generate->add_option("--prompt", o.prompts,
                        "sd15: background prompt (repeatable; -n variants each); default: the built-in planner's "
                        "-n prompts");
@@ -228,6 +233,7 @@ int runSdGenerate(const SdCliOptions& o, const GenerateCommon& a) {
     request.steps = o.steps;
     request.guidance = o.cfg;
     request.controlnetScale = o.controlnetScale;
+    request.clipSkip = o.clipSkip;
     if (!o.negative.empty()) request.negativePrompt = o.negative;
     request.seed = a.seed;
     request.seedMode = parseSeedMode(o.seedMode);

@@ -17,6 +17,7 @@ struct SdCliOptions {
   int steps = 30;
   double cfg = 7.5;
   double controlnetScale = 1.0;
+  int clipSkip = 1;
   std::vector<std::string> prompts;  // --prompt (repeatable); none = the template planner
   std::string negative;              // --negative; empty = the default for ads
   std::string seedMode = "increment";

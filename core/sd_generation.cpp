@@ -57,6 +57,7 @@ void validateSdRequest(const SdRequest& r) {
   if (!(r.controlnetScale >= 0.0 && r.controlnetScale <= 5.0)) {
     throw std::invalid_argument("the ControlNet scale must be between 0 and 5");
   }
+  if (r.clipSkip != 1 && r.clipSkip != 2) throw std::invalid_argument("clip skip must be 1 (none) or 2");
   if (r.variantsPerPrompt < 1 || r.variantsPerPrompt > 64) {
     throw std::invalid_argument("variants per prompt must be between 1 and 64");
   }
@@ -238,6 +239,7 @@ SdResult runVariants(SdEngine::Impl& impl, const std::vector<std::string>& promp
     v.steps = request.steps;
     v.guidance = request.guidance;
     v.controlnetScale = request.controlnetScale;
+    v.clipSkip = request.clipSkip;
     v.workingSize = work;
     v.modelId = impl.modelId;
     v.device = impl.pipeline.deviceName();
@@ -255,6 +257,7 @@ SdResult runVariants(SdEngine::Impl& impl, const std::vector<std::string>& promp
     job.steps = v.steps;
     job.guidance = v.guidance;
     job.controlnetScale = v.controlnetScale;
+    job.clipSkip = v.clipSkip - 1;  // A1111's count -> layers skipped
     job.cancel = cancel;
     if (progress) {
       job.onStep = [&, index](int step, int steps, const cv::Mat& preview) {
@@ -370,7 +373,10 @@ std::vector<Variant> saveSdVariants(Project& project, std::int64_t productId, co
                                     const SdRequest& request) {
   std::vector<Variant> saved;
   project.store().transaction([&] {
-    std::map<std::string, std::int64_t> promptIds;  // one record per distinct prompt text
+    // One record per distinct prompt text; a prompt the product already has (the pinned prompts a
+    // job used, "same seed again") keeps its record instead of gaining a copy.
+    std::map<std::string, std::int64_t> promptIds;
+    for (const auto& existing : project.store().prompts(productId)) promptIds.emplace(existing.text, existing.id);
     for (const auto& v : variants) {
       if (v.image.empty() || v.image.type() != CV_8UC3) throw std::invalid_argument("a variant without an image");
       const auto png = encodeImage(v.image, ".png");
@@ -396,6 +402,10 @@ std::vector<Variant> saveSdVariants(Project& project, std::int64_t productId, co
       record.seed = static_cast<std::int64_t>(v.seed);
       record.paramsJson = nlohmann::json{{"engine", "sd15"},
                                          {"model", v.modelId},
+                                         {"modelDir", fs::absolute(request.modelDir).lexically_normal().string()},
+                                         {"controlnetDir", request.controlnetDir.empty()
+                                                               ? std::string()
+                                                               : fs::absolute(request.controlnetDir).lexically_normal().string()},
                                          {"preset", request.presetId},
                                          {"size", {v.image.cols, v.image.rows}},
                                          {"workingSize", {v.workingSize.width, v.workingSize.height}},
@@ -408,6 +418,7 @@ std::vector<Variant> saveSdVariants(Project& project, std::int64_t productId, co
                                          {"steps", v.steps},
                                          {"cfg", v.guidance},
                                          {"controlnetScale", v.controlnetScale},
+                                         {"clipSkip", v.clipSkip},
                                          {"placement", placement},
                                          {"device", v.device},
                                          {"precision", v.precision},

@@ -58,6 +58,9 @@ struct SdRequest {
   int steps = 30;
   double guidance = 7.5;         // classifier-free guidance scale (<= 1 turns CFG off)
   double controlnetScale = 1.0;  // conditioning scale of the canny ControlNet
+  // A1111's "Clip skip": 1 = the text encoder's last layer, 2 = its penultimate layer (through the
+  // final LayerNorm; diffusers' clip_skip=1), what many SD1.5 fine-tunes' model cards ask for.
+  int clipSkip = 1;
   std::string negativePrompt = kDefaultSdNegativePrompt;
   std::uint64_t seed = 1;
   SeedMode seedMode = SeedMode::Increment;
@@ -87,6 +90,7 @@ struct SdVariant {
   int steps = 0;
   double guidance = 0;
   double controlnetScale = 0;
+  int clipSkip = 1;
   cv::Size workingSize;
   std::string modelId;        // SdEngine::modelId()
   std::string device;         // "cpu", "cuda:0"

@@ -42,6 +42,7 @@ class SdPipelineBinding {
     std::string sampler;
     int steps = 0;
     double guidance = 0, controlnetScale = 0;
+    int clipSkip = 0;  // text encoder layers skipped (diffusers' clip_skip)
     const std::atomic<bool>* cancel = nullptr;
     // After each denoising step; preview: CV_8UC3 BGR, any size (the caller resizes it).
     std::function<void(int step, int totalSteps, const cv::Mat& preview)> onStep;

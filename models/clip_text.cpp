@@ -175,4 +175,9 @@ ClipTextOutput ClipTextModel::forward(const at::Tensor& inputIds) const {
   return out;
 }
 
+at::Tensor ClipTextModel::finalLayerNorm(const at::Tensor& hidden) const {
+  c10::InferenceMode guard;
+  return impl_->net->textModel->finalNorm->forward(hidden.to(impl_->device));
+}
+
 }  // namespace caig

@@ -67,6 +67,8 @@ class ClipTextModel {
   // (as Stable Diffusion). pooled: as transformers, argmax(inputIds) when eosTokenId == 2 (the
   // legacy configs), else the first position holding eosTokenId (position 0 if absent).
   ClipTextOutput forward(const at::Tensor& inputIds) const;
+  // text_model.final_layer_norm alone: diffusers' clip_skip applies it to hidden_states[-2].
+  at::Tensor finalLayerNorm(const at::Tensor& hidden) const;
 
  private:
   struct Impl;

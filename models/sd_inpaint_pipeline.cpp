@@ -71,9 +71,13 @@ SdInpaintPipeline SdInpaintPipeline::load(const std::filesystem::path& pipelineD
   return p;
 }
 
-at::Tensor SdInpaintPipeline::encodePrompt(const at::Tensor& ids) const {
+at::Tensor SdInpaintPipeline::encodePrompt(const at::Tensor& ids, int clipSkip) const {
+  if (clipSkip != 0 && clipSkip != 1) {
+    throw std::invalid_argument("clip skip " + std::to_string(clipSkip) + " is not supported (0 or 1 layers skipped)");
+  }
   c10::InferenceMode guard;
-  return impl_->textEncoder->forward(ids.to(impl_->device)).lastHiddenState;
+  const ClipTextOutput out = impl_->textEncoder->forward(ids.to(impl_->device));
+  return clipSkip == 0 ? out.lastHiddenState : impl_->textEncoder->finalLayerNorm(out.penultimateHiddenState);
 }
 
 const AutoencoderKL& SdInpaintPipeline::vae() const {

@@ -75,7 +75,10 @@ class SdInpaintPipeline {
   SdInpaintPipeline& operator=(SdInpaintPipeline&&) noexcept;
 
   // Token ids [B, 77] -> text encoder last_hidden_state [B, 77, D] (fp32, on the device).
-  at::Tensor encodePrompt(const at::Tensor& ids) const;
+  // clipSkip as diffusers' clip_skip: 1 = the penultimate layer's output through the final
+  // LayerNorm (A1111's "Clip skip: 2", what many SD1.5 fine-tunes expect); 0 = the last layer.
+  // Throws std::invalid_argument for other values.
+  at::Tensor encodePrompt(const at::Tensor& ids, int clipSkip = 0) const;
 
   // Throws std::invalid_argument for bad shapes (H/W not multiples of 8, mask/control sizes
   // differing from the image, missing embeds, steps < 1). cancel (checked before every step) or

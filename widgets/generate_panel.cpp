@@ -102,6 +102,12 @@ GeneratePanel::GeneratePanel(QWidget* parent) : QWidget(parent) {
   controlnetScale_->setRange(0.0, 2.0);
   controlnetScale_->setSingleStep(0.1);
   controlnetScale_->setValue(1.0);
+  clipSkip_ = new QSpinBox(sdBox_);
+  clipSkip_->setObjectName("clipSkipSpin");
+  clipSkip_->setRange(1, 2);
+  clipSkip_->setValue(1);
+  clipSkip_->setToolTip(tr("Clip skip as in A1111: 2 uses the penultimate CLIP text layer, as many SD1.5 "
+                           "fine-tunes' model cards ask"));
   perPrompt_ = new QSpinBox(sdBox_);
   perPrompt_->setObjectName("variantsPerPrompt");
   perPrompt_->setRange(1, 8);
@@ -120,6 +126,7 @@ GeneratePanel::GeneratePanel(QWidget* parent) : QWidget(parent) {
   sdForm->addRow(tr("Steps"), steps_);
   sdForm->addRow(tr("CFG scale"), guidance_);
   sdForm->addRow(tr("ControlNet scale"), controlnetScale_);
+  sdForm->addRow(tr("Clip skip"), clipSkip_);
   sdForm->addRow(tr("Variants per prompt"), perPrompt_);
   sdForm->addRow(tr("Working size"), workingSize_);
 
@@ -218,6 +225,7 @@ GenerateSettings GeneratePanel::settings() const {
   s.steps = steps_->value();
   s.guidance = guidance_->value();
   s.controlnetScale = controlnetScale_->value();
+  s.clipSkip = clipSkip_->value();
   s.variantsPerPrompt = perPrompt_->value();
   s.workingLongSide = (workingSize_->value() + 4) / 8 * 8;  // typed values snap to the latent grid
   return s;

@@ -34,6 +34,7 @@ struct GenerateSettings {
   int steps = 30;
   double guidance = 7.5;
   double controlnetScale = 1.0;
+  int clipSkip = 1;  // A1111's: 2 = the penultimate CLIP layer
   int variantsPerPrompt = 1;
   int workingLongSide = 512;  // the generator's size (long side, multiple of 8); SD1.5 was trained at 512
 };
@@ -81,6 +82,7 @@ class GeneratePanel : public QWidget {
   QSpinBox* steps_;
   QDoubleSpinBox* guidance_;
   QDoubleSpinBox* controlnetScale_;
+  QSpinBox* clipSkip_;
   QSpinBox* perPrompt_;
   QSpinBox* workingSize_;
   QComboBox* promptWriter_;

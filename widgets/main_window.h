@@ -130,6 +130,12 @@ class MainWindow : public QMainWindow {
   void chooseAndImportShots();
   std::vector<VariantView> currentVariants() const;
   void generateWithSd(const GenerateSettings& settings);
+  // Queues an SD job (main_window_jobs.cpp): SdJobInput holds the request, the product's pixels and
+  // the prompts. Returns the job id, 0 when refused with a dialog (model folder gone).
+  struct SdJobInput;
+  int enqueueSdJob(const SdJobInput& input);
+  // "Same seed again" for an SD variant: its recorded model, prompt, seed and settings.
+  void regenerateSdVariant(qint64 variantId, const std::string& paramsJson);
   // A denoising preview from a worker: shown on the canvas while the product is current.
   void showPreview(qint64 productId, const QImage& preview, const QString& note);
   // From a worker: the neural engine loaded on `device`; "cpu" means it fell back (HUD).

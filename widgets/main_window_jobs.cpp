@@ -66,6 +66,18 @@ struct MainWindow::SdSlot {
 };
 
 #ifdef CAIG_HAVE_SD
+struct MainWindow::SdJobInput {
+  qint64 productId = 0;
+  std::string title, category;
+  cv::Mat shot, alpha;               // alpha empty: cut out first
+  std::vector<std::string> prompts;  // at most promptCount; the planner writes the rest
+  int promptCount = 0;
+  caig::SdRequest request;
+  QString jobTitle;
+};
+#endif
+
+#ifdef CAIG_HAVE_SD
 bool MainWindow::sdAvailable() { return true; }
 #else
 bool MainWindow::sdAvailable() { return false; }
@@ -215,7 +227,11 @@ void MainWindow::regenerateVariant(qint64 variantId) {
   cv::Mat shot, alpha;
   try {
     const auto params = nlohmann::json::parse(it->variant.paramsJson);
-    if (params.value("engine", "") != "builtin") throw std::runtime_error("only built-in variants can be rendered again");
+    if (params.value("engine", "") == "sd15") {
+      regenerateSdVariant(variantId, it->variant.paramsJson);
+      return;
+    }
+    if (params.value("engine", "") != "builtin") throw std::runtime_error("this variant's engine cannot render it again");
     again.description.prompt = it->prompt.toStdString();
     again.description.spec = caig::backdropSpecFromJson(params.at("spec"));
     again.description.styleId = params.value("style", "");
@@ -454,6 +470,7 @@ void MainWindow::generateWithSd(const GenerateSettings& settings) {
   request.steps = settings.steps;
   request.guidance = settings.guidance;
   request.controlnetScale = settings.controlnetScale;
+  request.clipSkip = settings.clipSkip;
   request.seed = settings.seed;
   request.seedMode = caig::parseSeedMode(settings.seedMode.toStdString());
   request.variantsPerPrompt = settings.variantsPerPrompt;
@@ -468,28 +485,47 @@ void MainWindow::generateWithSd(const GenerateSettings& settings) {
     Q_EMIT generationFinished(0, e.what());
     return;
   }
-  if (!QFileInfo(settings.sdModelDir).isDir()) {  // gone since the scan: say so now, not from a failed job
+  SdJobInput input;
+  input.productId = product->id;
+  input.title = product->title;
+  input.category = product->category;
+  input.shot = shot;
+  input.alpha = alpha;
+  input.prompts = prompts;
+  input.promptCount = settings.variants;
+  input.request = request;
+  input.jobTitle = tr("SD1.5: %1 × %2 for “%3” (%4, %5 steps)")
+                       .arg(settings.variants)
+                       .arg(settings.variantsPerPrompt)
+                       .arg(q(product->title))
+                       .arg(settings.sampler)
+                       .arg(settings.steps);
+  if (enqueueSdJob(input)) generatePanel_->advanceSeed();
+#endif
+}
+
+#ifdef CAIG_HAVE_SD
+int MainWindow::enqueueSdJob(const SdJobInput& input) {
+  const caig::SdRequest request = input.request;
+  const std::vector<std::string> prompts = input.prompts;
+  const cv::Mat shot = input.shot, alpha = input.alpha;
+  const QString modelDir = q(request.modelDir.string());
+  if (!QFileInfo(modelDir).isDir()) {  // gone since the scan: say so now, not from a failed job
     refreshInstalledModels();
     const QString why = tr("%1: no such Stable Diffusion model folder any more (moved or deleted?). Put it back, "
                            "or add its new place in Tools > Models.")
-                            .arg(settings.sdModelDir);
+                            .arg(modelDir);
     reportError(tr("Cannot generate with Stable Diffusion"), why);
     Q_EMIT generationFinished(0, why);
-    return;
+    return 0;
   }
   if (!sdSlot_) sdSlot_ = std::make_shared<SdSlot>();
   auto slot = sdSlot_;
   auto cutout = cutoutSlot_;
-  const qint64 productId = product->id;
-  const std::string title = product->title, category = product->category;
-  const int promptCount = settings.variants;
-  const QString jobTitle = tr("SD1.5: %1 × %2 for “%3” (%4, %5 steps)")
-                               .arg(promptCount)
-                               .arg(settings.variantsPerPrompt)
-                               .arg(q(title))
-                               .arg(settings.sampler)
-                               .arg(settings.steps);
-  const int id = jobs_->enqueue("generate", jobTitle, [=](JobContext& ctx) -> JobApply {
+  const qint64 productId = input.productId;
+  const std::string title = input.title, category = input.category;
+  const int promptCount = input.promptCount;
+  const int id = jobs_->enqueue("generate", input.jobTitle, [=](JobContext& ctx) -> JobApply {
     cv::Mat productAlpha = alpha, newCutout;
     QString engineName;
     if (productAlpha.empty()) {
@@ -545,12 +581,64 @@ void MainWindow::generateWithSd(const GenerateSettings& settings) {
       if (saved > 0) rankVariants(productId);
     };
   });
-  whenFailed(jobs_, this, id, [this, modelDir = settings.sdModelDir](const QString& error) {
+  whenFailed(jobs_, this, id, [this, modelDir](const QString& error) {
     // A model folder deleted or moved since the scan: offer only what is still installed.
     if (!QFileInfo(modelDir).isDir()) refreshInstalledModels();
     Q_EMIT generationFinished(0, error);
   });
-  generatePanel_->advanceSeed();
+  return id;
+}
+#endif
+
+void MainWindow::regenerateSdVariant(qint64 variantId, const std::string& paramsJson) {
+#ifndef CAIG_HAVE_SD
+  (void)variantId;
+  (void)paramsJson;
+  reportError(tr("Cannot render this variant again"), tr("this build of the studio has no SD generator"));
+#else
+  const auto product = project_->store().product(currentProduct_);
+  if (!product) return;
+  SdJobInput input;
+  try {
+    const auto p = nlohmann::json::parse(paramsJson);
+    caig::SdRequest& r = input.request;
+    const std::string modelDir = p.value("modelDir", "");
+    if (modelDir.empty()) {
+      throw std::runtime_error("this variant does not record its model folder (it is older than that record); "
+                               "generate with its seed from the Generate dock instead");
+    }
+    r.modelDir = modelDir;
+    r.controlnetDir = p.value("controlnetDir", "");
+    r.sampler = p.at("sampler").get<std::string>();
+    r.steps = p.at("steps").get<int>();
+    r.guidance = p.at("cfg").get<double>();
+    r.controlnetScale = p.at("controlnetScale").get<double>();
+    r.clipSkip = p.value("clipSkip", 1);
+    r.negativePrompt = p.at("negativePrompt").get<std::string>();
+    r.seed = p.at("seed").get<std::uint64_t>();
+    r.seedMode = caig::SeedMode::Fixed;
+    r.variantsPerPrompt = 1;
+    const auto& working = p.at("workingSize");
+    r.workingLongSide = std::max(working.at(0).get<int>(), working.at(1).get<int>());
+    r.presetId = p.at("preset").get<std::string>();
+    r.promptSource = "user";  // only used when the prompt's record was deleted since
+    if (const auto pl = p.find("placement"); pl != p.end() && pl->is_object()) {  // where it was placed
+      r.placement = caig::PlacementOverride{pl->value("scale", 1.0), pl->value("dx", 0.0), pl->value("dy", 0.0)};
+    }
+    caig::validateSdRequest(r);
+    input.prompts = {p.at("prompt").get<std::string>()};
+    input.promptCount = 1;
+    std::tie(input.shot, input.alpha) = readProduct(*project_, *product);
+    if (input.alpha.empty()) throw std::runtime_error("the product has no cutout any more: cut it out first");
+  } catch (const std::exception& e) {
+    reportError(tr("Cannot render this variant again"), e.what());
+    return;
+  }
+  input.productId = product->id;
+  input.title = product->title;
+  input.category = product->category;
+  input.jobTitle = tr("Same seed again: variant %1 (SD1.5, seed %2)").arg(variantId).arg(input.request.seed);
+  enqueueSdJob(input);
 #endif
 }
 

@@ -330,8 +330,30 @@ TEST_F(SdTinyModel, SavedVariantsReloadWithTheirParameters) {
     EXPECT_EQ(p.at("prompt"), prompts_[0]);
     EXPECT_EQ(p.at("negativePrompt"), kDefaultSdNegativePrompt);
     EXPECT_EQ(p.at("workingSize"), nlohmann::json::array({128, 128}));
+    EXPECT_EQ(p.at("clipSkip"), 1);
+    EXPECT_EQ(p.at("modelDir"), fs::absolute(kModel).lexically_normal().string());  // for "same seed again"
     EXPECT_GT(p.at("timings").at("totalSeconds").get<double>(), 0.0);
   }
+  // A second job on the same prompt (a pinned prompt, "same seed again") reuses its record.
+  Project again = Project::open(tmp / "p");
+  ASSERT_EQ(saveSdVariants(again, productId, {variants[0]}, r).size(), 1u);
+  EXPECT_EQ(again.store().prompts(productId).size(), 1u);
+  EXPECT_EQ(again.store().variants(productId).size(), 3u);
+}
+
+// A1111's "Clip skip 2" changes the text conditioning, so the same seed gives another image;
+// anything but 1 or 2 is refused.
+TEST_F(SdTinyModel, ClipSkipTwoChangesTheImage) {
+  SdRequest r = tinyRequest();
+  const auto plain = renderSdVariants(*engine_, shot_, alpha_, prompts_, r);
+  r.clipSkip = 2;
+  const auto skipped = renderSdVariants(*engine_, shot_, alpha_, prompts_, r);
+  ASSERT_EQ(plain.variants.size(), 1u);
+  ASSERT_EQ(skipped.variants.size(), 1u);
+  EXPECT_EQ(skipped.variants[0].clipSkip, 2);
+  EXPECT_GT(cv::norm(plain.variants[0].background, skipped.variants[0].background, cv::NORM_INF), 0.0);
+  r.clipSkip = 3;
+  EXPECT_THROW(validateSdRequest(r), std::invalid_argument);
 }
 
 // The user's placement moves the product in the ad (and, through the same productPlacement, for the

@@ -16,6 +16,7 @@
 #include <QTemporaryDir>
 #include <QTimer>
 #include <QtTest>
+#include <algorithm>
 #include <filesystem>
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -137,6 +138,26 @@ class StudioSdTest : public QObject {
     QTest::qWait(100);
     screenshot(window, "gui_sd_generated.png");
 
+    // "Same seed again" on an SD variant: its recorded model folder, prompt, seed and settings give
+    // the same pixels again, as a new variant on the same prompt record.
+    const caig::Variant first = variants[0];
+    const std::size_t promptRecords = window.project()->store().prompts(product).size();
+    window.regenerateVariant(first.id);
+    QTRY_VERIFY_WITH_TIMEOUT(generated.size() == 2 && ranked.size() == 2 && window.jobQueue()->isIdle(), 300000);
+    QVERIFY2(generated.at(1).at(1).toString().isEmpty(), qPrintable(generated.at(1).at(1).toString()));
+    QCOMPARE(generated.at(1).at(0).toInt(), 1);
+    const auto withAgain = window.project()->store().variants(product);
+    QCOMPARE(withAgain.size(), 3u);
+    const caig::Variant again = *std::max_element(withAgain.begin(), withAgain.end(),
+                                                  [](const caig::Variant& a, const caig::Variant& b) { return a.id < b.id; });
+    QCOMPARE(again.seed, first.seed);
+    QCOMPARE(again.promptId, first.promptId);
+    QCOMPARE(window.project()->store().prompts(product).size(), promptRecords);
+    const QImage firstImage(QString::fromStdString(window.project()->absolute(first.imagePath).string()));
+    const QImage againImage(QString::fromStdString(window.project()->absolute(again.imagePath).string()));
+    QVERIFY(!againImage.isNull());
+    QVERIFY2(firstImage == againImage, "same seed again gave other pixels");
+
     // The model folder goes away (uninstalled, a drive unplugged): the next run says so in a
     // dialog that names the folder, and the variants made before are all still there.
     QVERIFY(QFile::remove(link_));
@@ -149,13 +170,13 @@ class StudioSdTest : public QObject {
       }
     });
     QTest::mouseClick(window.findChild<QPushButton*>("generateButton"), Qt::LeftButton);
-    QTRY_VERIFY_WITH_TIMEOUT(generated.size() == 2 && window.jobQueue()->isIdle(), 60000);
-    QCOMPARE(generated.at(1).at(0).toInt(), 0);
+    QTRY_VERIFY_WITH_TIMEOUT(generated.size() == 3 && window.jobQueue()->isIdle(), 60000);
+    QCOMPARE(generated.at(2).at(0).toInt(), 0);
     QVERIFY2(shown.contains("tiny-sd-e2e") && shown.contains("no such Stable Diffusion model folder"),
              qPrintable(shown));
-    QCOMPARE(window.jobQueue()->jobIds().size(), 2u);  // refused before queuing: the generate and rank jobs only
-    QCOMPARE(window.project()->store().variants(product).size(), 2u);
-    QCOMPARE(grid->count(), 2);
+    QCOMPARE(window.jobQueue()->jobIds().size(), 4u);  // refused before queuing: two generate and two rank jobs only
+    QCOMPARE(window.project()->store().variants(product).size(), 3u);
+    QCOMPARE(grid->count(), 3);
     // The dock no longer offers the vanished pipeline.
     QCOMPARE(engine->findData(link_), -1);
     QVERIFY(engine->currentData().toString().isEmpty());

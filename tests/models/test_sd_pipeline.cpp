@@ -11,6 +11,7 @@
 #include <string>
 
 #include "models/autoencoder_kl.h"
+#include "models/clip_text.h"
 #include "models/io/checkpoint.h"
 #include "models/io/errors.h"
 #include "models/sd_inpaint_pipeline.h"
@@ -105,6 +106,23 @@ struct PipelineFixture : ::testing::Test {
   }
 };
 SdInpaintPipeline* PipelineFixture::pipe = nullptr;
+
+// diffusers' encode_prompt with clip_skip=1: hidden_states[-2] through the final LayerNorm,
+// computed here from the text encoder's own penultimate state and LayerNorm weights.
+TEST_F(PipelineFixture, ClipSkipUsesThePenultimateLayerThroughTheFinalNorm) {
+  const auto io = caig::io::Checkpoint::open(kData / "pipeline_controlnet_inpaint" / "io.safetensors");
+  const at::Tensor ids = fixture(io, "prompt_ids");
+  const caig::ClipTextModel encoder = caig::ClipTextModel::load(kPipe / "text_encoder");
+  const at::Tensor penultimate = encoder.forward(ids).penultimateHiddenState;
+  const auto weights = caig::io::Checkpoint::open(kPipe / "text_encoder");
+  const at::Tensor expected =
+      at::layer_norm(penultimate, {penultimate.size(-1)}, weights.tensor("text_model.final_layer_norm.weight"),
+                     weights.tensor("text_model.final_layer_norm.bias"), encoder.config().layerNormEps);
+  const at::Tensor skipped = pipe->encodePrompt(ids, 1);
+  EXPECT_LE((skipped - expected).abs().max().item<double>(), 1e-5);
+  EXPECT_GT((skipped - pipe->encodePrompt(ids, 0)).abs().max().item<double>(), 1e-3);
+  EXPECT_THROW(pipe->encodePrompt(ids, 2), std::invalid_argument);
+}
 
 TEST_F(PipelineFixture, MatchesDiffusersControlNetInpaint) {
   const auto io = caig::io::Checkpoint::open(kData / "pipeline_controlnet_inpaint" / "io.safetensors");
