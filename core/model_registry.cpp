@@ -441,6 +441,33 @@ std::vector<InstalledModel> ModelRegistry::scan() const {
   return out;
 }
 
+std::vector<InstalledModel> ModelRegistry::projectModels(const fs::path& projectDir) {
+  std::vector<std::pair<fs::path, std::string>> found;  // folder, display name
+  std::error_code ec;
+  const fs::path models = projectDir / "models";
+  if (!fs::is_directory(models, ec)) return {};
+  for (fs::directory_iterator it(models, ec), end; !ec && it != end; it.increment(ec)) {
+    std::error_code dirEc;
+    if (!it->is_directory(dirEc)) continue;
+    const std::string name = it->path().filename().string();
+    if (fs::is_directory(it->path() / "merged", dirEc)) found.emplace_back(it->path() / "merged", name + " (project)");
+    for (fs::directory_iterator round(it->path(), dirEc), roundEnd; !dirEc && round != roundEnd; round.increment(dirEc)) {
+      const std::string sub = round->path().filename().string();
+      std::error_code modelEc;
+      if (sub.rfind("round-", 0) == 0 && fs::is_directory(round->path() / "model", modelEc)) {
+        found.emplace_back(round->path() / "model", name + " round " + sub.substr(6) + " (project)");
+      }
+    }
+  }
+  std::sort(found.begin(), found.end());
+  std::vector<InstalledModel> out;
+  for (const auto& [dir, name] : found) {
+    out.push_back(inspect(dir));
+    out.back().name = name;
+  }
+  return out;
+}
+
 VerifyResult ModelRegistry::verify(const InstalledModel& model, const VerifyOptions& options) {
   VerifyResult result;
   if (model.kind == ModelKind::BuiltIn) {

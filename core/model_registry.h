@@ -79,6 +79,11 @@ class ModelRegistry {
   // then the user folders.
   std::vector<InstalledModel> scan() const;
 
+  // What a project trained itself, ready to use: <project>/models/<name>/merged (a standalone
+  // reward model from the neural RM training) and <project>/models/<name>/round-<k>/model (PCPO's
+  // prompt models), each named "<name> (project)" or "<name> round <k> (project)". Sorted; never throws.
+  static std::vector<InstalledModel> projectModels(const std::filesystem::path& projectDir);
+
   // Classifies, measures and checks one folder. Never throws: problems become the status.
   static InstalledModel inspect(const std::filesystem::path& folder);
   static std::vector<InstalledModel> builtInEngines();

@@ -24,6 +24,7 @@ NeuralRmJobResult runNeuralRewardModelTraining(Project& project, const NeuralRmJ
   o.name = options.name;
   o.logFile = options.logFile;
   o.resume = options.resume;
+  o.merge = options.merge;
   o.checkpointEvery = options.checkpointEvery;
   o.cancel = options.cancel;
   o.progress = options.progress;
@@ -43,6 +44,7 @@ NeuralRmJobResult runNeuralRewardModelTraining(Project& project, const NeuralRmJ
   out.cancelled = r.cancelled;
   out.device = r.device;
   out.adapterDir = r.adapterDir;
+  out.mergedDir = r.mergedDir;
   out.lastCheckpoint = r.lastCheckpoint;
   out.logFile = r.logFile;
   out.seconds = r.seconds;

@@ -36,6 +36,9 @@ struct NeuralRmJobOptions {
   // Continue from the latest checkpoint of `name` (a stopped run) up to `steps` in total; false
   // starts afresh and clears that run's old checkpoints.
   bool resume = false;
+  // Also write <project>/models/<name>/merged: a standalone reward model (the adapter merged in)
+  // that the studio offers as a ranker. As large as the base model on disk.
+  bool merge = false;
   int64_t checkpointEvery = 0;  // steps between checkpoints (0: only at the end and on cancel)
   const std::atomic<bool>* cancel = nullptr;  // stops between steps, with a checkpoint
   std::function<void(const RmProgress&)> progress;  // phase "features", then "train"
@@ -50,6 +53,7 @@ struct NeuralRmJobResult {
   bool cancelled = false;
   std::string device;                 // where it ran: "cpu", "cuda:0"
   std::filesystem::path adapterDir;   // <project>/models/<name> (empty when cancelled)
+  std::filesystem::path mergedDir;    // <project>/models/<name>/merged (empty without merge)
   std::filesystem::path lastCheckpoint;
   std::filesystem::path logFile;
   double seconds = 0;

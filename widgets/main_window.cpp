@@ -445,6 +445,10 @@ void MainWindow::createDocks() {
   trainingPanel_ = new TrainingPanel(jobs_, trainingDock);
   trainingDock->setWidget(trainingPanel_);
   refreshInstalledModels();  // the Generate and Training docks offer the installed neural models
+  // A finished neural run may have left a standalone reward model: offer it as a ranker.
+  connect(trainingPanel_, &TrainingPanel::trainingFinished, this, [this](bool ok) {
+    if (ok) refreshInstalledModels();
+  });
   addDockWidget(Qt::RightDockWidgetArea, trainingDock);
   tabifyDockWidget(variantDock, trainingDock);  // a tab beside the variants; the grid stays in front
   variantDock->raise();
@@ -483,6 +487,7 @@ bool MainWindow::openProject(const QString& dir, QString* error) {
   recent.prepend(absolute);
   settings.setValue("project/recent", recent.mid(0, kRecentProjects));
   refreshRecentMenu();
+  refreshInstalledModels();  // this project's own trained models join the installed ones
   refreshProducts();
   const auto products = project_->store().products();
   if (!products.empty()) showProduct(products.front().id);

@@ -351,6 +351,9 @@ void MainWindow::refreshInstalledModels() {
   } catch (const std::exception& e) {
     statusBar()->showMessage(tr("Could not read the model list: %1").arg(e.what()), 8000);
   }
+  if (project_) {  // what this project trained (a merged reward model, PCPO's prompt models)
+    for (auto& m : caig::ModelRegistry::projectModels(project_->dir())) models.push_back(std::move(m));
+  }
   generatePanel_->setInstalledModels(models, sdAvailable());
   if (trainingPanel_) trainingPanel_->setInstalledModels(models);
 }

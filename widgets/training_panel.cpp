@@ -113,6 +113,12 @@ TrainingPanel::TrainingPanel(JobQueue* jobs, QWidget* parent) : QWidget(parent),
   resume_->setToolTip(tr("Continue the stopped run of this model from its last checkpoint, up to Steps in total "
                          "(off: start afresh, which clears that run's checkpoints)"));
   neuralForm->addWidget(resume_);
+  merge_ = new QCheckBox(tr("Standalone"), neuralRow_);
+  merge_->setObjectName("mergeTrained");
+  merge_->setChecked(true);
+  merge_->setToolTip(tr("Also save the fine-tuned reward model as a standalone folder (the adapter merged in), "
+                        "which the Generate dock then offers as a ranker; as large as the base model on disk"));
+  neuralForm->addWidget(merge_);
   auto* modelForm = new QFormLayout;
   modelForm->addRow(tr("Reward model"), rewardModel_);
   modelForm->addRow(neuralRow_);
@@ -408,6 +414,7 @@ int TrainingPanel::trainNeural(const QString& modelDir) {
   options.evalEvery = std::max(1, steps_->value() / 10);  // about ten held-out points on the chart
   options.logFile = log.toStdString();
   options.resume = resume_->isChecked();
+  options.merge = merge_->isChecked();
   setBusy(true);
   watch(log);
   // Set once the result is shown, so that a cancelled run that still finished its apply step
@@ -460,6 +467,9 @@ int TrainingPanel::trainNeural(const QString& modelDir) {
                       .arg(q(r.device))
                       .arg(r.seconds, 0, 'f', 1)
                       .arg(q(r.adapterDir.string()));
+          if (!r.mergedDir.empty()) {
+            text += tr(" Standalone model in %1 (offered as a ranker in the Generate dock).").arg(q(r.mergedDir.string()));
+          }
           result_->setText(text);
           Q_EMIT trainingFinished(true, text);
         };

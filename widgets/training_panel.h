@@ -99,7 +99,8 @@ class TrainingPanel : public QWidget {
   QComboBox* rewardModel_;
   QWidget* neuralRow_;
   QSpinBox* steps_;
-  QCheckBox* resume_ = nullptr;  // continue the chosen model's stopped run from its checkpoint
+  QCheckBox* resume_ = nullptr;
+  QCheckBox* merge_ = nullptr;  // also save a standalone reward model (offered as a ranker)  // continue the chosen model's stopped run from its checkpoint
   QSpinBox* batch_;
   QSpinBox* rank_;
   QDoubleSpinBox* learningRate_;

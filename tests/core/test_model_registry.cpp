@@ -197,6 +197,29 @@ TEST(ModelRegistry, RewardModelAcrossShards) {
   EXPECT_TRUE(mentions(m.reason, "score-head.safetensors")) << m.reason;
 }
 
+// A project's own trained models: the merged reward model and PCPO's round models, named after
+// their run; nothing else under models/ (adapters, JSON weights) is listed.
+TEST(ModelRegistry, ProjectModelsAreTheTrainedStandaloneFolders) {
+  TempDir tmp;
+  const fs::path project = tmp.path() / "p";
+  fs::create_directories(project / "models" / "shop-rm" / "merged");
+  fs::create_directories(project / "models" / "adapter-only");
+  const fs::path rm = makeRewardModel(tmp.path());
+  for (const auto& e : fs::directory_iterator(rm))
+    fs::copy(e.path(), project / "models" / "shop-rm" / "merged" / e.path().filename());
+  fs::create_directories(project / "models" / "llava-pcpo-1" / "round-2" / "model");
+  std::ofstream(project / "models" / "builtin-ranker.json") << "{}";
+
+  const auto models = ModelRegistry::projectModels(project);
+  ASSERT_EQ(models.size(), 2u);
+  EXPECT_EQ(models[0].name, "llava-pcpo-1 round 2 (project)");
+  EXPECT_EQ(models[1].name, "shop-rm (project)");
+  EXPECT_EQ(models[1].kind, ModelKind::RewardModel);
+  EXPECT_EQ(models[1].status, ModelStatus::Ok) << models[1].reason;
+  EXPECT_EQ(models[1].path, project / "models" / "shop-rm" / "merged");
+  EXPECT_TRUE(ModelRegistry::projectModels(tmp.path() / "no-such-project").empty());
+}
+
 TEST(ModelRegistry, IndexNamingAnAbsentTensorIsInvalid) {
   TempDir tmp;
   const fs::path dir = makeRewardModel(tmp.path());

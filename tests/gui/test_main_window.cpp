@@ -12,6 +12,7 @@
 
 #include <QSemaphore>
 #include <QUndoStack>
+#include <filesystem>
 
 #include "core/image_io.h"
 #include "core/project.h"
@@ -365,6 +366,31 @@ class MainWindowTest : public QObject {
     notProject.close();
     QVERIFY(!window.openProject(tmp.filePath("busy"), &error));
     QVERIFY(window.project() != nullptr);  // the open project stays open
+  }
+
+  // A reward model the project trained itself (models/<run>/merged) is offered as a ranker as
+  // soon as the project opens.
+  void projectTrainedRewardModelIsOfferedAsRanker() {
+    namespace fs = std::filesystem;
+    const fs::path data = CAIG_TEST_DATA;
+    QTemporaryDir tmp;
+    {
+      MainWindow first;  // creates the project
+      QVERIFY(first.openProject(tmp.filePath("p")));
+    }
+    const fs::path merged = fs::path(tmp.filePath("p").toStdString()) / "models" / "shop-rm" / "merged";
+    fs::create_directories(merged);
+    fs::copy_file(data / "tiny-llava-hf" / "config.json", merged / "config.json");
+    fs::copy_file(data / "tiny-llava-hf" / "model.safetensors", merged / "language-and-vision.safetensors");
+    fs::copy_file(data / "tiny-llava-rm" / "score-head.safetensors", merged / "score-head.safetensors");
+    fs::copy_file(data / "tiny-llava-rm" / "model.safetensors.index.json", merged / "model.safetensors.index.json");
+    MainWindow window;
+    QVERIFY(window.openProject(tmp.filePath("p")));
+    auto* ranker = window.findChild<QComboBox*>("rankerCombo");
+    QVERIFY(ranker);
+    const int index = ranker->findData(QString::fromStdString(merged.string()));
+    QVERIFY2(index > 0, qPrintable(ranker->itemText(ranker->count() - 1)));
+    QVERIFY2(ranker->itemText(index).contains("shop-rm (project)"), qPrintable(ranker->itemText(index)));
   }
 
   // Edit > Paste Product Shot: image pixels and copied image files both become products;

@@ -132,6 +132,14 @@ class TrainingNeuralTest : public QObject {
     QVERIFY(fs::is_regular_file(adapter / "adapter_config.json"));
     QVERIFY(fs::is_regular_file(adapter / "reward_heads.safetensors"));
     QVERIFY2(result.contains(QString::fromStdString(adapter.string())), qPrintable(result));
+    // "Standalone" is on by default: the merged reward model is a usable folder of the project.
+    QVERIFY(panel.findChild<QCheckBox*>("mergeTrained")->isChecked());
+    QVERIFY2(result.contains("Standalone model in"), qPrintable(result));
+    const auto trainedModels = caig::ModelRegistry::projectModels(project.dir());
+    QCOMPARE(trainedModels.size(), std::size_t{1});
+    QCOMPARE(trainedModels[0].kind, caig::ModelKind::RewardModel);
+    QVERIFY2(trainedModels[0].status == caig::ModelStatus::Ok, trainedModels[0].reason.c_str());
+    QCOMPARE(trainedModels[0].path, adapter / "merged");
     QTest::qWait(200);  // the chart lays out its new title and axes lazily
     QVERIFY(panel.grab().save(QStringLiteral(CAIG_SCREENSHOT_DIR "/gui_training_neural.png")));
 
