@@ -27,6 +27,7 @@
 #include "models/io/errors.h"
 #include "models/io/safetensors.h"
 #include "models/llava_reward.h"
+#include "tiny_reward_model_file.h"
 
 namespace fs = std::filesystem;
 
@@ -416,21 +417,8 @@ TEST(LlavaPromptWriter, MissingOrMismatchedTokenizerIsAClearError) {
 
 namespace {
 
-// tiny-llava-hf plus the fixture's stand-in reward head as score.weight / score.bias.
 fs::path makeRewardModelFolder() {
-  static const fs::path dir = [] {
-    const fs::path d = tempDir("rm") / "tiny-llava-rm";
-    fs::create_directories(d);
-    fs::copy_file(kData / "tiny-llava-hf" / "config.json", d / "config.json");
-    const auto ckpt = caig::io::Checkpoint::open(kData / "tiny-llava-hf");
-    caig::io::NamedTensors tensors;
-    for (const auto& name : ckpt.names()) tensors.emplace_back(name, ckpt.tensor(name).clone());
-    const auto io = caig::io::SafetensorsFile::open(kData / "llava" / "io.safetensors");
-    tensors.emplace_back("score.weight", io.tensor("rm_head_weight").clone());
-    tensors.emplace_back("score.bias", io.tensor("rm_head_bias").clone());
-    caig::io::saveSafetensors(d / "model.safetensors", tensors);
-    return d;
-  }();
+  static const fs::path dir = caig::test::writeTinyRewardModelFile(kData, tempDir("rm") / "tiny-llava-rm");
   return dir;
 }
 

@@ -10,6 +10,7 @@
 #include <random>
 
 #include "models/io/errors.h"
+#include "tests/tiny_models.h"
 
 namespace fs = std::filesystem;
 using caig::InstalledModel;
@@ -87,15 +88,8 @@ void writeSafetensors(const fs::path& file, const std::vector<Spec>& tensors) {
   writeAll(file, out);
 }
 
-// tests/data/tiny-llava-rm completed as the CLI tests do: the LLaVA shard copied beside the head.
 fs::path makeRewardModel(const fs::path& where) {
-  const fs::path dir = where / "tiny-rm";
-  fs::create_directories(dir);
-  fs::copy_file(kData / "tiny-llava-hf" / "config.json", dir / "config.json");
-  fs::copy_file(kData / "tiny-llava-hf" / "model.safetensors", dir / "language-and-vision.safetensors");
-  fs::copy_file(kData / "tiny-llava-rm" / "score-head.safetensors", dir / "score-head.safetensors");
-  fs::copy_file(kData / "tiny-llava-rm" / "model.safetensors.index.json", dir / "model.safetensors.index.json");
-  return dir;
+  return caig::test::assembleTinyRewardModel(kData, where / "tiny-rm");
 }
 
 bool mentions(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }

@@ -25,6 +25,7 @@
 #include "widgets/product_canvas.h"
 #include "widgets/product_panel.h"
 #include "widgets/prompts_panel.h"
+#include "tests/tiny_models.h"
 
 using caig::ui::MainWindow;
 
@@ -378,12 +379,8 @@ class MainWindowTest : public QObject {
       MainWindow first;  // creates the project
       QVERIFY(first.openProject(tmp.filePath("p")));
     }
-    const fs::path merged = fs::path(tmp.filePath("p").toStdString()) / "models" / "shop-rm" / "merged";
-    fs::create_directories(merged);
-    fs::copy_file(data / "tiny-llava-hf" / "config.json", merged / "config.json");
-    fs::copy_file(data / "tiny-llava-hf" / "model.safetensors", merged / "language-and-vision.safetensors");
-    fs::copy_file(data / "tiny-llava-rm" / "score-head.safetensors", merged / "score-head.safetensors");
-    fs::copy_file(data / "tiny-llava-rm" / "model.safetensors.index.json", merged / "model.safetensors.index.json");
+    const fs::path merged = caig::test::assembleTinyRewardModel(
+        data, fs::path(tmp.filePath("p").toStdString()) / "models" / "shop-rm" / "merged");
     MainWindow window;
     QVERIFY(window.openProject(tmp.filePath("p")));
     auto* ranker = window.findChild<QComboBox*>("rankerCombo");

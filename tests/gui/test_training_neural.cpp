@@ -22,6 +22,7 @@
 #include "core/model_registry.h"
 #include "core/project.h"
 #include "core/synthetic_clicks.h"
+#include "tests/tiny_models.h"
 #include "widgets/job_queue.h"
 #include "widgets/training_panel.h"
 
@@ -30,20 +31,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// tests/data/tiny-llava-rm completed as the CLI tests do: the LLaVA weights as the index's
-// second shard, beside the head shard and the tokenizer.
 fs::path installRewardModel(const fs::path& modelsDir, const std::string& name) {
-  const fs::path data = CAIG_TEST_DATA, dir = modelsDir / name;
-  fs::create_directories(dir);
-  fs::copy_file(data / "tiny-llava-hf" / "config.json", dir / "config.json");
-  fs::copy_file(data / "tiny-llava-hf" / "model.safetensors", dir / "language-and-vision.safetensors");
-  for (const char* f : {"score-head.safetensors", "model.safetensors.index.json"}) {
-    fs::copy_file(data / "tiny-llava-rm" / f, dir / f);
-  }
-  for (const char* f : {"tokenizer.model", "added_tokens.json", "tokenizer_config.json"}) {
-    fs::copy_file(data / "tiny-llava-tok" / f, dir / f);
-  }
-  return dir;
+  return caig::test::assembleTinyRewardModel(CAIG_TEST_DATA, modelsDir / name, /*withTokenizer=*/true);
 }
 
 }  // namespace
