@@ -129,7 +129,16 @@ class Statement {
       throw StoreError(std::string("SQL error: ") + sqlite3_errmsg(db));
     }
   }
-  ~Statement() { sqlite3_finalize(stmt_); }
+  // A statement the store keeps prepared (ProjectStore::cachedStatement): reset, not finalised.
+  Statement(sqlite3* db, sqlite3_stmt* cached) : db_(db), stmt_(cached), owned_(false) {}
+  ~Statement() {
+    if (owned_) {
+      sqlite3_finalize(stmt_);
+    } else {
+      sqlite3_reset(stmt_);
+      sqlite3_clear_bindings(stmt_);
+    }
+  }
   Statement(const Statement&) = delete;
   Statement& operator=(const Statement&) = delete;
 
@@ -171,6 +180,7 @@ class Statement {
   }
   sqlite3* db_;
   sqlite3_stmt* stmt_ = nullptr;
+  bool owned_ = true;
 };
 
 int64_t queryInt(sqlite3* db, const char* sql) {
@@ -210,20 +220,41 @@ ProjectStore ProjectStore::open(const std::filesystem::path& dbFile) {
 ProjectStore::ProjectStore(ProjectStore&& other) noexcept
     : db_(std::exchange(other.db_, nullptr)),
       path_(std::move(other.path_)),
-      savepointDepth_(other.savepointDepth_) {}
+      savepointDepth_(other.savepointDepth_),
+      cached_(std::exchange(other.cached_, {})) {}
 
 ProjectStore& ProjectStore::operator=(ProjectStore&& other) noexcept {
   if (this != &other) {
+    finalizeCachedStatements();
     if (db_) sqlite3_close_v2(db_);
     db_ = std::exchange(other.db_, nullptr);
     path_ = std::move(other.path_);
     savepointDepth_ = other.savepointDepth_;
+    cached_ = std::exchange(other.cached_, {});
   }
   return *this;
 }
 
 ProjectStore::~ProjectStore() {
+  finalizeCachedStatements();
   if (db_) sqlite3_close_v2(db_);
+}
+
+sqlite3_stmt* ProjectStore::cachedStatement(const char* sql) const {
+  for (const auto& [key, stmt] : cached_) {
+    if (key == sql) return stmt;
+  }
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr) != SQLITE_OK) {
+    throw StoreError(std::string("SQL error: ") + sqlite3_errmsg(db_));
+  }
+  cached_.emplace_back(sql, stmt);
+  return stmt;
+}
+
+void ProjectStore::finalizeCachedStatements() noexcept {
+  for (const auto& entry : cached_) sqlite3_finalize(entry.second);
+  cached_.clear();
 }
 
 void ProjectStore::exec(const char* sql) {
@@ -451,10 +482,11 @@ std::vector<Variant> ProjectStore::variants(int64_t productId) const {
 }
 
 int64_t ProjectStore::addClickRecord(const ClickRecord& c) {
-  Statement s(db_,
-              "INSERT INTO click_records(creative_id, product_id, product_key, image_path, image_hash,"
-              " impressions, clicks, click_product_id, import_id, alpha_path, source_file)"
-              " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  static const char* const kSql =
+      "INSERT INTO click_records(creative_id, product_id, product_key, image_path, image_hash,"
+      " impressions, clicks, click_product_id, import_id, alpha_path, source_file)"
+      " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+  Statement s(db_, cachedStatement(kSql));
   s.bind(1, c.creativeId).bind(2, c.productId).bind(3, c.productKey).bind(4, c.imagePath);
   s.bind(5, c.imageHash).bind(6, c.impressions).bind(7, c.clicks).bind(8, c.clickProductId);
   s.bind(9, c.importId).bind(10, c.alphaPath).bind(11, c.sourceFile).run();
@@ -476,20 +508,23 @@ std::vector<ClickRecord> ProjectStore::clickRecords() const {
 int64_t ProjectStore::clickRecordCount() const { return queryInt(db_, "SELECT count(*) FROM click_records"); }
 
 bool ProjectStore::hasClickRecord(const std::string& creativeId) const {
-  Statement s(db_, "SELECT 1 FROM click_records WHERE creative_id = ?");
+  static const char* const kSql = "SELECT 1 FROM click_records WHERE creative_id = ?";
+  Statement s(db_, cachedStatement(kSql));
   s.bind(1, creativeId);
   return s.step();
 }
 
 int64_t ProjectStore::upsertClickProduct(const ClickProduct& p) {
-  Statement s(db_,
-              "INSERT INTO click_products(product_key, title, category, product_id) VALUES (?, ?, ?, ?)"
-              " ON CONFLICT(product_key) DO UPDATE SET"
-              " title = CASE WHEN title = '' THEN excluded.title ELSE title END,"
-              " category = CASE WHEN category = '' THEN excluded.category ELSE category END,"
-              " product_id = coalesce(product_id, excluded.product_id)");
+  static const char* const kUpsert =
+      "INSERT INTO click_products(product_key, title, category, product_id) VALUES (?, ?, ?, ?)"
+      " ON CONFLICT(product_key) DO UPDATE SET"
+      " title = CASE WHEN title = '' THEN excluded.title ELSE title END,"
+      " category = CASE WHEN category = '' THEN excluded.category ELSE category END,"
+      " product_id = coalesce(product_id, excluded.product_id)";
+  static const char* const kId = "SELECT id FROM click_products WHERE product_key = ?";
+  Statement s(db_, cachedStatement(kUpsert));
   s.bind(1, p.key).bind(2, p.title).bind(3, p.category).bind(4, p.productId).run();
-  Statement id(db_, "SELECT id FROM click_products WHERE product_key = ?");
+  Statement id(db_, cachedStatement(kId));
   id.bind(1, p.key);
   return id.step() ? id.i64(0) : 0;
 }

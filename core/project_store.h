@@ -10,11 +10,13 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/composition.h"
 
 struct sqlite3;
+struct sqlite3_stmt;
 
 namespace caig {
 
@@ -190,9 +192,15 @@ class ProjectStore {
   // Copies a prompt's current text into the params JSON of its variants that lack "prompt".
   void keepPromptInVariants(int64_t promptId);
 
+  // The hot statements of a click import (one row each), prepared once per connection and reset
+  // after each use; keyed by the address of their SQL literal. Never used re-entrantly.
+  sqlite3_stmt* cachedStatement(const char* sql) const;
+  void finalizeCachedStatements() noexcept;
+
   sqlite3* db_ = nullptr;
   std::filesystem::path path_;
   int savepointDepth_ = 0;
+  mutable std::vector<std::pair<const char*, sqlite3_stmt*>> cached_;
 };
 
 }  // namespace caig
