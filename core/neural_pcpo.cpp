@@ -190,8 +190,6 @@ NeuralPcpoResult runNeuralPcpo(Project& project, CtrRanker& ranker, const Neural
   };
 
   const std::string name = o.name;  // resolved below, once the run id is known
-  TrainingRun run;
-  run.kind = "pcpo";
   const nlohmann::json config{{"engine", "llava"},
                               {"model", fs::absolute(o.modelDir).string()},
                               {"rounds", o.rounds},
@@ -214,16 +212,14 @@ NeuralPcpoResult runNeuralPcpo(Project& project, CtrRanker& ranker, const Neural
                               {"generator", o.render ? o.generator : std::string("builtin")},
                               {"device", result.device},
                               {"ranker", result.rankerId}};
-  run.configJson = config.dump();
-  result.runId = project.store().startTrainingRun(run);
+  const StartedTrainingRun started = startTrainingRun(project, "pcpo", config.dump(), o.logFile, "pcpo");
+  result.runId = started.runId;
+  result.logFile = started.logFile;
   const std::string outName =
       name.empty() ? modelFolderName(o.modelDir) + "-pcpo-" + std::to_string(result.runId) : name;
   if (outName.find('/') != std::string::npos || outName == "." || outName == "..")
     throw std::invalid_argument("pcpo: the output name must be a plain folder name");
   result.outputDir = project.absolute("models/" + outName);
-  fs::create_directories(project.absolute("logs"), ec);
-  result.logFile = o.logFile.empty() ? project.absolute("logs/pcpo-" + std::to_string(result.runId) + ".jsonl")
-                                     : o.logFile;
   JsonLinesLog log(result.logFile);
   log.write({{"event", "start"},
              {"run", result.runId},

@@ -440,13 +440,9 @@ NeuralRmResult trainNeuralRewardModel(Project& project, const NeuralRmOptions& o
                         {"pointHead", pointTargets},
                         {"newHead", result.newHead},
                         {"resume", o.resume}};
-  TrainingRun run;
-  run.kind = "reward-model";
-  run.configJson = config.dump();
-  result.runId = project.store().startTrainingRun(run);
-  fs::create_directories(project.absolute("logs"), ec);
-  result.logFile = o.logFile.empty() ? project.absolute("logs/train-rm-" + std::to_string(result.runId) + ".jsonl")
-                                     : o.logFile;
+  const StartedTrainingRun started = startTrainingRun(project, "reward-model", config.dump(), o.logFile, "train-rm");
+  result.runId = started.runId;
+  result.logFile = started.logFile;
   JsonLinesLog log(result.logFile);
 
   try {

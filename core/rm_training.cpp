@@ -134,6 +134,21 @@ std::optional<fs::path> activeBuiltinRankerWeights(const Project& project) {
   return std::nullopt;
 }
 
+StartedTrainingRun startTrainingRun(Project& project, const std::string& kind, const std::string& configJson,
+                                    const fs::path& logFile, const std::string& logPrefix) {
+  TrainingRun run;
+  run.kind = kind;
+  run.configJson = configJson;
+  StartedTrainingRun started;
+  started.runId = project.store().startTrainingRun(run);
+  std::error_code ec;
+  fs::create_directories(project.absolute("logs"), ec);  // a failure shows when the log is opened
+  started.logFile = logFile.empty()
+                        ? project.absolute("logs/" + logPrefix + "-" + std::to_string(started.runId) + ".jsonl")
+                        : logFile;
+  return started;
+}
+
 void recordFailedTrainingRun(Project& project, std::int64_t runId, JsonLinesLog& log, const std::string& error,
                              double elapsed) {
   nlohmann::json event{{"event", "failed"}, {"error", error}};
@@ -197,14 +212,9 @@ RmTrainResult trainBuiltinRewardModel(Project& project, const RmTrainOptions& o)
                         {"seed", o.seed},
                         {"l2", o.l2},
                         {"maxIterations", o.maxIterations}};
-  TrainingRun run;
-  run.kind = "builtin-ranker";
-  run.configJson = config.dump();
-  result.runId = project.store().startTrainingRun(run);
-  std::error_code ec;
-  fs::create_directories(project.absolute("logs"), ec);
-  result.logFile = o.logFile.empty() ? project.absolute("logs/train-rm-" + std::to_string(result.runId) + ".jsonl")
-                                     : o.logFile;
+  const StartedTrainingRun started = startTrainingRun(project, "builtin-ranker", config.dump(), o.logFile, "train-rm");
+  result.runId = started.runId;
+  result.logFile = started.logFile;
   JsonLinesLog log(result.logFile);
   try {
     // Features once per creative that appears in a pair.
@@ -293,7 +303,8 @@ RmTrainResult trainBuiltinRewardModel(Project& project, const RmTrainOptions& o)
     result.seconds = elapsed();
 
     if (o.save) {
-      fs::create_directories(project.absolute("models"), ec);
+      std::error_code ec;
+      fs::create_directories(project.absolute("models"), ec);  // a failure shows when the file is written
       const std::string rel = "models/builtin-ranker-" + std::to_string(result.runId) + ".json";
       ranker.save(project.absolute(rel));
       // The ranker does not know about the product split: record its held-out numbers.

@@ -91,6 +91,16 @@ struct TrainingPairs {
 TrainingPairs loadTrainingPairs(const Project& project, const PairRules& rules, double validationFraction,
                                 std::uint64_t seed);
 
+// What every training run starts with: its record in the store (`kind`, the configuration as
+// JSON text) and where its JSON-lines log goes: `logFile` when given, else
+// <project>/logs/<logPrefix>-<run id>.jsonl (the logs folder is created; the file is not).
+struct StartedTrainingRun {
+  std::int64_t runId = 0;
+  std::filesystem::path logFile;
+};
+StartedTrainingRun startTrainingRun(Project& project, const std::string& kind, const std::string& configJson,
+                                    const std::filesystem::path& logFile, const std::string& logPrefix);
+
 // For a training run that threw: logs {"event": "failed"} (with `elapsed` seconds when >= 0) and
 // marks the run failed in the store. Never throws: the caller rethrows the original error.
 void recordFailedTrainingRun(Project& project, std::int64_t runId, JsonLinesLog& log, const std::string& error,

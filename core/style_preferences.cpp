@@ -15,6 +15,7 @@
 #include "core/image_io.h"
 #include "core/project.h"
 #include "core/prompt_writer.h"
+#include "core/rm_training.h"
 #include "core/splitmix.h"
 
 namespace fs = std::filesystem;
@@ -91,28 +92,24 @@ StylePreferenceResult runStylePreferenceLoop(Project& project, CtrRanker& ranker
     layouts.push_back(layoutProduct(shots.back(), canvas));
   }
 
-  TrainingRun run;
-  run.kind = "pcpo";
-  run.configJson = nlohmann::json{{"engine", "builtin"},
-                                  {"rounds", o.rounds},
-                                  {"productsPerRound", o.productsPerRound},
-                                  {"seed", o.seed},
-                                  {"learningRate", o.learningRate},
-                                  {"maxLogWeight", o.maxLogWeight},
-                                  {"preset", o.preset},
-                                  {"ranker", ranker.id()}}
-                       .dump();
-  result.runId = project.store().startTrainingRun(run);
-  std::error_code ec;
-  fs::create_directories(project.absolute("logs"), ec);
-  result.logFile = o.logFile.empty() ? project.absolute("logs/pcpo-" + std::to_string(result.runId) + ".jsonl") : o.logFile;
+  const nlohmann::json config{{"engine", "builtin"},
+                              {"rounds", o.rounds},
+                              {"productsPerRound", o.productsPerRound},
+                              {"seed", o.seed},
+                              {"learningRate", o.learningRate},
+                              {"maxLogWeight", o.maxLogWeight},
+                              {"preset", o.preset},
+                              {"ranker", ranker.id()}};
+  const StartedTrainingRun started = startTrainingRun(project, "pcpo", config.dump(), o.logFile, "pcpo");
+  result.runId = started.runId;
+  result.logFile = started.logFile;
   std::ofstream log(result.logFile, std::ios::app);
   if (!log) throw StoreError("cannot write the log '" + result.logFile.string() + "'");
   auto writeLog = [&](const nlohmann::json& j) {
     log << j.dump() << "\n";
     log.flush();
   };
-  writeLog({{"event", "start"}, {"run", result.runId}, {"config", nlohmann::json::parse(run.configJson)},
+  writeLog({{"event", "start"}, {"run", result.runId}, {"config", config},
             {"products", products.size()}, {"productSource", result.productSource}, {"weights", result.before}});
 
   SplitMix64 rng{o.seed * 0xD1B54A32D192ED03ull + 3};
