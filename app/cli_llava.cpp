@@ -7,9 +7,9 @@
 #include <numeric>
 #include <opencv2/imgproc.hpp>
 
-#include "core/image_io.h"
-#include "core/llava_prompt_writer.h"
-#include "core/neural_ranker.h"
+#include "core/image/image_io.h"
+#include "core/llava/llava_prompt_writer.h"
+#include "core/llava/neural_ranker.h"
 
 namespace fs = std::filesystem;
 

@@ -1,7 +1,7 @@
 // caig import-clicks / train-rm / pcpo / demo-clicks: click data and training on the built-in
 // engines. Progress goes to stderr (a bar with ETA on a terminal, plain lines otherwise), results
 // to stdout. The neural variants (train-rm --model DIR, pcpo --engine llava) fine-tune LLaVA
-// models with LoRA (core/neural_rm_training.h, core/neural_pcpo.h); Ctrl+C stops them cleanly.
+// models with LoRA (core/training/neural_rm_training.h, core/training/neural_pcpo.h); Ctrl+C stops them cleanly.
 
 #include <unistd.h>
 
@@ -18,20 +18,24 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/builtin_ranker.h"
-#include "core/click_data.h"
-#include "core/neural_pcpo.h"
-#include "core/neural_ranker.h"
-#include "core/neural_rm_training.h"
-#include "core/project.h"
-#include "core/rm_training.h"
-#include "core/sd_generation.h"
-#include "core/style_preferences.h"
-#include "core/synthetic_clicks.h"
+#include "app/cli_progress.h"
+#include "core/ranking/builtin_ranker.h"
+#include "core/clicks/click_data.h"
+#include "core/training/neural_pcpo.h"
+#include "core/llava/neural_ranker.h"
+#include "core/training/neural_rm_training.h"
+#include "core/project/project.h"
+#include "core/training/rm_training.h"
+#include "core/generation/generator_registry.h"
+#include "core/sd/sd_generation.h"
+#include "core/training/style_preferences.h"
+#include "core/clicks/synthetic_clicks.h"
 
 namespace fs = std::filesystem;
 
 namespace {
+
+using caig::cli::Progress;
 
 constexpr int kNotAvailable = 2;
 
@@ -43,50 +47,6 @@ void catchInterrupt() {
   std::signal(SIGTERM, onInterrupt);
 }
 
-// One progress line on stderr. On a terminal it redraws a bar with an ETA in place; otherwise
-// it prints a plain line at every 10% so logs stay short.
-class Progress {
- public:
-  explicit Progress(std::string label)
-      : label_(std::move(label)), tty_(isatty(STDERR_FILENO) != 0), start_(std::chrono::steady_clock::now()) {}
-  ~Progress() { finish(); }
-
-  void update(int done, int total, const std::string& note = {}) {
-    if (total <= 0 || (done == 0 && !tty_)) return;
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-    const double eta = done > 0 ? secs * (total - done) / done : 0.0;
-    if (tty_) {
-      constexpr int width = 30;
-      const int filled = static_cast<int>(double(width) * done / total);
-      std::fprintf(stderr, "\r%s [%s%s] %3d%% %d/%d ETA %.0fs %s\x1b[K", label_.c_str(), std::string(filled, '#').c_str(),
-                   std::string(width - filled, '.').c_str(), 100 * done / total, done, total, eta, note.c_str());
-      open_ = true;
-    } else {
-      const int decile = 10 * done / total;
-      if (decile == lastDecile_ && done != total) return;
-      lastDecile_ = decile;
-      std::fprintf(stderr, "%s: %d/%d (%d%%), %.1f s elapsed, ETA %.0f s %s\n", label_.c_str(), done, total,
-                   100 * done / total, secs, eta, note.c_str());
-    }
-    std::fflush(stderr);
-  }
-  // A line that must not be overwritten (e.g. the loss every N steps).
-  void line(const std::string& text) {
-    finish();
-    std::fprintf(stderr, "%s\n", text.c_str());
-  }
-  void finish() {
-    if (open_) std::fprintf(stderr, "\n");
-    open_ = false;
-  }
-
- private:
-  std::string label_;
-  bool tty_;
-  std::chrono::steady_clock::time_point start_;
-  bool open_ = false;
-  int lastDecile_ = -1;
-};
 
 [[noreturn]] void fail(const char* command, const std::exception& e) {
   std::fprintf(stderr, "caig %s: %s\n", command, e.what());
@@ -345,31 +305,23 @@ void addPcpo(CLI::App& app) {
         }
         std::fprintf(stderr, "ranker %s (%s)\n", ranker->id().c_str(), ranker->status().c_str());
         // CAIG renders every sampled prompt with the real generator; the built-in backdrops are the
-        // fallback that needs no weights. One SD render per prompt, seeded from the run's seed.
-        std::unique_ptr<caig::SdEngine> sd;
-        caig::SdRequest sdRequest;
+        // fallback that needs no weights. One render per prompt, seeded from the run's seed.
+        caig::GeneratorCache renderCache;
         if (!a->sdModel.empty()) {
-          sdRequest.modelDir = a->sdModel;
-          sdRequest.controlnetDir = a->sdControlnet;
-          sdRequest.steps = a->sdSteps;
-          sdRequest.workingLongSide = a->sdWorkingSize;
-          sdRequest.presetId = o.preset;
-          sdRequest.device = o.device;
-          sdRequest.seedMode = caig::SeedMode::Fixed;
-          caig::validateSdRequest(sdRequest);
-          sd = std::make_unique<caig::SdEngine>(sdRequest);
-          std::fprintf(stderr, "renders by %s on %s (%s), %s %d steps\n", sd->modelId().c_str(), sd->device().c_str(),
-                       sd->precision().c_str(), sdRequest.sampler.c_str(), sdRequest.steps);
-          auto renders = std::make_shared<std::uint64_t>(0);
-          o.render = [&sd, sdRequest, renders, seed = o.seed](const std::string& prompt,
-                                                               const caig::PcpoProduct& product) mutable {
-            sdRequest.seed = seed + (*renders)++;
-            // Not cancellable inside: one render is short, and the loop stops right after it.
-            auto r = caig::renderSdVariants(*sd, product.shot, product.alpha, {prompt}, sdRequest);
-            return r.variants.front().image;
-          };
-          o.generator = "sd15:" + sd->modelId();
+          caig::SdSettings sd;
+          sd.modelDir = a->sdModel;
+          sd.controlnetDir = a->sdControlnet;
+          sd.steps = a->sdSteps;
+          sd.workingLongSide = a->sdWorkingSize;
+          sd.device = o.device;
+          o.renderEngine = "sd15";
+          const auto& kind = caig::generatorKind(o.renderEngine);
+          o.renderSettings = caig::completeSettings(kind, caig::toGeneratorSettings(sd));
+          const auto& g = renderCache.get(kind, o.renderSettings);
+          std::fprintf(stderr, "renders by %s on %s (%s), %s\n", g.modelId().c_str(), g.device().c_str(),
+                       g.precision().c_str(), g.describe(o.renderSettings).c_str());
         }
+        o.renderCache = &renderCache;
         catchInterrupt();
         o.cancel = &gCancel;
         Progress bar("pcpo");

@@ -10,7 +10,7 @@
 #include <QVBoxLayout>
 #include <nlohmann/json.hpp>
 
-#include "core/compare_math.h"
+#include "core/ranking/compare_math.h"
 
 namespace caig::ui {
 

@@ -1,7 +1,7 @@
 #pragma once
 // Compare: two or more selected variants side by side with P(A beats B) and its 95 % interval,
 // the pairwise matrix of the product's ranked batch (colour scale), and the pairs worth testing
-// next with real users. The math is core/compare_math.h; this only shows it.
+// next with real users. The math is core/ranking/compare_math.h; this only shows it.
 
 #include <QDialog>
 #include <vector>

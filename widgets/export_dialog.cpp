@@ -12,7 +12,7 @@
 #include <QSpinBox>
 #include <QVBoxLayout>
 
-#include "core/composition.h"
+#include "core/generation/composition.h"
 
 namespace caig::ui {
 

@@ -1,11 +1,11 @@
 #pragma once
 // Export: which ad sizes, which format and quality, and where. It collects the choice; the
-// window turns it into an export job on the queue (core/export.h does the work).
+// window turns it into an export job on the queue (core/project/export.h does the work).
 
 #include <QDialog>
 #include <vector>
 
-#include "core/export.h"
+#include "core/project/export.h"
 
 class QCheckBox;
 class QComboBox;

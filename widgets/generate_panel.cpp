@@ -5,33 +5,25 @@
 #include <QFormLayout>
 #include <QGroupBox>
 #include <QHBoxLayout>
+#include <QLineEdit>
 #include <QPushButton>
 #include <QRandomGenerator>
 #include <QSpinBox>
 #include <QStandardItemModel>
 
-#include "core/composition.h"
+#include "core/generation/composition.h"
 #include "widgets/icons.h"
-#ifdef CAIG_HAVE_SD
-#include "core/sd_generation.h"
-#endif
 
 namespace caig::ui {
 
 namespace {
 
-std::vector<std::string> samplerNames() {
-#ifdef CAIG_HAVE_SD
-  return caig::sdSamplerNames();
-#else
-  return {"euler_a"};  // unused: the SD engine is not offered without the generator
-#endif
-}
-
 QString q(const std::string& s) { return QString::fromStdString(s); }
 
-// Refills `combo` with its first (built-in) entry plus one per model of `kind`, keeping the
-// current folder selected when it is still there.
+constexpr int kEngineRole = Qt::UserRole + 1;  // the engine's name; Qt::UserRole holds its model folder
+
+// Refills `combo` with its first (built-in or "none") entry plus one per model of `kind`, keeping
+// the current folder selected when it is still there.
 void fillModels(QComboBox* combo, const std::vector<InstalledModel>& models, ModelKind kind, const QString& prefix) {
   const QString current = combo->currentData().toString();
   while (combo->count() > 1) combo->removeItem(combo->count() - 1);
@@ -43,15 +35,16 @@ void fillModels(QComboBox* combo, const std::vector<InstalledModel>& models, Mod
   combo->setCurrentIndex(std::max(0, combo->findData(current)));
 }
 
+void addDisabledItem(QComboBox* combo, const QString& text) {
+  combo->addItem(text, QString());
+  if (auto* model = qobject_cast<QStandardItemModel*>(combo->model())) model->item(combo->count() - 1)->setEnabled(false);
+}
+
 }  // namespace
 
 GeneratePanel::GeneratePanel(QWidget* parent) : QWidget(parent) {
   engine_ = new QComboBox(this);
   engine_->setObjectName("engineCombo");
-  engine_->addItem(tr("Built-in backdrops (procedural)"), QString());
-  engine_->addItem(tr("Stable Diffusion 1.5 + ControlNet (no model installed)"), QString());
-  // Not selectable until a pipeline folder is installed: say so instead of failing later.
-  if (auto* model = qobject_cast<QStandardItemModel*>(engine_->model())) model->item(1)->setEnabled(false);
 
   preset_ = new QComboBox(this);
   preset_->setObjectName("presetCombo");
@@ -64,6 +57,16 @@ GeneratePanel::GeneratePanel(QWidget* parent) : QWidget(parent) {
   variants_->setObjectName("variantCount");
   variants_->setRange(1, 16);
   variants_->setValue(4);
+  variants_->setToolTip(tr("Prompts to render: the pinned and new ones of the Prompts dock first, the built-in "
+                           "planner writes the rest"));
+  perPrompt_ = new QSpinBox(this);
+  perPrompt_->setObjectName("variantsPerPrompt");
+  perPrompt_->setRange(1, 8);
+  perPrompt_->setValue(1);
+  perPrompt_->setToolTip(tr("Variants of each prompt, each with its own seed"));
+  auto* countRow = new QHBoxLayout;
+  countRow->addWidget(variants_, 1);
+  countRow->addWidget(perPrompt_);
   seed_ = new QSpinBox(this);
   seed_->setObjectName("seedSpin");
   seed_->setRange(0, 2147483647);
@@ -77,58 +80,6 @@ GeneratePanel::GeneratePanel(QWidget* parent) : QWidget(parent) {
   auto* seedRow = new QHBoxLayout;
   seedRow->addWidget(seed_, 1);
   seedRow->addWidget(seedMode_);
-
-  // The SD settings, shown only with the SD engine.
-  sdBox_ = new QGroupBox(tr("Stable Diffusion"), this);
-  sdBox_->setObjectName("sdSettings");
-  controlnet_ = new QComboBox(sdBox_);
-  controlnet_->setObjectName("controlnetCombo");
-  controlnet_->addItem(tr("The pipeline's own controlnet/"), QString());
-  sampler_ = new QComboBox(sdBox_);
-  sampler_->setObjectName("samplerCombo");
-  for (const auto& s : samplerNames()) sampler_->addItem(q(s), q(s));
-  sampler_->setCurrentIndex(std::max(0, sampler_->findData(QStringLiteral("euler_a"))));
-  steps_ = new QSpinBox(sdBox_);
-  steps_->setObjectName("stepsSpin");
-  steps_->setRange(1, 150);
-  steps_->setValue(30);
-  guidance_ = new QDoubleSpinBox(sdBox_);
-  guidance_->setObjectName("cfgSpin");
-  guidance_->setRange(1.0, 30.0);
-  guidance_->setSingleStep(0.5);
-  guidance_->setValue(7.5);
-  controlnetScale_ = new QDoubleSpinBox(sdBox_);
-  controlnetScale_->setObjectName("controlnetScaleSpin");
-  controlnetScale_->setRange(0.0, 2.0);
-  controlnetScale_->setSingleStep(0.1);
-  controlnetScale_->setValue(1.0);
-  clipSkip_ = new QSpinBox(sdBox_);
-  clipSkip_->setObjectName("clipSkipSpin");
-  clipSkip_->setRange(1, 2);
-  clipSkip_->setValue(1);
-  clipSkip_->setToolTip(tr("Clip skip as in A1111: 2 uses the penultimate CLIP text layer, as many SD1.5 "
-                           "fine-tunes' model cards ask"));
-  perPrompt_ = new QSpinBox(sdBox_);
-  perPrompt_->setObjectName("variantsPerPrompt");
-  perPrompt_->setRange(1, 8);
-  perPrompt_->setValue(1);
-  // Smaller is faster and blurrier (a quick look on the CPU); larger than 768 repeats objects.
-  workingSize_ = new QSpinBox(sdBox_);
-  workingSize_->setObjectName("workingSizeSpin");
-  workingSize_->setRange(64, 1024);
-  workingSize_->setSingleStep(64);
-  workingSize_->setSuffix(tr(" px"));
-  workingSize_->setValue(512);
-  workingSize_->setToolTip(tr("The generator's long side (a multiple of 8); the ad is resized to its preset after"));
-  auto* sdForm = new QFormLayout(sdBox_);
-  sdForm->addRow(tr("ControlNet"), controlnet_);
-  sdForm->addRow(tr("Sampler"), sampler_);
-  sdForm->addRow(tr("Steps"), steps_);
-  sdForm->addRow(tr("CFG scale"), guidance_);
-  sdForm->addRow(tr("ControlNet scale"), controlnetScale_);
-  sdForm->addRow(tr("Clip skip"), clipSkip_);
-  sdForm->addRow(tr("Variants per prompt"), perPrompt_);
-  sdForm->addRow(tr("Working size"), workingSize_);
 
   promptWriter_ = new QComboBox(this);
   promptWriter_->setObjectName("promptWriterCombo");
@@ -163,9 +114,11 @@ GeneratePanel::GeneratePanel(QWidget* parent) : QWidget(parent) {
   auto* form = new QFormLayout(this);
   form->addRow(tr("Engine"), engine_);
   form->addRow(tr("Ad size"), preset_);
-  form->addRow(tr("Variants"), variants_);
+  form->addRow(tr("Prompts × variants"), countRow);
   form->addRow(tr("Seed"), seedRow);
-  form->addRow(sdBox_);
+  for (const auto& kind : generatorKinds()) {
+    if (QGroupBox* box = buildSettings(kind)) form->addRow(box);
+  }
   form->addRow(tr("Prompts"), promptRow);
   form->addRow(tr("Ranker"), ranker_);
   form->addRow(buttons);
@@ -175,38 +128,116 @@ GeneratePanel::GeneratePanel(QWidget* parent) : QWidget(parent) {
   connect(generate_, &QPushButton::clicked, this, [this] { Q_EMIT generateRequested(settings()); });
   connect(cancel_, &QPushButton::clicked, this, &GeneratePanel::cancelRequested);
   connect(writePrompts_, &QPushButton::clicked, this, &GeneratePanel::writePromptsRequested);
-  updateEngineRows();
+  setInstalledModels({});
+}
+
+QGroupBox* GeneratePanel::buildSettings(const GeneratorKind& kind) {
+  std::vector<const GeneratorOption*> shown;
+  for (const auto& o : kind.options) {
+    if (o.inStudio && !o.primaryModel && o.type != OptionType::File) shown.push_back(&o);
+  }
+  if (shown.empty()) return nullptr;
+  auto* box = new QGroupBox(q(kind.label), this);
+  box->setObjectName(q(kind.name + "Settings"));
+  auto* layout = new QFormLayout(box);
+  for (const GeneratorOption* o : shown) {
+    QWidget* w = nullptr;
+    const QString key = q(o->key);
+    switch (o->type) {
+      case OptionType::Integer: {
+        auto* spin = new QSpinBox(box);
+        spin->setObjectName(key + "Spin");
+        spin->setRange(static_cast<int>(o->min), static_cast<int>(o->max));
+        spin->setSingleStep(static_cast<int>(o->step));
+        spin->setValue(o->defaultValue.get<int>());
+        w = spin;
+        break;
+      }
+      case OptionType::Number: {
+        auto* spin = new QDoubleSpinBox(box);
+        spin->setObjectName(key + "Spin");
+        spin->setRange(o->min, o->max);
+        spin->setSingleStep(o->step);
+        spin->setValue(o->defaultValue.get<double>());
+        w = spin;
+        break;
+      }
+      case OptionType::Choice: {
+        auto* combo = new QComboBox(box);
+        combo->setObjectName(key + "Combo");
+        for (const auto& c : o->choices) combo->addItem(q(c), q(c));
+        combo->setCurrentIndex(std::max(0, combo->findData(q(o->defaultValue.get<std::string>()))));
+        w = combo;
+        break;
+      }
+      case OptionType::Text: {
+        auto* edit = new QLineEdit(box);
+        edit->setObjectName(key + "Edit");
+        if (o->defaultValue.is_string()) edit->setText(q(o->defaultValue.get<std::string>()));
+        edit->setCursorPosition(0);
+        w = edit;
+        break;
+      }
+      case OptionType::Model: {
+        auto* combo = new QComboBox(box);
+        combo->setObjectName(key + "Combo");
+        combo->addItem(o->noneLabel.empty() ? tr("None") : q(o->noneLabel), QString());
+        modelPickers_.emplace_back(combo, o->modelKind);
+        w = combo;
+        break;
+      }
+      case OptionType::File: break;
+    }
+    w->setToolTip(q(o->help));
+    layout->addRow(q(o->label), w);
+  }
+  box->setVisible(false);
+  engineBoxes_[kind.name] = box;
+  return box;
+}
+
+QString GeneratePanel::currentEngine() const {
+  const QString name = engine_->currentData(kEngineRole).toString();
+  return name.isEmpty() ? QStringLiteral("builtin") : name;
 }
 
 void GeneratePanel::updateEngineRows() {
-  const bool sd = !engine_->currentData().toString().isEmpty();
-  sdBox_->setVisible(sd);
-  variants_->setToolTip(sd ? tr("Prompts to render (each gives the variants per prompt)") : tr("Variants to render"));
+  const std::string current = currentEngine().toStdString();
+  for (auto& [name, box] : engineBoxes_) box->setVisible(name == current);
 }
 
-void GeneratePanel::setInstalledModels(const std::vector<InstalledModel>& models, bool sdAvailable) {
+void GeneratePanel::setInstalledModels(const std::vector<InstalledModel>& models,
+                                       const std::vector<GeneratorKind>& engines) {
   const QString current = engine_->currentData().toString();
-  while (engine_->count() > 1) engine_->removeItem(engine_->count() - 1);
-  int sdModels = 0;
-  for (const auto& m : models) {
-    if (m.kind != ModelKind::StableDiffusion || m.status != ModelStatus::Ok || m.path.empty()) continue;
-    ++sdModels;
-    engine_->addItem(tr("SD1.5 + ControlNet: %1").arg(q(m.name)), q(m.path.string()));
-    engine_->setItemData(engine_->count() - 1, q(m.path.string()), Qt::ToolTipRole);
-    if (!sdAvailable) {
-      if (auto* model = qobject_cast<QStandardItemModel*>(engine_->model())) {
-        model->item(engine_->count() - 1)->setEnabled(false);
-        model->item(engine_->count() - 1)->setText(tr("SD1.5: %1 (this build has no SD generator)").arg(q(m.name)));
-      }
+  const QString currentName = engine_->currentData(kEngineRole).toString();
+  engine_->clear();
+  for (const auto& kind : engines) {
+    const GeneratorOption* model = kind.primaryModel();
+    if (!model) {
+      engine_->addItem(q(kind.label), QString());
+      engine_->setItemData(engine_->count() - 1, q(kind.name), kEngineRole);
+      continue;
+    }
+    int offered = 0;
+    for (const auto& m : models) {
+      if (m.kind != model->modelKind || m.status != ModelStatus::Ok || m.path.empty()) continue;
+      ++offered;
+      engine_->addItem(tr("%1: %2").arg(q(kind.label), q(m.name)), q(m.path.string()));
+      engine_->setItemData(engine_->count() - 1, q(kind.name), kEngineRole);
+      engine_->setItemData(engine_->count() - 1, q(m.path.string()), Qt::ToolTipRole);
+    }
+    // Not selectable until a model is installed: say so instead of failing later.
+    if (offered == 0) addDisabledItem(engine_, tr("%1 (no model installed)").arg(q(kind.label)));
+  }
+  int keep = 0;
+  for (int i = 0; i < engine_->count(); ++i) {
+    if (engine_->itemData(i).toString() == current && engine_->itemData(i, kEngineRole).toString() == currentName &&
+        !currentName.isEmpty()) {
+      keep = i;
     }
   }
-  if (sdModels == 0) {
-    engine_->addItem(tr("Stable Diffusion 1.5 + ControlNet (no model installed)"), QString());
-    if (auto* model = qobject_cast<QStandardItemModel*>(engine_->model())) model->item(1)->setEnabled(false);
-  }
-  const int keep = current.isEmpty() ? 0 : engine_->findData(current);
-  engine_->setCurrentIndex(keep > 0 && sdAvailable ? keep : 0);
-  fillModels(controlnet_, models, ModelKind::ControlNet, QString());
+  engine_->setCurrentIndex(keep);
+  for (auto& [combo, kind] : modelPickers_) fillModels(combo, models, kind, QString());
   fillModels(promptWriter_, models, ModelKind::Llava, tr("LLaVA: "));
   fillModels(ranker_, models, ModelKind::RewardModel, tr("Reward model: "));
   updateEngineRows();
@@ -216,18 +247,48 @@ GenerateSettings GeneratePanel::settings() const {
   GenerateSettings s;
   s.presetId = preset_->currentData().toString();
   s.variants = variants_->value();
+  s.variantsPerPrompt = perPrompt_->value();
   s.seed = static_cast<std::uint64_t>(seed_->value());
   s.seedMode = seedMode_->currentData().toString();
-  s.sdModelDir = engine_->currentData().toString();
-  s.engine = s.sdModelDir.isEmpty() ? QStringLiteral("builtin") : QStringLiteral("sd15");
-  s.controlnetDir = controlnet_->currentData().toString();
-  s.sampler = sampler_->currentData().toString();
-  s.steps = steps_->value();
-  s.guidance = guidance_->value();
-  s.controlnetScale = controlnetScale_->value();
-  s.clipSkip = clipSkip_->value();
-  s.variantsPerPrompt = perPrompt_->value();
-  s.workingLongSide = (workingSize_->value() + 4) / 8 * 8;  // typed values snap to the latent grid
+  s.engine = currentEngine();
+  s.modelDir = engine_->currentData().toString();
+  if (!hasGenerator(s.engine.toStdString())) return s;
+  const GeneratorKind& kind = generatorKind(s.engine.toStdString());
+  const auto box = engineBoxes_.find(kind.name);
+  for (const auto& o : kind.options) {
+    if (o.primaryModel) {
+      if (!s.modelDir.isEmpty()) s.options[o.key] = s.modelDir.toStdString();
+      continue;
+    }
+    if (box == engineBoxes_.end()) continue;
+    const QString key = q(o.key);
+    switch (o.type) {
+      case OptionType::Integer:
+        if (auto* spin = box->second->findChild<QSpinBox*>(key + "Spin")) {
+          const int m = std::max(1, o.multiple);
+          s.options[o.key] = (spin->value() + m / 2) / m * m;  // typed values snap to the engine's grid
+        }
+        break;
+      case OptionType::Number:
+        if (auto* spin = box->second->findChild<QDoubleSpinBox*>(key + "Spin")) s.options[o.key] = spin->value();
+        break;
+      case OptionType::Choice:
+        if (auto* combo = box->second->findChild<QComboBox*>(key + "Combo")) {
+          s.options[o.key] = combo->currentData().toString().toStdString();
+        }
+        break;
+      case OptionType::Text:
+        if (auto* edit = box->second->findChild<QLineEdit*>(key + "Edit")) s.options[o.key] = edit->text().toStdString();
+        break;
+      case OptionType::Model:
+        if (auto* combo = box->second->findChild<QComboBox*>(key + "Combo")) {
+          const QString dir = combo->currentData().toString();
+          if (!dir.isEmpty()) s.options[o.key] = dir.toStdString();
+        }
+        break;
+      case OptionType::File: break;
+    }
+  }
   return s;
 }
 

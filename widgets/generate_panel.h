@@ -1,21 +1,22 @@
 #pragma once
-// The Generate dock: engine (built-in backdrops, or Stable Diffusion 1.5 + ControlNet when a
-// pipeline folder is installed), ad size, prompts and variants, seed and its mode, the SD
-// sampler settings, who writes the prompts (built-in planner or an installed LLaVA prompt
-// model) and who ranks the variants (built-in ranker or an installed LLaVA reward model). It
-// only collects settings; the main window queues the jobs. Neural entries appear only for the
-// models core/model_registry.h finds installed and usable.
+// The Generate dock: engine, ad size, prompts and variants, seed and its mode, the engine's own
+// settings, who writes the prompts (built-in planner or an installed LLaVA prompt model) and who
+// ranks the variants (built-in ranker or an installed LLaVA reward model). It only collects
+// settings; the main window queues the jobs. The engines and their settings come from
+// core/generation/generator_registry.h: an engine with a model (SD1.5) is offered once per usable
+// installed model, and its options become widgets (an Integer option "steps" is the QSpinBox
+// "stepsSpin"), so a new engine appears here without any code in widgets/.
 
 #include <QWidget>
 #include <cstdint>
+#include <map>
 #include <vector>
 
-#include "core/model_registry.h"
+#include "core/generation/generator_registry.h"
+#include "core/model_files/model_registry.h"
 
 class QComboBox;
-class QDoubleSpinBox;
 class QGroupBox;
-class QLabel;
 class QPushButton;
 class QSpinBox;
 
@@ -23,20 +24,14 @@ namespace caig::ui {
 
 struct GenerateSettings {
   QString presetId;
-  int variants = 4;  // built-in: variants; SD: prompts (each gives variantsPerPrompt variants)
+  int variants = 4;           // prompts to render
+  int variantsPerPrompt = 1;  // variants of each prompt (seeds by the seed mode)
   std::uint64_t seed = 1;
   QString seedMode = QStringLiteral("increment");  // fixed | increment | random
-  QString engine = QStringLiteral("builtin");       // builtin | sd15
-  // SD1.5 only.
-  QString sdModelDir;
-  QString controlnetDir;  // empty: the pipeline folder's own controlnet/
-  QString sampler = QStringLiteral("euler_a");
-  int steps = 30;
-  double guidance = 7.5;
-  double controlnetScale = 1.0;
-  int clipSkip = 1;  // A1111's: 2 = the penultimate CLIP layer
-  int variantsPerPrompt = 1;
-  int workingLongSide = 512;  // the generator's size (long side, multiple of 8); SD1.5 was trained at 512
+  QString engine = QStringLiteral("builtin");       // a registered GeneratorKind
+  QString modelDir;  // the engine's main model folder (engines that have one)
+  // The engine's options as set in the dock (key -> value), the main model included.
+  caig::GeneratorSettings options = nlohmann::json::object();
 };
 
 class GeneratePanel : public QWidget {
@@ -48,10 +43,12 @@ class GeneratePanel : public QWidget {
   // After a run: a "random" seed draws a new one, "increment" adds one, "fixed" keeps it.
   void advanceSeed();
 
-  // Offers the usable installed models (status ok): SD pipelines (when `sdAvailable`, i.e. the
-  // studio was built with the SD generator), ControlNets, LLaVA prompt models, reward models.
-  // Built-in choices stay first and selected unless the current choice is still installed.
-  void setInstalledModels(const std::vector<InstalledModel>& models, bool sdAvailable);
+  // Offers the usable installed models (status ok): one entry per model for engines that need one
+  // (of `engines`, the ones this build holds), the models the engines' options pick (ControlNets),
+  // LLaVA prompt models, reward models. Built-in choices stay first and selected unless the current
+  // choice is still installed.
+  void setInstalledModels(const std::vector<InstalledModel>& models,
+                          const std::vector<GeneratorKind>& engines = generatorKinds());
 
   // Empty: the built-in engine; else the model folder.
   QString promptModelDir() const;
@@ -70,21 +67,18 @@ class GeneratePanel : public QWidget {
 
  private:
   void updateEngineRows();
+  QString currentEngine() const;
+  // One group of widgets per engine, built from its options ("<engine>Settings").
+  QGroupBox* buildSettings(const GeneratorKind& kind);
 
   QComboBox* engine_;
   QComboBox* preset_;
   QSpinBox* variants_;
+  QSpinBox* perPrompt_;
   QSpinBox* seed_;
   QComboBox* seedMode_;
-  QGroupBox* sdBox_;
-  QComboBox* controlnet_;
-  QComboBox* sampler_;
-  QSpinBox* steps_;
-  QDoubleSpinBox* guidance_;
-  QDoubleSpinBox* controlnetScale_;
-  QSpinBox* clipSkip_;
-  QSpinBox* perPrompt_;
-  QSpinBox* workingSize_;
+  std::map<std::string, QGroupBox*> engineBoxes_;  // by engine name; only engines with options in the dock
+  std::vector<std::pair<QComboBox*, ModelKind>> modelPickers_;  // the engines' Model options
   QComboBox* promptWriter_;
   QSpinBox* promptCount_;
   QPushButton* writePrompts_;

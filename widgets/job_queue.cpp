@@ -115,6 +115,16 @@ double JobQueue::overallEtaSeconds() const {
   return eta;
 }
 
+void JobQueue::onFailure(int id, QObject* context, std::function<void(const QString&)> onFailure) {
+  auto connection = std::make_shared<QMetaObject::Connection>();
+  *connection = connect(this, &JobQueue::jobFinished, context,
+                        [connection, id, onFailure](int finished, JobState state, const QString& error) {
+                          if (finished != id) return;
+                          QObject::disconnect(*connection);
+                          if (state == JobState::Failed) onFailure(error);
+                        });
+}
+
 void JobQueue::cancel(int id) {
   auto it = jobs_.find(id);
   if (it == jobs_.end()) return;

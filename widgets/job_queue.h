@@ -73,6 +73,8 @@ class JobQueue : public QObject {
   void moveUp(int id);
   void moveDown(int id);
   void clearFinished();
+  // Calls `onFailure(error)` once, in `context`'s thread, if job `id` fails (its work or apply step threw).
+  void onFailure(int id, QObject* context, std::function<void(const QString&)> onFailure);
 
   std::vector<int> jobIds() const { return order_; }  // display order
   const JobInfo* job(int id) const;

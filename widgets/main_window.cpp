@@ -26,11 +26,14 @@
 #include <QUndoStack>
 #include <QVBoxLayout>
 
-#include "core/demo_products.h"
-#include "core/model_registry.h"
-#include "core/image_io.h"
-#include "core/project.h"
-#include "core/resources.h"
+#include "core/cutout/cutout_engines.h"
+#include "core/generation/generator_registry.h"
+#include "core/generation/standard_generators.h"
+#include "core/project/demo_products.h"
+#include "core/model_files/model_registry.h"
+#include "core/image/image_io.h"
+#include "core/project/project.h"
+#include "core/base/resources.h"
 #include "widgets/compare_view.h"
 #include "widgets/generate_panel.h"
 #include "widgets/icons.h"
@@ -90,6 +93,7 @@ void addThemeMenu(QWidget* owner, QMenu* viewMenu) {
 }  // namespace
 
 MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
+  caig::registerStandardGenerators();  // before the Generate dock lists them
   setWindowTitle(tr("CAIG Studio"));
   setAcceptDrops(true);
   jobs_ = new JobQueue(this);
@@ -121,7 +125,8 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     hudSteps_.reset();
     updateHud();
   });
-  cutoutSlot_ = makeCutoutSlot();
+  cutout_ = std::make_shared<caig::CutoutProvider>();
+  generators_ = std::make_shared<caig::GeneratorCache>();
   canvas_ = new ProductCanvas(this);
   canvas_->setObjectName("canvas");
   setCentralWidget(canvas_);

@@ -2,7 +2,7 @@
 // The studio's main window: the canvas in the centre, docks for products, prompts, generation,
 // variants and jobs. It owns the open project; every edit is written to the project store at
 // once. Long work (cutout, generation, ranking, export) goes through the JobQueue; the job
-// builders live in main_window_jobs.cpp.
+// builders live in main_window_generation.cpp (generation, ranking) and main_window_jobs.cpp.
 
 #include <QElapsedTimer>
 #include <QImage>
@@ -11,12 +11,14 @@
 #include <optional>
 #include <vector>
 
-#include "core/export.h"
+#include "core/project/export.h"
 #include "widgets/gpu_hud.h"
 
 namespace caig {
 class Project;
-class CutoutEngine;
+class CutoutProvider;
+class GeneratorCache;
+struct GenerationRequest;
 struct PlacementOverride;
 }  // namespace caig
 
@@ -66,17 +68,16 @@ class MainWindow : public QMainWindow {
 
   // ---- Jobs (queued; each emits its *Finished signal when done) ----
   void cutOutCurrentProduct();
-  // Cuts the product out first when needed, renders, stores, then queues the ranking.
+  // Queues the generation job (core/generation/generation_job.h) with the dock's engine and
+  // settings: cutout when needed, prompts, backgrounds, paste-back, stored; then the ranking.
   void generateForCurrentProduct(const GenerateSettings& settings);
-  // Renders the variant's exact backdrop again (same seed and parameters) as a new variant.
+  // Renders the variant again from its recorded engine, settings, prompt and seed, as a new variant.
   void regenerateVariant(qint64 variantId);
   // Writes the Generate dock's number of prompts for the current product with the chosen writer
   // (built-in planner or an installed LLaVA prompt model) and stores them with their source.
   void writePrompts();
-  // Re-scans the installed models (core/model_registry.h) and offers the usable neural engines.
+  // Re-scans the installed models (core/model_files/model_registry.h) and offers the usable engines.
   void refreshInstalledModels();
-  // Whether this build holds the Stable Diffusion generator (caig_core_sd).
-  static bool sdAvailable();
   // Ranks all variants of a product with the chosen ranker (built-in, with the project's trained
   // weights when it has them, or an installed LLaVA reward model); stores ranks, P(beats original).
   void rankVariants(qint64 productId);
@@ -129,13 +130,9 @@ class MainWindow : public QMainWindow {
   void chooseAndOpenProject(bool create);
   void chooseAndImportShots();
   std::vector<VariantView> currentVariants() const;
-  void generateWithSd(const GenerateSettings& settings);
-  // Queues an SD job (main_window_jobs.cpp): SdJobInput holds the request, the product's pixels and
-  // the prompts. Returns the job id, 0 when refused with a dialog (model folder gone).
-  struct SdJobInput;
-  int enqueueSdJob(const SdJobInput& input);
-  // "Same seed again" for an SD variant: its recorded model, prompt, seed and settings.
-  void regenerateSdVariant(qint64 variantId, const std::string& paramsJson);
+  // Prepares the job for the current product and queues it (main_window_generation.cpp). Returns the
+  // job id, 0 when refused with a dialog (a model folder gone, a bad setting).
+  int enqueueGeneration(caig::GenerationRequest request, const QString& jobTitle);
   // A denoising preview from a worker: shown on the canvas while the product is current.
   void showPreview(qint64 productId, const QImage& preview, const QString& note);
   // From a worker: the neural engine loaded on `device`; "cpu" means it fell back (HUD).
@@ -156,14 +153,11 @@ class MainWindow : public QMainWindow {
   QMenu* recentMenu_ = nullptr;
   QUndoStack* undo_ = nullptr;
   QAction* cutoutAction_ = nullptr;
-  // The cutout engine, loaded once by the first job that needs it and reused; jobs run one at a
-  // time, so only one worker touches it at once.
-  struct CutoutSlot;
-  std::shared_ptr<CutoutSlot> cutoutSlot_;
-  static std::shared_ptr<CutoutSlot> makeCutoutSlot();
-  // The SD pipeline, loaded by the first SD job and reused while its folders stay the same.
-  struct SdSlot;
-  std::shared_ptr<SdSlot> sdSlot_;
+  // The cutout engine and the background generator, loaded by the first job that needs them and
+  // reused (the generator while its model and device stay the same); jobs run one at a time, so
+  // only one worker touches them at once.
+  std::shared_ptr<caig::CutoutProvider> cutout_;
+  std::shared_ptr<caig::GeneratorCache> generators_;
   QString lastExportFolder_;
 
   // The GPU HUD, created on first use: a QOpenGLWidget switches the window to GL composition.

@@ -1,6 +1,6 @@
 #pragma once
 // The model manager: what is installed (built-in engines and model folders, see
-// core/model_registry.h) with size, precision, parameters, the device each would run on and its
+// core/model_files/model_registry.h) with size, precision, parameters, the device each would run on and its
 // status; "Add folder...", "Verify" (headers, shards, index; xxHash64 of every weight file, with
 // progress and cancel) and "Remove from list" (forgets a user-added folder, never deletes files).
 
@@ -9,7 +9,7 @@
 #include <optional>
 #include <vector>
 
-#include "core/model_registry.h"
+#include "core/model_files/model_registry.h"
 #include "models/device_info.h"
 
 class QLabel;

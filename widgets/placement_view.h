@@ -1,6 +1,6 @@
 #pragma once
 // The Place tool over the product canvas: the ad frame of the chosen ad size with the cut-out
-// product laid out as generation will lay it out (core/composition.h productPlacement), CAIG's
+// product laid out as generation will lay it out (core/generation/composition.h productPlacement), CAIG's
 // 0.78 rule as a dashed guide, and the user's edits: drag moves the product, the wheel or the
 // corner handle scales it about its centre, a double-click returns to CAIG's default. At least
 // 10% of the product's width and height stay on the ad. ProductCanvas forwards its paint, mouse
@@ -16,7 +16,7 @@
 #include <functional>
 #include <optional>
 
-#include "core/composition.h"
+#include "core/generation/composition.h"
 
 class QMouseEvent;
 class QPainter;

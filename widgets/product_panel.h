@@ -5,7 +5,7 @@
 #include <QWidget>
 #include <vector>
 
-#include "core/project_store.h"
+#include "core/project/project_store.h"
 
 class QLineEdit;
 class QListWidget;

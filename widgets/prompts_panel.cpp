@@ -15,7 +15,7 @@
 #include <functional>
 #include <stdexcept>
 
-#include "core/project.h"
+#include "core/project/project.h"
 
 namespace caig::ui {
 
@@ -141,7 +141,7 @@ PromptsPanel::PromptsPanel(QWidget* parent) : QWidget(parent) {
   list_->setItemDelegate(new PromptDelegate(
       [this] { showFeedback(tr("A prompt cannot be empty: the old text is kept."), true); }, list_));
   list_->setToolTip(tr("Background prompts for this product and who wrote them.\n"
-                       "Check one to pin it: Stable Diffusion uses pinned prompts first.\n"
+                       "Check one to pin it: every engine uses pinned prompts first.\n"
                        "Double-click or F2 to edit, Delete to remove."));
   list_->onDelete = [this] { deleteSelectedPrompt(); };
 
@@ -160,7 +160,7 @@ PromptsPanel::PromptsPanel(QWidget* parent) : QWidget(parent) {
   delete_ = new QPushButton(tr("Delete"), this);
   delete_->setObjectName("promptDelete");
   delete_->setToolTip(tr("Delete the selected prompt (Delete key).\nVariants made with it stay and keep its text."));
-  auto* hint = new QLabel(tr("Checked = pinned (Stable Diffusion uses it first). Double-click or F2 edits, Delete removes."), this);
+  auto* hint = new QLabel(tr("Checked = pinned (every engine uses it first). Double-click or F2 edits, Delete removes."), this);
   hint->setObjectName("promptHint");
   hint->setWordWrap(true);
   hint->setStyleSheet(QStringLiteral("color: palette(mid);"));
@@ -244,7 +244,7 @@ void PromptsPanel::fillItem(QListWidgetItem* item, const caig::PromptRecord& p) 
   item->setCheckState(p.pinned ? Qt::Checked : Qt::Unchecked);
   item->setToolTip(tr("%1\n\nsource: %2\n%3")
                        .arg(q(p.text), q(p.source),
-                            p.pinned ? tr("pinned: Stable Diffusion uses it first") : tr("check to pin it")));
+                            p.pinned ? tr("pinned: every engine uses it first") : tr("check to pin it")));
 }
 
 void PromptsPanel::onItemChanged(QListWidgetItem* item) {
@@ -257,7 +257,7 @@ void PromptsPanel::onItemChanged(QListWidgetItem* item) {
       store.setPromptPinned(id, pinned);
       const QSignalBlocker block(list_);
       item->setData(PinnedRole, pinned);
-      showFeedback(pinned ? tr("Pinned: Stable Diffusion uses this prompt first.") : tr("Unpinned."), false);
+      showFeedback(pinned ? tr("Pinned: every engine uses this prompt first.") : tr("Unpinned."), false);
       Q_EMIT promptsChanged();
     }
     if (item->text() == item->data(StoredTextRole).toString()) return;

@@ -6,7 +6,7 @@
 
 #include <QWidget>
 
-#include "core/project_store.h"
+#include "core/project/project_store.h"
 
 namespace caig {
 class Project;

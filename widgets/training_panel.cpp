@@ -24,15 +24,15 @@
 #include <QValueAxis>
 #include <nlohmann/json.hpp>
 
-#include "core/builtin_ranker.h"
-#include "core/click_data.h"
-#include "core/click_pairs.h"
-#include "core/project.h"
-#include "core/rm_training.h"
+#include "core/ranking/builtin_ranker.h"
+#include "core/clicks/click_data.h"
+#include "core/clicks/click_pairs.h"
+#include "core/project/project.h"
+#include "core/training/rm_training.h"
 #ifdef CAIG_HAVE_NEURAL_TRAINING
-#include "core/neural_training_jobs.h"
+#include "core/training/neural_training_jobs.h"
 #endif
-#include "core/style_preferences.h"
+#include "core/training/style_preferences.h"
 #include "widgets/job_queue.h"
 
 namespace caig::ui {

@@ -1,12 +1,12 @@
 #pragma once
 // The Training dock: click data in (import with the rejected rows shown), the pairs the data
-// gives (core/click_pairs.h), and the built-in learning runs as queued jobs: training the
-// built-in ranker on the clicks (core/rm_training.h) and the built-in style-preference rounds
-// (core/style_preferences.h). While a run works, its JSON-lines log (<project>/logs/...) is read
+// gives (core/clicks/click_pairs.h), and the built-in learning runs as queued jobs: training the
+// built-in ranker on the clicks (core/training/rm_training.h) and the built-in style-preference rounds
+// (core/training/style_preferences.h). While a run works, its JSON-lines log (<project>/logs/...) is read
 // back and drawn: loss and accuracy per step (held-out too), or planner agreement per round;
 // the held-out accuracy before and after training is shown under the chart.
 // The "Reward model" choice makes the same Train button fine-tune an installed LLaVA reward model
-// instead (LoRA, core/neural_training_jobs.h; only in builds with the training library): the
+// instead (LoRA, core/training/neural_training_jobs.h; only in builds with the training library): the
 // same log events and chart, the adapter saved under <project>/models/<model>-ft/.
 //
 // Each job opens its own connection to the project (SQLite in WAL mode), so that nothing on
@@ -19,7 +19,7 @@
 #include <filesystem>
 #include <vector>
 
-#include "core/model_registry.h"
+#include "core/model_files/model_registry.h"
 
 class QComboBox;
 class QDoubleSpinBox;

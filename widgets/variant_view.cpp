@@ -2,7 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/project.h"
+#include "core/project/project.h"
 
 namespace caig::ui {
 

@@ -8,7 +8,7 @@
 #include <optional>
 #include <vector>
 
-#include "core/project_store.h"
+#include "core/project/project_store.h"
 
 namespace caig {
 class Project;

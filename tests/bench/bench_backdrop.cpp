@@ -7,8 +7,8 @@
 #include <opencv2/imgproc.hpp>
 
 #include "baseline.h"
-#include "core/backdrop_renderer.h"
-#include "core/prompt_writer.h"
+#include "core/backdrop/backdrop_renderer.h"
+#include "core/prompts/prompt_writer.h"
 
 namespace {
 

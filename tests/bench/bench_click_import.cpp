@@ -11,9 +11,9 @@
 #include <random>
 
 #include "baseline.h"
-#include "core/click_data.h"
-#include "core/image_io.h"
-#include "core/project.h"
+#include "core/clicks/click_data.h"
+#include "core/image/image_io.h"
+#include "core/project/project.h"
 
 namespace {
 

@@ -7,9 +7,9 @@
 #include <opencv2/imgproc.hpp>
 
 #include "baseline.h"
-#include "core/composition.h"
-#include "core/demo_products.h"
-#include "core/grabcut_cutout.h"
+#include "core/generation/composition.h"
+#include "core/project/demo_products.h"
+#include "core/cutout/grabcut_cutout.h"
 
 namespace {
 

@@ -9,9 +9,9 @@
 #include <opencv2/imgproc.hpp>
 
 #include "baseline.h"
-#include "core/builtin_ranker.h"
-#include "core/composition.h"
-#include "core/demo_products.h"
+#include "core/ranking/builtin_ranker.h"
+#include "core/generation/composition.h"
+#include "core/project/demo_products.h"
 
 namespace {
 

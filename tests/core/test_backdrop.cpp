@@ -7,8 +7,8 @@
 #include <nlohmann/json.hpp>
 #include <opencv2/imgproc.hpp>
 
-#include "core/backdrop_renderer.h"
-#include "core/backdrop_spec.h"
+#include "core/backdrop/backdrop_renderer.h"
+#include "core/backdrop/backdrop_spec.h"
 
 namespace caig {
 namespace {

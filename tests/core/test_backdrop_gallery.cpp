@@ -9,10 +9,10 @@
 #include <iostream>
 #include <set>
 
-#include "core/backdrop_renderer.h"
-#include "core/image_io.h"
-#include "core/prompt_writer.h"
-#include "core/resources.h"
+#include "core/backdrop/backdrop_renderer.h"
+#include "core/image/image_io.h"
+#include "core/prompts/prompt_writer.h"
+#include "core/base/resources.h"
 
 namespace caig {
 namespace {

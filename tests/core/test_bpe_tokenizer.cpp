@@ -15,9 +15,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/bpe_tokenizer.h"
-#include "core/llava_conversation.h"
-#include "core/sentencepiece_tokenizer.h"
+#include "core/text/bpe_tokenizer.h"
+#include "core/llava/llava_conversation.h"
+#include "core/text/sentencepiece_tokenizer.h"
 #include "models/io/errors.h"
 #include "models/io/json_file.h"
 

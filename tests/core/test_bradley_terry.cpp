@@ -7,7 +7,7 @@
 #include <numeric>
 #include <random>
 
-#include "core/ctr_ranker.h"
+#include "core/ranking/ctr_ranker.h"
 
 namespace caig {
 namespace {

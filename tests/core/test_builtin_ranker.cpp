@@ -9,8 +9,8 @@
 #include <random>
 #include <unistd.h>
 
-#include "core/builtin_ranker.h"
-#include "core/image_io.h"
+#include "core/ranking/builtin_ranker.h"
+#include "core/image/image_io.h"
 
 namespace caig {
 namespace {

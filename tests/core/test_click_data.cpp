@@ -8,9 +8,9 @@
 #include <opencv2/imgproc.hpp>
 
 #include "../models/test_util.h"
-#include "core/click_data.h"
-#include "core/image_io.h"
-#include "core/project.h"
+#include "core/clicks/click_data.h"
+#include "core/image/image_io.h"
+#include "core/project/project.h"
 
 namespace caig {
 namespace {

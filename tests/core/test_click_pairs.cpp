@@ -6,7 +6,7 @@
 #include <limits>
 #include <set>
 
-#include "core/click_pairs.h"
+#include "core/clicks/click_pairs.h"
 
 namespace caig {
 namespace {

@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
-#include "core/clip_tokenizer.h"
+#include "core/text/clip_tokenizer.h"
 #include "models/io/errors.h"
 #include "models/io/json_file.h"
 

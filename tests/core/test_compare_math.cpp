@@ -5,8 +5,8 @@
 #include <cmath>
 #include <random>
 
-#include "core/compare_math.h"
-#include "core/ctr_ranker.h"
+#include "core/ranking/compare_math.h"
+#include "core/ranking/ctr_ranker.h"
 
 namespace caig {
 namespace {

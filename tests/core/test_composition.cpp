@@ -7,7 +7,7 @@
 
 #include <opencv2/imgproc.hpp>
 
-#include "core/composition.h"
+#include "core/generation/composition.h"
 
 namespace caig {
 namespace {

@@ -3,9 +3,9 @@
 #include <gtest/gtest.h>
 
 #include "../models/test_util.h"
-#include "core/demo_products.h"
-#include "core/image_io.h"
-#include "core/project.h"
+#include "core/project/demo_products.h"
+#include "core/image/image_io.h"
+#include "core/project/project.h"
 
 #include <opencv2/imgproc.hpp>
 

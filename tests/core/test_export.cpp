@@ -8,8 +8,8 @@
 #include <opencv2/imgproc.hpp>
 
 #include "../models/test_util.h"
-#include "core/export.h"
-#include "core/image_io.h"
+#include "core/project/export.h"
+#include "core/image/image_io.h"
 
 namespace caig {
 namespace {

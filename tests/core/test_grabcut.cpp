@@ -10,8 +10,8 @@
 #include <filesystem>
 #include <opencv2/imgproc.hpp>
 
-#include "core/grabcut_cutout.h"
-#include "core/image_io.h"
+#include "core/cutout/grabcut_cutout.h"
+#include "core/image/image_io.h"
 
 namespace caig {
 namespace {

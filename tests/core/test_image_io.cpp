@@ -6,7 +6,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "../models/test_util.h"
-#include "core/image_io.h"
+#include "core/image/image_io.h"
 
 namespace caig {
 namespace {

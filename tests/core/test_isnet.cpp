@@ -12,8 +12,8 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
-#include "core/isnet_cutout.h"
-#include "core/isnet_import.h"
+#include "core/cutout/isnet_cutout.h"
+#include "core/cutout/isnet_import.h"
 #include "models/io/errors.h"
 #include "../models/test_util.h"
 

@@ -16,14 +16,14 @@
 #include <string>
 #include <vector>
 
-#include "core/clip_preprocess.h"
-#include "core/llava_prompt_writer.h"
-#include "core/neural_ranker.h"
+#include "core/llava/clip_preprocess.h"
+#include "core/llava/llava_prompt_writer.h"
+#include "core/llava/neural_ranker.h"
 #include "models/io/checkpoint.h"
-#include "core/image_io.h"
-#include "core/llava_conversation.h"
-#include "core/resources.h"
-#include "core/sentencepiece_tokenizer.h"
+#include "core/image/image_io.h"
+#include "core/llava/llava_conversation.h"
+#include "core/base/resources.h"
+#include "core/text/sentencepiece_tokenizer.h"
 #include "models/io/errors.h"
 #include "models/io/safetensors.h"
 #include "models/llava_reward.h"

@@ -1,6 +1,6 @@
 // The model registry over the tiny fixture folders of tests/data and broken copies of them.
 
-#include "core/model_registry.h"
+#include "core/model_files/model_registry.h"
 
 #include <gtest/gtest.h>
 #include <xxhash.h>

@@ -1,6 +1,6 @@
 // Neural training on a project's clicks, on the tiny fixture models: LoRA fine-tuning of the
-// LLaVA reward model (core/neural_rm_training.h) and the PCPO rounds of the LLaVA prompt model
-// (core/neural_pcpo.h). Tiny models, few steps, small images: seconds on a CPU.
+// LLaVA reward model (core/training/neural_rm_training.h) and the PCPO rounds of the LLaVA prompt model
+// (core/training/neural_pcpo.h). Tiny models, few steps, small images: seconds on a CPU.
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -18,15 +18,15 @@
 #include <string>
 #include <vector>
 
-#include "core/builtin_ranker.h"
-#include "core/click_data.h"
-#include "core/clip_preprocess.h"
-#include "core/ctr_ranker.h"
-#include "core/image_io.h"
-#include "core/neural_pcpo.h"
-#include "core/neural_ranker.h"
-#include "core/neural_rm_training.h"
-#include "core/project.h"
+#include "core/ranking/builtin_ranker.h"
+#include "core/clicks/click_data.h"
+#include "core/llava/clip_preprocess.h"
+#include "core/ranking/ctr_ranker.h"
+#include "core/image/image_io.h"
+#include "core/training/neural_pcpo.h"
+#include "core/llava/neural_ranker.h"
+#include "core/training/neural_rm_training.h"
+#include "core/project/project.h"
 #include "models/io/checkpoint.h"
 #include "models/io/errors.h"
 #include "models/io/safetensors.h"

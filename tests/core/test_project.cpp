@@ -3,8 +3,8 @@
 #include <gtest/gtest.h>
 
 #include "../models/test_util.h"
-#include "core/image_io.h"
-#include "core/project.h"
+#include "core/image/image_io.h"
+#include "core/project/project.h"
 
 namespace caig {
 namespace {

@@ -5,7 +5,7 @@
 #include <sqlite3.h>
 
 #include "../models/test_util.h"
-#include "core/project_store.h"
+#include "core/project/project_store.h"
 
 namespace caig {
 namespace {

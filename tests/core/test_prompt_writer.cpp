@@ -8,7 +8,7 @@
 #include <set>
 
 #include "../models/test_util.h"
-#include "core/prompt_writer.h"
+#include "core/prompts/prompt_writer.h"
 
 namespace caig {
 namespace {

@@ -11,11 +11,11 @@
 #include <nlohmann/json.hpp>
 
 #include "../models/test_util.h"
-#include "core/click_data.h"
-#include "core/click_pairs.h"
-#include "core/project.h"
-#include "core/rm_training.h"
-#include "core/synthetic_clicks.h"
+#include "core/clicks/click_data.h"
+#include "core/clicks/click_pairs.h"
+#include "core/project/project.h"
+#include "core/training/rm_training.h"
+#include "core/clicks/synthetic_clicks.h"
 
 namespace caig {
 namespace {

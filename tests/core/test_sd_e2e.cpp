@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "core/clip_tokenizer.h"
+#include "core/text/clip_tokenizer.h"
 #include "models/io/checkpoint.h"
 #include "models/sd_inpaint_pipeline.h"
 

@@ -1,4 +1,4 @@
-// The neural main job (core/sd_generation.h) on tests/data/tiny-sd-e2e: a complete diffusers
+// The neural main job (core/sd/sd_generation.h) on tests/data/tiny-sd-e2e: a complete diffusers
 // ControlNet-inpaint folder with the real CLIP vocabulary and tiny random weights. The images
 // are noise, but sizes, paste-back, seeds, progress, cancellation and storage are real.
 
@@ -8,62 +8,54 @@
 #include <opencv2/imgproc.hpp>
 
 #include "../models/test_util.h"
-#include "core/image_io.h"
-#include "core/project.h"
-#include "core/sd_generation.h"
+#include "core_test_util.h"
+#include "core/image/image_io.h"
+#include "core/project/project.h"
+#include "core/generation/generation_job.h"
+#include "core/sd/sd_generation.h"
 
 namespace caig {
 namespace {
+
+using test::demoAlpha;
+using test::errorOf;
 
 namespace fs = std::filesystem;
 
 const fs::path kDemo = fs::path(CAIG_SOURCE_DIR) / "resources/demo";
 const fs::path kModel = fs::path(CAIG_TEST_DATA) / "tiny-sd-e2e";
 
-cv::Mat demoAlpha(const std::string& name) {
-  cv::Mat a = loadImage(kDemo / (name + ".alpha.png"));
-  if (a.channels() != 1) cv::extractChannel(a, a, 0);
-  return a;
-}
-
 // Small and fast: 2 steps at a 128 px working size on the CPU, the ad at 512 px.
-SdRequest tinyRequest() {
-  SdRequest r;
+SdSettings tinySettings() {
+  SdSettings r;
   r.modelDir = kModel;
-  r.presetId = "1:1-512";
   r.steps = 2;
   r.workingLongSide = 128;
-  r.seed = 7;
   r.device = "cpu";
   r.precision = "fp32";
   r.sampler = "euler_a";
   return r;
 }
 
-std::string errorOf(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no error)";
+GenerationRequest tinyRequest() {
+  GenerationRequest r;
+  r.engine = "sd15";
+  r.settings = toGeneratorSettings(tinySettings());
+  r.presetId = "1:1-512";
+  r.seed = 7;
+  return r;
 }
 
 // ---- Without weights -----------------------------------------------------------------------
 
 TEST(SdGeneration, SeedModes) {
-  SdRequest r;
-  r.seed = 41;
-  r.seedMode = SeedMode::Fixed;
-  EXPECT_EQ(sdVariantSeed(r, 0), 41u);
-  EXPECT_EQ(sdVariantSeed(r, 5), 41u);
-  r.seedMode = SeedMode::Increment;
-  EXPECT_EQ(sdVariantSeed(r, 0), 41u);
-  EXPECT_EQ(sdVariantSeed(r, 3), 44u);
-  r.seedMode = SeedMode::Random;
+  EXPECT_EQ(variantSeed(SeedMode::Fixed, 41, 0), 41u);
+  EXPECT_EQ(variantSeed(SeedMode::Fixed, 41, 5), 41u);
+  EXPECT_EQ(variantSeed(SeedMode::Increment, 41, 0), 41u);
+  EXPECT_EQ(variantSeed(SeedMode::Increment, 41, 3), 44u);
   std::set<std::uint64_t> seen;
   for (int i = 0; i < 16; ++i) {
-    const auto s = sdVariantSeed(r, i);
+    const auto s = variantSeed(SeedMode::Random, 41, i);
     EXPECT_LE(s, 0xffffffffULL);
     seen.insert(s);
   }
@@ -73,31 +65,40 @@ TEST(SdGeneration, SeedModes) {
 }
 
 TEST(SdGeneration, RequestValidation) {
-  EXPECT_NO_THROW(validateSdRequest(SdRequest{}));
-  EXPECT_EQ(SdRequest{}.steps, 30);
-  EXPECT_DOUBLE_EQ(SdRequest{}.guidance, 7.5);
-  EXPECT_DOUBLE_EQ(SdRequest{}.controlnetScale, 1.0);
-  EXPECT_EQ(SdRequest{}.workingLongSide, 512);
-  EXPECT_EQ(SdRequest{}.negativePrompt, kDefaultSdNegativePrompt);
-  auto bad = [](auto change) {
-    SdRequest r;
-    change(r);
-    return errorOf([&] { validateSdRequest(r); });
+  registerSdGenerator();
+  const GeneratorKind& kind = sdGeneratorKind();
+  const GeneratorSettings defaults = completeSettings(kind, {{"model", kModel.string()}});
+  EXPECT_EQ(defaults.at("steps"), 30);
+  EXPECT_DOUBLE_EQ(defaults.at("cfg").get<double>(), 7.5);
+  EXPECT_DOUBLE_EQ(defaults.at("controlnetScale").get<double>(), 1.0);
+  EXPECT_EQ(defaults.at("workingSize"), 512);
+  EXPECT_EQ(defaults.at("negativePrompt"), kDefaultSdNegativePrompt);
+  auto bad = [&](const char* key, const nlohmann::json& value) {
+    GeneratorSettings s{{"model", kModel.string()}};
+    s[key] = value;
+    return errorOf([&] { completeSettings(kind, s); });
   };
-  EXPECT_NE(bad([](SdRequest& r) { r.sampler = "heun"; }).find("unknown sampler 'heun'"), std::string::npos);
-  EXPECT_NE(bad([](SdRequest& r) { r.steps = 0; }).find("steps"), std::string::npos);
-  EXPECT_NE(bad([](SdRequest& r) { r.workingLongSide = 500; }).find("multiple of 8"), std::string::npos);
-  EXPECT_NE(bad([](SdRequest& r) { r.variantsPerPrompt = 0; }).find("variants per prompt"), std::string::npos);
-  EXPECT_NE(bad([](SdRequest& r) { r.presetId = "3:2"; }).find("unknown ad size preset '3:2'"), std::string::npos);
+  EXPECT_NE(bad("sampler", "heun").find("unknown sampler 'heun'"), std::string::npos);
+  EXPECT_NE(bad("steps", 0).find("steps"), std::string::npos);
+  EXPECT_NE(bad("workingSize", 500).find("multiple of 8"), std::string::npos);
+  EXPECT_NE(bad("model", nullptr).find("needs a model"), std::string::npos);
+  auto badRequest = [](auto change) {
+    GenerationRequest r = tinyRequest();
+    change(r);
+    return errorOf([&] { prepareGeneration(cv::Mat(), cv::Mat(), "", "", r); });
+  };
+  EXPECT_NE(badRequest([](GenerationRequest& r) { r.variantsPerPrompt = 0; }).find("variants per prompt"),
+            std::string::npos);
+  EXPECT_NE(badRequest([](GenerationRequest& r) { r.presetId = "3:2"; }).find("unknown ad size preset '3:2'"),
+            std::string::npos);
   for (const auto& s : sdSamplerNames()) {
-    SdRequest r;
-    r.sampler = s;
-    EXPECT_NO_THROW(validateSdRequest(r)) << s;
+    GeneratorSettings settings{{"model", kModel.string()}, {"sampler", s}};
+    EXPECT_NO_THROW(completeSettings(kind, settings)) << s;
   }
 }
 
 TEST(SdGeneration, MissingModelFoldersAreNamed) {
-  SdRequest r = tinyRequest();
+  SdSettings r = tinySettings();
   r.modelDir = fs::path(CAIG_TEST_DATA) / "no-such-sd-model";
   EXPECT_NE(errorOf([&] { SdEngine e(r); }).find("no-such-sd-model: no such Stable Diffusion model folder"),
             std::string::npos);
@@ -129,38 +130,64 @@ TEST(SdGeneration, MissingModelFoldersAreNamed) {
 
 class SdTinyModel : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() { engine_ = std::make_unique<SdEngine>(tinyRequest()); }
-  static void TearDownTestSuite() { engine_.reset(); }
-  static std::unique_ptr<SdEngine> engine_;
+  static void SetUpTestSuite() {
+    registerSdGenerator();
+    cache_ = std::make_unique<GeneratorCache>();
+    engine_ = &cache_->get(generatorKind("sd15"), completeSettings(generatorKind("sd15"), tinyRequest().settings));
+  }
+  static void TearDownTestSuite() {
+    engine_ = nullptr;
+    cache_.reset();
+  }
+  static std::unique_ptr<GeneratorCache> cache_;
+  static BackgroundGenerator* engine_;
+
+  // The job on the shot outside any project, with these prompts (-n variants each as request says).
+  static GenerationOutcome render(const cv::Mat& shot, const cv::Mat& alpha, const std::vector<std::string>& prompts,
+                                 GenerationRequest r, const GenerationObserver& observe = {},
+                                 const std::atomic<bool>* cancel = nullptr) {
+    r.givenPrompts.clear();
+    for (const auto& p : prompts) r.givenPrompts.push_back({p, "user", 0, nullptr});
+    r.prompts = static_cast<int>(prompts.size());
+    GenerationEngines engines;
+    engines.generators = cache_.get();
+    return runGeneration(engines, prepareGeneration(shot, alpha, "Glass Jar", "", r), observe, cancel);
+  }
+  // Each denoising step (the job's Generating events with a step).
+  static GenerationObserver onSteps(std::function<void(const GenerationEvent&)> f) {
+    return [f](const GenerationEvent& e) {
+      if (e.stage == GenerationEvent::Stage::Generating && e.steps > 0) f(e);
+    };
+  }
 
   const cv::Mat shot_ = loadImage(kDemo / "jar.png");
   const cv::Mat alpha_ = demoAlpha("jar");
   const std::vector<std::string> prompts_ = {"a glass jar on a marble podium, soft morning light"};
 };
-std::unique_ptr<SdEngine> SdTinyModel::engine_;
+std::unique_ptr<GeneratorCache> SdTinyModel::cache_;
+BackgroundGenerator* SdTinyModel::engine_ = nullptr;
 
 TEST_F(SdTinyModel, EngineDescribesItself) {
   EXPECT_EQ(engine_->modelId(), "tiny-sd-e2e+controlnet");
   EXPECT_EQ(engine_->device(), "cpu");
   EXPECT_EQ(engine_->precision(), "fp32");
-  EXPECT_TRUE(engine_->matches(tinyRequest()));
-  SdRequest other = tinyRequest();
-  other.precision = "auto";
-  EXPECT_FALSE(engine_->matches(other));
+  EXPECT_TRUE(engine_->reusableFor(tinyRequest().settings));
+  GeneratorSettings other = tinyRequest().settings;
+  other["precision"] = "auto";
+  EXPECT_FALSE(engine_->reusableFor(other));
 }
 
 TEST_F(SdTinyModel, VariantsHaveThePresetSizeAndTheOriginalProductPixels) {
-  SdRequest r = tinyRequest();
+  GenerationRequest r = tinyRequest();
   r.variantsPerPrompt = 2;
   std::vector<std::pair<int, int>> calls;  // (variant, step)
   cv::Size previewSize;
-  const auto result = renderSdVariants(*engine_, shot_, alpha_, prompts_, r,
-                                       [&](int step, int total, int variant, const cv::Mat& preview) {
-                                         EXPECT_EQ(total, 2);
-                                         calls.emplace_back(variant, step);
-                                         previewSize = preview.size();
-                                         EXPECT_EQ(preview.type(), CV_8UC3);
-                                       });
+  const auto result = render(shot_, alpha_, prompts_, r, onSteps([&](const GenerationEvent& e) {
+                               EXPECT_EQ(e.steps, 2);
+                               calls.emplace_back(e.variant, e.step);
+                               previewSize = e.preview.size();
+                               EXPECT_EQ(e.preview.type(), CV_8UC3);
+                             }));
   ASSERT_FALSE(result.cancelled);
   ASSERT_EQ(result.variants.size(), 2u);
   EXPECT_EQ(calls, (std::vector<std::pair<int, int>>{{0, 1}, {0, 2}, {1, 1}, {1, 2}}));
@@ -182,13 +209,13 @@ TEST_F(SdTinyModel, VariantsHaveThePresetSizeAndTheOriginalProductPixels) {
     EXPECT_EQ(cv::norm(v.canvasAlpha, ad.alpha, cv::NORM_INF), 0.0);
     // The background is the generator's, not the layout's white fill.
     EXPECT_GT(cv::norm(v.image, ad.product, cv::NORM_L1, ad.alpha == 0), 0.0);
-    EXPECT_EQ(v.prompt, prompts_[0]);
-    EXPECT_EQ(v.negativePrompt, kDefaultSdNegativePrompt);
-    EXPECT_EQ(v.sampler, "euler_a");
-    EXPECT_EQ(v.steps, 2);
-    EXPECT_DOUBLE_EQ(v.guidance, 7.5);
-    EXPECT_EQ(v.modelId, "tiny-sd-e2e+controlnet");
-    EXPECT_GT(v.totalSeconds, 0.0);
+    EXPECT_EQ(v.prompt.text, prompts_[0]);
+    EXPECT_EQ(v.params.at("negativePrompt"), kDefaultSdNegativePrompt);
+    EXPECT_EQ(v.params.at("sampler"), "euler_a");
+    EXPECT_EQ(v.params.at("steps"), 2);
+    EXPECT_DOUBLE_EQ(v.params.at("cfg").get<double>(), 7.5);
+    EXPECT_EQ(v.params.at("model"), "tiny-sd-e2e+controlnet");
+    EXPECT_GT(v.seconds, 0.0);
   }
   // Increment mode (the default): seeds 7 and 8, and different backgrounds.
   EXPECT_EQ(result.variants[0].seed, 7u);
@@ -199,23 +226,23 @@ TEST_F(SdTinyModel, VariantsHaveThePresetSizeAndTheOriginalProductPixels) {
   // The same seed on the same engine reproduces bit for bit.
   r.variantsPerPrompt = 1;
   r.seed = 8;
-  const auto again = renderSdVariants(*engine_, shot_, alpha_, prompts_, r);
+  const auto again = render(shot_, alpha_, prompts_, r);
   ASSERT_EQ(again.variants.size(), 1u);
   EXPECT_EQ(cv::norm(again.variants[0].image, result.variants[1].image, cv::NORM_INF), 0.0);
 }
 
 TEST_F(SdTinyModel, SeedModesAcrossPromptsAndOtherSizes) {
-  SdRequest r = tinyRequest();
-  r.steps = 1;
+  GenerationRequest r = tinyRequest();
+  r.settings["steps"] = 1;
   r.presetId = "1.91:1";  // 1200x628; working 128x64
   r.seedMode = SeedMode::Fixed;
   const std::vector<std::string> two = {prompts_[0], "a glass jar on a wooden table in a sunny kitchen"};
-  const auto fixed = renderSdVariants(*engine_, shot_, alpha_, two, r);
+  const auto fixed = render(shot_, alpha_, two, r);
   ASSERT_EQ(fixed.variants.size(), 2u);
   EXPECT_EQ(fixed.variants[0].seed, 7u);
   EXPECT_EQ(fixed.variants[1].seed, 7u);
   EXPECT_EQ(fixed.variants[1].promptIndex, 1);
-  EXPECT_EQ(fixed.variants[1].prompt, two[1]);
+  EXPECT_EQ(fixed.variants[1].prompt.text, two[1]);
   EXPECT_EQ(fixed.variants[0].image.size(), cv::Size(1200, 628));
   EXPECT_EQ(fixed.variants[0].background.size(), workingSize({1200, 628}, 128));
   // Same seed, other prompt: the text conditions the image.
@@ -223,14 +250,14 @@ TEST_F(SdTinyModel, SeedModesAcrossPromptsAndOtherSizes) {
 
   r.seedMode = SeedMode::Random;
   r.variantsPerPrompt = 2;
-  const auto random = renderSdVariants(*engine_, shot_, alpha_, {prompts_[0]}, r);
+  const auto random = render(shot_, alpha_, {prompts_[0]}, r);
   ASSERT_EQ(random.variants.size(), 2u);
   EXPECT_NE(random.variants[0].seed, random.variants[1].seed);
   // A random seed is recorded, so the variant can be made again with it.
   r.seedMode = SeedMode::Fixed;
   r.variantsPerPrompt = 1;
   r.seed = random.variants[1].seed;
-  const auto redo = renderSdVariants(*engine_, shot_, alpha_, {prompts_[0]}, r);
+  const auto redo = render(shot_, alpha_, {prompts_[0]}, r);
   EXPECT_EQ(cv::norm(redo.variants[0].image, random.variants[1].image, cv::NORM_INF), 0.0);
 }
 
@@ -238,17 +265,15 @@ TEST_F(SdTinyModel, CancellationStopsWithinAStepAndSavesNothing) {
   test::TempDir tmp;
   Project project = Project::create(tmp / "p");
   const Product product = project.importProductShot(kDemo / "jar.png", "Jar");
-  SdRequest r = tinyRequest();
+  GenerationRequest r = tinyRequest();
   r.variantsPerPrompt = 3;
   std::atomic<bool> cancel{false};
   int calls = 0;
-  const auto result = renderSdVariants(
-      *engine_, shot_, alpha_, prompts_, r,
-      [&](int, int, int, const cv::Mat&) {
-        ++calls;
-        cancel = true;  // after the first step of the first variant
-      },
-      &cancel);
+  const auto result = render(shot_, alpha_, prompts_, r, onSteps([&](const GenerationEvent&) {
+                               ++calls;
+                               cancel = true;  // after the first step of the first variant
+                             }),
+                             &cancel);
   EXPECT_TRUE(result.cancelled);
   EXPECT_TRUE(result.variants.empty());
   EXPECT_EQ(calls, 1);
@@ -258,51 +283,57 @@ TEST_F(SdTinyModel, CancellationStopsWithinAStepAndSavesNothing) {
   // Cancelled during the second variant: the first one is kept.
   cancel = false;
   calls = 0;
-  const auto partial = renderSdVariants(
-      *engine_, shot_, alpha_, prompts_, r,
-      [&](int, int, int variant, const cv::Mat&) {
-        ++calls;
-        if (variant == 1) cancel = true;
-      },
-      &cancel);
+  const auto partial = render(shot_, alpha_, prompts_, r, onSteps([&](const GenerationEvent& e) {
+                                ++calls;
+                                if (e.variant == 1) cancel = true;
+                              }),
+                              &cancel);
   EXPECT_TRUE(partial.cancelled);
   ASSERT_EQ(partial.variants.size(), 1u);
   EXPECT_EQ(calls, 3);
   EXPECT_EQ(partial.variants[0].seed, 7u);
 
   // Already cancelled before it starts.
-  const auto none = renderSdVariants(*engine_, shot_, alpha_, prompts_, r, {}, &cancel);
+  const auto none = render(shot_, alpha_, prompts_, r, {}, &cancel);
   EXPECT_TRUE(none.cancelled);
   EXPECT_TRUE(none.variants.empty());
 }
 
 TEST_F(SdTinyModel, BadInputIsRefused) {
-  const SdRequest r = tinyRequest();
+  const GenerationRequest r = tinyRequest();
   const cv::Mat emptyAlpha = cv::Mat::zeros(shot_.size(), CV_8UC1);
-  EXPECT_THROW(renderSdVariants(*engine_, shot_, emptyAlpha, prompts_, r), CompositionError);
+  EXPECT_THROW(render(shot_, emptyAlpha, prompts_, r), CompositionError);
   const cv::Mat wrongSize = cv::Mat::zeros(10, 10, CV_8UC1);
-  EXPECT_THROW(renderSdVariants(*engine_, shot_, wrongSize, prompts_, r), CompositionError);
-  EXPECT_THROW(renderSdVariants(*engine_, shot_, alpha_, {}, r), std::invalid_argument);
-  SdRequest badSampler = r;
-  badSampler.sampler = "plms";
-  EXPECT_THROW(renderSdVariants(*engine_, shot_, alpha_, prompts_, badSampler), std::invalid_argument);
+  EXPECT_THROW(render(shot_, wrongSize, prompts_, r), CompositionError);
+  EXPECT_THROW(render(shot_, alpha_, {}, r), std::invalid_argument);
+  GenerationRequest badSampler = r;
+  badSampler.settings["sampler"] = "plms";
+  EXPECT_THROW(render(shot_, alpha_, prompts_, badSampler), std::invalid_argument);
 }
 
 TEST_F(SdTinyModel, SavedVariantsReloadWithTheirParameters) {
   test::TempDir tmp;
-  SdRequest r = tinyRequest();
+  GenerationRequest r = tinyRequest();
   r.variantsPerPrompt = 2;
-  r.promptSource = "builtin";
+  r.prompts = 1;
+  r.givenPrompts = {{prompts_[0], "builtin", 0, nullptr}};
+  r.productPrompts = false;
   std::int64_t productId = 0;
-  std::vector<SdVariant> variants;
+  GenerationInput input;
+  GenerationOutcome result;
   {
     Project project = Project::create(tmp / "p");
     productId = project.importProductShot(kDemo / "jar.png", "Glass Jar").id;
-    variants = renderSdVariants(*engine_, shot_, alpha_, prompts_, r).variants;
-    ASSERT_EQ(variants.size(), 2u);
-    const auto saved = saveSdVariants(project, productId, variants, r);
+    project.setCutout(productId, alpha_, "alpha-file");
+    input = prepareGeneration(project, productId, r);
+    GenerationEngines engines;
+    engines.generators = cache_.get();
+    result = runGeneration(engines, input);
+    ASSERT_EQ(result.variants.size(), 2u);
+    const auto saved = saveGeneration(project, input, result);
     ASSERT_EQ(saved.size(), 2u);
   }
+  const auto& variants = result.variants;
   const Project reopened = Project::open(tmp / "p");
   const auto stored = reopened.store().variants(productId);
   ASSERT_EQ(stored.size(), 2u);
@@ -336,7 +367,9 @@ TEST_F(SdTinyModel, SavedVariantsReloadWithTheirParameters) {
   }
   // A second job on the same prompt (a pinned prompt, "same seed again") reuses its record.
   Project again = Project::open(tmp / "p");
-  ASSERT_EQ(saveSdVariants(again, productId, {variants[0]}, r).size(), 1u);
+  GenerationOutcome first = result;
+  first.variants.resize(1);
+  ASSERT_EQ(saveGeneration(again, input, first).size(), 1u);
   EXPECT_EQ(again.store().prompts(productId).size(), 1u);
   EXPECT_EQ(again.store().variants(productId).size(), 3u);
 }
@@ -344,27 +377,28 @@ TEST_F(SdTinyModel, SavedVariantsReloadWithTheirParameters) {
 // A1111's "Clip skip 2" changes the text conditioning, so the same seed gives another image;
 // anything but 1 or 2 is refused.
 TEST_F(SdTinyModel, ClipSkipTwoChangesTheImage) {
-  SdRequest r = tinyRequest();
-  const auto plain = renderSdVariants(*engine_, shot_, alpha_, prompts_, r);
-  r.clipSkip = 2;
-  const auto skipped = renderSdVariants(*engine_, shot_, alpha_, prompts_, r);
+  GenerationRequest r = tinyRequest();
+  const auto plain = render(shot_, alpha_, prompts_, r);
+  r.settings["clipSkip"] = 2;
+  const auto skipped = render(shot_, alpha_, prompts_, r);
   ASSERT_EQ(plain.variants.size(), 1u);
   ASSERT_EQ(skipped.variants.size(), 1u);
-  EXPECT_EQ(skipped.variants[0].clipSkip, 2);
+  EXPECT_EQ(skipped.variants[0].params.at("clipSkip"), 2);
   EXPECT_GT(cv::norm(plain.variants[0].background, skipped.variants[0].background, cv::NORM_INF), 0.0);
-  r.clipSkip = 3;
-  EXPECT_THROW(validateSdRequest(r), std::invalid_argument);
+  r.settings["clipSkip"] = 3;
+  EXPECT_THROW(completeSettings(generatorKind("sd15"), r.settings), std::invalid_argument);
 }
 
 // The user's placement moves the product in the ad (and, through the same productPlacement, for the
 // generator at its working size); the params record it.
 TEST_F(SdTinyModel, PlacementMovesTheProductInTheAd) {
   test::TempDir tmp;
-  SdRequest r = tinyRequest();
+  GenerationRequest r = tinyRequest();
+  r.placementGiven = true;
   r.placement = PlacementOverride{0.6, -0.125, 0.0625};
-  const auto result = renderSdVariants(*engine_, shot_, alpha_, prompts_, r);
+  const auto result = render(shot_, alpha_, prompts_, r);
   ASSERT_EQ(result.variants.size(), 1u);
-  const SdVariant& v = result.variants[0];
+  const GeneratedVariant& v = result.variants[0];
   const ProductShot prepared = prepareProduct(shot_, alpha_);
   const Layout plain = layoutProduct(prepared, {512, 512});
   const Layout placed =
@@ -379,7 +413,9 @@ TEST_F(SdTinyModel, PlacementMovesTheProductInTheAd) {
 
   Project project = Project::create(tmp / "p");
   const std::int64_t productId = project.importProductShot(kDemo / "jar.png", "Glass Jar").id;
-  saveSdVariants(project, productId, result.variants, r);
+  GenerationInput input = prepareGeneration(shot_, alpha_, "Glass Jar", "", r);
+  input.productId = productId;
+  saveGeneration(project, input, result);
   const auto params = nlohmann::json::parse(project.store().variants(productId).at(0).paramsJson).at("placement");
   EXPECT_DOUBLE_EQ(params.at("scale").get<double>(), 0.6);
   EXPECT_DOUBLE_EQ(params.at("dx").get<double>(), -0.125);

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "core/sentencepiece_tokenizer.h"
+#include "core/text/sentencepiece_tokenizer.h"
 #include "models/io/errors.h"
 
 #ifdef CAIG_HAVE_LIBSENTENCEPIECE

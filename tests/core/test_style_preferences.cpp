@@ -8,10 +8,10 @@
 #include <opencv2/imgproc.hpp>
 
 #include "../models/test_util.h"
-#include "core/ctr_ranker.h"
-#include "core/project.h"
-#include "core/prompt_writer.h"
-#include "core/style_preferences.h"
+#include "core/ranking/ctr_ranker.h"
+#include "core/project/project.h"
+#include "core/prompts/prompt_writer.h"
+#include "core/training/style_preferences.h"
 
 namespace caig {
 namespace {

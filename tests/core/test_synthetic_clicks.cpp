@@ -6,10 +6,10 @@
 #include <cmath>
 
 #include "../models/test_util.h"
-#include "core/click_data.h"
-#include "core/image_io.h"
-#include "core/project.h"
-#include "core/synthetic_clicks.h"
+#include "core/clicks/click_data.h"
+#include "core/image/image_io.h"
+#include "core/project/project.h"
+#include "core/clicks/synthetic_clicks.h"
 #include "models/io/json_file.h"
 
 namespace caig {

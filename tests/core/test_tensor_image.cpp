@@ -3,7 +3,7 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
-#include "core/tensor_image.h"
+#include "core/image/tensor_image.h"
 
 namespace caig {
 namespace {

@@ -3,11 +3,11 @@
 #include <gtest/gtest.h>
 
 #include "../models/test_util.h"
-#include "core/builtin_generation.h"
-#include "core/builtin_ranker.h"
-#include "core/image_io.h"
-#include "core/project.h"
-#include "core/variant_ranking.h"
+#include "core/generation/generation_job.h"
+#include "core/ranking/builtin_ranker.h"
+#include "core/image/image_io.h"
+#include "core/project/project.h"
+#include "core/ranking/variant_ranking.h"
 
 namespace caig {
 namespace {
@@ -22,18 +22,21 @@ TEST(VariantRanking, RanksVariantsAndPutsAClutteredOneLast) {
   cv::Mat alpha = loadImage(kDemo / "mug.alpha.png");
   cv::extractChannel(alpha, alpha, 0);
 
-  BuiltinRequest request;
+  GenerationRequest request;
   request.presetId = "1:1-512";
-  request.variants = 3;
-  auto rendered = renderBuiltinVariants(shot, alpha, p.title, p.category, request);
+  request.prompts = 3;
+  GenerationInput input = prepareGeneration(shot, alpha, p.title, p.category, request);
+  input.productId = p.id;
+  GenerationEngines engines;
+  auto rendered = runGeneration(engines, input);
   // A fourth variant on loud random noise: what no designer would ship.
-  BuiltinVariant noisy = rendered[0];
+  GeneratedVariant noisy = rendered.variants[0];
   cv::Mat noise(512, 512, CV_8UC3);
   cv::randu(noise, 0, 256);
   const Layout layout = layoutProduct(prepareProduct(shot, alpha), {512, 512});
   noisy.image = pasteBack(noise, layout);
-  rendered.push_back(noisy);
-  const auto saved = saveBuiltinVariants(project, p.id, rendered, request);
+  rendered.variants.push_back(noisy);
+  const auto saved = saveGeneration(project, input, rendered);
 
   std::vector<VariantImage> images;
   for (const auto& v : saved) images.push_back({v.id, loadImage(project.absolute(v.imagePath))});

@@ -14,9 +14,9 @@
 #include <QUndoStack>
 #include <filesystem>
 
-#include "core/image_io.h"
-#include "core/project.h"
-#include "core/resources.h"
+#include "core/image/image_io.h"
+#include "core/project/project.h"
+#include "core/base/resources.h"
 #include "widgets/generate_panel.h"
 #include "widgets/gpu_hud.h"
 #include "widgets/job_queue.h"
@@ -26,17 +26,14 @@
 #include "widgets/product_panel.h"
 #include "widgets/prompts_panel.h"
 #include "tests/tiny_models.h"
+#include "gui_demo_window.h"
 
 using caig::ui::MainWindow;
 
 namespace {
 // A shown window on a fresh project in `tmp` holding the three demo products.
 void showDemo(MainWindow& window, const QTemporaryDir& tmp, QSize size = QSize(1280, 800)) {
-  QVERIFY(window.openProject(tmp.filePath("p")));
-  QVERIFY(window.ensureDemoProducts());
-  window.resize(size);
-  window.show();
-  QVERIFY(QTest::qWaitForWindowExposed(&window));
+  caig::test::openDemoWindow(window, tmp.filePath("p"), size);
 }
 }  // namespace
 
@@ -304,7 +301,7 @@ class MainWindowTest : public QObject {
     QCOMPARE(panel->settings().engine, QStringLiteral("builtin"));
     QCOMPARE(panel->promptWriterCombo()->count(), 1);
     QCOMPARE(panel->rankerCombo()->count(), 1);
-    QVERIFY(!window.findChild<QWidget*>("sdSettings")->isVisible());
+    QVERIFY(!window.findChild<QWidget*>("sd15Settings")->isVisible());
 
     std::vector<caig::InstalledModel> models(5);
     const caig::ModelKind kinds[] = {caig::ModelKind::StableDiffusion, caig::ModelKind::ControlNet, caig::ModelKind::Llava,
@@ -315,16 +312,16 @@ class MainWindowTest : public QObject {
       models[i].path = tmp.filePath(QString("m%1").arg(i)).toStdString();
     }
     models[4].status = caig::ModelStatus::MissingFiles;  // not offered
-    panel->setInstalledModels(models, true);
+    panel->setInstalledModels(models);
     QCOMPARE(panel->engineCombo()->count(), 2);
     QCOMPARE(panel->promptWriterCombo()->count(), 2);
     QCOMPARE(panel->rankerCombo()->count(), 2);
     QCOMPARE(panel->settings().engine, QStringLiteral("builtin"));
     panel->engineCombo()->setCurrentIndex(1);
     QCOMPARE(panel->settings().engine, QStringLiteral("sd15"));
-    QCOMPARE(panel->settings().sdModelDir, tmp.filePath("m0"));
-    QVERIFY(window.findChild<QWidget*>("sdSettings")->isVisible());
-    panel->setInstalledModels(models, false);  // a build without the SD generator: not selectable
+    QCOMPARE(panel->settings().modelDir, tmp.filePath("m0"));
+    QVERIFY(window.findChild<QWidget*>("sd15Settings")->isVisible());
+    panel->setInstalledModels(models, {caig::generatorKind("builtin")});  // a build without the SD generator: not selectable
     QCOMPARE(panel->settings().engine, QStringLiteral("builtin"));
     window.refreshInstalledModels();  // the real (empty) models folder again
     QCOMPARE(panel->promptWriterCombo()->count(), 1);

@@ -15,10 +15,10 @@
 #include <nlohmann/json.hpp>
 #include <opencv2/imgproc.hpp>
 
-#include "core/composition.h"
-#include "core/image_io.h"
-#include "core/project.h"
-#include "core/resources.h"
+#include "core/generation/composition.h"
+#include "core/image/image_io.h"
+#include "core/project/project.h"
+#include "core/base/resources.h"
 #include "widgets/generate_panel.h"
 #include "widgets/main_window.h"
 #include "widgets/placement_view.h"

@@ -10,7 +10,7 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
-#include "core/project.h"
+#include "core/project/project.h"
 #include "widgets/generate_panel.h"
 #include "widgets/main_window.h"
 #include "widgets/prompts_panel.h"

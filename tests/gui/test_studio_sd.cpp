@@ -21,7 +21,10 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 
-#include "core/project.h"
+#include "core/generation/generator_registry.h"
+#include "core/generation/standard_generators.h"
+#include "core/project/project.h"
+#include "gui_demo_window.h"
 #include "gui_test_support.h"
 #include "widgets/job_queue.h"
 #include "widgets/main_window.h"
@@ -49,19 +52,17 @@ class StudioSdTest : public QObject {
   }
 
   void generatesWithSdAndReportsAMissingModel() {
-    QVERIFY(MainWindow::sdAvailable());
+    caig::registerStandardGenerators();
+    QVERIFY(caig::hasGenerator("sd15"));
     MainWindow window;
-    QVERIFY(window.openProject(tmp_.filePath("SD Project")));
-    QVERIFY(window.ensureDemoProducts());
-    window.resize(1500, 950);
-    window.show();
-    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    caig::test::openDemoWindow(window, tmp_.filePath("SD Project"), QSize(1500, 950));
+    if (QTest::currentTestFailed()) return;
     const qint64 product = window.currentProductId();
     QVERIFY(product > 0);
 
     // The Generate dock offers the installed pipeline; choosing it shows the SD settings.
     auto* engine = window.findChild<QComboBox*>("engineCombo");
-    auto* sdBox = window.findChild<QGroupBox*>("sdSettings");
+    auto* sdBox = window.findChild<QGroupBox*>("sd15Settings");
     QVERIFY(engine && sdBox);
     QVERIFY(!sdBox->isVisible());
     const int sdIndex = engine->findData(link_);

@@ -21,8 +21,8 @@
 #include <QtTest>
 #include <functional>
 
-#include "core/export.h"
-#include "core/project.h"
+#include "core/project/export.h"
+#include "core/project/project.h"
 #include "gui_test_support.h"
 #include "widgets/compare_view.h"
 #include "widgets/export_dialog.h"

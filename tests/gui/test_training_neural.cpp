@@ -18,10 +18,10 @@
 #include <QtTest>
 #include <filesystem>
 
-#include "core/click_data.h"
-#include "core/model_registry.h"
-#include "core/project.h"
-#include "core/synthetic_clicks.h"
+#include "core/clicks/click_data.h"
+#include "core/model_files/model_registry.h"
+#include "core/project/project.h"
+#include "core/clicks/synthetic_clicks.h"
 #include "tests/tiny_models.h"
 #include "widgets/job_queue.h"
 #include "widgets/training_panel.h"

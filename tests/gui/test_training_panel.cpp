@@ -9,11 +9,11 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
-#include "core/click_pairs.h"
-#include "core/project.h"
-#include "core/rm_training.h"
-#include "core/style_preferences.h"
-#include "core/synthetic_clicks.h"
+#include "core/clicks/click_pairs.h"
+#include "core/project/project.h"
+#include "core/training/rm_training.h"
+#include "core/training/style_preferences.h"
+#include "core/clicks/synthetic_clicks.h"
 #include "widgets/job_queue.h"
 #include "widgets/training_panel.h"
 

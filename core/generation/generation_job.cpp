@@ -1,0 +1,550 @@
+#include "core/generation/generation_job.h"
+
+#include <algorithm>
+#include <chrono>
+#include <opencv2/imgproc.hpp>
+#include <random>
+#include <set>
+#include <stdexcept>
+
+#include "core/cutout/cutout.h"
+#include "core/generation/generator_registry.h"
+#include "core/image/image_io.h"
+#include "core/project/project.h"
+#include "core/prompts/prompt_writer.h"
+#include "core/ranking/ctr_ranker.h"
+#include "models/io/atomic_file.h"
+#include "models/io/errors.h"
+
+namespace caig {
+
+namespace fs = std::filesystem;
+
+std::string toString(SeedMode mode) {
+  switch (mode) {
+    case SeedMode::Fixed: return "fixed";
+    case SeedMode::Increment: return "increment";
+    case SeedMode::Random: return "random";
+  }
+  return "increment";
+}
+
+SeedMode parseSeedMode(const std::string& name) {
+  if (name == "fixed") return SeedMode::Fixed;
+  if (name == "increment") return SeedMode::Increment;
+  if (name == "random") return SeedMode::Random;
+  throw std::invalid_argument("unknown seed mode '" + name + "' (fixed, increment or random)");
+}
+
+std::uint64_t variantSeed(SeedMode mode, std::uint64_t seed, int index) {
+  switch (mode) {
+    case SeedMode::Fixed: return seed;
+    case SeedMode::Increment: return seed + static_cast<std::uint64_t>(index);
+    case SeedMode::Random: {
+      // 32 bits: every seed stays reproducible by any tool that takes a torch / numpy seed.
+      static thread_local std::mt19937_64 rng{std::random_device{}()};
+      return rng() & 0xffffffffULL;
+    }
+  }
+  return seed;
+}
+
+namespace {
+
+constexpr int kMaxVariantsPerJob = 256;
+
+double secondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+nlohmann::json placementJson(const std::optional<PlacementOverride>& p) {
+  if (!p) return nullptr;
+  return {{"scale", p->scale}, {"dx", p->dx}, {"dy", p->dy}};
+}
+
+std::optional<PlacementOverride> placementFromJson(const nlohmann::json& params) {
+  const auto p = params.find("placement");
+  if (p == params.end() || !p->is_object()) return std::nullopt;
+  return PlacementOverride{p->value("scale", 1.0), p->value("dx", 0.0), p->value("dy", 0.0)};
+}
+
+void checkRequest(GenerationRequest& r) {
+  if (r.prompts < 1 || r.prompts > kMaxVariantsPerJob) throw std::invalid_argument("the number of prompts must be between 1 and 256");
+  if (r.variantsPerPrompt < 1 || r.variantsPerPrompt > 64) {
+    throw std::invalid_argument("variants per prompt must be between 1 and 64");
+  }
+  if (static_cast<long long>(r.prompts) * r.variantsPerPrompt > kMaxVariantsPerJob) {
+    throw std::invalid_argument("at most 256 variants per job");
+  }
+  adPreset(r.presetId);  // throws CompositionError for an unknown ad size
+  r.settings = completeSettings(generatorKind(r.engine), r.settings);
+}
+
+// The product's shot as the rest of the job sees it: BGR(A) 8-bit.
+cv::Mat toBgr8(const cv::Mat& image, const char* what) {
+  if (image.empty()) throw std::invalid_argument(std::string("no ") + what + " image");
+  if (image.depth() != CV_8U) throw std::invalid_argument(std::string("the ") + what + " image must be 8-bit");
+  cv::Mat bgr;
+  switch (image.channels()) {
+    case 1: cv::cvtColor(image, bgr, cv::COLOR_GRAY2BGR); break;
+    case 3: bgr = image; break;
+    case 4: cv::cvtColor(image, bgr, cv::COLOR_BGRA2BGR); break;
+    default: throw std::invalid_argument(std::string("the ") + what + " image has an unsupported channel count");
+  }
+  return bgr;
+}
+
+}  // namespace
+
+// ---- Prepare ------------------------------------------------------------------------------
+
+std::vector<JobPrompt> choosePrompts(const std::vector<JobPrompt>& given, const std::vector<PromptRecord>& records,
+                                     const std::vector<std::int64_t>& used, int count, bool productPrompts) {
+  std::vector<JobPrompt> chosen;
+  std::set<std::string> texts;
+  for (JobPrompt p : given) {
+    if (!texts.insert(p.text).second) continue;
+    if (p.promptId == 0) {  // the product's record of the same text, when there is one
+      for (const auto& r : records) {
+        if (r.text == p.text) {
+          p.promptId = r.id;
+          p.source = r.source;
+          break;
+        }
+      }
+    }
+    chosen.push_back(std::move(p));
+  }
+  if (!productPrompts) return chosen;
+  const std::set<std::int64_t> usedIds(used.begin(), used.end());
+  std::vector<const PromptRecord*> candidates;
+  for (const auto& r : records) {
+    if (r.pinned || !usedIds.count(r.id)) candidates.push_back(&r);
+  }
+  std::stable_sort(candidates.begin(), candidates.end(), [](const PromptRecord* a, const PromptRecord* b) {
+    return a->pinned != b->pinned ? a->pinned : a->id > b->id;
+  });
+  for (const PromptRecord* r : candidates) {
+    if (static_cast<int>(chosen.size()) >= count) break;
+    if (!texts.insert(r->text).second) continue;
+    chosen.push_back({r->text, r->source, r->id, nullptr});
+  }
+  return chosen;
+}
+
+GenerationInput prepareGeneration(const Project& project, std::int64_t productId, GenerationRequest request) {
+  checkRequest(request);
+  const auto product = project.store().product(productId);
+  if (!product) throw StoreError("no product " + std::to_string(productId) + " in " + project.dir().string());
+  GenerationInput in;
+  in.productId = productId;
+  in.title = product->title;
+  in.category = product->category;
+  in.shot = loadImage(project.absolute(product->imagePath));
+  in.alpha = project.cutout(productId);
+  if (!request.placementGiven) request.placement = project.store().placement(productId);
+  std::vector<std::int64_t> used;
+  for (const auto& v : project.store().variants(productId)) {
+    if (v.promptId) used.push_back(*v.promptId);
+    in.storedVariants.emplace_back(v.id, project.absolute(v.imagePath));
+  }
+  const auto records = project.store().prompts(productId);
+  in.prompts = choosePrompts(request.givenPrompts, records, used, request.prompts, request.productPrompts);
+  const std::set<std::int64_t> usedIds(used.begin(), used.end());
+  for (const auto& r : records) {
+    if (!r.pinned && usedIds.count(r.id)) in.usedPromptTexts.insert(r.text);
+  }
+  TemplatePromptWriter learnt;  // what the project's style rounds learnt (caig pcpo --engine builtin)
+  if (loadProjectStyleWeights(project, learnt)) in.styleWeights = learnt.styleWeights;
+  in.request = std::move(request);
+  return in;
+}
+
+GenerationInput prepareGeneration(const cv::Mat& shot, const cv::Mat& alpha, const std::string& title,
+                                  const std::string& category, GenerationRequest request) {
+  checkRequest(request);
+  GenerationInput in;
+  in.title = title;
+  in.category = category;
+  in.shot = shot;
+  in.alpha = alpha;
+  in.prompts = choosePrompts(request.givenPrompts, {}, {}, request.prompts, false);
+  in.request = std::move(request);
+  return in;
+}
+
+GenerationInput prepareGivenCanvas(const cv::Mat& image, const cv::Mat& mask, const cv::Mat& control,
+                                   GenerationRequest request) {
+  if (request.givenPrompts.empty()) throw std::invalid_argument("the plain inpainting job needs at least one prompt");
+  request.prompts = static_cast<int>(request.givenPrompts.size());
+  checkRequest(request);
+  const cv::Mat bgr = toBgr8(image, "init");
+  const cv::Size size = bgr.size();
+  if (mask.empty()) throw std::invalid_argument("no mask image");
+  if (mask.size() != size) {
+    throw std::invalid_argument(cv::format("the mask is %dx%d, the init image %dx%d: they must match", mask.cols,
+                                           mask.rows, size.width, size.height));
+  }
+  if (mask.depth() != CV_8U) throw std::invalid_argument("the mask image must be 8-bit");
+  cv::Mat m;
+  if (mask.channels() == 1) {
+    m = mask;
+  } else {
+    cv::extractChannel(mask, m, 0);
+  }
+  Layout layout;
+  layout.canvas = size;
+  layout.placement = {cv::Rect({0, 0}, size), cv::Rect({0, 0}, size)};
+  layout.product = bgr;
+  layout.mask = m >= 128;
+  layout.alpha = 255 - layout.mask;  // where the init image is kept
+  if (control.empty()) {
+    // The edges of what is kept, as the composition does for a product.
+    cv::Mat grey, edges;
+    cv::cvtColor(bgr, grey, cv::COLOR_BGR2GRAY);
+    cv::Canny(grey, edges, request.composition.cannyLow, request.composition.cannyHigh,
+              request.composition.cannyAperture);
+    edges.setTo(0, layout.mask);
+    cv::cvtColor(edges, layout.control, cv::COLOR_GRAY2BGR);
+  } else {
+    if (control.size() != size) {
+      throw std::invalid_argument(cv::format("the control image is %dx%d, the init image %dx%d: they must match",
+                                             control.cols, control.rows, size.width, size.height));
+    }
+    layout.control = toBgr8(control, "control");
+  }
+  GenerationInput in;
+  in.shot = bgr;
+  in.alpha = layout.alpha;
+  in.prompts = choosePrompts(request.givenPrompts, {}, {}, request.prompts, false);
+  in.givenCanvas = std::move(layout);
+  in.request = std::move(request);
+  return in;
+}
+
+// ---- Run ----------------------------------------------------------------------------------
+
+GenerationOutcome runGeneration(GenerationEngines& engines, const GenerationInput& input,
+                               const GenerationObserver& observe, const std::atomic<bool>* cancel) {
+  const auto jobStart = std::chrono::steady_clock::now();
+  const GenerationRequest& request = input.request;
+  const CompositionParams& comp = request.composition;
+  const GeneratorKind& kind = generatorKind(request.engine);
+  const GeneratorSettings& settings = request.settings;
+  auto emit = [&](GenerationEvent e) {
+    if (observe) observe(e);
+  };
+  GenerationOutcome result;
+  result.engine = kind.name;
+
+  // Cutout on demand (never for a given canvas: its mask says what is kept).
+  cv::Mat alpha = input.alpha;
+  if (!input.givenCanvas) {
+    if (alpha.empty()) {
+      if (!engines.cutout) throw std::invalid_argument("the product has no cutout and no cutout engine was given");
+      CutoutEngine& cutter = engines.cutout();
+      emit({GenerationEvent::Stage::CuttingOut, 0.0, 0, 0, 0, 0, cutter.name(), {}});
+      alpha = cutter.alpha(input.shot);
+      result.newCutout = alpha;
+      result.cutoutEngine = cutter.name();
+    } else if (!input.alphaSource.empty()) {
+      result.newCutout = alpha;
+      result.cutoutEngine = input.alphaSource;
+    }
+  }
+  ProductShot product;
+  if (input.givenCanvas) {
+    product = {input.givenCanvas->product, input.givenCanvas->alpha, {}};
+  } else {
+    product = prepareProduct(input.shot, alpha, comp);  // throws CompositionError without a product
+  }
+
+  // Prompts: the chosen ones, then the planner's (palette from the product as it will appear).
+  result.prompts = input.prompts;
+  const int missing = request.prompts - static_cast<int>(result.prompts.size());
+  if (missing > 0 && !input.givenCanvas) {
+    emit({GenerationEvent::Stage::WritingPrompts, 0.02, 0, 0, 0, 0, "builtin", {}});
+    TemplatePromptWriter planner;
+    planner.styleWeights = input.styleWeights;
+    // Written as a list that does not depend on its length: asking for more and skipping what
+    // the product used already keeps the seed's choice otherwise the same.
+    std::set<std::string> taken = input.usedPromptTexts;
+    for (const auto& p : result.prompts) taken.insert(p.text);
+    const int ask = missing + static_cast<int>(taken.size());
+    auto written = planner.write(input.title, input.category, product.bgr, product.alpha, ask, request.seed);
+    std::vector<BackgroundDescription> fresh, again;  // again: used before, only when fresh runs out
+    for (auto& d : written) (taken.insert(d.prompt).second ? fresh : again).push_back(std::move(d));
+    fresh.insert(fresh.end(), again.begin(), again.end());
+    for (int k = 0; k < missing && k < static_cast<int>(fresh.size()); ++k) {
+      const auto& d = fresh[static_cast<std::size_t>(k)];
+      nlohmann::json plan{{"spec", toJson(d.spec)}, {"style", d.styleId}, {"harmony", toString(d.harmony)}};
+      result.prompts.push_back({d.prompt, "builtin", 0, std::move(plan)});
+    }
+  }
+  if (result.prompts.empty()) throw std::invalid_argument("no prompts to generate from");
+  const int total = static_cast<int>(result.prompts.size()) * request.variantsPerPrompt;
+  if (total > kMaxVariantsPerJob) throw std::invalid_argument("at most 256 variants per job");
+
+  // The engine, loaded once per cache.
+  GeneratorCache local;
+  GeneratorCache& cache = engines.generators ? *engines.generators : local;
+  emit({GenerationEvent::Stage::LoadingEngine, 0.03, 0, 0, 0, 0, kind.name, {}});
+  BackgroundGenerator& generator = cache.get(kind, settings);
+  result.modelId = generator.modelId();
+  result.device = generator.device();
+  result.description = generator.describe(settings);
+  emit({GenerationEvent::Stage::EngineLoaded, 0.05, 0, 0, 0, 0, result.device, {}});
+
+  // The generator sees the product at its working size; the ad gets the original pixels laid out
+  // again at the full ad size (never the generator's rescaled copy of them).
+  const cv::Size adSize = input.givenCanvas ? input.givenCanvas->canvas : adPreset(request.presetId).size;
+  const cv::Size work = input.givenCanvas ? adSize : generator.workingSize(adSize, settings);
+  Layout workLayout, adLayout;
+  if (input.givenCanvas) {
+    workLayout = adLayout = *input.givenCanvas;
+  } else {
+    const cv::Rect box = productBox(product.alpha);
+    adLayout = layoutProduct(product, adSize, productPlacement(box, adSize, request.placement, comp), comp);
+    workLayout = work == adSize ? adLayout
+                                : layoutProduct(product, work, productPlacement(box, work, request.placement, comp), comp);
+  }
+
+  const double generatingEnd = engines.ranker && !input.givenCanvas ? 0.95 : 1.0;
+  for (int index = 0; index < total; ++index) {
+    if (cancel && cancel->load()) {
+      result.cancelled = true;
+      break;
+    }
+    const auto start = std::chrono::steady_clock::now();
+    GeneratedVariant v;
+    v.promptIndex = index / request.variantsPerPrompt;
+    v.prompt = result.prompts[static_cast<std::size_t>(v.promptIndex)];
+    v.seed = variantSeed(request.seedMode, request.seed, index);
+    v.workingSize = work;
+    const BackgroundRequest task{workLayout, adSize, v.prompt.text, v.prompt.plan, v.seed, input.title, input.category};
+    auto onStep = [&](int step, int steps, const cv::Mat& preview) {
+      GenerationEvent e{GenerationEvent::Stage::Generating, 0, index, total, step, steps, {}, {}};
+      e.fraction = 0.05 + (generatingEnd - 0.05) * (index + double(step) / std::max(1, steps)) / total;
+      if (!preview.empty()) {
+        if (preview.size() == work) {
+          e.preview = preview;
+        } else {
+          cv::resize(preview, e.preview, work, 0, 0, cv::INTER_LINEAR);
+        }
+      }
+      emit(e);
+    };
+    GeneratedBackground out = generator.generate(task, settings, onStep, cancel);
+    if (out.cancelled) {
+      result.cancelled = true;
+      break;
+    }
+    if (out.image.size() != work || out.image.type() != CV_8UC3) {
+      throw std::runtime_error("the " + kind.name + " engine returned an image of the wrong size or type");
+    }
+    v.background = out.image;
+    if (input.givenCanvas) {
+      v.image = v.background;
+      if (!generator.inpaints()) {
+        v.image = v.background.clone();
+        adLayout.product.copyTo(v.image, adLayout.mask == 0);
+      }
+    } else {
+      cv::Mat background = v.background;
+      if (work != adSize) {
+        // INTER_CUBIC upscales a 512 px background to 1080+ px without the ringing of Lanczos.
+        cv::resize(v.background, background, adSize, 0, 0, work.area() < adSize.area() ? cv::INTER_CUBIC : cv::INTER_AREA);
+      }
+      v.image = pasteBack(background, adLayout, comp);
+    }
+    v.canvasAlpha = adLayout.alpha;
+    v.seconds = secondsSince(start);
+
+    nlohmann::json params{{"engine", kind.name},
+                          {"model", result.modelId},
+                          {"preset", input.givenCanvas ? cv::format("%dx%d", adSize.width, adSize.height) : request.presetId},
+                          {"size", {adSize.width, adSize.height}},
+                          {"workingSize", {work.width, work.height}},
+                          {"prompt", v.prompt.text},
+                          {"seed", v.seed},
+                          {"seedMode", toString(request.seedMode)},
+                          {"requestSeed", request.seed},
+                          {"placement", placementJson(request.placement)},
+                          {"settings", settings}};
+    nlohmann::json timings = nlohmann::json::object();
+    for (auto& [key, value] : out.record.items()) {
+      if (key == "timings" && value.is_object()) {
+        timings = value;
+      } else {
+        params[key] = value;
+      }
+    }
+    timings["totalSeconds"] = v.seconds;
+    params["timings"] = timings;
+    v.params = std::move(params);
+    result.variants.push_back(std::move(v));
+    emit({GenerationEvent::Stage::Generating, 0.05 + (generatingEnd - 0.05) * (index + 1.0) / total, index, total, 0, 0,
+          {}, {}});
+  }
+
+  // Ranking: the product's stored variants and the new ones, against the plain original.
+  if (engines.ranker && !input.givenCanvas && !result.variants.empty()) {
+    emit({GenerationEvent::Stage::Ranking, 0.95, 0, 0, 0, 0, engines.ranker->id(), {}});
+    std::vector<VariantImage> images;
+    for (const auto& [id, path] : input.storedVariants) {
+      try {
+        images.push_back({id, loadImage(path)});
+      } catch (const std::exception&) {
+        // A stored image that is gone or unreadable is left out of the ranking, not the job's end.
+      }
+    }
+    for (std::size_t i = 0; i < result.variants.size(); ++i) {
+      images.push_back({-static_cast<std::int64_t>(i) - 1, result.variants[i].image});
+    }
+    result.rankings = rankVariants(*engines.ranker, input.shot, alpha, images, {input.title, input.category}, comp);
+    result.rankerId = engines.ranker->id();
+    result.rankerStatus = engines.ranker->status();
+  }
+  result.seconds = secondsSince(jobStart);
+  return result;
+}
+
+// ---- Save ---------------------------------------------------------------------------------
+
+std::vector<Variant> saveGeneration(Project& project, const GenerationInput& input, const GenerationOutcome& result) {
+  if (input.productId == 0) throw std::invalid_argument("this job's product is not in a project");
+  std::vector<Variant> saved;
+  project.store().transaction([&] {
+    if (!result.newCutout.empty()) project.setCutout(input.productId, result.newCutout, result.cutoutEngine);
+    // One record per prompt text: a prompt the product already has keeps its record.
+    std::map<std::int64_t, bool> ids;
+    std::map<std::string, std::int64_t> byText;
+    for (const auto& r : project.store().prompts(input.productId)) {
+      ids[r.id] = true;
+      byText.emplace(r.text, r.id);
+    }
+    for (const auto& v : result.variants) {
+      if (v.image.empty() || v.image.type() != CV_8UC3) throw std::invalid_argument("a variant without an image");
+      const auto png = encodeImage(v.image, ".png");
+      const std::string relative = "variants/" + contentHash(png.data(), png.size()) + ".png";
+      try {
+        io::AtomicFile file(project.absolute(relative));
+        file.write(png.data(), png.size());
+        file.commit();
+      } catch (const io::FileError& e) {
+        throw StoreError(std::string("cannot save a variant: ") + e.what());
+      }
+      std::int64_t promptId = v.prompt.promptId;
+      if (!ids.count(promptId)) {
+        const auto found = byText.find(v.prompt.text);
+        if (found != byText.end()) {
+          promptId = found->second;
+        } else {
+          PromptRecord record{0, input.productId, v.prompt.text, v.prompt.source, false};
+          promptId = project.store().addPrompt(record);
+          ids[promptId] = true;
+          byText.emplace(v.prompt.text, promptId);
+        }
+      }
+      Variant record;
+      record.productId = input.productId;
+      record.promptId = promptId;
+      record.imagePath = relative;
+      record.seed = static_cast<std::int64_t>(v.seed);
+      record.paramsJson = v.params.dump();
+      record.id = project.store().addVariant(record);
+      saved.push_back(record);
+    }
+    if (!result.rankings.empty()) {
+      std::vector<VariantRanking> rankings = result.rankings;
+      for (auto& r : rankings) {
+        if (r.variantId < 0) r.variantId = saved.at(static_cast<std::size_t>(-r.variantId - 1)).id;
+      }
+      storeRankings(project.store(), rankings, result.rankerId);
+      for (auto& s : saved) {
+        for (const auto& r : rankings) {
+          if (r.variantId != s.id) continue;
+          s.score = r.score;
+          s.rank = r.rank;
+          s.winProbability = r.winVsOriginal;
+          s.rankerId = result.rankerId;
+        }
+      }
+    }
+  });
+  return saved;
+}
+
+// ---- Same seed again ----------------------------------------------------------------------
+
+GenerationRequest repeatRequest(const Variant& variant, const std::optional<PromptRecord>& prompt) {
+  nlohmann::json params;
+  try {
+    params = nlohmann::json::parse(variant.paramsJson);
+  } catch (const nlohmann::json::exception&) {
+    throw std::invalid_argument("this variant's parameters are unreadable");
+  }
+  if (!params.is_object() || !params.contains("engine") || !params["engine"].is_string()) {
+    throw std::invalid_argument("this variant does not record its engine");
+  }
+  const std::string engine = params["engine"].get<std::string>();
+  if (!hasGenerator(engine)) {
+    throw std::invalid_argument("this variant was made by the " + engine + " engine, which this build does not have");
+  }
+  const GeneratorKind& kind = generatorKind(engine);
+  GenerationRequest r;
+  r.engine = engine;
+  if (params.contains("settings") && params["settings"].is_object()) {
+    r.settings = params["settings"];
+  } else if (kind.settingsFromOldParams) {
+    r.settings = kind.settingsFromOldParams(params);
+  }
+  if (!params.contains("preset") || !params["preset"].is_string()) {
+    throw std::invalid_argument("this variant does not record its ad size");
+  }
+  r.presetId = params["preset"].get<std::string>();
+  r.seed = static_cast<std::uint64_t>(variant.seed);
+  r.seedMode = SeedMode::Fixed;
+  r.prompts = 1;
+  r.variantsPerPrompt = 1;
+  r.productPrompts = false;
+  r.placementGiven = true;
+  r.placement = placementFromJson(params);
+  JobPrompt p;
+  if (params.contains("prompt") && params["prompt"].is_string()) {
+    p.text = params["prompt"].get<std::string>();
+  } else if (prompt) {
+    p.text = prompt->text;
+  } else {
+    throw std::invalid_argument("this variant's prompt is gone");
+  }
+  if (prompt && variant.promptId && prompt->id == *variant.promptId) {
+    p.promptId = prompt->id;
+    p.source = prompt->source;
+  }
+  for (const auto& key : kind.planKeys) {
+    if (params.contains(key)) p.plan[key] = params[key];
+  }
+  r.givenPrompts = {std::move(p)};
+  return r;
+}
+
+cv::Mat renderPromptAd(GenerationEngines& engines, const std::string& engine, const GeneratorSettings& settings,
+                       const cv::Mat& shot, const cv::Mat& alpha, const std::string& title,
+                       const std::string& category, const std::string& prompt, std::uint64_t seed,
+                       const std::string& presetId) {
+  GenerationRequest r;
+  r.engine = engine;
+  r.settings = settings;
+  r.presetId = presetId;
+  r.prompts = 1;
+  r.seed = seed;
+  r.seedMode = SeedMode::Fixed;
+  r.givenPrompts = {{prompt, "user", 0, nullptr}};
+  GenerationEngines noRanking = engines;
+  noRanking.ranker = nullptr;
+  const GenerationOutcome result = runGeneration(noRanking, prepareGeneration(shot, alpha, title, category, r));
+  return result.variants.at(0).image;
+}
+
+}  // namespace caig

@@ -1,0 +1,69 @@
+#include "core/llava/llava_engine_common.h"
+
+#include <ATen/Context.h>
+
+#include <stdexcept>
+
+#include "core/text/sentencepiece_tokenizer.h"
+#include "models/io/errors.h"
+
+namespace caig {
+
+LlavaRuntime resolveLlavaRuntime(const std::string& device, const std::string& dtype) {
+  LlavaRuntime rt;
+  if (device == "auto") {
+    rt.device = at::hasCUDA() ? c10::Device("cuda") : c10::Device("cpu");
+  } else {
+    try {
+      rt.device = c10::Device(device);
+    } catch (const std::exception&) {
+      throw std::invalid_argument("unknown device '" + device + "' (use auto, cpu, cuda or cuda:N)");
+    }
+    if (rt.device.is_cuda() && !at::hasCUDA()) {
+      throw std::invalid_argument("device '" + device + "' asked for, but this build or machine has no CUDA");
+    }
+  }
+  if (dtype == "auto") {
+    rt.dtype = rt.device.is_cuda() ? c10::kHalf : c10::kFloat;
+  } else if (dtype == "fp32" || dtype == "float32") {
+    rt.dtype = c10::kFloat;
+  } else if (dtype == "fp16" || dtype == "float16") {
+    rt.dtype = c10::kHalf;
+  } else if (dtype == "bf16" || dtype == "bfloat16") {
+    rt.dtype = c10::kBFloat16;
+  } else {
+    throw std::invalid_argument("unknown dtype '" + dtype + "' (use auto, fp32, fp16 or bf16)");
+  }
+  return rt;
+}
+
+std::string modelFolderName(const std::filesystem::path& dir) {
+  std::error_code ec;
+  std::filesystem::path p = std::filesystem::weakly_canonical(dir, ec);
+  if (ec || p.empty()) p = dir.lexically_normal();
+  if (p.filename().empty()) p = p.parent_path();
+  return p.filename().string();
+}
+
+void checkTokenizerFitsModel(const TextTokenizer& tokenizer, std::int64_t modelVocab,
+                             std::int64_t imageTokenIndex, const std::filesystem::path& modelDir) {
+  auto fail = [&](const std::string& what) {
+    throw io::FormatError(modelDir.string() + ": the tokenizer (" + tokenizer.modelFile().string() +
+                          ") does not match the model: " + what);
+  };
+  if (tokenizer.pieceCount() > modelVocab) {
+    fail(std::to_string(tokenizer.pieceCount()) + " pieces for a vocabulary of " + std::to_string(modelVocab));
+  }
+  for (const auto& t : tokenizer.addedTokens()) {
+    if (t.id >= modelVocab && t.id != imageTokenIndex) {
+      fail("added token '" + t.content + "' = " + std::to_string(t.id) + " is past the vocabulary of " +
+           std::to_string(modelVocab));
+    }
+  }
+  if (const auto image = tokenizer.tokenId("<image>"); image && *image != imageTokenIndex) {
+    fail("'<image>' is " + std::to_string(*image) + " in the tokenizer but the model's image_token_index is " +
+         std::to_string(imageTokenIndex));
+  }
+}
+
+}  // namespace caig

@@ -1,0 +1,366 @@
+#include "core/project/export.h"
+
+#include <array>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <regex>
+#include <sstream>
+
+#include "core/generation/composition.h"
+#include "core/image/image_io.h"
+#include "models/io/atomic_file.h"
+#include "models/io/errors.h"
+
+namespace caig {
+
+namespace {
+
+using Bytes = std::vector<unsigned char>;
+using Metadata = std::vector<std::pair<std::string, std::string>>;
+
+std::uint32_t crc32(const unsigned char* data, std::size_t n) {
+  static const auto table = [] {
+    std::array<std::uint32_t, 256> t{};
+    for (std::uint32_t i = 0; i < 256; ++i) {
+      std::uint32_t c = i;
+      for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+      t[i] = c;
+    }
+    return t;
+  }();
+  std::uint32_t c = 0xFFFFFFFFu;
+  for (std::size_t i = 0; i < n; ++i) c = table[(c ^ data[i]) & 0xFF] ^ (c >> 8);
+  return c ^ 0xFFFFFFFFu;
+}
+
+void putBE32(Bytes& out, std::uint32_t v) {
+  for (int s = 24; s >= 0; s -= 8) out.push_back(static_cast<unsigned char>(v >> s));
+}
+void putLE(Bytes& out, std::uint32_t v, int bytes) {
+  for (int i = 0; i < bytes; ++i) out.push_back(static_cast<unsigned char>(v >> (8 * i)));
+}
+std::uint32_t getBE32(const Bytes& b, std::size_t at) {
+  return std::uint32_t(b[at]) << 24 | std::uint32_t(b[at + 1]) << 16 | std::uint32_t(b[at + 2]) << 8 | b[at + 3];
+}
+std::uint32_t getLE32(const Bytes& b, std::size_t at) {
+  return std::uint32_t(b[at]) | std::uint32_t(b[at + 1]) << 8 | std::uint32_t(b[at + 2]) << 16 |
+         std::uint32_t(b[at + 3]) << 24;
+}
+
+// PNG: one iTXt chunk per pair (UTF-8, uncompressed), inserted before IEND.
+Bytes withPngText(const Bytes& png, const Metadata& metadata) {
+  if (png.size() < 20) throw ExportError("PNG encoder returned too few bytes");
+  const std::size_t iend = png.size() - 12;  // length(4) "IEND" crc(4)
+  Bytes out(png.begin(), png.begin() + static_cast<std::ptrdiff_t>(iend));
+  for (const auto& [key, value] : metadata) {
+    Bytes chunk = {'i', 'T', 'X', 't'};
+    chunk.insert(chunk.end(), key.begin(), key.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(key.size(), 79)));
+    for (unsigned char c : {0, 0, 0, 0, 0}) chunk.push_back(c);  // end of key, no compression, "" lang, "" key
+    chunk.insert(chunk.end(), value.begin(), value.end());
+    putBE32(out, static_cast<std::uint32_t>(chunk.size() - 4));
+    out.insert(out.end(), chunk.begin(), chunk.end());
+    putBE32(out, crc32(chunk.data(), chunk.size()));
+  }
+  out.insert(out.end(), png.begin() + static_cast<std::ptrdiff_t>(iend), png.end());
+  return out;
+}
+
+std::string keyValueLines(const Metadata& metadata) {
+  std::string text;
+  for (const auto& [key, value] : metadata) {
+    std::string v = value;
+    for (char& c : v) c = (c == '\n' || c == '\r') ? ' ' : c;  // one pair per line
+    text += key + "=" + v + "\n";
+  }
+  return text;
+}
+
+// JPEG: a COM segment right after SOI (and after the JFIF APP0 when present).
+Bytes withJpegComment(const Bytes& jpeg, const Metadata& metadata) {
+  std::string text = keyValueLines(metadata);
+  if (text.size() > 65533) text.resize(65533);  // one segment's limit
+  std::size_t at = 2;
+  if (jpeg.size() > 6 && jpeg[2] == 0xFF && jpeg[3] == 0xE0) at = 4 + (std::size_t(jpeg[4]) << 8 | jpeg[5]);
+  Bytes out(jpeg.begin(), jpeg.begin() + static_cast<std::ptrdiff_t>(at));
+  const std::size_t length = text.size() + 2;
+  for (unsigned char c : {0xFF, 0xFE, int(length >> 8), int(length & 0xFF)}) out.push_back(c);
+  out.insert(out.end(), text.begin(), text.end());
+  out.insert(out.end(), jpeg.begin() + static_cast<std::ptrdiff_t>(at), jpeg.end());
+  return out;
+}
+
+std::string xmlEscape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\n': out += "&#10;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+// WebP: OpenCV writes the simple format (one VP8/VP8L chunk); XMP needs the extended one, so a
+// VP8X header (XMP flag, canvas size) goes first and an "XMP " chunk last.
+Bytes withWebpXmp(const Bytes& webp, const Metadata& metadata, cv::Size size) {
+  if (webp.size() < 20 || std::memcmp(webp.data(), "RIFF", 4) != 0 || std::memcmp(webp.data() + 8, "WEBP", 4) != 0) {
+    throw ExportError("WebP encoder returned an unexpected container");
+  }
+  std::string xmp = "<x:xmpmeta xmlns:x=\"adobe:ns:meta/\"><rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\">"
+                    "<rdf:Description xmlns:caig=\"https://caig.studio/ns/1.0/\"";
+  for (const auto& [key, value] : metadata) xmp += "\n " + key + "=\"" + xmlEscape(value) + "\"";
+  xmp += "/></rdf:RDF></x:xmpmeta>";
+  Bytes body = {'W', 'E', 'B', 'P', 'V', 'P', '8', 'X'};
+  putLE(body, 10, 4);
+  for (unsigned char c : {0x04, 0, 0, 0}) body.push_back(c);  // flags: XMP
+  putLE(body, static_cast<std::uint32_t>(size.width - 1), 3);
+  putLE(body, static_cast<std::uint32_t>(size.height - 1), 3);
+  body.insert(body.end(), webp.begin() + 12, webp.end());
+  for (char c : std::string("XMP ")) body.push_back(static_cast<unsigned char>(c));
+  putLE(body, static_cast<std::uint32_t>(xmp.size()), 4);
+  body.insert(body.end(), xmp.begin(), xmp.end());
+  if (xmp.size() % 2) body.push_back(0);  // chunks are padded to even sizes
+  Bytes out = {'R', 'I', 'F', 'F'};
+  putLE(out, static_cast<std::uint32_t>(body.size()), 4);
+  out.insert(out.end(), body.begin(), body.end());
+  return out;
+}
+
+std::string csvField(const std::string& s) {
+  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) out += (c == '"') ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+std::string number(double v) {
+  std::ostringstream s;
+  s.precision(6);
+  s << v;
+  return s.str();
+}
+
+void writeAtomically(const std::filesystem::path& path, const void* data, std::size_t bytes) {
+  try {
+    io::AtomicFile file(path);
+    file.write(data, bytes);
+    file.commit();
+  } catch (const io::FileError& e) {
+    throw ExportError("cannot write " + path.string() + ": " + e.what());
+  }
+}
+
+std::string presetSlug(const std::string& id) {
+  std::string s;
+  for (char c : id) s += (c == ':' ? 'x' : c == '.' ? '_' : c);
+  return s;
+}
+
+}  // namespace
+
+const char* extension(ExportFormat format) {
+  switch (format) {
+    case ExportFormat::Png: return "png";
+    case ExportFormat::Jpeg: return "jpg";
+    case ExportFormat::Webp: return "webp";
+  }
+  return "png";
+}
+
+const std::vector<std::string>& exportPresetIds() {
+  static const std::vector<std::string> ids = {"1:1-1080", "4:5", "9:16", "1.91:1"};
+  return ids;
+}
+
+cv::Mat fitToAdSize(const cv::Mat& image, cv::Size target) {
+  if (image.empty() || target.width <= 0 || target.height <= 0) throw ExportError("nothing to fit: empty image or size");
+  const double scale = std::min(double(target.width) / image.cols, double(target.height) / image.rows);
+  const cv::Size fitted(std::max(1, int(std::lround(image.cols * scale))), std::max(1, int(std::lround(image.rows * scale))));
+  cv::Mat sharp;
+  cv::resize(image, sharp, fitted, 0, 0, scale < 1 ? cv::INTER_AREA : cv::INTER_CUBIC);
+  if (fitted == target) return sharp;
+  const int left = (target.width - fitted.width) / 2, top = (target.height - fitted.height) / 2;
+  // The edge rows/columns carried outwards, then blurred: they hold the backdrop (the product is
+  // placed away from the edges), whereas a mirror would bring back a flipped copy of the product.
+  cv::Mat extended;
+  cv::copyMakeBorder(sharp, extended, top, target.height - fitted.height - top, left,
+                     target.width - fitted.width - left, cv::BORDER_REPLICATE);
+  cv::Mat blurred;
+  const double sigma = 0.04 * std::max(target.width, target.height);
+  // Blurred at 1/8 scale: the same look as a full-size blur of this width, ~50x cheaper.
+  cv::Mat small;
+  cv::resize(extended, small, cv::Size(), 0.125, 0.125, cv::INTER_AREA);
+  cv::GaussianBlur(small, small, cv::Size(), sigma / 8);
+  cv::resize(small, blurred, target, 0, 0, cv::INTER_LINEAR);
+  // Weight 1 inside the fitted image, falling to 0 over `ramp` pixels outside it: no hard seam.
+  cv::Mat inside(target, CV_8UC1, cv::Scalar(255));
+  inside(cv::Rect(left, top, fitted.width, fitted.height)).setTo(0);
+  cv::Mat distance;
+  cv::distanceTransform(inside, distance, cv::DIST_L2, 3);
+  const float ramp = 0.02f * std::max(target.width, target.height);
+  cv::Mat weight = 1.0f - cv::min(distance / ramp, 1.0f), weight3;
+  cv::merge(std::vector<cv::Mat>(3, weight), weight3);
+  cv::Mat a, b, out;
+  extended.convertTo(a, CV_32FC3);
+  blurred.convertTo(b, CV_32FC3);
+  out = a.mul(weight3) + b.mul(cv::Scalar::all(1.0) - weight3);
+  out.convertTo(out, CV_8UC3);
+  return out;
+}
+
+Metadata exportMetadata(const ExportItem& item, const std::string& presetId) {
+  Metadata m = {{"caig:variant_id", std::to_string(item.variantId)},
+                {"caig:preset", presetId},
+                {"caig:prompt", item.prompt},
+                {"caig:seed", std::to_string(item.seed)},
+                {"caig:engine", item.engine},
+                {"caig:params", item.paramsJson}};
+  if (item.score) m.emplace_back("caig:ctr_score", number(*item.score));
+  if (item.rank) m.emplace_back("caig:ctr_rank", std::to_string(*item.rank));
+  if (item.winProbability) m.emplace_back("caig:win_probability", number(*item.winProbability));
+  if (!item.rankerId.empty()) m.emplace_back("caig:ranker", item.rankerId);
+  return m;
+}
+
+Bytes encodeWithMetadata(const cv::Mat& image, ExportFormat format, const Metadata& metadata, int quality) {
+  Bytes encoded;
+  std::vector<int> params;
+  if (format == ExportFormat::Jpeg) params = {cv::IMWRITE_JPEG_QUALITY, quality};
+  if (format == ExportFormat::Webp) params = {cv::IMWRITE_WEBP_QUALITY, quality};
+  const std::string ext = std::string(".") + extension(format);
+  try {
+    if (!cv::imencode(ext, image, encoded, params)) throw ExportError("cannot encode " + ext);
+  } catch (const cv::Exception& e) {
+    throw ExportError("cannot encode " + ext + ": " + e.what());
+  }
+  switch (format) {
+    case ExportFormat::Png: return withPngText(encoded, metadata);
+    case ExportFormat::Jpeg: return withJpegComment(encoded, metadata);
+    case ExportFormat::Webp: return withWebpXmp(encoded, metadata, image.size());
+  }
+  return encoded;
+}
+
+std::map<std::string, std::string> readExportMetadata(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw ExportError("cannot read " + file.string());
+  const Bytes b((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::map<std::string, std::string> out;
+  auto parseLines = [&](const std::string& text) {
+    std::istringstream lines(text);
+    for (std::string line; std::getline(lines, line);) {
+      const auto eq = line.find('=');
+      if (eq != std::string::npos) out[line.substr(0, eq)] = line.substr(eq + 1);
+    }
+  };
+  if (b.size() > 8 && b[0] == 0x89 && b[1] == 'P') {  // PNG: walk the chunks
+    for (std::size_t at = 8; at + 12 <= b.size();) {
+      const std::uint32_t len = getBE32(b, at);
+      if (at + 12 + len > b.size()) break;
+      if (std::memcmp(&b[at + 4], "iTXt", 4) == 0) {
+        const std::string body(b.begin() + static_cast<std::ptrdiff_t>(at + 8), b.begin() + static_cast<std::ptrdiff_t>(at + 8 + len));
+        const auto keyEnd = body.find('\0');
+        std::size_t textAt = keyEnd + 3;  // flag, method
+        for (int nul = 0; nul < 2 && textAt < body.size(); ++textAt) nul += body[textAt] == '\0';
+        if (keyEnd != std::string::npos && textAt <= body.size()) out[body.substr(0, keyEnd)] = body.substr(textAt);
+      }
+      at += 12 + len;
+    }
+  } else if (b.size() > 4 && b[0] == 0xFF && b[1] == 0xD8) {  // JPEG: the COM segments before the scan
+    for (std::size_t at = 2; at + 4 <= b.size() && b[at] == 0xFF && b[at + 1] != 0xDA;) {
+      const std::size_t len = std::size_t(b[at + 2]) << 8 | b[at + 3];
+      if (b[at + 1] == 0xFE && at + 2 + len <= b.size()) {
+        parseLines(std::string(b.begin() + static_cast<std::ptrdiff_t>(at + 4), b.begin() + static_cast<std::ptrdiff_t>(at + 2 + len)));
+      }
+      at += 2 + len;
+    }
+  } else if (b.size() > 12 && std::memcmp(b.data(), "RIFF", 4) == 0) {  // WebP: the XMP chunk
+    for (std::size_t at = 12; at + 8 <= b.size();) {
+      const std::uint32_t len = getLE32(b, at + 4);
+      if (at + 8 + len > b.size()) break;
+      if (std::memcmp(&b[at], "XMP ", 4) == 0) {
+        const std::string xmp(b.begin() + static_cast<std::ptrdiff_t>(at + 8), b.begin() + static_cast<std::ptrdiff_t>(at + 8 + len));
+        static const std::regex attr("(caig:[a-z_]+)=\"([^\"]*)\"");
+        for (std::sregex_iterator it(xmp.begin(), xmp.end(), attr), end; it != end; ++it) {
+          std::string v = (*it)[2];
+          for (const auto& [from, to] : {std::pair<std::string, std::string>{"&#10;", "\n"}, {"&quot;", "\""},
+                                         {"&lt;", "<"}, {"&gt;", ">"}, {"&amp;", "&"}}) {
+            for (std::size_t p; (p = v.find(from)) != std::string::npos;) v.replace(p, from.size(), to);
+          }
+          out[(*it)[1]] = v;
+        }
+      }
+      at += 8 + len + (len % 2);
+    }
+  } else {
+    throw ExportError(file.string() + " is not a PNG, JPEG or WebP file");
+  }
+  return out;
+}
+
+ExportResult exportVariants(const ExportRequest& request, const std::function<bool(int, int)>& progress) {
+  if (request.items.empty() || request.presetIds.empty()) throw ExportError("nothing to export: no variants or no sizes chosen");
+  std::error_code ec;
+  std::filesystem::create_directories(request.folder, ec);
+  if (ec || !std::filesystem::is_directory(request.folder)) {
+    throw ExportError("cannot create the export folder " + request.folder.string() + ": " + ec.message());
+  }
+  ExportResult result;
+  // Files written so far are removed when anything fails: an export is all or nothing.
+  struct Cleanup {
+    std::vector<std::filesystem::path>* files;
+    bool keep = false;
+    ~Cleanup() {
+      if (keep) return;
+      std::error_code ignored;
+      for (const auto& f : *files) std::filesystem::remove(f, ignored);
+    }
+  } cleanup{&result.files};
+
+  std::string csv = "file,variant_id,preset,width,height,prompt,seed,engine,score,rank,win_probability\n";
+  const int total = static_cast<int>(request.items.size() * request.presetIds.size());
+  int done = 0;
+  for (const auto& item : request.items) {
+    cv::Mat source;
+    try {
+      source = loadImage(item.image);
+    } catch (const std::exception& e) {
+      throw ExportError("cannot read variant " + std::to_string(item.variantId) + ": " + e.what());
+    }
+    for (const auto& presetId : request.presetIds) {
+      cv::Size size;
+      try {
+        size = adPreset(presetId).size;
+      } catch (const std::exception& e) {
+        throw ExportError(e.what());
+      }
+      const cv::Mat ad = fitToAdSize(source, size);
+      const Bytes bytes = encodeWithMetadata(ad, request.format, exportMetadata(item, presetId), request.jpegQuality);
+      const std::string name = "variant-" + std::to_string(item.variantId) + "-" + presetSlug(presetId) + "." +
+                               extension(request.format);
+      const auto path = request.folder / name;
+      writeAtomically(path, bytes.data(), bytes.size());
+      result.files.push_back(path);
+      csv += csvField(name) + "," + std::to_string(item.variantId) + "," + csvField(presetId) + "," +
+             std::to_string(size.width) + "," + std::to_string(size.height) + "," + csvField(item.prompt) + "," +
+             std::to_string(item.seed) + "," + csvField(item.engine) + "," + (item.score ? number(*item.score) : "") +
+             "," + (item.rank ? std::to_string(*item.rank) : "") + "," +
+             (item.winProbability ? number(*item.winProbability) : "") + "\n";
+      ++done;
+      if (progress && !progress(done, total)) throw ExportError("export cancelled");
+    }
+  }
+  result.manifest = request.folder / "manifest.csv";
+  writeAtomically(result.manifest, csv.data(), csv.size());
+  cleanup.keep = true;
+  return result;
+}
+
+}  // namespace caig

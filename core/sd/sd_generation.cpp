@@ -1,0 +1,369 @@
+#include "core/sd/sd_generation.h"
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <opencv2/imgproc.hpp>
+#include <random>
+
+#include "core/text/clip_tokenizer.h"
+#include "core/sd/sd_pipeline_binding.h"
+#include "models/io/errors.h"
+#include "models/io/model_folder.h"
+
+namespace caig {
+
+namespace fs = std::filesystem;
+
+const char* const kDefaultSdNegativePrompt =
+    "text, watermark, logo, signature, letters, people, hands, duplicate, extra objects, lowres, blurry, "
+    "out of focus, jpeg artifacts, worst quality, low quality, deformed, distorted, oversaturated";
+
+const std::vector<std::string>& sdSamplerNames() {
+  static const std::vector<std::string> names = {"euler",           "euler_a", "ddim", "dpmpp_2m",
+                                                 "dpmpp_2m_karras", "unipc",   "lcm"};
+  return names;
+}
+
+namespace {
+
+std::string folderName(const fs::path& dir) {
+  fs::path p = dir.lexically_normal();
+  if (p.filename().empty()) p = p.parent_path();
+  std::error_code ec;
+  const fs::path canonical = fs::weakly_canonical(p, ec);
+  if (!ec && !canonical.filename().empty()) return canonical.filename().string();
+  return p.filename().string();
+}
+
+bool hasWeights(const fs::path& dir) {
+  try {
+    io::findWeights(dir);
+    return true;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+// Checks the folders before any weight is read, so that a wrong path or a half-downloaded
+// model gets one message that names what is missing.
+void checkModelFolders(const SdSettings& r) {
+  if (r.modelDir.empty()) throw SdModelError("no Stable Diffusion model folder given");
+  if (!fs::is_directory(r.modelDir)) {
+    throw SdModelError(r.modelDir.string() + ": no such Stable Diffusion model folder");
+  }
+  if (!fs::is_regular_file(r.modelDir / "model_index.json")) {
+    throw SdModelError(r.modelDir.string() +
+                       ": not a diffusers pipeline folder (no model_index.json); convert single-file "
+                       "checkpoints to the diffusers layout first");
+  }
+  std::vector<std::string> needed = {"tokenizer", "text_encoder", "unet", "vae", "scheduler"};
+  if (r.controlnetDir.empty()) needed.push_back("controlnet");
+  for (const auto& name : needed) {
+    const fs::path sub = r.modelDir / name;
+    if (!fs::is_directory(sub)) {
+      throw SdModelError(r.modelDir.string() + ": the " + name + "/ component is missing" +
+                         (name == "controlnet" ? " (give a ControlNet canny folder with --controlnet)" : ""));
+    }
+    if (name == "tokenizer") {
+      for (const char* f : {"vocab.json", "merges.txt"}) {
+        if (!fs::is_regular_file(sub / f)) {
+          throw SdModelError(r.modelDir.string() + ": tokenizer/" + f + " is missing");
+        }
+      }
+    } else if (name == "scheduler") {
+      if (!fs::is_regular_file(sub / "scheduler_config.json")) {
+        throw SdModelError(r.modelDir.string() + ": scheduler/scheduler_config.json is missing");
+      }
+    } else {
+      if (!fs::is_regular_file(sub / "config.json")) {
+        throw SdModelError(r.modelDir.string() + ": " + name + "/config.json is missing");
+      }
+      if (!hasWeights(sub)) {
+        throw SdModelError(r.modelDir.string() + ": " + name + "/ has no safetensors weights");
+      }
+    }
+  }
+  if (!r.controlnetDir.empty()) {
+    if (!fs::is_directory(r.controlnetDir)) {
+      throw SdModelError(r.controlnetDir.string() + ": no such ControlNet folder");
+    }
+    if (!fs::is_regular_file(r.controlnetDir / "config.json")) {
+      throw SdModelError(r.controlnetDir.string() + ": not a diffusers ControlNet folder (no config.json)");
+    }
+    if (!hasWeights(r.controlnetDir)) {
+      throw SdModelError(r.controlnetDir.string() + ": the ControlNet folder has no safetensors weights");
+    }
+  }
+}
+
+
+}  // namespace
+
+// ---- Engine ------------------------------------------------------------------------------
+
+struct SdEngine::Impl {
+  SdSettings loadedFor;  // folders, device and precision it was loaded with
+  std::string modelId;
+  ClipTokenizer tokenizer;
+  SdPipelineBinding pipeline;
+};
+
+SdEngine::SdEngine(const SdSettings& request) {
+  checkModelFolders(request);
+  auto tokenizer = ClipTokenizer::load(request.modelDir / "tokenizer");
+  auto pipeline = SdPipelineBinding::load(request);
+  std::string id = folderName(request.modelDir);
+  id += "+" + (request.controlnetDir.empty() ? std::string("controlnet") : folderName(request.controlnetDir));
+  impl_ = std::make_unique<Impl>(Impl{request, id, std::move(tokenizer), std::move(pipeline)});
+}
+
+SdEngine::~SdEngine() = default;
+SdEngine::SdEngine(SdEngine&&) noexcept = default;
+SdEngine& SdEngine::operator=(SdEngine&&) noexcept = default;
+
+const std::string& SdEngine::modelId() const {
+  return impl_->modelId;
+}
+std::string SdEngine::device() const {
+  return impl_->pipeline.deviceName();
+}
+std::string SdEngine::precision() const {
+  return impl_->pipeline.precisionName();
+}
+
+bool SdEngine::matches(const SdSettings& r) const {
+  const auto& l = impl_->loadedFor;
+  auto same = [](const fs::path& a, const fs::path& b) {
+    if (a.empty() || b.empty()) return a.empty() && b.empty();
+    std::error_code ec;
+    return fs::equivalent(a, b, ec);
+  };
+  return same(l.modelDir, r.modelDir) && same(l.controlnetDir, r.controlnetDir) && l.device == r.device &&
+         l.precision == r.precision;
+}
+
+
+// ---- Settings ----------------------------------------------------------------------------
+
+namespace {
+
+fs::path pathOrEmpty(const GeneratorSettings& s, const char* key) {
+  const auto it = s.find(key);
+  return it == s.end() || !it->is_string() ? fs::path() : fs::path(it->get<std::string>());
+}
+
+nlohmann::json pathOrNull(const fs::path& p) {
+  return p.empty() ? nlohmann::json() : nlohmann::json(p.string());
+}
+
+std::string absoluteName(const std::string& p) {
+  return p.empty() ? p : fs::absolute(p).lexically_normal().string();
+}
+
+}  // namespace
+
+SdSettings sdSettings(const GeneratorSettings& s) {
+  SdSettings r;
+  r.modelDir = pathOrEmpty(s, "model");
+  r.controlnetDir = pathOrEmpty(s, "controlnet");
+  r.sampler = s.value("sampler", r.sampler);
+  r.steps = s.value("steps", r.steps);
+  r.guidance = s.value("cfg", r.guidance);
+  r.controlnetScale = s.value("controlnetScale", r.controlnetScale);
+  r.clipSkip = s.value("clipSkip", r.clipSkip);
+  if (s.contains("negativePrompt") && s["negativePrompt"].is_string()) r.negativePrompt = s["negativePrompt"];
+  r.workingLongSide = s.value("workingSize", r.workingLongSide);
+  r.device = s.value("device", r.device);
+  r.precision = s.value("precision", r.precision);
+  r.initialLatentsFile = pathOrEmpty(s, "latents");
+  return r;
+}
+
+GeneratorSettings toGeneratorSettings(const SdSettings& r) {
+  return {{"model", pathOrNull(r.modelDir)},
+          {"controlnet", pathOrNull(r.controlnetDir)},
+          {"sampler", r.sampler},
+          {"steps", r.steps},
+          {"cfg", r.guidance},
+          {"controlnetScale", r.controlnetScale},
+          {"clipSkip", r.clipSkip},
+          {"negativePrompt", r.negativePrompt},
+          {"workingSize", r.workingLongSide},
+          {"device", r.device},
+          {"precision", r.precision},
+          {"latents", pathOrNull(r.initialLatentsFile)}};
+}
+
+// ---- The generator -----------------------------------------------------------------------
+
+namespace {
+
+class SdGenerator : public BackgroundGenerator {
+ public:
+  explicit SdGenerator(const SdSettings& settings) : engine_(settings) {}
+
+  std::string engine() const override { return "sd15"; }
+  std::string modelId() const override { return engine_.modelId(); }
+  std::string device() const override { return engine_.device(); }
+  std::string precision() const override { return engine_.precision(); }
+  bool inpaints() const override { return true; }
+  std::string describe(const GeneratorSettings& s) const override {
+    const SdSettings sd = sdSettings(s);
+    return cv::format("%s %d steps, cfg %.1f", sd.sampler.c_str(), sd.steps, sd.guidance);
+  }
+  cv::Size workingSize(cv::Size adSize, const GeneratorSettings& s) const override {
+    return caig::workingSize(adSize, sdSettings(s).workingLongSide, 8);
+  }
+  bool reusableFor(const GeneratorSettings& s) const override { return engine_.matches(sdSettings(s)); }
+
+  GeneratedBackground generate(const BackgroundRequest& r, const GeneratorSettings& s, const BackgroundStep& onStep,
+                               const std::atomic<bool>* cancel) override {
+    const SdSettings sd = sdSettings(s);
+    const cv::Size size = r.layout.canvas;
+    if (size.width % 8 != 0 || size.height % 8 != 0) {
+      throw std::invalid_argument(
+          cv::format("the init image is %dx%d: both sides must be multiples of 8 (crop or resize it)", size.width,
+                     size.height));
+    }
+    auto& impl = engine_.impl();
+    SdPipelineBinding::Job job;
+    job.promptIds = impl.tokenizer.encode(r.prompt);
+    job.negativeIds = impl.tokenizer.encode(sd.negativePrompt);
+    job.image = r.layout.product;
+    job.mask = r.layout.mask;
+    job.control = r.layout.control;
+    job.seed = r.seed;
+    job.initialLatentsFile = sd.initialLatentsFile;
+    job.sampler = sd.sampler;
+    job.steps = sd.steps;
+    job.guidance = sd.guidance;
+    job.controlnetScale = sd.controlnetScale;
+    job.clipSkip = sd.clipSkip - 1;  // A1111's count -> layers skipped
+    job.cancel = cancel;
+    if (onStep) job.onStep = onStep;
+    const auto out = impl.pipeline.run(job);
+    GeneratedBackground g;
+    g.cancelled = out.cancelled;
+    if (out.cancelled) return g;
+    g.image = out.image;
+    g.record = {{"modelDir", absoluteName(sd.modelDir.string())},
+                {"controlnetDir", absoluteName(sd.controlnetDir.string())},
+                {"sampler", sd.sampler},
+                {"steps", sd.steps},
+                {"cfg", sd.guidance},
+                {"controlnetScale", sd.controlnetScale},
+                {"clipSkip", sd.clipSkip},
+                {"negativePrompt", sd.negativePrompt},
+                {"device", engine_.device()},
+                {"precision", engine_.precision()},
+                {"timings", {{"denoiseSeconds", out.denoiseSeconds}, {"decodeSeconds", out.decodeSeconds}}}};
+    return g;
+  }
+
+ private:
+  SdEngine engine_;
+};
+
+GeneratorOption option(std::string key, std::string flag, std::string label, std::string help, OptionType type,
+                       nlohmann::json defaultValue) {
+  GeneratorOption o;
+  o.key = std::move(key);
+  o.flag = std::move(flag);
+  o.label = std::move(label);
+  o.help = std::move(help);
+  o.type = type;
+  o.defaultValue = std::move(defaultValue);
+  return o;
+}
+
+}  // namespace
+
+GeneratorKind sdGeneratorKind() {
+  GeneratorKind k;
+  k.name = "sd15";
+  k.label = "Stable Diffusion 1.5 + ControlNet";
+  k.filePrefix = "sd";
+  auto model = option("model", "model", "Model", "diffusers SD1.5 (ControlNet-inpaint) pipeline folder",
+                      OptionType::Model, nullptr);
+  model.modelKind = ModelKind::StableDiffusion;
+  model.primaryModel = true;
+  auto controlnet = option("controlnet", "controlnet", "ControlNet",
+                           "ControlNet canny folder (default: the model's controlnet/)", OptionType::Model, nullptr);
+  controlnet.modelKind = ModelKind::ControlNet;
+  controlnet.noneLabel = "The pipeline's own controlnet/";
+  auto sampler = option("sampler", "sampler", "Sampler", "euler, euler_a, ddim, dpmpp_2m, dpmpp_2m_karras, unipc, lcm",
+                        OptionType::Choice, "euler_a");
+  sampler.choices = sdSamplerNames();
+  auto steps = option("steps", "steps", "Steps", "denoising steps", OptionType::Integer, 30);
+  steps.min = 1;
+  steps.max = 1000;
+  auto cfg = option("cfg", "cfg", "CFG scale", "classifier-free guidance scale (<= 1 turns it off)", OptionType::Number,
+                    7.5);
+  cfg.max = 50;
+  cfg.step = 0.5;
+  auto scale = option("controlnetScale", "control-scale", "ControlNet scale", "ControlNet conditioning scale",
+                      OptionType::Number, 1.0);
+  scale.max = 5;
+  scale.step = 0.1;
+  auto clipSkip = option("clipSkip", "clip-skip", "Clip skip",
+                         "1 = last CLIP layer, 2 = penultimate (A1111's Clip skip, as many SD1.5 fine-tunes ask)",
+                         OptionType::Integer, 1);
+  clipSkip.min = 1;
+  clipSkip.max = 2;
+  auto negative = option("negativePrompt", "negative", "Negative prompt", "what the background must not show",
+                         OptionType::Text, kDefaultSdNegativePrompt);
+  auto working = option("workingSize", "working-size", "Working size",
+                        "the generator's long side in px (a multiple of 8); the ad is resized to its preset after",
+                        OptionType::Integer, 512);
+  working.min = 64;
+  working.max = 2048;
+  working.step = 64;
+  working.multiple = 8;
+  auto device = option("device", "device", "Device", "auto, cpu, cuda or cuda:N", OptionType::Text, "auto");
+  device.inStudio = false;
+  auto precision = option("precision", "precision", "Precision", "auto (fp16 on CUDA, fp32 on CPU), fp32, fp16, bf16",
+                          OptionType::Choice, "auto");
+  precision.choices = {"auto", "fp32", "fp16", "bf16"};
+  precision.inStudio = false;
+  auto latents = option("latents", "latents", "Initial latents",
+                        "safetensors holding the initial noise \"latents\" [1,4,H/8,W/8] (reproduces another "
+                        "implementation's run)",
+                        OptionType::File, nullptr);
+  latents.inStudio = false;
+  latents.givenCanvasOnly = true;
+  k.options = {model, controlnet, sampler, steps, cfg, scale, clipSkip, negative, working, device, precision, latents};
+  k.validate = [](GeneratorSettings& s) {
+    for (const char* key : {"model", "controlnet", "latents"}) {
+      if (s[key].is_string()) s[key] = absoluteName(s[key].get<std::string>());
+      if (s[key].is_string() && s[key].get<std::string>().empty()) s[key] = nullptr;
+    }
+    if (!s["model"].is_string()) throw SdModelError("the sd15 engine needs a model: --model DIR (a diffusers SD1.5 folder)");
+    checkModelFolders(sdSettings(s));
+  };
+  k.create = [](const GeneratorSettings& s) { return std::make_unique<SdGenerator>(sdSettings(s)); };
+  k.settingsFromOldParams = [](const nlohmann::json& p) {
+    GeneratorSettings s = nlohmann::json::object();
+    if (p.contains("modelDir") && p["modelDir"].is_string() && !p["modelDir"].get<std::string>().empty()) {
+      s["model"] = p["modelDir"];
+    }
+    if (p.contains("controlnetDir") && p["controlnetDir"].is_string() && !p["controlnetDir"].get<std::string>().empty()) {
+      s["controlnet"] = p["controlnetDir"];
+    }
+    for (const char* key : {"sampler", "steps", "cfg", "controlnetScale", "clipSkip", "negativePrompt"}) {
+      if (p.contains(key)) s[key] = p[key];
+    }
+    if (p.contains("workingSize") && p["workingSize"].is_array() && p["workingSize"].size() == 2) {
+      s["workingSize"] = std::max(p["workingSize"][0].get<int>(), p["workingSize"][1].get<int>());
+    }
+    return s;
+  };
+  return k;
+}
+
+void registerSdGenerator() {
+  if (!hasGenerator("sd15")) registerGenerator(sdGeneratorKind());
+}
+
+}  // namespace caig

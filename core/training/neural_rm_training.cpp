@@ -1,0 +1,574 @@
+#include "core/training/neural_rm_training.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <opencv2/imgproc.hpp>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+
+#include <nlohmann/json.hpp>
+
+#include "core/llava/clip_preprocess.h"
+#include "core/ranking/ctr_ranker.h"
+#include "core/image/image_io.h"
+#include "core/llava/llava_conversation.h"
+#include "core/llava/llava_engine_common.h"
+#include "core/llava/llava_prompt_writer.h"
+#include "core/project/project.h"
+#include "core/text/sentencepiece_tokenizer.h"
+#include "models/io/atomic_file.h"
+#include "models/io/checkpoint.h"
+#include "models/io/errors.h"
+#include "models/io/json_file.h"
+#include "models/io/safetensors.h"
+#include "models/llava.h"
+#include "models/llava_reward.h"
+#include "models/lora.h"
+#include "models/preference_training.h"
+#include "models/trainer.h"
+
+namespace fs = std::filesystem;
+
+namespace caig {
+namespace {
+
+const std::string kTowerKey = "model.vision_tower.vision_tower.vision_model.embeddings.class_embedding";
+
+bool isWeightOrPickle(const std::string& name) {
+  for (const char* ext : {".safetensors", ".safetensors.index.json", ".bin", ".bin.index.json", ".pt", ".pth", ".ckpt",
+                          ".msgpack", ".h5"}) {
+    const std::string e = ext;
+    if (name.size() >= e.size() && name.compare(name.size() - e.size(), e.size(), e) == 0) return true;
+  }
+  return false;
+}
+
+void writeText(const fs::path& file, const std::string& text) {
+  io::AtomicFile f(file);
+  f.write(text.data(), text.size());
+  f.commit();
+}
+
+// Training runs fp32 on the CPU and bf16 on CUDA unless told otherwise (fp16 has too little
+// range for gradients; the adapters themselves always train in fp32).
+LlavaRuntime trainingRuntime(const std::string& device, const std::string& dtype) {
+  LlavaRuntime rt = resolveLlavaRuntime(device, dtype);
+  if (dtype == "auto" && rt.device.is_cuda()) rt.dtype = c10::kBFloat16;
+  return rt;
+}
+
+std::string dtypeName(c10::ScalarType t) {
+  switch (t) {
+    case c10::kBFloat16: return "bf16";
+    case c10::kHalf: return "fp16";
+    case c10::kDouble: return "fp64";
+    default: return "fp32";
+  }
+}
+
+// The creative as a feed shows it: BGR, transparent areas over white.
+cv::Mat loadCreativeImage(const Project& project, const std::string& relPath) {
+  cv::Mat image = loadImage(project.absolute(relPath));
+  if (image.channels() == 4) {
+    cv::Mat bgr(image.size(), CV_8UC3, cv::Scalar::all(255)), alpha;
+    cv::extractChannel(image, alpha, 3);
+    cv::cvtColor(image, image, cv::COLOR_BGRA2BGR);
+    image.copyTo(bgr, alpha > 127);
+    image = bgr;
+  } else if (image.channels() == 1) {
+    cv::cvtColor(image, image, cv::COLOR_GRAY2BGR);
+  }
+  return image;
+}
+
+nlohmann::json metricsJsonOf(const PairMetrics& m) {
+  return {{"pairs", m.pairs}, {"accuracy", m.accuracy}, {"logLoss", m.logLoss}};
+}
+
+// Probability that each example's labelled side wins, in batches, no graph, dropout off.
+std::vector<double> labelProbabilities(const LlamaModel& model, const RewardHeads& heads,
+                                       const std::vector<RewardExample>& examples, int64_t batchSize) {
+  std::vector<double> out;
+  LlamaForwardOptions fo;
+  fo.grad = false;
+  for (std::size_t begin = 0; begin < examples.size(); begin += static_cast<std::size_t>(batchSize)) {
+    const std::size_t end = std::min(examples.size(), begin + static_cast<std::size_t>(batchSize));
+    std::vector<at::Tensor> seqs;
+    for (std::size_t i = begin; i < end; ++i) seqs.push_back(examples[i].embeds);
+    const auto [embeds, mask] = padEmbeddings(seqs);
+    const at::Tensor p = rewardForward(model, heads, embeds, mask, fo).logits.detach().to(at::kDouble).softmax(1).cpu();
+    for (std::size_t i = begin; i < end; ++i) out.push_back(p[static_cast<int64_t>(i - begin)][examples[i].label].item<double>());
+  }
+  return out;
+}
+
+// Examples come in pairs (winner left, winner right): P(winner wins) averages both orders, as
+// the ranker does, so the metrics are those of the studio's ranking.
+PairMetrics pairMetrics(const LlamaModel& model, const RewardHeads& heads, const std::vector<RewardExample>& examples,
+                        int64_t batchSize) {
+  PairMetrics m;
+  if (examples.empty()) return m;
+  const auto p = labelProbabilities(model, heads, examples, batchSize);
+  m.pairs = static_cast<int>(p.size() / 2);
+  for (int k = 0; k < m.pairs; ++k) {
+    const double win = 0.5 * (p[2 * k] + p[2 * k + 1]);
+    m.accuracy += win > 0.5 ? 1.0 : (win == 0.5 ? 0.5 : 0.0);
+    m.logLoss += -std::log(std::max(win, 1e-12));
+  }
+  m.accuracy /= m.pairs;
+  m.logLoss /= m.pairs;
+  return m;
+}
+
+// Copies the small files a model folder needs beside its weights (tokenizer, processor
+// configs); config.json is written by the caller.
+void copyAuxiliaryFiles(const fs::path& from, const fs::path& to, bool onlyTokenizer) {
+  std::error_code ec;
+  if (from.empty() || !fs::is_directory(from, ec)) return;
+  for (const auto& e : fs::directory_iterator(from)) {
+    if (!e.is_regular_file()) continue;
+    const std::string name = e.path().filename().string();
+    if (name == "config.json" || isWeightOrPickle(name)) continue;
+    if (onlyTokenizer && name.rfind("tokenizer", 0) != 0 && name != "added_tokens.json" && name != "special_tokens_map.json")
+      continue;
+    if (fs::exists(to / name)) continue;
+    fs::copy_file(e.path(), to / name);
+  }
+}
+
+}  // namespace
+
+std::string llavaLanguageKeyPrefix(const fs::path& modelDir) {
+  const auto ckpt = io::Checkpoint::open(modelDir);
+  return ckpt.contains(LlamaKeyLayout::llavaHf().checkpointKey("model.embed_tokens.weight")) ? "language_model." : "";
+}
+
+void saveMergedLlavaFolder(const fs::path& baseDir, const LlamaModel& model, const LoraAdapters& lora,
+                           const fs::path& outDir, const std::vector<std::pair<std::string, at::Tensor>>& extraTensors,
+                           const fs::path& tokenizerDir, const fs::path& visionTowerDir) {
+  nlohmann::json config = io::readJsonFile(baseDir / "config.json");
+  const auto ckpt = io::Checkpoint::open(baseDir);
+  const bool hf = ckpt.contains(LlamaKeyLayout::llavaHf().checkpointKey("model.embed_tokens.weight"));
+  const LlamaKeyLayout layout = hf ? LlamaKeyLayout::llavaHf() : LlamaKeyLayout::llavaOriginal();
+  if (!hf && !ckpt.contains(kTowerKey))
+    config["mm_vision_tower"] = fs::absolute(resolveLlavaVisionTower(baseDir, config, visionTowerDir)).string();
+
+  // W + scale * B A per adapted module, computed aside (the live model keeps its base weights).
+  std::map<std::string, at::Tensor> replaced;
+  {
+    at::NoGradGuard noGrad;
+    std::map<std::string, at::Tensor> params;
+    for (const auto& [name, t] : lora.namedParameters()) params[name] = t;
+    for (const auto& module : lora.modules()) {
+      const std::string base = "base_model.model." + module;
+      const at::Tensor& a = params.at(base + ".lora_A.weight");
+      const at::Tensor& b = params.at(base + ".lora_B.weight");
+      const at::Tensor w = model.parameter(module + ".weight");
+      const at::Tensor delta = at::matmul(b, a) * lora.config().scale();
+      const std::string key = layout.checkpointKey(module + ".weight");
+      if (!ckpt.contains(key)) throw io::FormatError(baseDir.string() + ": no tensor " + key + " to merge into");
+      replaced[key] = (w.to(delta.scalar_type()) + delta).to(ckpt.tensor(key).scalar_type()).cpu().contiguous();
+    }
+  }
+  for (const auto& [name, t] : extraTensors) replaced[name] = t.detach().cpu().contiguous();
+  io::NamedTensors tensors;
+  for (const auto& name : ckpt.names()) {
+    const auto it = replaced.find(name);
+    if (it == replaced.end()) {
+      tensors.emplace_back(name, ckpt.tensor(name));
+    } else {
+      tensors.emplace_back(name, it->second);
+      replaced.erase(it);
+    }
+  }
+  for (const auto& [name, t] : replaced) tensors.emplace_back(name, t);  // new heads
+
+  // Written beside the target and renamed: a crash leaves no half folder under the name.
+  const fs::path partial = outDir.parent_path() / (outDir.filename().string() + ".partial");
+  fs::remove_all(partial);
+  fs::create_directories(partial);
+  io::saveSafetensors(partial / "model.safetensors", tensors, {{"format", "pt"}});
+  writeText(partial / "config.json", config.dump(2) + "\n");
+  copyAuxiliaryFiles(baseDir, partial, false);
+  if (!tokenizerDir.empty()) copyAuxiliaryFiles(tokenizerDir, partial, true);
+  fs::remove_all(outDir);
+  fs::rename(partial, outDir);
+}
+
+LlavaRewardModel loadAdaptedRewardModel(const fs::path& adapterDir, const fs::path& baseDir, const std::string& device) {
+  fs::path base = baseDir;
+  if (base.empty()) {
+    const auto info = io::readJsonFile(adapterDir / "reward_model.json");
+    if (!info.contains("baseModel") || !info.at("baseModel").is_string())
+      throw io::FormatError((adapterDir / "reward_model.json").string() + ": no baseModel");
+    base = info.at("baseModel").get<std::string>();
+  }
+  const fs::path headsFile = adapterDir / "reward_heads.safetensors";
+  const auto heads = io::SafetensorsFile::open(headsFile);
+  if (!heads.contains("score.weight")) throw io::FormatError(headsFile.string() + ": no score.weight");
+  auto optional = [&heads](const std::string& name) { return heads.contains(name) ? heads.tensor(name) : at::Tensor(); };
+  const LlavaRuntime rt = resolveLlavaRuntime(device, "auto");
+  LlavaLoadOptions lo;
+  lo.device = rt.device;
+  lo.dtype = rt.dtype;
+  lo.headKeyPrefixes = {"score.", "point_head."};
+  lo.languageHeadOptional = true;
+  LlavaModel llava = LlavaModel::load(base, lo);
+  LoraAdapters::load(llava.mutableLanguageModel(), adapterDir, llavaLanguageKeyPrefix(base)).merge();
+  return LlavaRewardModel(std::move(llava), heads.tensor("score.weight"), optional("score.bias"),
+                          optional("point_head.weight"), optional("point_head.bias"));
+}
+
+std::string NeuralRmResult::summary() const {
+  std::ostringstream s;
+  char buf[256];
+  s << "pairs: " << pairStats.pairs << " from " << pairStats.productsWithPairs << " of " << pairStats.products
+    << " products (" << pairStats.candidatePairs << " same-product candidates)\n";
+  s << "split by product: " << trainPairs << " train pairs (" << trainProducts << " products, " << trainExamples
+    << " examples with both orders), " << validationPairs << " held-out pairs (" << validationProducts << " products)\n";
+  std::snprintf(buf, sizeof buf, "device %s; %lld steps%s%s, %.1f s\n", device.c_str(), static_cast<long long>(steps),
+                resumedFromStep > 0 ? (" (resumed at step " + std::to_string(resumedFromStep) + ")").c_str() : "",
+                newHead ? ", new score head" : "", seconds);
+  s << buf;
+  std::snprintf(buf, sizeof buf, "train: accuracy %.1f%% -> %.1f%%, log-loss %.4f -> %.4f\n", 100 * trainBefore.accuracy,
+                100 * trainAfter.accuracy, trainBefore.logLoss, trainAfter.logLoss);
+  if (!cancelled) s << buf;
+  if (validationBefore && validationAfter) {
+    std::snprintf(buf, sizeof buf, "held out: accuracy %.1f%% (before %.1f%%), log-loss %.4f (before %.4f)\n",
+                  100 * validationAfter->accuracy, 100 * validationBefore->accuracy, validationAfter->logLoss,
+                  validationBefore->logLoss);
+    s << buf;
+  } else if (!cancelled) {
+    s << "held out: none (one product with pairs, or --val-fraction 0): accuracy unknown\n";
+  }
+  if (cancelled) s << "cancelled; checkpoint " << lastCheckpoint.string() << " (continue with --resume)\n";
+  if (!adapterDir.empty()) s << "adapter -> " << adapterDir.string() << "\n";
+  if (!mergedDir.empty()) s << "merged reward model -> " << mergedDir.string() << "\n";
+  return s.str();
+}
+
+std::string NeuralRmResult::metricsJson() const {
+  nlohmann::json j;
+  j["pairs"] = pairStats.pairs;
+  j["trainPairs"] = trainPairs;
+  j["validationPairs"] = validationPairs;
+  j["trainProducts"] = trainProducts;
+  j["validationProducts"] = validationProducts;
+  j["trainExamples"] = trainExamples;
+  j["trainBefore"] = metricsJsonOf(trainBefore);
+  if (!cancelled) j["train"] = metricsJsonOf(trainAfter);
+  if (validationBefore) j["validationUntrained"] = metricsJsonOf(*validationBefore);
+  if (validationAfter) j["validation"] = metricsJsonOf(*validationAfter);
+  j["steps"] = steps;
+  j["resumedFromStep"] = resumedFromStep;
+  j["cancelled"] = cancelled;
+  j["device"] = device;
+  j["adapter"] = adapterDir.string();
+  j["merged"] = mergedDir.string();
+  j["lastCheckpoint"] = lastCheckpoint.string();
+  j["seconds"] = seconds;
+  return j.dump();
+}
+
+NeuralRmResult trainNeuralRewardModel(Project& project, const NeuralRmOptions& o) {
+  const auto start = std::chrono::steady_clock::now();
+  const auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
+  if (o.steps < 1 || o.batchSize < 1 || o.gradientAccumulation < 1 || o.pairSide < 1 || !(o.learningRate > 0))
+    throw std::invalid_argument("train-rm: need steps, batch size, accumulation and pair side >= 1 and lr > 0");
+  if (o.modelDir.empty()) throw std::invalid_argument("train-rm: no reward-model folder given");
+  std::error_code ec;
+  if (!fs::is_directory(o.modelDir, ec))
+    throw io::FileError(o.modelDir.string() + ": no such model folder");
+
+  NeuralRmResult result;
+  // Pairs first: a project without clicks fails before any model is read.
+  const TrainingPairs data = loadTrainingPairs(project, o.rules, o.validationFraction, o.seed);
+  const auto& creatives = data.creatives;
+  const PairSet& pairSet = data.pairSet;
+  const PairSplit& split = data.split;
+  result.pairStats = pairSet.stats;
+  result.trainPairs = static_cast<int>(split.train.size());
+  result.validationPairs = static_cast<int>(split.validation.size());
+  result.trainProducts = static_cast<int>(split.trainProducts.size());
+  result.validationProducts = static_cast<int>(split.validationProducts.size());
+
+  // Model, head, tokenizer, question.
+  const auto instructions =
+      LlavaInstructions::load(o.instructionsFile.empty() ? defaultLlavaInstructionsFile() : o.instructionsFile);
+  const fs::path tokenizerDir = o.tokenizerDir.empty() ? o.modelDir : o.tokenizerDir;
+  const auto tokenizer = SentencePieceTokenizer::load(tokenizerDir);
+  const LlavaRuntime rt = trainingRuntime(o.device, o.dtype);
+  result.device = rt.device.str() + " " + dtypeName(rt.dtype);
+  const auto ckpt = io::Checkpoint::open(o.modelDir);
+  const bool hasHead = ckpt.contains("score.weight");
+  if (!hasHead && !o.newHead)
+    throw io::FormatError(o.modelDir.string() +
+                          ": not a reward-model folder (its checkpoint has no score.weight head); pass --new-head to "
+                          "start a reward model from this LLaVA");
+  LlavaLoadOptions lo;
+  lo.device = rt.device;
+  lo.dtype = rt.dtype;
+  lo.visionTowerDir = o.visionTowerDir;
+  lo.headKeyPrefixes = {"score.", "point_head."};
+  lo.languageHeadOptional = true;
+  LlavaModel llava = LlavaModel::load(o.modelDir, lo);
+  LlamaModel& lm = llava.mutableLanguageModel();
+  checkTokenizerFitsModel(tokenizer, lm.config().vocabSize, llava.imageTokenIndex(), o.modelDir);
+  const int64_t hidden = lm.config().hiddenSize;
+  const c10::ScalarType headType = at::promote_types(lm.dtype(), at::kFloat);
+  RewardHeads heads;
+  if (hasHead) {
+    // Fine-tuning starts from the checkpoint's head (a missing bias starts at zero).
+    auto take = [&](const std::string& name, std::vector<int64_t> shape) {
+      if (!ckpt.contains(name)) return at::zeros(shape, at::TensorOptions().dtype(headType).device(rt.device));
+      const at::Tensor t = ckpt.tensor(name);
+      if (t.sizes().vec() != shape) throw io::FormatError(o.modelDir.string() + ": " + name + " has the wrong shape");
+      return t.to(rt.device, headType).clone();
+    };
+    heads.scoreWeight = take("score.weight", {2, hidden}).set_requires_grad(true);
+    heads.scoreBias = take("score.bias", {2}).set_requires_grad(true);
+    if (ckpt.contains("point_head.weight")) {
+      heads.pointWeight = take("point_head.weight", {2, hidden}).set_requires_grad(true);
+      heads.pointBias = take("point_head.bias", {2}).set_requires_grad(true);
+    }
+  } else {
+    heads = RewardHeads::create(hidden, o.pointHead, o.seed, rt.device, headType);
+    result.newHead = true;
+  }
+  const bool pointTargets = heads.pointWeight.defined();
+
+  // Examples: both orders of every pair, embeddings computed once (the tower is frozen).
+  std::map<std::string, std::string> titles;
+  for (const auto& p : project.store().clickProducts()) titles[p.key] = p.title.empty() ? p.key : p.title;
+  std::map<std::string, at::Tensor> idsByTitle;
+  ClipPreprocessOptions pre;
+  pre.size = static_cast<int>(llava.imageSize());
+  std::map<int, cv::Mat> images;
+  auto image = [&](int index) -> const cv::Mat& {
+    auto it = images.find(index);
+    if (it == images.end())
+      it = images.emplace(index, loadCreativeImage(project, creatives[static_cast<std::size_t>(index)].imagePath)).first;
+    return it->second;
+  };
+  const int totalPairs = result.trainPairs + result.validationPairs;
+  int built = 0;
+  auto makeExamples = [&](const std::vector<ClickPair>& pairs) {
+    std::vector<RewardExample> out;
+    for (const auto& p : pairs) {
+      const auto t = titles.find(p.productKey);
+      const std::string title = t == titles.end() || t->second.empty() ? p.productKey : t->second;
+      auto ids = idsByTitle.find(title);
+      if (ids == idsByTitle.end()) {
+        const std::string prompt = rewardModelPrompt(instructions.question(title.empty() ? "product" : title));
+        ids = idsByTitle.emplace(title, at::tensor(tokenizeWithImage(tokenizer, prompt, llava.imageTokenIndex()), at::kLong))
+                  .first;
+      }
+      const cv::Mat& w = image(p.winner);
+      const cv::Mat& l = image(p.loser);
+      const at::Tensor pixels =
+          clipPreprocessBatch({sideBySide(w, l, o.pairSide), sideBySide(l, w, o.pairSide)}, pre).to(rt.device);
+      const at::Tensor features = llava.encodeImages(pixels);
+      const double ctrW = creatives[static_cast<std::size_t>(p.winner)].ctr();
+      const double ctrL = creatives[static_cast<std::size_t>(p.loser)].ctr();
+      for (int order = 0; order < 2; ++order) {
+        RewardExample e;
+        // clone() outside inference mode: the splice is an inference tensor, training needs a normal one.
+        e.embeds = llava.spliceEmbeddings(ids->second, features[order]).clone();
+        e.label = order;  // order 0: winner on the left
+        if (pointTargets) {
+          e.ctrLeft = order == 0 ? ctrW : ctrL;
+          e.ctrRight = order == 0 ? ctrL : ctrW;
+        }
+        out.push_back(std::move(e));
+      }
+      ++built;
+      if (o.progress) {
+        RmProgress pr;
+        pr.phase = "features";
+        pr.step = built;
+        pr.maxSteps = totalPairs;
+        pr.elapsed = elapsed();
+        o.progress(pr);
+      }
+      if (images.size() > 64) images.clear();  // bounded cache: pairs come product by product
+    }
+    return out;
+  };
+  const std::vector<RewardExample> trainExamples = makeExamples(split.train);
+  const std::vector<RewardExample> valExamples = makeExamples(split.validation);
+  result.trainExamples = static_cast<int>(trainExamples.size());
+
+  // Names, folders, run record, log.
+  const std::string name = o.name.empty() ? modelFolderName(o.modelDir) + "-ft" : o.name;
+  if (name.find('/') != std::string::npos || name == "." || name == "..")
+    throw std::invalid_argument("train-rm: the output name must be a plain folder name");
+  result.checkpointDir = project.absolute("checkpoints/" + name);
+  fs::path resumeFrom;
+  if (o.resume) {
+    const auto latest = latestCheckpoint(result.checkpointDir);
+    if (!latest)
+      throw std::invalid_argument("train-rm --resume: no checkpoint of '" + name + "' under " +
+                                  result.checkpointDir.string());
+    resumeFrom = *latest;
+  } else {
+    fs::remove_all(result.checkpointDir);  // a fresh run: old checkpoints of this name would confuse --resume
+  }
+  const std::string prefix = llavaLanguageKeyPrefix(o.modelDir);
+  nlohmann::json config{{"model", fs::absolute(o.modelDir).string()},
+                        {"name", name},
+                        {"device", result.device},
+                        {"minImpressions", o.rules.minImpressions},
+                        {"ratioMin", o.rules.ratioMin},
+                        {"ratioMax", o.rules.ratioMax},
+                        {"maxPairsPerProduct", o.rules.maxPairsPerProduct},
+                        {"validationFraction", o.validationFraction},
+                        {"seed", o.seed},
+                        {"pairSide", o.pairSide},
+                        {"loraRank", o.lora.rank},
+                        {"loraAlpha", o.lora.alpha},
+                        {"loraDropout", o.lora.dropout},
+                        {"steps", o.steps},
+                        {"batchSize", o.batchSize},
+                        {"gradientAccumulation", o.gradientAccumulation},
+                        {"learningRate", o.learningRate},
+                        {"warmupSteps", o.warmupSteps},
+                        {"pointHead", pointTargets},
+                        {"newHead", result.newHead},
+                        {"resume", o.resume}};
+  const StartedTrainingRun started = startTrainingRun(project, "reward-model", config.dump(), o.logFile, "train-rm");
+  result.runId = started.runId;
+  result.logFile = started.logFile;
+  JsonLinesLog log(result.logFile);
+
+  try {
+    LoraConfig lc;
+    lc.rank = o.lora.rank;
+    lc.alpha = o.lora.alpha;
+    lc.dropout = o.lora.dropout;
+    lc.targetModules = o.lora.targetModules;
+    lc.baseModel = fs::absolute(o.modelDir).string();
+    LoraAdapters lora(lm, lc, o.seed);  // B = 0: the model is still the base model
+
+    const int64_t evalBatch = std::max<int64_t>(o.batchSize, 4);
+    result.trainBefore = pairMetrics(lm, heads, trainExamples, evalBatch);
+    if (!valExamples.empty()) result.validationBefore = pairMetrics(lm, heads, valExamples, evalBatch);
+    log.write({{"event", "start"},
+               {"run", result.runId},
+               {"config", config},
+               {"pairs", pairSet.stats.pairs},
+               {"trainPairs", result.trainPairs},
+               {"validationPairs", result.validationPairs},
+               {"trainProducts", split.trainProducts},
+               {"validationProducts", split.validationProducts},
+               {"untrained", result.validationBefore ? metricsJsonOf(*result.validationBefore) : nlohmann::json()},
+               {"elapsed", elapsed()}});
+
+    RewardJobOptions jo;
+    jo.pointWeight = o.pointWeight;
+    jo.checkpointLayers = o.gradientCheckpointing;
+    TrainingJob job = rewardModelJob(lm, lora, heads, trainExamples, o.batchSize, jo);
+    const int64_t perEpoch = trainingSteps(job, o.gradientAccumulation);
+    job.epochs = (o.steps + perEpoch - 1) / perEpoch;
+    TrainerOptions to;
+    to.learningRate = o.learningRate;
+    to.weightDecay = o.weightDecay;
+    to.warmupSteps = o.warmupSteps;
+    to.totalSteps = o.steps;
+    to.gradientAccumulation = o.gradientAccumulation;
+    to.maxGradNorm = o.maxGradNorm;
+    to.seed = o.seed;
+    auto parameters = lora.namedParameters(prefix);
+    for (const auto& p : heads.namedParameters()) parameters.push_back(p);
+    Trainer trainer(parameters, to);
+
+    TrainingRunOptions ro;
+    ro.checkpointDir = result.checkpointDir;
+    ro.checkpointEvery = o.checkpointEvery;
+    ro.cancel = o.cancel;
+    ro.stopAfterSteps = o.steps;
+    ro.resumeFrom = resumeFrom;
+    ro.onStep = [&](const StepReport& r) {
+      nlohmann::json line{{"event", "step"},      {"step", r.step},         {"loss", r.loss},
+                          {"lr", r.learningRate}, {"gradNorm", r.gradNorm}, {"tokensPerSecond", r.tokensPerSecond}};
+      RmProgress pr;
+      pr.phase = "train";
+      pr.step = static_cast<int>(r.step);
+      pr.maxSteps = static_cast<int>(o.steps);
+      pr.trainLoss = r.loss;
+      if (o.evalEvery > 0 && r.step % o.evalEvery == 0 && !valExamples.empty()) {
+        const PairMetrics vm = pairMetrics(lm, heads, valExamples, evalBatch);
+        pr.valLoss = vm.logLoss;
+        pr.valAccuracy = vm.accuracy;
+        line["valLoss"] = vm.logLoss;
+        line["valAccuracy"] = vm.accuracy;
+      }
+      pr.elapsed = elapsed();
+      line["elapsed"] = pr.elapsed;
+      log.write(line);
+      result.stepLosses.push_back(r.loss);
+      if (o.progress) o.progress(pr);
+    };
+    if (!resumeFrom.empty()) {
+      const auto state = io::readJsonFile(resumeFrom / "trainer_state.json");
+      result.resumedFromStep = state.value("step", int64_t{0});
+      log.write({{"event", "resume"}, {"checkpoint", resumeFrom.string()}, {"step", result.resumedFromStep}});
+    }
+    const TrainingRunResult tr = runTraining(trainer, job, ro);
+    result.steps = tr.steps;
+    result.cancelled = tr.cancelled;
+    result.lastCheckpoint = tr.lastCheckpoint;
+
+    if (result.cancelled) {
+      result.seconds = elapsed();
+      log.write({{"event", "cancelled"}, {"step", tr.steps}, {"checkpoint", tr.lastCheckpoint.string()},
+                 {"elapsed", result.seconds}});
+      project.store().finishTrainingRun(result.runId, "cancelled", result.metricsJson());
+      return result;
+    }
+    result.trainAfter = pairMetrics(lm, heads, trainExamples, evalBatch);
+    if (!valExamples.empty()) result.validationAfter = pairMetrics(lm, heads, valExamples, evalBatch);
+
+    // The adapter folder (PEFT files + heads + what it was trained from), then the merged folder.
+    const std::string rel = "models/" + name;
+    result.adapterDir = project.absolute(rel);
+    fs::create_directories(result.adapterDir);
+    lora.save(result.adapterDir, prefix);
+    heads.save(result.adapterDir / "reward_heads.safetensors");
+    result.seconds = elapsed();
+    nlohmann::json info{{"format", "caig-reward-adapter"},
+                        {"version", 1},
+                        {"baseModel", fs::absolute(o.modelDir).string()},
+                        {"pairSide", o.pairSide},
+                        {"trainingRun", result.runId},
+                        {"heldOutSplit", "by product"},
+                        {"metrics", nlohmann::json::parse(result.metricsJson())}};
+    writeText(result.adapterDir / "reward_model.json", info.dump(2) + "\n");
+    std::vector<std::pair<std::string, at::Tensor>> headTensors;
+    for (const auto& [n, t] : heads.namedParameters()) headTensors.emplace_back(n, t.detach().to(at::kFloat));
+    if (o.merge) {
+      result.mergedDir = result.adapterDir / "merged";
+      saveMergedLlavaFolder(o.modelDir, lm, lora, result.mergedDir, headTensors, tokenizerDir, o.visionTowerDir);
+    }
+    result.seconds = elapsed();
+    project.store().transaction([&] {
+      project.store().registerModel({0, "adapter", name, rel, "fp32"});
+      if (o.merge) {
+        project.store().registerModel({0, "reward", name + "-merged", rel + "/merged", dtypeName(rt.dtype)});
+        project.store().setSetting("ranker.neural.active", rel + "/merged");
+      }
+    });
+    project.store().finishTrainingRun(result.runId, "finished", result.metricsJson());
+    log.write({{"event", "end"}, {"metrics", nlohmann::json::parse(result.metricsJson())}, {"elapsed", elapsed()}});
+  } catch (const std::exception& e) {
+    recordFailedTrainingRun(project, result.runId, log, e.what(), elapsed());
+    throw;
+  }
+  return result;
+}
+
+}  // namespace caig
