@@ -24,6 +24,7 @@
 #include "app/cli_llava.h"
 #include "app/cli_app.h"
 #include "app/cli_generate.h"
+#include "app/cli_ranking.h"
 #include "core/generation/standard_generators.h"
 #include "models/io/checkpoint.h"
 #include "models/io/errors.h"
@@ -212,34 +213,19 @@ void addRankCommand(CLI::App& app) {
       }
       const auto r = caig::rankCreatives(ranker, creatives, {a->title, a->category});
       if (a->json) {
-        nlohmann::json j;
-        j["model"] = ranker.id();
-        j["status"] = ranker.status();
-        j["schedule"] = r.schedule;
-        j["comparisons"] = r.comparisons;
-        j["creatives"] = nlohmann::json::array();
+        nlohmann::json j = caig::cli::rankingJson(ranker, r, a->images);
         for (std::size_t i = 0; i < creatives.size(); ++i) {
-          nlohmann::json c{{"file", a->images[i].string()}, {"rank", r.rank[i]},         {"score", r.score[i]},
-                           {"stdError", r.stdError[i]},     {"winVsReference", r.winVsReference[i]},
-                           {"winVsBestOther", r.winVsBestOther[i]}, {"productAlpha", bool(hasAlpha[i])}};
+          auto& c = j["creatives"][i];
+          c["productAlpha"] = bool(hasAlpha[i]);
           const auto f = ranker.features(creatives[i]);
           for (int k = 0; k < caig::kBuiltinFeatureCount; ++k) c["features"][caig::BuiltinRanker::featureNames()[k]] = f[k];
-          j["creatives"].push_back(c);
         }
         std::printf("%s\n", j.dump(2).c_str());
         std::exit(0);
       }
-      std::printf("ranked %zu images with %s (%s, %d comparisons); %s\n", creatives.size(), ranker.id().c_str(),
-                  r.schedule.c_str(), r.comparisons, ranker.status().c_str());
-      std::printf("rank  score +- std err  P(beats #1)  file\n");
-      std::vector<std::size_t> order(creatives.size());
-      std::iota(order.begin(), order.end(), 0);
-      std::sort(order.begin(), order.end(), [&](std::size_t x, std::size_t y) { return r.rank[x] < r.rank[y]; });
-      for (std::size_t i : order) {
-        std::printf("%4d  %+6.2f +- %5.2f   %s  %s%s\n", r.rank[i], r.score[i], r.stdError[i],
-                    i == 0 ? "reference" : cv::format("%9.2f", r.winVsReference[i]).c_str(),
-                    a->images[i].string().c_str(), hasAlpha[i] ? "" : " (no .alpha.png: centred product assumed)");
-      }
+      std::vector<std::string> notes;
+      for (const bool has : hasAlpha) notes.push_back(has ? "" : " (no .alpha.png: centred product assumed)");
+      caig::cli::printRankingTable(ranker, r, a->images, notes);
       std::exit(0);
     } catch (const std::exception& e) {
       std::fprintf(stderr, "caig rank: %s\n", e.what());

@@ -1,4 +1,5 @@
 #include "app/cli_llava.h"
+#include "app/cli_ranking.h"
 
 #include <algorithm>
 #include <chrono>
@@ -154,34 +155,12 @@ int runNeuralRank(const LlavaCliOptions& o, const fs::path& modelDir, const std:
     options.bothOrders = false;
     const auto r = caig::rankCreatives(ranker, creatives, {title, category}, options);
     if (json) {
-      nlohmann::json j;
-      j["model"] = ranker.id();
-      j["status"] = ranker.status();
-      j["schedule"] = r.schedule;
-      j["comparisons"] = r.comparisons;
+      nlohmann::json j = rankingJson(ranker, r, images);
       j["meanOrderDisagreement"] = ranker.meanDisagreement();
-      j["creatives"] = nlohmann::json::array();
-      for (std::size_t i = 0; i < creatives.size(); ++i) {
-        j["creatives"].push_back({{"file", images[i].string()},
-                                  {"rank", r.rank[i]},
-                                  {"score", r.score[i]},
-                                  {"stdError", r.stdError[i]},
-                                  {"winVsReference", r.winVsReference[i]},
-                                  {"winVsBestOther", r.winVsBestOther[i]}});
-      }
       std::printf("%s\n", j.dump(2).c_str());
       return 0;
     }
-    std::printf("ranked %zu images with %s (%s, %d comparisons); %s\n", creatives.size(), ranker.id().c_str(),
-                r.schedule.c_str(), r.comparisons, ranker.status().c_str());
-    std::printf("rank  score +- std err  P(beats #1)  file\n");
-    std::vector<std::size_t> order(creatives.size());
-    std::iota(order.begin(), order.end(), 0);
-    std::sort(order.begin(), order.end(), [&](std::size_t x, std::size_t y) { return r.rank[x] < r.rank[y]; });
-    for (const std::size_t i : order) {
-      std::printf("%4d  %+6.2f +- %5.2f   %s  %s\n", r.rank[i], r.score[i], r.stdError[i],
-                  i == 0 ? "reference" : cv::format("%9.2f", r.winVsReference[i]).c_str(), images[i].string().c_str());
-    }
+    printRankingTable(ranker, r, images);
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "caig rank: %s\n", e.what());
