@@ -209,7 +209,9 @@ void MainWindow::createActions() {
   auto* undo = undo_->createUndoAction(this, tr("&Undo"));
   undo->setShortcut(QKeySequence::Undo);
   auto* redo = undo_->createRedoAction(this, tr("&Redo"));
-  redo->setShortcuts({QKeySequence::Redo, QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_Z)});
+  // QKeySequence::Redo is Ctrl+Shift+Z here: naming it twice made Qt call the key ambiguous and
+  // do nothing. Ctrl+Y is what Windows habits reach for.
+  redo->setShortcuts({QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_Z), QKeySequence(Qt::CTRL | Qt::Key_Y)});
   edit->addAction(undo);
   edit->addAction(redo);
   setIcon(undo, QStringLiteral("undo"));
