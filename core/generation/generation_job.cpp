@@ -417,10 +417,10 @@ std::vector<Variant> saveGeneration(Project& project, const GenerationInput& inp
   project.store().transaction([&] {
     if (!result.newCutout.empty()) project.setCutout(input.productId, result.newCutout, result.cutoutEngine);
     // One record per prompt text: a prompt the product already has keeps its record.
-    std::map<std::int64_t, bool> ids;
+    std::set<std::int64_t> ids;  // the product's prompt records
     std::map<std::string, std::int64_t> byText;
     for (const auto& r : project.store().prompts(input.productId)) {
-      ids[r.id] = true;
+      ids.insert(r.id);
       byText.emplace(r.text, r.id);
     }
     for (const auto& v : result.variants) {
@@ -442,7 +442,7 @@ std::vector<Variant> saveGeneration(Project& project, const GenerationInput& inp
         } else {
           PromptRecord record{0, input.productId, v.prompt.text, v.prompt.source, false};
           promptId = project.store().addPrompt(record);
-          ids[promptId] = true;
+          ids.insert(promptId);
           byText.emplace(v.prompt.text, promptId);
         }
       }
