@@ -221,6 +221,7 @@ AutoencoderKLConfig configFromJson(const json& j, const std::string& what) {
     throw io::FormatError(what + ": " + e.what());
   }
   if (c.blockOutChannels.empty()) throw io::FormatError(what + ": block_out_channels is empty");
+  if (c.normNumGroups < 1) throw io::FormatError(what + ": norm_num_groups must be positive");
   for (const int64_t ch : c.blockOutChannels)
     if (ch < 1 || ch % c.normNumGroups) throw io::FormatError(what + ": block_out_channels must be multiples of norm_num_groups");
   if (c.inChannels < 1 || c.outChannels < 1 || c.latentChannels < 1 || c.layersPerBlock < 1)
@@ -290,9 +291,26 @@ AutoencoderKL& AutoencoderKL::operator=(AutoencoderKL&&) noexcept = default;
 
 AutoencoderKL AutoencoderKL::load(const std::filesystem::path& dir, c10::Device device, c10::ScalarType dtype) {
   const json j = unet::readClassConfig(dir, "AutoencoderKL");
-  AutoencoderKL model(configFromJson(j, "'" + (dir / "config.json").string() + "'"));
+  const std::string configName = "'" + (dir / "config.json").string() + "'";
+  const AutoencoderKLConfig config = configFromJson(j, configName);
   const auto path = unet::findDiffusersWeights(dir);
   const auto checkpoint = io::Checkpoint::open(path);
+  {  // the config's sizes against the weights, before anything is allocated
+    const io::ConfigCheck check(checkpoint, configName);
+    const auto& b = config.blockOutChannels;
+    if (b.empty()) check.fail("block_out_channels is empty");
+    check.shape("encoder.conv_in.weight", {b[0], config.inChannels, 3, 3}, "block_out_channels[0] and in_channels");
+    check.count("encoder.down_blocks.", ".resnets.0.conv1.weight", static_cast<int64_t>(b.size()),
+                "the length of block_out_channels");
+    for (std::size_t i = 0; i < b.size(); ++i) {
+      check.shape("encoder.down_blocks." + std::to_string(i) + ".resnets.0.conv1.weight", {b[i], b[i ? i - 1 : 0], 3, 3},
+                  "block_out_channels[" + std::to_string(i) + "]");
+    }
+    check.count("encoder.down_blocks.0.resnets.", ".conv1.weight", config.layersPerBlock, "layers_per_block");
+    check.shape("decoder.conv_out.weight", {config.outChannels, b[0], 3, 3}, "out_channels and block_out_channels[0]");
+    check.shape("post_quant_conv.weight", {config.latentChannels, config.latentChannels, 1, 1}, "latent_channels");
+  }
+  AutoencoderKL model(config);
   WeightNaming naming;
   if (checkpoint.contains("encoder.mid_block.attentions.0.query.weight")) naming.checkpointKey = legacyKey;
   try {

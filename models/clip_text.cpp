@@ -115,8 +115,20 @@ ClipTextModel::ClipTextModel(ClipTextModel&&) noexcept = default;
 ClipTextModel& ClipTextModel::operator=(ClipTextModel&&) noexcept = default;
 
 ClipTextModel ClipTextModel::load(const std::filesystem::path& modelDir, c10::Device device) {
-  ClipTextModel model(readClipTextConfig(modelDir));
-  model.loadWeights(io::Checkpoint::open(modelDir));
+  const ClipTextConfig c = readClipTextConfig(modelDir);
+  const auto checkpoint = io::Checkpoint::open(modelDir);
+  {  // the config's sizes against the weights, before anything is allocated
+    const io::ConfigCheck check(checkpoint, "'" + (modelDir / "config.json").string() + "'");
+    const std::string t = "text_model.";
+    check.shape(t + "embeddings.token_embedding.weight", {c.vocabSize, c.hiddenSize}, "vocab_size and hidden_size");
+    check.shape(t + "embeddings.position_embedding.weight", {c.maxPositionEmbeddings, c.hiddenSize},
+                "max_position_embeddings and hidden_size");
+    check.count(t + "encoder.layers.", ".self_attn.q_proj.weight", c.numHiddenLayers, "num_hidden_layers");
+    check.shape(t + "encoder.layers.0.mlp.fc1.weight", {c.intermediateSize, c.hiddenSize},
+                "intermediate_size and hidden_size");
+  }
+  ClipTextModel model(c);
+  model.loadWeights(checkpoint);
   model.to(device);
   return model;
 }

@@ -238,9 +238,40 @@ LlavaVisionModel::~LlavaVisionModel() = default;
 LlavaVisionModel::LlavaVisionModel(LlavaVisionModel&&) noexcept = default;
 LlavaVisionModel& LlavaVisionModel::operator=(LlavaVisionModel&&) noexcept = default;
 
+void checkLlavaVisionConfig(const LlavaVisionConfig& c, const io::Checkpoint& tower, const WeightNaming& towerNaming,
+                            const io::Checkpoint& projector, const WeightNaming& projectorNaming,
+                            const std::string& configName) {
+  auto key = [](const WeightNaming& naming, const std::string& name) {
+    return naming.checkpointKey ? naming.checkpointKey(name) : name;
+  };
+  const io::ConfigCheck check(tower, configName);
+  const auto& v = c.vision;
+  const std::string emb = "vision_model.embeddings.";
+  check.shape(key(towerNaming, emb + "patch_embedding.weight"), {v.hiddenSize, v.numChannels, v.patchSize, v.patchSize},
+              "vision_config hidden_size, num_channels and patch_size");
+  const int64_t side = v.imageSize / v.patchSize;  // the config reader checked patch_size > 0
+  check.shape(key(towerNaming, emb + "position_embedding.weight"), {side * side + 1, v.hiddenSize},
+              "vision_config image_size, patch_size and hidden_size");
+  check.count(key(towerNaming, "vision_model.encoder.layers."), ".self_attn.q_proj.weight", v.numHiddenLayers,
+              "vision_config num_hidden_layers");
+  check.shape(key(towerNaming, "vision_model.encoder.layers.0.mlp.fc1.weight"), {v.intermediateSize, v.hiddenSize},
+              "vision_config intermediate_size and hidden_size");
+  const io::ConfigCheck projectorCheck(projector, configName);
+  projectorCheck.shape(key(projectorNaming, "projector.linear_1.weight"), {c.textHiddenSize, v.hiddenSize},
+                       "the text hidden_size and vision_config hidden_size");
+  if (c.projector == LlavaProjectorType::Mlp2xGelu) {
+    projectorCheck.shape(key(projectorNaming, "projector.linear_2.weight"), {c.textHiddenSize, c.textHiddenSize},
+                         "the text hidden_size");
+  }
+}
+
 LlavaVisionModel LlavaVisionModel::load(const std::filesystem::path& modelDir, c10::Device device) {
-  LlavaVisionModel model(readLlavaVisionConfig(modelDir));
-  model.loadWeights(io::Checkpoint::open(modelDir));
+  const LlavaVisionConfig config = readLlavaVisionConfig(modelDir);
+  const auto checkpoint = io::Checkpoint::open(modelDir);
+  const WeightNaming naming = llavaVisionWeightNaming(detectLlavaLayout(checkpoint), config.projector);
+  checkLlavaVisionConfig(config, checkpoint, naming, checkpoint, naming, (modelDir / "config.json").string());
+  LlavaVisionModel model(config);
+  model.loadWeights(checkpoint);
   model.to(device);
   return model;
 }

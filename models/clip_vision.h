@@ -75,6 +75,14 @@ WeightNaming llavaVisionWeightNaming(LlavaLayout layout,
 // The layout whose vision keys the checkpoint holds. Throws io::FormatError when neither.
 LlavaLayout detectLlavaLayout(const io::Checkpoint& checkpoint);
 
+// Refuses, before the model is built, a vision config whose sizes the weights do not have
+// (hidden_size, image_size, patch_size, num_channels, num_hidden_layers, intermediate_size, the
+// projector's output): io::FormatError naming `configName` and the field. `tower` holds the
+// vision_model.* weights and `projector` the projector's, each under its naming.
+void checkLlavaVisionConfig(const LlavaVisionConfig& config, const io::Checkpoint& tower, const WeightNaming& towerNaming,
+                            const io::Checkpoint& projector, const WeightNaming& projectorNaming,
+                            const std::string& configName);
+
 class LlavaVisionModel {
  public:
   explicit LlavaVisionModel(const LlavaVisionConfig& config = {});

@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "models/io/errors.h"
+#include "models/io/checkpoint.h"
 #include "models/nn/unet_blocks.h"
 
 namespace caig {
@@ -100,7 +101,26 @@ ControlNetModel::ControlNetModel(ControlNetModel&&) noexcept = default;
 ControlNetModel& ControlNetModel::operator=(ControlNetModel&&) noexcept = default;
 
 ControlNetModel ControlNetModel::load(const std::filesystem::path& dir, c10::Device device, c10::ScalarType dtype) {
-  ControlNetModel model(readControlNetConfig(dir));
+  const ControlNetConfig config = readControlNetConfig(dir);
+  unet::checkCoreConfig(config.unet, dir);
+  {  // the conditioning embedding, before anything is allocated
+    const auto checkpoint = io::Checkpoint::open(unet::findDiffusersWeights(dir));
+    const io::ConfigCheck check(checkpoint, "'" + (dir / "config.json").string() + "'");
+    const auto& ch = config.conditioningEmbeddingOutChannels;
+    if (ch.empty()) check.fail("conditioning_embedding_out_channels is empty");
+    const std::string e = "controlnet_cond_embedding.";
+    check.shape(e + "conv_in.weight", {ch[0], config.conditioningChannels, 3, 3},
+                "conditioning_channels and conditioning_embedding_out_channels[0]");
+    check.count(e + "blocks.", ".weight", static_cast<int64_t>(2 * (ch.size() - 1)),
+                "the length of conditioning_embedding_out_channels");
+    for (std::size_t i = 0; i + 1 < ch.size(); ++i) {
+      check.shape(e + "blocks." + std::to_string(2 * i + 1) + ".weight", {ch[i + 1], ch[i], 3, 3},
+                  "conditioning_embedding_out_channels[" + std::to_string(i + 1) + "]");
+    }
+    check.shape(e + "conv_out.weight", {config.unet.blockOutChannels.front(), ch.back(), 3, 3},
+                "conditioning_embedding_out_channels and block_out_channels[0]");
+  }
+  ControlNetModel model(config);
   unet::loadFolderWeights(*model.impl_->net, dir, "ControlNetModel");
   model.to(device, dtype);
   return model;

@@ -60,8 +60,14 @@ struct BaseConfig {
 BaseConfig readBase(const json& config, const std::string& defaultSpacing, bool defaultAlphaToOne) {
   if (!config.is_object()) throw io::FormatError("scheduler config: expected a JSON object");
   BaseConfig base;
-  base.numTrain = field<int>(config, "num_train_timesteps", 1000);
-  if (base.numTrain < 2) throw io::FormatError("scheduler config: num_train_timesteps must be >= 2");
+  // Read wide and range-checked before use: a narrowing read would wrap 4e12 into some int, and
+  // the noise schedule is an array of that many entries.
+  const auto numTrain = field<int64_t>(config, "num_train_timesteps", 1000);
+  if (numTrain < 2 || numTrain > 100000) {
+    throw io::FormatError("scheduler config: num_train_timesteps is " + std::to_string(numTrain) +
+                          "; it must be in [2, 100000] (SD1.5 uses 1000)");
+  }
+  base.numTrain = static_cast<int>(numTrain);
   base.stepsOffset = field<int>(config, "steps_offset", 0);
   base.spacing = field<std::string>(config, "timestep_spacing", defaultSpacing);
   if (base.spacing != "linspace" && base.spacing != "leading" && base.spacing != "trailing")

@@ -223,6 +223,30 @@ bool LlamaKeyLayout::isForeign(const std::string& key) const {
   return false;
 }
 
+namespace {
+// a * b, or -1 when it overflows (a hostile config's sizes must not wrap into a plausible shape).
+int64_t sizeProduct(int64_t a, int64_t b) {
+  int64_t r = 0;
+  return __builtin_mul_overflow(a, b, &r) ? -1 : r;
+}
+}  // namespace
+
+void checkLlamaConfig(const LlamaConfig& c, const io::Checkpoint& checkpoint, const LlamaKeyLayout& layout,
+                      const std::string& configName) {
+  const io::ConfigCheck check(checkpoint, configName);
+  auto key = [&](const std::string& name) { return layout.checkpointKey(name); };
+  check.shape(key("model.embed_tokens.weight"), {c.vocabSize, c.hiddenSize}, "vocab_size and hidden_size");
+  check.count(key("model.layers."), ".self_attn.q_proj.weight", c.numLayers, "num_hidden_layers");
+  const std::string layer0 = "model.layers.0.";
+  check.shape(key(layer0 + "self_attn.q_proj.weight"), {sizeProduct(c.numHeads, c.headDim), c.hiddenSize},
+              "num_attention_heads, head_dim and hidden_size");
+  check.shape(key(layer0 + "self_attn.k_proj.weight"), {sizeProduct(c.numKvHeads, c.headDim), c.hiddenSize},
+              "num_key_value_heads, head_dim and hidden_size");
+  check.shape(key(layer0 + "mlp.gate_proj.weight"), {c.intermediateSize, c.hiddenSize},
+              "intermediate_size and hidden_size");
+  if (!c.tieWordEmbeddings) check.shape(key("lm_head.weight"), {c.vocabSize, c.hiddenSize}, "vocab_size and hidden_size");
+}
+
 // ---- model ---------------------------------------------------------------------------------
 
 namespace {
@@ -419,7 +443,7 @@ LlamaModel::LlamaModel(LlamaModel&&) noexcept = default;
 LlamaModel& LlamaModel::operator=(LlamaModel&&) noexcept = default;
 
 LlamaModel LlamaModel::load(const std::filesystem::path& modelDir, c10::Device device) {
-  LlamaModel model(readLlamaConfig(modelDir));
+  const LlamaConfig config = readLlamaConfig(modelDir);
   const auto checkpoint = io::Checkpoint::open(modelDir);
   LlamaKeyLayout layout = LlamaKeyLayout::causalLm();
   const auto original = LlamaKeyLayout::llavaOriginal();
@@ -432,6 +456,8 @@ LlamaModel LlamaModel::load(const std::filesystem::path& modelDir, c10::Device d
         break;
       }
   }
+  checkLlamaConfig(config, checkpoint, layout, (modelDir / "config.json").string());
+  LlamaModel model(config);
   model.loadWeights(checkpoint, layout);
   model.to(device);
   return model;

@@ -74,6 +74,12 @@ struct LlamaKeyLayout {
   bool isForeign(const std::string& checkpointKey) const;
 };
 
+// Refuses, before the model is built, a config whose sizes the checkpoint's weights do not have
+// (vocab_size, hidden_size, num_hidden_layers, heads, intermediate_size): io::FormatError naming
+// `configName` and the field.
+void checkLlamaConfig(const LlamaConfig& config, const io::Checkpoint& checkpoint, const LlamaKeyLayout& layout,
+                      const std::string& configName);
+
 // Per-layer key/value cache: [batch, numKvHeads, capacity, headDim] each, filled up to length.
 struct LlamaKvCache {
   std::vector<at::Tensor> keys, values;

@@ -115,6 +115,7 @@ LlavaModel LlavaModel::load(const std::filesystem::path& dir, const LlavaLoadOpt
   if (opts.languageHeadOptional && !textConfig.tieWordEmbeddings &&
       !checkpoint.contains(layout.checkpointKey("lm_head.weight")))
     textConfig.tieWordEmbeddings = true;  // a sequence classifier: no lm_head, hidden states only
+  checkLlamaConfig(textConfig, checkpoint, layout, configPath.string());
   LlamaModel language(textConfig);
   language.loadWeights(checkpoint, layout);
   language.to(opts.device, opts.dtype);
@@ -137,6 +138,14 @@ LlavaModel LlavaModel::load(const std::filesystem::path& dir, const LlavaLoadOpt
     visionConfig = llavaVisionConfigFromJson(config);
   } catch (const io::FormatError& e) {
     throw io::FormatError(configPath.string() + ": " + e.what());
+  }
+  if (towerInside) {
+    const WeightNaming naming =
+        llavaVisionWeightNaming(hfLayout ? LlavaLayout::Transformers : LlavaLayout::Original, visionConfig.projector);
+    checkLlavaVisionConfig(visionConfig, checkpoint, naming, checkpoint, naming, configPath.string());
+  } else {
+    checkLlavaVisionConfig(visionConfig, io::Checkpoint::open(towerDir), WeightNaming{}, checkpoint,
+                           llavaVisionWeightNaming(LlavaLayout::Original, visionConfig.projector), configPath.string());
   }
   LlavaVisionModel vision(visionConfig);
   if (towerInside)

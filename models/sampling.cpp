@@ -129,6 +129,12 @@ GenerationResult generateFromCache(const LlamaModel& model, LlamaKvCache& cache,
       result.cancelled = true;
       break;
     }
+    // NaN logits would sample token 0 or end the text at once: an empty prompt that looks fine.
+    if (!at::isfinite(logits).all().item<bool>()) {
+      throw std::runtime_error(
+          "the language model's next-token scores are not finite (NaN or Inf): its weights are broken, or they "
+          "overflow in this precision (try fp32)");
+    }
     std::vector<std::vector<int64_t>> activeHistory;
     if (o.repetitionPenalty != 1.0)
       for (const int64_t row : active) activeHistory.push_back(history[static_cast<std::size_t>(row)]);

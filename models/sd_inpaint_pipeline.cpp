@@ -194,7 +194,16 @@ SdInpaintResult SdInpaintPipeline::run(const SdInpaintJob& job, const SdStepCall
     result.cancelled = true;
     return result;
   }
+  // Broken weights (or fp16 overflow) give NaN, which the clamp below would turn into a black image.
+  if (!at::isfinite(latents).all().item<bool>()) {
+    throw std::runtime_error("the UNet (or ControlNet) produced NaN or Inf latents: its weights are broken, or they "
+                             "overflow in this precision (try fp32)");
+  }
   const at::Tensor decoded = m.vae->decode(latents / sf);
+  if (!at::isfinite(decoded).all().item<bool>()) {
+    throw std::runtime_error("the VAE decoder produced NaN or Inf pixels: its weights are broken, or they overflow in "
+                             "this precision (try fp32)");
+  }
   result.image = (decoded.to(at::kFloat) / 2.0 + 0.5).clamp(0.0, 1.0).permute({0, 2, 3, 1}).contiguous().cpu();
   return result;
 }

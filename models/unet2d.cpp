@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "models/io/errors.h"
+#include "models/io/checkpoint.h"
 #include "models/nn/unet_blocks.h"
 
 namespace caig {
@@ -79,7 +80,15 @@ UNet2DConditionModel& UNet2DConditionModel::operator=(UNet2DConditionModel&&) no
 
 UNet2DConditionModel UNet2DConditionModel::load(const std::filesystem::path& dir, c10::Device device,
                                                 c10::ScalarType dtype) {
-  UNet2DConditionModel model(readUNet2DConfig(dir));
+  const UNet2DConfig config = readUNet2DConfig(dir);
+  unet::checkCoreConfig(config, dir);
+  {
+    const auto checkpoint = io::Checkpoint::open(unet::findDiffusersWeights(dir));
+    io::ConfigCheck(checkpoint, "'" + (dir / "config.json").string() + "'")
+        .shape("conv_out.weight", {config.outChannels, config.blockOutChannels.front(), 3, 3},
+               "out_channels and block_out_channels[0]");
+  }
+  UNet2DConditionModel model(config);
   unet::loadFolderWeights(*model.impl_->net, dir, "UNet2DConditionModel");
   model.to(device, dtype);
   return model;

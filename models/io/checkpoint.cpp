@@ -88,4 +88,41 @@ at::Tensor Checkpoint::tensor(const std::string& name) const {
   return shards_[it->second].tensor(name);
 }
 
+namespace {
+std::string shapeText(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+}  // namespace
+
+void ConfigCheck::fail(const std::string& what) const { throw FormatError(configName_ + ": " + what); }
+
+void ConfigCheck::shape(const std::string& name, const std::vector<int64_t>& shape, const std::string& fields) const {
+  // Only what would allocate more than the weights hold is refused here: a missing tensor or a
+  // smaller shape is left to the weight loader, whose report lists every missing, extra and
+  // misshaped tensor at once.
+  if (!checkpoint_.contains(name)) return;
+  const auto& actual = checkpoint_.info(name).shape;
+  if (actual == shape) return;
+  int64_t wanted = 1, have = 1;
+  bool overflow = false;
+  for (const int64_t d : shape) overflow = overflow || d < 0 || __builtin_mul_overflow(wanted, d, &wanted);
+  for (const int64_t d : actual) have *= d;
+  if (overflow || wanted > have) {
+    fail(fields + " give " + name + " the shape " + shapeText(shape) + " but the weights have " + shapeText(actual));
+  }
+}
+
+void ConfigCheck::count(const std::string& prefix, const std::string& suffix, int64_t count,
+                        const std::string& field) const {
+  auto has = [&](int64_t i) { return checkpoint_.contains(prefix + std::to_string(i) + suffix); };
+  if (count < 1) fail(field + " is " + std::to_string(count) + "; it must be at least 1");
+  if (has(count - 1)) return;  // more blocks than the config names: the weight loader lists them
+  int64_t actual = 0;
+  while (has(actual)) ++actual;  // bounded by the number of tensors, not by the config
+  fail(field + " is " + std::to_string(count) + " but the weights hold " + std::to_string(actual) + " (" + prefix +
+       "N" + suffix + ")");
+}
+
 }  // namespace caig::io

@@ -1,4 +1,5 @@
 #include "models/io/onnx.h"
+#include "models/io/json_file.h"
 
 #include <ATen/Functions.h>
 
@@ -310,6 +311,7 @@ OnnxModel readOnnxFile(const std::filesystem::path& path, const OnnxReadOptions&
   const auto size = std::filesystem::file_size(path, ec);
   if (ec) throw FileError(path.string() + ": " + ec.message());
   if (size > kMaxOnnxBytes) throw FormatError(path.string() + ": ONNX model above 2 GiB (external data is not supported)");
+  requireRegularFile(path, "ONNX model");
   std::ifstream in(path, std::ios::binary);
   std::string bytes(static_cast<std::size_t>(size), '\0');
   if (!in.read(bytes.data(), static_cast<std::streamsize>(size))) throw FileError(path.string() + ": cannot read");

@@ -66,12 +66,13 @@ DType fromScalarType(at::ScalarType type) {
 
 SafetensorsFile SafetensorsFile::open(const std::filesystem::path& path) {
   const std::string source = path.string();
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) throw FileError("cannot open '" + source + "': " + std::strerror(errno));
   struct stat st {};
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd);
-    throw FileError("'" + source + "' is not a regular file");
+    throw FileError("'" + source + "' is not a regular file (a folder, pipe or device); refusing to read it");
   }
   auto mapping = std::make_shared<Mapping>();
   mapping->size = static_cast<uint64_t>(st.st_size);

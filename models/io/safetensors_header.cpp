@@ -1,11 +1,11 @@
 #include "models/io/safetensors_header.h"
 
 #include <algorithm>
-#include <set>
 
 #include <nlohmann/json.hpp>
 
 #include "models/io/errors.h"
+#include "models/io/json_file.h"
 
 namespace caig::io {
 namespace {
@@ -97,40 +97,16 @@ SafetensorsHeader parseSafetensorsHeader(std::string_view json, uint64_t dataByt
   if (json.size() > kMaxHeaderBytes) fail(source, "header exceeds the size limit");
   if (json.empty() || json.front() != '{') fail(source, "header does not start with '{'");
 
-  // The callback rejects duplicate keys (the JSON parser would keep the last silently) and
-  // nesting deeper than the format ever needs, before the DOM is built.
-  std::vector<std::set<std::string>> openObjects;
-  int nesting = 0;
-  auto guard = [&](int /*depth*/, Json::parse_event_t event, Json& parsed) {
-    switch (event) {
-      case Json::parse_event_t::object_start:
-        openObjects.emplace_back();
-        [[fallthrough]];
-      case Json::parse_event_t::array_start:
-        if (++nesting > 3) fail(source, "header nests deeper than the format allows");
-        break;
-      case Json::parse_event_t::object_end:
-        openObjects.pop_back();
-        [[fallthrough]];
-      case Json::parse_event_t::array_end:
-        --nesting;
-        break;
-      case Json::parse_event_t::key:
-        if (!openObjects.back().insert(parsed.get<std::string>()).second) {
-          fail(source, "duplicate key '" + parsed.get<std::string>() + "' in header");
-        }
-        break;
-      case Json::parse_event_t::value:
-        break;
-    }
-    return true;
-  };
-
+  // Duplicate keys would let two readers see different tensors; the format never nests deeper
+  // than {name: {shape: [..]}}.
+  JsonLimits limits;
+  limits.maxDepth = 3;
+  limits.rejectDuplicateKeys = true;
   Json root;
   try {
-    root = Json::parse(json.begin(), json.end(), guard);
-  } catch (const Json::exception& e) {
-    fail(source, std::string("header is not valid JSON: ") + e.what());
+    root = parseJson(json, "header", limits);
+  } catch (const FormatError& e) {
+    fail(source, e.what());
   }
   if (!root.is_object()) fail(source, "header is not a JSON object");
 

@@ -140,6 +140,7 @@ UNet2DConfig coreConfigFromJson(const json& j, const std::string& what) {
       if (ch < 1 || ch % c.normNumGroups)
         throw io::FormatError(what + ": block_out_channels " + std::to_string(ch) +
                               " is not a positive multiple of norm_num_groups " + std::to_string(c.normNumGroups));
+      if (c.numAttentionHeads[i] < 1) throw io::FormatError(what + ": attention heads must be positive");
       if (ch % c.numAttentionHeads[i])
         throw io::FormatError(what + ": block_out_channels " + std::to_string(ch) + " is not a multiple of " +
                               std::to_string(c.numAttentionHeads[i]) + " attention heads");
@@ -173,6 +174,41 @@ std::filesystem::path findDiffusersWeights(const std::filesystem::path& dir) {
     } catch (const io::FileError&) {
     }
     throw;  // the full-precision message (it names refused pickle files)
+  }
+}
+
+void checkCoreConfig(const UNet2DConfig& c, const std::filesystem::path& dir) {
+  const auto checkpoint = io::Checkpoint::open(findDiffusersWeights(dir));
+  const io::ConfigCheck check(checkpoint, "'" + (dir / "config.json").string() + "'");
+  const auto& b = c.blockOutChannels;
+  if (b.empty()) check.fail("block_out_channels is empty");
+  check.shape("conv_in.weight", {b[0], c.inChannels, 3, 3}, "block_out_channels[0] and in_channels");
+  check.count("down_blocks.", ".resnets.0.conv1.weight", static_cast<int64_t>(b.size()), "the length of block_out_channels");
+  for (std::size_t i = 0; i < b.size(); ++i) {
+    check.shape("down_blocks." + std::to_string(i) + ".resnets.0.conv1.weight", {b[i], b[i ? i - 1 : 0], 3, 3},
+                "block_out_channels[" + std::to_string(i) + "]");
+  }
+  check.count("down_blocks.0.resnets.", ".conv1.weight", c.layersPerBlock, "layers_per_block");
+  for (std::size_t i = 0; i < c.downBlockTypes.size() && i < b.size(); ++i) {
+    if (c.downBlockTypes[i].rfind("CrossAttn", 0) != 0) continue;
+    const std::string block = "down_blocks." + std::to_string(i) + ".attentions.0.transformer_blocks.";
+    check.shape(block + "0.attn2.to_k.weight", {b[i], c.crossAttentionDim},
+                "cross_attention_dim and block_out_channels[" + std::to_string(i) + "]");
+    if (i < c.transformerLayersPerBlock.size()) {
+      check.count(block, ".attn1.to_q.weight", c.transformerLayersPerBlock[i],
+                  "transformer_layers_per_block[" + std::to_string(i) + "]");
+    }
+  }
+  for (const int64_t n : c.transformerLayersPerBlock) {  // the mid and up blocks reuse these counts
+    int64_t most = 0;
+    while (checkpoint.contains("mid_block.attentions.0.transformer_blocks." + std::to_string(most) + ".attn1.to_q.weight") ||
+           checkpoint.contains("down_blocks.0.attentions.0.transformer_blocks." + std::to_string(most) + ".attn1.to_q.weight") ||
+           checkpoint.contains("down_blocks.1.attentions.0.transformer_blocks." + std::to_string(most) + ".attn1.to_q.weight"))
+      ++most;
+    if (n > std::max<int64_t>(most, 1)) {
+      check.fail("transformer_layers_per_block holds " + std::to_string(n) + " but the weights have at most " +
+                 std::to_string(most) + " transformer layers in a block");
+    }
   }
 }
 

@@ -30,6 +30,11 @@ nlohmann::json readClassConfig(const std::filesystem::path& dir, const std::stri
 // diffusers' weights file of a folder: full precision, else the fp16 variant.
 std::filesystem::path findDiffusersWeights(const std::filesystem::path& dir);
 
+// Refuses, before the model is built, a config whose channel counts, block count, layers per
+// block or cross-attention width the folder's weights do not have (a hostile "block_out_channels":
+// [1e9] would allocate first and crash): io::FormatError naming the file and the field.
+void checkCoreConfig(const UNet2DConfig& config, const std::filesystem::path& dir);
+
 // get_timestep_embedding: timesteps [B] (any numeric dtype) -> [B, dim] fp32, with fractional
 // timesteps allowed (Euler samplers use them).
 at::Tensor timestepProjection(const at::Tensor& timesteps, int64_t dim, bool flipSinToCos, double freqShift);
