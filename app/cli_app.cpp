@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/base/user_message.h"
 #include "core/ranking/builtin_ranker.h"
 #include "core/ranking/variant_ranking.h"
 #include "core/cutout/cutout_engines.h"
@@ -21,6 +22,7 @@
 #include "core/training/rm_training.h"
 #include "core/prompts/prompt_writer.h"
 #include "core/training/style_preferences.h"
+#include "app/cli_text.h"
 #include "app/cli_llava.h"
 #include "app/cli_app.h"
 #include "app/cli_generate.h"
@@ -150,7 +152,7 @@ int runPrompts(const PromptsArgs& a) {
                      {"harmony", caig::toString(d.harmony)},
                      {"spec", caig::toJson(d.spec)}});
     }
-    std::printf("%s\n", out.dump(2).c_str());
+    std::printf("%s\n", out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     return 0;
   }
   for (const auto& d : descriptions) {
@@ -176,8 +178,8 @@ void addRankCommand(CLI::App& app) {
   rank->add_option("--model", a->model, "builtin (interpretable features) or a reward-model folder (LLaVA RM)")
       ->capture_default_str();
   rank->add_option("--weights", a->weights, "Trained builtin weights (JSON); default: the neutral prior");
-  rank->add_option("--title", a->title, "Product title");
-  rank->add_option("--category", a->category, "Product category");
+  rank->add_option("--title", a->title, "Product title")->check(caig::cli::utf8Text());
+  rank->add_option("--category", a->category, "Product category")->check(caig::cli::utf8Text());
   rank->add_option("images", a->images, "Ad images; the first is the reference (e.g. the original)")->required();
   rank->add_flag("--json", a->json, "Print JSON instead of a table");
   caig::cli::addLlavaModelOptions(rank, a->llava);
@@ -220,7 +222,7 @@ void addRankCommand(CLI::App& app) {
           const auto f = ranker.features(creatives[i]);
           for (int k = 0; k < caig::kBuiltinFeatureCount; ++k) c["features"][caig::BuiltinRanker::featureNames()[k]] = f[k];
         }
-        std::printf("%s\n", j.dump(2).c_str());
+        std::printf("%s\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
         std::exit(0);
       }
       std::vector<std::string> notes;
@@ -228,7 +230,7 @@ void addRankCommand(CLI::App& app) {
       caig::cli::printRankingTable(ranker, r, a->images, notes);
       std::exit(0);
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "caig rank: %s\n", e.what());
+      std::fprintf(stderr, "caig rank: %s\n", caig::userMessage(e).c_str());
       std::exit(1);
     }
   });
@@ -253,8 +255,8 @@ int run(int argc, char** argv) {
   auto* prompts = app.add_subcommand("prompts", "Write background prompts for a product shot");
   prompts->add_option("image", pr.image, "Product shot")->required();
   prompts->add_option("--engine", pr.engine, "builtin (template planner) or llava")->capture_default_str();
-  prompts->add_option("--title", pr.title, "Product title (default: the file name)");
-  prompts->add_option("--category", pr.category, "Product category");
+  prompts->add_option("--title", pr.title, "Product title (default: the file name)")->check(caig::cli::utf8Text());
+  prompts->add_option("--category", pr.category, "Product category")->check(caig::cli::utf8Text());
   prompts->add_option("-n,--count", pr.count, "Number of prompts")->capture_default_str()->check(CLI::Range(1, 64));
   prompts->add_option("--seed", pr.seed, "Seed")->capture_default_str();
   prompts->add_flag("--json", pr.json, "Print JSON (prompt, style, harmony, backdrop spec)");
@@ -288,7 +290,7 @@ int run(int argc, char** argv) {
                   static_cast<unsigned long long>(r.parameters), r.weights.string().c_str());
       std::exit(0);
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "caig models import-isnet: %s\n", e.what());
+      std::fprintf(stderr, "caig models import-isnet: %s\n", caig::userMessage(e).c_str());
       std::exit(1);
     }
   });
@@ -317,7 +319,7 @@ int run(int argc, char** argv) {
   auto* info = project->add_subcommand("info", "List a project's products");
   info->add_option("dir", projectDir)->required();
   info->callback([&] {
-    auto p = caig::Project::open(projectDir);
+    auto p = caig::Project::openReadOnly(projectDir);
     std::printf("schema version %d\n", p.store().schemaVersion());
     for (const auto& prod : p.store().products()) {
       std::printf("%4lld  %-40s %-12s %zu variants  %s\n", static_cast<long long>(prod.id), prod.title.c_str(),
@@ -340,7 +342,7 @@ int run(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "caig: %s\n", e.what());
+    std::fprintf(stderr, "caig: %s\n", caig::userMessage(e).c_str());
     return 1;
   }
   return status;

@@ -8,6 +8,8 @@
 #include <optional>
 
 #include "app/cli_progress.h"
+#include "app/cli_text.h"
+#include "core/base/user_message.h"
 #include "core/cutout/cutout_engines.h"
 #include "core/generation/generation_job.h"
 #include "core/generation/generator_registry.h"
@@ -82,6 +84,7 @@ void addEngineOptions(CLI::App* cmd, GenerateArgs& a, std::map<std::string, CLI:
     }
     static const char* const typeNames[] = {"INT", "FLOAT", "CHOICE", "TEXT", "DIR", "FILE"};
     flags[flag] = cmd->add_option("--" + flag, a.engineValues[flag], help)->type_name(typeNames[static_cast<int>(o->type)]);
+    if (o->type == OptionType::Text) flags[flag]->check(caig::cli::utf8Text());  // stored with the variant
   }
 }
 
@@ -254,7 +257,7 @@ int runGenerate(const GenerateArgs& a, bool projectGiven, const std::map<std::st
     }
     return result.cancelled ? 130 : 0;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "caig generate: %s\n", e.what());
+    std::fprintf(stderr, "caig generate: %s\n", caig::userMessage(e).c_str());
     return 1;
   }
 }
@@ -269,8 +272,8 @@ void addGenerateCommand(CLI::App& app, int& status) {
   cmd->add_option("--product", a->productId, "Id of a product already in the project");
   cmd->add_option("--project", a->project, "Project folder (created when absent)")->capture_default_str();
   cmd->add_option("--engine", a->engine, "Background generator: " + enginesText())->capture_default_str();
-  cmd->add_option("--title", a->title, "Product title (default: the file name)");
-  cmd->add_option("--category", a->category, "Product category");
+  cmd->add_option("--title", a->title, "Product title (default: the file name)")->check(caig::cli::utf8Text());
+  cmd->add_option("--category", a->category, "Product category")->check(caig::cli::utf8Text());
   cmd->add_option("-n,--variants", a->variants, "Number of prompts (with --prompt: variants per prompt)")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
@@ -279,7 +282,8 @@ void addGenerateCommand(CLI::App& app, int& status) {
   cmd->add_option("--seed-mode", a->seedMode, "increment (seed + i), fixed or random")->capture_default_str();
   cmd->add_option("--prompt", a->prompts,
                   "Background prompt (repeatable; -n variants each); default: the product's pinned and new "
-                  "prompts, then the built-in planner's");
+                  "prompts, then the built-in planner's")
+      ->check(caig::cli::utf8Text());
   cmd->add_option("--out", a->out, "Also write the variants (PNG with parameters + variants.json) into this folder; "
                                    "without --project, only there");
   cmd->add_option("--mask", a->mask,

@@ -8,6 +8,7 @@
 #include <numeric>
 #include <opencv2/imgproc.hpp>
 
+#include "core/base/user_message.h"
 #include "core/image/image_io.h"
 #include "core/llava/llava_prompt_writer.h"
 #include "core/llava/neural_ranker.h"
@@ -119,7 +120,7 @@ int runLlavaPrompts(const LlavaCliOptions& o, const fs::path& image, const std::
                        {"complete", p.complete},
                        {"duplicateOf", p.duplicateOf}});
       }
-      std::printf("%s\n", out.dump(2).c_str());
+      std::printf("%s\n", out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
       return 0;
     }
     std::fprintf(stderr, "\n%d prompts in %.1f s\n", count, seconds);
@@ -131,7 +132,7 @@ int runLlavaPrompts(const LlavaCliOptions& o, const fs::path& image, const std::
     }
     return 0;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "caig prompts: %s\n", e.what());
+    std::fprintf(stderr, "caig prompts: %s\n", caig::userMessage(e).c_str());
     return 1;
   }
 }
@@ -140,10 +141,7 @@ int runNeuralRank(const LlavaCliOptions& o, const fs::path& modelDir, const std:
                   const std::string& title, const std::string& category, bool json) {
   try {
     checkModelFolder(modelDir, "reward model");
-    if (!caig::isRewardModelFolder(modelDir)) {
-      throw std::runtime_error(modelDir.string() +
-                               ": not a reward-model folder (its checkpoint has no score.weight head)");
-    }
+    caig::requireRewardModelFolder(modelDir);
     if (images.size() < 2) throw std::runtime_error("give at least two images to rank");
     std::vector<caig::Creative> creatives;
     for (const auto& path : images) creatives.push_back({flattenOnWhite(caig::loadImage(path)), {}});
@@ -157,13 +155,13 @@ int runNeuralRank(const LlavaCliOptions& o, const fs::path& modelDir, const std:
     if (json) {
       nlohmann::json j = rankingJson(ranker, r, images);
       j["meanOrderDisagreement"] = ranker.meanDisagreement();
-      std::printf("%s\n", j.dump(2).c_str());
+      std::printf("%s\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
       return 0;
     }
     printRankingTable(ranker, r, images);
     return 0;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "caig rank: %s\n", e.what());
+    std::fprintf(stderr, "caig rank: %s\n", caig::userMessage(e).c_str());
     return 1;
   }
 }

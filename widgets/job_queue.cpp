@@ -1,4 +1,5 @@
 #include "widgets/job_queue.h"
+#include "core/base/user_message.h"
 
 #include <QFutureWatcher>
 #include <QtConcurrent>
@@ -211,7 +212,7 @@ void JobQueue::startNext() {
       JobContext ctx(report, cancel);
       out.apply = work(ctx);
     } catch (const std::exception& e) {
-      out.error = QString::fromUtf8(e.what());
+      out.error = QString::fromStdString(caig::userMessage(e));
     }
     return out;
   }));
@@ -228,7 +229,7 @@ void JobQueue::finishRunning() {
       try {
         out.apply();
       } catch (const std::exception& e) {
-        out.error = QString::fromUtf8(e.what());
+        out.error = QString::fromStdString(caig::userMessage(e));
       }
     }
     job.info.elapsedSeconds = job.timer.elapsed() / 1000.0;

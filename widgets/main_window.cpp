@@ -1,4 +1,5 @@
 #include "widgets/main_window.h"
+#include "core/base/user_message.h"
 
 #include <QAction>
 #include <QActionGroup>
@@ -670,7 +671,8 @@ void MainWindow::refreshRecords() {
   }
 }
 
-void MainWindow::reportError(const QString& what, const QString& why) {
+void MainWindow::reportError(const QString& what, const QString& rawWhy) {
+  const QString why = QString::fromStdString(caig::userMessage(rawWhy.toStdString()));  // no LibTorch backtrace
   statusBar()->showMessage(what + ": " + why, 8000);
   if (isVisible() && !QApplication::platformName().contains("offscreen")) {
     QMessageBox::warning(this, what, why);

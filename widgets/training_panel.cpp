@@ -1,4 +1,5 @@
 #include "widgets/training_panel.h"
+#include "models/io/json_file.h"
 
 #include <QChart>
 #include <QChartView>
@@ -562,7 +563,7 @@ void TrainingPanel::showLog(const QString& logFile) {
   while (!f.atEnd()) {
     const QByteArray line = f.readLine().trimmed();
     if (line.isEmpty()) continue;
-    const auto j = nlohmann::json::parse(line.constData(), line.constData() + line.size(), nullptr, false);
+    const auto j = io::parseJsonOrDiscarded(std::string_view(line.constData(), static_cast<std::size_t>(line.size())));
     if (j.is_discarded() || !j.is_object()) continue;  // a line still being written
     const std::string event = j.value("event", "");
     if (event == "step") {

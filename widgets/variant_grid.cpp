@@ -1,4 +1,5 @@
 #include "widgets/variant_grid.h"
+#include "models/io/json_file.h"
 
 #include <QCheckBox>
 #include <QComboBox>
@@ -20,7 +21,7 @@ namespace caig::ui {
 namespace {
 
 QString styleOf(const caig::Variant& v) {
-  const auto params = nlohmann::json::parse(v.paramsJson, nullptr, false);
+  const auto params = io::parseJsonOrDiscarded(v.paramsJson);
   if (params.is_object() && params.contains("style") && params["style"].is_string()) {
     return QString::fromStdString(params["style"].get<std::string>());
   }
@@ -202,7 +203,7 @@ void VariantGrid::showDetails() {
   }
   const caig::Variant& r = v->variant;
   const QSize size = QImageReader(v->imagePath).size();
-  const auto params = nlohmann::json::parse(r.paramsJson, nullptr, false);
+  const auto params = io::parseJsonOrDiscarded(r.paramsJson);
   QString html = QStringLiteral("<table>");
   html += row(tr("Rank"), r.rank ? QString::number(*r.rank) : tr("not ranked yet"));
   if (r.score) {

@@ -1,4 +1,5 @@
 #include "widgets/variant_view.h"
+#include "models/io/json_file.h"
 
 #include <nlohmann/json.hpp>
 
@@ -13,7 +14,7 @@ nlohmann::json readFacts(const caig::ProjectStore& store, qint64 productId) {
   const auto text = store.setting(factsKey(productId));
   if (!text) return nlohmann::json::object();
   // Facts are informative only: an unreadable setting is treated as empty, never an error.
-  auto parsed = nlohmann::json::parse(*text, nullptr, false);
+  auto parsed = io::parseJsonOrDiscarded(*text);
   return parsed.is_object() ? parsed : nlohmann::json::object();
 }
 
@@ -33,7 +34,7 @@ std::vector<VariantView> loadVariantViews(caig::Project& project, qint64 product
     view.variant = v;
     if (v.promptId && prompts.count(*v.promptId)) view.prompt = QString::fromStdString(prompts[*v.promptId]);
     view.imagePath = QString::fromStdString(project.absolute(v.imagePath).string());
-    const auto params = nlohmann::json::parse(v.paramsJson, nullptr, false);
+    const auto params = io::parseJsonOrDiscarded(v.paramsJson);
     if (params.is_object() && params.contains("engine") && params["engine"].is_string()) {
       view.engine = QString::fromStdString(params["engine"].get<std::string>());
     }

@@ -127,7 +127,9 @@ class ImageIndex {
   std::unordered_map<std::string, fs::path> folderHashes_;
 };
 
-void copyInto(Project& project, const fs::path& from, const std::string& relative) {
+// Copies an image into the project unless it is there; `created` collects what was written so a
+// failed import (a full disk, a cancelled transaction) can take it back.
+void copyInto(Project& project, const fs::path& from, const std::string& relative, std::vector<fs::path>& created) {
   const fs::path target = project.absolute(relative);
   if (fs::exists(target)) return;
   const std::string bytes = readBytes(from);
@@ -138,6 +140,7 @@ void copyInto(Project& project, const fs::path& from, const std::string& relativ
   } catch (const io::FileError& e) {
     throw StoreError(std::string("cannot copy an image into the project: ") + e.what());
   }
+  created.push_back(target);
 }
 
 std::string quoteJsonless(const std::string& s) { return "'" + s + "'"; }
@@ -282,52 +285,61 @@ ImportReport importClicks(Project& project, const fs::path& file, const ImportOp
   fs::create_directories(project.absolute("clicks"), ec);
   if (ec) throw StoreError("cannot create '" + project.absolute("clicks").string() + "': " + ec.message());
 
-  // Images are copied (content-addressed, so a rolled-back import leaves only files that a retry
-  // reuses) while the rows go into one transaction.
-  project.store().transaction([&] {
-    ClickImport imp;
-    imp.sourceFile = fs::absolute(file).lexically_normal().string();
-    imp.fileHash = fileHash;
-    imp.format = parsed.format;
-    imp.rowsRead = report.rowsRead;
-    imp.rowsImported = report.rowsImported;
-    imp.rowsRejected = static_cast<int64_t>(report.rejected.size());
-    report.importId = project.store().addClickImport(imp);
-    progressDone = static_cast<int>(parsed.rows.size());
-    for (std::size_t i = 0; i < pending.size(); ++i) {
-      if (options.progress) options.progress(progressDone++, progressTotal);
-      if (options.beforeRecord) options.beforeRecord(static_cast<int>(i));
-      const Pending& p = pending[i];
-      const ClickRow& row = *p.row;
-      ClickRecord rec;
-      rec.creativeId = row.creativeId;
-      rec.productKey = row.productKey;
-      rec.impressions = row.impressions;
-      rec.clicks = row.clicks;
-      rec.imageHash = p.image.hash;
-      rec.importId = report.importId;
-      rec.sourceFile = imp.sourceFile;
-      if (!p.image.external.empty()) {
-        rec.imagePath = "clicks/" + p.image.hash + (p.ext.empty() ? ".png" : p.ext);
-        copyInto(project, p.image.external, rec.imagePath);
-        if (!p.image.alphaExternal.empty()) {
-          rec.alphaPath = "clicks/" + p.image.hash + ".alpha.png";
-          copyInto(project, p.image.alphaExternal, rec.alphaPath);
+  // Images are copied (content-addressed, so a re-import shares them) while the rows go into one
+  // transaction; when it fails, the images it copied are removed again: nothing is left behind.
+  std::vector<fs::path> created;
+  try {
+    project.store().transaction([&] {
+      ClickImport imp;
+      imp.sourceFile = fs::absolute(file).lexically_normal().string();
+      imp.fileHash = fileHash;
+      imp.format = parsed.format;
+      imp.rowsRead = report.rowsRead;
+      imp.rowsImported = report.rowsImported;
+      imp.rowsRejected = static_cast<int64_t>(report.rejected.size());
+      report.importId = project.store().addClickImport(imp);
+      progressDone = static_cast<int>(parsed.rows.size());
+      for (std::size_t i = 0; i < pending.size(); ++i) {
+        if (options.progress) options.progress(progressDone++, progressTotal);
+        if (options.beforeRecord) options.beforeRecord(static_cast<int>(i));
+        const Pending& p = pending[i];
+        const ClickRow& row = *p.row;
+        ClickRecord rec;
+        rec.creativeId = row.creativeId;
+        rec.productKey = row.productKey;
+        rec.impressions = row.impressions;
+        rec.clicks = row.clicks;
+        rec.imageHash = p.image.hash;
+        rec.importId = report.importId;
+        rec.sourceFile = imp.sourceFile;
+        if (!p.image.external.empty()) {
+          rec.imagePath = "clicks/" + p.image.hash + (p.ext.empty() ? ".png" : p.ext);
+          copyInto(project, p.image.external, rec.imagePath, created);
+          if (!p.image.alphaExternal.empty()) {
+            rec.alphaPath = "clicks/" + p.image.hash + ".alpha.png";
+            copyInto(project, p.image.alphaExternal, rec.alphaPath, created);
+          }
+        } else {
+          rec.imagePath = p.image.projectPath;
+          rec.alphaPath = p.image.alphaProjectPath;
         }
-      } else {
-        rec.imagePath = p.image.projectPath;
-        rec.alphaPath = p.image.alphaProjectPath;
+        ClickProduct cp;
+        cp.key = row.productKey;
+        cp.title = row.productTitle;
+        cp.category = row.category;
+        if (const auto it = studioProducts.find(row.productKey); it != studioProducts.end()) cp.productId = it->second;
+        rec.productId = cp.productId;
+        rec.clickProductId = project.store().upsertClickProduct(cp);
+        project.store().addClickRecord(rec);
       }
-      ClickProduct cp;
-      cp.key = row.productKey;
-      cp.title = row.productTitle;
-      cp.category = row.category;
-      if (const auto it = studioProducts.find(row.productKey); it != studioProducts.end()) cp.productId = it->second;
-      rec.productId = cp.productId;
-      rec.clickProductId = project.store().upsertClickProduct(cp);
-      project.store().addClickRecord(rec);
+    });
+  } catch (...) {
+    for (const auto& f : created) {
+      std::error_code ignored;
+      fs::remove(f, ignored);
     }
-  });
+    throw;
+  }
   if (options.progress) options.progress(progressTotal, progressTotal);
   return report;
 }

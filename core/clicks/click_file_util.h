@@ -13,6 +13,13 @@
 namespace caig::clicks_detail {
 
 inline std::string readBytes(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    throw ClickImportError("click file '" + path.string() + "' " +
+                           (std::filesystem::is_directory(path, ec) ? "is a folder, not a file"
+                            : std::filesystem::exists(path, ec)     ? "is not a regular file (a pipe or device?)"
+                                                                    : "does not exist"));
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) throw ClickImportError("cannot open click file '" + path.string() + "'");
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

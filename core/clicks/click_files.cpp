@@ -22,6 +22,7 @@
 
 #include "core/image/image_io.h"
 #include "models/io/errors.h"
+#include "models/io/json_file.h"
 
 namespace fs = std::filesystem;
 
@@ -81,6 +82,10 @@ std::string parseCount(const std::string& raw, const char* what, int64_t& out) {
     if (c != ',' && c != '_' && c != ' ' && c != '\'') s += c;
   }
   if (s.empty()) return std::string("missing ") + what;
+  // Decimal only: strtod would also read "0x10" as 16 and "inf"/"nan".
+  if (s.find_first_not_of("0123456789+-.eE") != std::string::npos) {
+    return std::string(what) + " '" + trim(raw) + "' is not a whole number";
+  }
   char* end = nullptr;
   errno = 0;
   const long long v = std::strtoll(s.c_str(), &end, 10);
@@ -406,9 +411,9 @@ ClickFile parseClickJson(const std::string& text, const fs::path& source) {
   requireUtf8(text, source);
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw ClickImportError(source.string() + ": not valid JSON: " + e.what());
+    j = io::parseJson(text, source.string());
+  } catch (const io::FormatError& e) {
+    throw ClickImportError(e.what());
   }
   ClickFile out;
   out.path = source;

@@ -65,6 +65,7 @@ std::string joinChunks(const fs::path& dist, const std::string& variant) {
       if (fileSize != end - begin)
         throw io::FormatError(file.string() + ": " + std::to_string(fileSize) + " bytes, resources.json says " +
                               std::to_string(end - begin));
+      io::requireRegularFile(file, "ISNet weight shard");
       std::ifstream in(file, std::ios::binary);
       if (!in.read(bytes.data() + begin, static_cast<std::streamsize>(end - begin)))
         throw io::FileError(file.string() + ": cannot read");

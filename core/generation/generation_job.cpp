@@ -13,6 +13,8 @@
 #include "core/project/project.h"
 #include "core/prompts/prompt_writer.h"
 #include "core/ranking/ctr_ranker.h"
+#include "core/base/utf8.h"
+#include "models/io/json_file.h"
 #include "models/io/atomic_file.h"
 #include "models/io/errors.h"
 
@@ -77,7 +79,11 @@ void checkRequest(GenerationRequest& r) {
     throw std::invalid_argument("at most 256 variants per job");
   }
   adPreset(r.presetId);  // throws CompositionError for an unknown ad size
+  for (const auto& p : r.givenPrompts) requireUtf8(p.text, "the prompt");
   r.settings = completeSettings(generatorKind(r.engine), r.settings);
+  for (const auto& [name, value] : r.settings.items()) {
+    if (value.is_string()) requireUtf8(value.get<std::string>(), "the " + name + " setting");
+  }
 }
 
 // The product's shot as the rest of the job sees it: BGR(A) 8-bit.
@@ -163,6 +169,8 @@ GenerationInput prepareGeneration(const Project& project, std::int64_t productId
 GenerationInput prepareGeneration(const cv::Mat& shot, const cv::Mat& alpha, const std::string& title,
                                   const std::string& category, GenerationRequest request) {
   checkRequest(request);
+  requireUtf8(title, "the product title");
+  requireUtf8(category, "the product category");
   GenerationInput in;
   in.title = title;
   in.category = category;
@@ -414,76 +422,85 @@ GenerationOutcome runGeneration(GenerationEngines& engines, const GenerationInpu
 std::vector<Variant> saveGeneration(Project& project, const GenerationInput& input, const GenerationOutcome& result) {
   if (input.productId == 0) throw std::invalid_argument("this job's product is not in a project");
   std::vector<Variant> saved;
-  project.store().transaction([&] {
-    if (!result.newCutout.empty()) project.setCutout(input.productId, result.newCutout, result.cutoutEngine);
-    // One record per prompt text: a prompt the product already has keeps its record.
-    std::set<std::int64_t> ids;  // the product's prompt records
-    std::map<std::string, std::int64_t> byText;
-    for (const auto& r : project.store().prompts(input.productId)) {
-      ids.insert(r.id);
-      byText.emplace(r.text, r.id);
-    }
-    for (const auto& v : result.variants) {
-      if (v.image.empty() || v.image.type() != CV_8UC3) throw std::invalid_argument("a variant without an image");
-      const auto png = encodeImage(v.image, ".png");
-      const std::string relative = "variants/" + contentHash(png.data(), png.size()) + ".png";
-      try {
-        io::AtomicFile file(project.absolute(relative));
-        file.write(png.data(), png.size());
-        file.commit();
-      } catch (const io::FileError& e) {
-        throw StoreError(std::string("cannot save a variant: ") + e.what());
+  // The images this save writes; removed again when the transaction fails (a full disk), so a
+  // failed save leaves no file that no row names.
+  std::vector<std::filesystem::path> written;
+  try {
+    project.store().transaction([&] {
+      if (!result.newCutout.empty()) project.setCutout(input.productId, result.newCutout, result.cutoutEngine);
+      // One record per prompt text: a prompt the product already has keeps its record.
+      std::set<std::int64_t> ids;  // the product's prompt records
+      std::map<std::string, std::int64_t> byText;
+      for (const auto& r : project.store().prompts(input.productId)) {
+        ids.insert(r.id);
+        byText.emplace(r.text, r.id);
       }
-      std::int64_t promptId = v.prompt.promptId;
-      if (!ids.count(promptId)) {
-        const auto found = byText.find(v.prompt.text);
-        if (found != byText.end()) {
-          promptId = found->second;
-        } else {
-          PromptRecord record{0, input.productId, v.prompt.text, v.prompt.source, false};
-          promptId = project.store().addPrompt(record);
-          ids.insert(promptId);
-          byText.emplace(v.prompt.text, promptId);
+      for (const auto& v : result.variants) {
+        if (v.image.empty() || v.image.type() != CV_8UC3) throw std::invalid_argument("a variant without an image");
+        const auto png = encodeImage(v.image, ".png");
+        const std::string relative = "variants/" + contentHash(png.data(), png.size()) + ".png";
+        const bool existed = std::filesystem::exists(project.absolute(relative));
+        try {
+          io::AtomicFile file(project.absolute(relative));
+          file.write(png.data(), png.size());
+          file.commit();
+        } catch (const io::FileError& e) {
+          throw StoreError(std::string("cannot save a variant: ") + e.what());
+        }
+        if (!existed) written.push_back(project.absolute(relative));
+        std::int64_t promptId = v.prompt.promptId;
+        if (!ids.count(promptId)) {
+          const auto found = byText.find(v.prompt.text);
+          if (found != byText.end()) {
+            promptId = found->second;
+          } else {
+            PromptRecord record{0, input.productId, v.prompt.text, v.prompt.source, false};
+            promptId = project.store().addPrompt(record);
+            ids.insert(promptId);
+            byText.emplace(v.prompt.text, promptId);
+          }
+        }
+        Variant record;
+        record.productId = input.productId;
+        record.promptId = promptId;
+        record.imagePath = relative;
+        record.seed = static_cast<std::int64_t>(v.seed);
+        record.paramsJson = v.params.dump();
+        record.id = project.store().addVariant(record);
+        saved.push_back(record);
+      }
+      if (!result.rankings.empty()) {
+        std::vector<VariantRanking> rankings = result.rankings;
+        for (auto& r : rankings) {
+          if (r.variantId < 0) r.variantId = saved.at(static_cast<std::size_t>(-r.variantId - 1)).id;
+        }
+        storeRankings(project.store(), rankings, result.rankerId);
+        for (auto& s : saved) {
+          for (const auto& r : rankings) {
+            if (r.variantId != s.id) continue;
+            s.score = r.score;
+            s.rank = r.rank;
+            s.winProbability = r.winVsOriginal;
+            s.rankerId = result.rankerId;
+          }
         }
       }
-      Variant record;
-      record.productId = input.productId;
-      record.promptId = promptId;
-      record.imagePath = relative;
-      record.seed = static_cast<std::int64_t>(v.seed);
-      record.paramsJson = v.params.dump();
-      record.id = project.store().addVariant(record);
-      saved.push_back(record);
+    });
+  } catch (...) {
+    for (const auto& f : written) {
+      std::error_code ignored;
+      std::filesystem::remove(f, ignored);
     }
-    if (!result.rankings.empty()) {
-      std::vector<VariantRanking> rankings = result.rankings;
-      for (auto& r : rankings) {
-        if (r.variantId < 0) r.variantId = saved.at(static_cast<std::size_t>(-r.variantId - 1)).id;
-      }
-      storeRankings(project.store(), rankings, result.rankerId);
-      for (auto& s : saved) {
-        for (const auto& r : rankings) {
-          if (r.variantId != s.id) continue;
-          s.score = r.score;
-          s.rank = r.rank;
-          s.winProbability = r.winVsOriginal;
-          s.rankerId = result.rankerId;
-        }
-      }
-    }
-  });
+    throw;
+  }
   return saved;
 }
 
 // ---- Same seed again ----------------------------------------------------------------------
 
 GenerationRequest repeatRequest(const Variant& variant, const std::optional<PromptRecord>& prompt) {
-  nlohmann::json params;
-  try {
-    params = nlohmann::json::parse(variant.paramsJson);
-  } catch (const nlohmann::json::exception&) {
-    throw std::invalid_argument("this variant's parameters are unreadable");
-  }
+  nlohmann::json params = io::parseJsonOrDiscarded(variant.paramsJson);
+  if (params.is_discarded()) throw std::invalid_argument("this variant's parameters are unreadable");
   if (!params.is_object() || !params.contains("engine") || !params["engine"].is_string()) {
     throw std::invalid_argument("this variant does not record its engine");
   }

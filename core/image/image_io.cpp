@@ -44,67 +44,148 @@ cv::Mat normalise(cv::Mat img, const std::string& source) {
   return img;
 }
 
-enum class Container { Png, Jpeg, Webp, Other };
+uint32_t be16(const unsigned char* p) { return (uint32_t(p[0]) << 8) | p[1]; }
+uint32_t be32(const unsigned char* p) { return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | p[3]; }
+uint32_t le24(const unsigned char* p) { return uint32_t(p[0]) | (uint32_t(p[1]) << 8) | (uint32_t(p[2]) << 16); }
+uint32_t le32(const unsigned char* p) { return le24(p) | (uint32_t(p[3]) << 24); }
 
-uint32_t be32(const unsigned char* p) { return (uint32_t(p[0]) << 24) | (p[1] << 16) | (p[2] << 8) | p[3]; }
-uint32_t le24(const unsigned char* p) { return uint32_t(p[0]) | (p[1] << 8) | (p[2] << 16); }
+// Names the common formats the studio does not read, so the refusal says what the file is.
+std::string otherFormatName(const unsigned char* b, std::size_t n) {
+  auto starts = [&](const char* magic, std::size_t len) { return n >= len && std::memcmp(b, magic, len) == 0; };
+  if (starts("GIF8", 4)) return "a GIF image";
+  if (starts("II*\0", 4) || starts("MM\0*", 4)) return "a TIFF image";
+  if (starts("BM", 2)) return "a BMP image";
+  if (starts("#?RADIANCE", 10) || starts("#?RGBE", 6)) return "a Radiance HDR image";
+  if (starts("\x76\x2f\x31\x01", 4)) return "an OpenEXR image";
+  if (n >= 2 && b[0] == 'P' && b[1] >= '1' && b[1] <= '7') return "a PNM image";
+  if (n >= 12 && std::memcmp(b + 4, "ftyp", 4) == 0) return "an ISO media file (HEIC/AVIF?)";
+  return "not an image this studio knows";
+}
 
-// The pixel size a file declares, read from its header without decoding, so that a hostile
-// header cannot make the decoder allocate gigabytes. {0, 0} when the header is not understood.
-cv::Size declaredSize(const unsigned char* b, std::size_t n, Container& kind) {
-  kind = Container::Other;
-  if (n >= 24 && std::memcmp(b, "\x89PNG\r\n\x1a\n", 8) == 0 && std::memcmp(b + 12, "IHDR", 4) == 0) {
-    kind = Container::Png;
-    return {int(std::min<uint32_t>(be32(b + 16), INT32_MAX)), int(std::min<uint32_t>(be32(b + 20), INT32_MAX))};
+// PNG: the signature, IHDR first, then chunks by their lengths until IEND.
+void inspectPng(const unsigned char* b, std::size_t n, ImageHeader& h) {
+  h.format = ImageFormat::Png;
+  if (n < 33 || std::memcmp(b + 12, "IHDR", 4) != 0) {
+    h.problem = "its PNG header is damaged (no IHDR chunk)";
+    return;
   }
-  if (n >= 30 && std::memcmp(b, "RIFF", 4) == 0 && std::memcmp(b + 8, "WEBP", 4) == 0) {
-    kind = Container::Webp;
-    if (std::memcmp(b + 12, "VP8X", 4) == 0) return {int(le24(b + 24) + 1), int(le24(b + 27) + 1)};
-    if (std::memcmp(b + 12, "VP8L", 4) == 0) {
-      const uint32_t bits = uint32_t(b[21]) | (b[22] << 8) | (b[23] << 16) | (uint32_t(b[24]) << 24);
-      return {int((bits & 0x3fff) + 1), int(((bits >> 14) & 0x3fff) + 1)};
+  h.width = be32(b + 16);
+  h.height = be32(b + 20);
+  std::size_t i = 8;
+  while (i + 12 <= n) {
+    const uint32_t len = be32(b + i);
+    if (len > 0x7fffffffu) {
+      h.problem = "a PNG chunk declares an invalid length";
+      return;
     }
-    if (std::memcmp(b + 12, "VP8 ", 4) == 0) return {(b[26] | (b[27] << 8)) & 0x3fff, (b[28] | (b[29] << 8)) & 0x3fff};
-    return {};
+    if (std::memcmp(b + i + 4, "IEND", 4) == 0) {
+      h.complete = true;
+      return;
+    }
+    i += 12 + std::size_t(len);
   }
-  if (n >= 4 && b[0] == 0xff && b[1] == 0xd8) {
-    kind = Container::Jpeg;
-    std::size_t i = 2;
-    while (i + 9 < n) {
-      if (b[i] != 0xff) return {};
-      const unsigned char marker = b[i + 1];
-      if (marker == 0xff) { ++i; continue; }  // fill byte
-      const std::size_t len = (std::size_t(b[i + 2]) << 8) | b[i + 3];
-      const bool sof = marker >= 0xc0 && marker <= 0xcf && marker != 0xc4 && marker != 0xc8 && marker != 0xcc;
-      if (sof) return {(b[i + 7] << 8) | b[i + 8], (b[i + 5] << 8) | b[i + 6]};
-      i += 2 + len;
+}
+
+// JPEG: walks the markers as libjpeg does (bytes between segments are skipped, as libjpeg skips
+// them with a warning, so a stray byte cannot hide the frame size) and the entropy-coded data
+// after each SOS until EOI. A file that ends first is truncated.
+void inspectJpeg(const unsigned char* b, std::size_t n, ImageHeader& h) {
+  h.format = ImageFormat::Jpeg;
+  bool haveFrame = false;
+  std::size_t i = 2;
+  while (true) {
+    while (i < n && b[i] != 0xff) ++i;  // extraneous bytes
+    while (i < n && b[i] == 0xff) ++i;  // fill bytes
+    if (i >= n) return;                 // truncated: no EOI
+    const unsigned char marker = b[i++];
+    if (marker == 0xd9) {  // EOI
+      if (!haveFrame) h.problem = "it ends before its JPEG frame header";
+      h.complete = haveFrame;
+      return;
+    }
+    if (marker == 0x00 || marker == 0x01 || (marker >= 0xd0 && marker <= 0xd7)) continue;  // no length
+    if (i + 2 > n) return;
+    const std::size_t len = be16(b + i);
+    if (len < 2) {
+      h.problem = "a JPEG segment declares an invalid length";
+      return;
+    }
+    const bool sof = marker >= 0xc0 && marker <= 0xcf && marker != 0xc4 && marker != 0xc8 && marker != 0xcc;
+    if (sof && !haveFrame) {
+      if (i + 7 > n) return;
+      h.height = be16(b + i + 3);
+      h.width = be16(b + i + 5);
+      haveFrame = true;
+      if (h.width == 0 || h.height == 0) {
+        h.problem = "its JPEG frame declares a zero size";
+        return;
+      }
+    }
+    i += len;
+    if (marker == 0xda) {  // SOS: entropy-coded data runs to the next marker that is not RSTn
+      if (!haveFrame) {
+        h.problem = "its JPEG scan starts before the frame header";
+        return;
+      }
+      while (i + 1 < n) {
+        if (b[i] == 0xff && b[i + 1] != 0x00 && !(b[i + 1] >= 0xd0 && b[i + 1] <= 0xd7) && b[i + 1] != 0xff) break;
+        ++i;
+      }
+      if (i + 1 >= n) return;  // truncated inside the scan
     }
   }
-  return {};
+}
+
+// WebP: RIFF size against the file, then the canvas from VP8X, VP8L or VP8.
+void inspectWebp(const unsigned char* b, std::size_t n, ImageHeader& h) {
+  h.format = ImageFormat::Webp;
+  if (n < 30) return;
+  const uint64_t riffEnd = 8 + uint64_t(le32(b + 4));
+  if (std::memcmp(b + 12, "VP8X", 4) == 0) {
+    h.width = le24(b + 24) + 1;
+    h.height = le24(b + 27) + 1;
+  } else if (std::memcmp(b + 12, "VP8L", 4) == 0) {
+    const uint32_t bits = le32(b + 21);
+    h.width = (bits & 0x3fff) + 1;
+    h.height = ((bits >> 14) & 0x3fff) + 1;
+  } else if (std::memcmp(b + 12, "VP8 ", 4) == 0) {
+    h.width = (uint32_t(b[26]) | (uint32_t(b[27]) << 8)) & 0x3fff;
+    h.height = (uint32_t(b[28]) | (uint32_t(b[29]) << 8)) & 0x3fff;
+  } else {
+    h.problem = "its WebP header is damaged (no VP8, VP8L or VP8X chunk)";
+    return;
+  }
+  h.complete = riffEnd <= n;
 }
 
 cv::Mat decode(const cv::Mat& buffer, const std::string& source) {
   if (buffer.empty()) throw ImageError("'" + source + "' is empty");
-  Container kind;
-  const cv::Size declared = declaredSize(buffer.data, buffer.total(), kind);
-  if (declared.width > kMaxImageSide || declared.height > kMaxImageSide) {
-    throw ImageError("'" + source + "' is " + std::to_string(declared.width) + "x" +
-                     std::to_string(declared.height) + ", larger than the supported " +
-                     std::to_string(kMaxImageSide) + " px per side; downscale it first");
+  const ImageHeader header = inspectImageHeader(buffer.data, buffer.total());
+  if (header.format == ImageFormat::Unknown) {
+    throw ImageError("'" + source + "' is " + otherFormatName(buffer.data, buffer.total()) +
+                     "; the studio reads PNG, JPEG and WebP");
   }
-  // PNG and WebP keep their alpha. Everything else is decoded as colour, which makes OpenCV
-  // honour the EXIF orientation of camera JPEGs and convert CMYK and greyscale to BGR.
-  const int flags = kind == Container::Png || kind == Container::Webp ? cv::IMREAD_UNCHANGED
-                                                                      : cv::IMREAD_COLOR | cv::IMREAD_ANYDEPTH;
+  if (!header.problem.empty()) throw ImageError("'" + source + "' cannot be read: " + header.problem);
+  if (!header.complete) {
+    throw ImageError("'" + source + "' is truncated (the file ends before the image does); copy or download it again");
+  }
+  if (header.width == 0 || header.height == 0) throw ImageError("'" + source + "' declares an empty image");
+  if (header.width > uint32_t(kMaxImageSide) || header.height > uint32_t(kMaxImageSide) ||
+      uint64_t(header.width) * header.height > kMaxImagePixels) {
+    throw ImageError("'" + source + "' is " + std::to_string(header.width) + "x" + std::to_string(header.height) +
+                     ", larger than the supported " + std::to_string(kMaxImageSide) + " px per side and " +
+                     std::to_string(kMaxImagePixels / 1000000) + " megapixels; downscale it first");
+  }
+  // PNG and WebP keep their alpha. JPEGs are decoded as colour, which makes OpenCV honour the
+  // EXIF orientation of camera JPEGs and convert CMYK and greyscale to BGR.
+  const int flags = header.format == ImageFormat::Jpeg ? cv::IMREAD_COLOR | cv::IMREAD_ANYDEPTH : cv::IMREAD_UNCHANGED;
   cv::Mat img;
   try {
     img = cv::imdecode(buffer, flags);
   } catch (const cv::Exception& e) {
     throw ImageError("'" + source + "' could not be decoded: " + e.what());
   }
-  if (img.empty()) {
-    throw ImageError("'" + source + "' is not a readable image (PNG, JPEG or WebP expected) or is truncated");
-  }
+  if (img.empty()) throw ImageError("'" + source + "' could not be decoded (damaged image data)");
   if (img.cols > kMaxImageSide || img.rows > kMaxImageSide) {
     throw ImageError("'" + source + "' is " + std::to_string(img.cols) + "x" +
                      std::to_string(img.rows) + ", larger than the supported " +
@@ -114,6 +195,18 @@ cv::Mat decode(const cv::Mat& buffer, const std::string& source) {
 }
 
 }  // namespace
+
+ImageHeader inspectImageHeader(const unsigned char* bytes, std::size_t size) {
+  ImageHeader h;
+  if (size >= 8 && std::memcmp(bytes, "\x89PNG\r\n\x1a\n", 8) == 0) {
+    inspectPng(bytes, size, h);
+  } else if (size >= 12 && std::memcmp(bytes, "RIFF", 4) == 0 && std::memcmp(bytes + 8, "WEBP", 4) == 0) {
+    inspectWebp(bytes, size, h);
+  } else if (size >= 3 && bytes[0] == 0xff && bytes[1] == 0xd8 && bytes[2] == 0xff) {
+    inspectJpeg(bytes, size, h);
+  }
+  return h;
+}
 
 cv::Mat loadImage(const std::filesystem::path& path) {
   std::error_code ec;

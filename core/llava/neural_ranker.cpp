@@ -12,6 +12,7 @@
 #include "core/llava/llava_engine_common.h"
 #include "core/text/sentencepiece_tokenizer.h"
 #include "models/io/checkpoint.h"
+#include "models/io/errors.h"
 #include "models/llava_reward.h"
 
 namespace fs = std::filesystem;
@@ -25,6 +26,16 @@ bool isRewardModelFolder(const fs::path& dir) {
     return io::Checkpoint::open(dir).contains("score.weight");
   } catch (const std::exception&) {
     return false;
+  }
+}
+
+void requireRewardModelFolder(const fs::path& dir) {
+  std::error_code ec;
+  if (!fs::is_regular_file(dir / "config.json", ec)) {
+    throw io::FileError(dir.string() + ": not a model folder (no config.json)");
+  }
+  if (!io::Checkpoint::open(dir).contains("score.weight")) {  // a broken checkpoint throws its own error
+    throw io::FormatError(dir.string() + ": not a reward-model folder (its checkpoint has no score.weight head)");
   }
 }
 

@@ -33,6 +33,9 @@ struct PairScore {
 // True when `dir` looks like a reward-model folder (a config.json and a checkpoint holding
 // score.weight), so the CLI can tell it from the built-in ranker's names.
 bool isRewardModelFolder(const std::filesystem::path& dir);
+// Throws what is wrong when `dir` is not one: the checkpoint's own error (a broken shard index, a
+// damaged file) or "no score.weight head" when the weights load but hold no head.
+void requireRewardModelFolder(const std::filesystem::path& dir);
 
 class NeuralRanker : public CtrRanker {
  public:

@@ -9,6 +9,7 @@
 #include <iterator>
 #include <vector>
 
+#include "core/base/utf8.h"
 #include "core/image/image_io.h"
 #include "models/io/atomic_file.h"
 #include "models/io/errors.h"
@@ -46,9 +47,23 @@ Project Project::open(const fs::path& dir) {
   return Project(dir, ProjectStore::open(dir / kDatabaseName));
 }
 
+Project Project::openReadOnly(const fs::path& dir) {
+  if (!isProject(dir)) throw StoreError("'" + dir.string() + "' is not a CAIG Studio project (no project.caig)");
+  return Project(dir, ProjectStore::open(dir / kDatabaseName, ProjectStore::Access::ReadOnly));
+}
+
 Project Project::openOrCreate(const fs::path& dir) { return isProject(dir) ? open(dir) : create(dir); }
 
 Product Project::importProductShot(const fs::path& image, std::string title, const std::string& category) {
+  requireUtf8(title, "the product title");  // before anything is copied
+  requireUtf8(category, "the product category");
+  std::error_code ec;
+  if (!fs::is_regular_file(image, ec)) {
+    throw ImageError("'" + image.string() + "' " +
+                     (fs::is_directory(image, ec) ? "is a folder, not an image file"
+                      : fs::exists(image, ec)     ? "is not a regular file (a pipe or device?)"
+                                                  : "does not exist"));
+  }
   std::ifstream in(image, std::ios::binary);
   if (!in) throw ImageError("cannot open '" + image.string() + "'");
   const std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -68,7 +83,7 @@ Product Project::importProductShot(const fs::path& image, std::string title, con
     }
   }
   Product p;
-  p.title = title.empty() ? image.stem().string() : std::move(title);
+  p.title = title.empty() ? utf8Lossy(image.stem().string()) : std::move(title);
   p.category = category;
   p.imagePath = relative;
   p.id = store_.addProduct(p);

@@ -18,6 +18,9 @@ class Project {
   static Project create(const std::filesystem::path& dir);
   // Opens an existing project folder. Throws StoreError.
   static Project open(const std::filesystem::path& dir);
+  // For commands that only read (`caig project info`, a dry-run import): changes nothing on
+  // disk and works on a read-only mount; the store refuses transactions.
+  static Project openReadOnly(const std::filesystem::path& dir);
   static Project openOrCreate(const std::filesystem::path& dir);
   static bool isProject(const std::filesystem::path& dir);
 

@@ -2,7 +2,13 @@
 
 #include <sqlite3.h>
 
+#include "core/base/utf8.h"
+
+#include <sys/statvfs.h>
+#include <unistd.h>
+
 #include <cmath>
+#include <filesystem>
 #include <stdexcept>
 #include <string_view>
 #include <utility>
@@ -121,6 +127,32 @@ CREATE TABLE product_placements (
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == ProjectStore::kSchemaVersion,
               "one migration per schema version");
 
+// How long a writer waits for another process (the studio, a second `caig import-clicks`) to
+// finish its transaction before giving up.
+constexpr int kBusyTimeoutMs = 60'000;
+
+// SQLite reports a full disk as SQLITE_FULL when a page write fails, but as an I/O error when
+// its WAL index (-shm) cannot grow: look at the file system to tell.
+bool diskFull(const char* file) {
+  struct statvfs fs {};
+  return file && *file && ::statvfs(file, &fs) == 0 && uint64_t(fs.f_bavail) * fs.f_frsize < (256u << 10);
+}
+
+// SQLite's message, with the cases a user can act on said in words.
+std::string describeFailure(sqlite3* db) {
+  const int code = sqlite3_errcode(db) & 0xff;
+  const char* file = sqlite3_db_filename(db, "main");
+  const std::string where = file && *file ? std::string(" '") + file + "'" : std::string();
+  if (code == SQLITE_FULL || ((code == SQLITE_IOERR || code == SQLITE_CANTOPEN) && diskFull(file))) return "the disk is full: cannot write the project" + where + "; free some space and try again";
+  if (code == SQLITE_BUSY || code == SQLITE_LOCKED) {
+    return "the project" + where + " stayed locked by another process for " + std::to_string(kBusyTimeoutMs / 1000) +
+           " s; try again when it has finished";
+  }
+  if (code == SQLITE_READONLY) return "the project" + where + " is read-only here (a read-only folder or mount?)";
+  if (code == SQLITE_IOERR) return std::string("disk I/O error writing the project") + where + ": " + sqlite3_errmsg(db);
+  return sqlite3_errmsg(db);
+}
+
 // One prepared statement; binds by position (1-based) and reads columns by index.
 class Statement {
  public:
@@ -159,7 +191,7 @@ class Statement {
     const int rc = sqlite3_step(stmt_);
     if (rc == SQLITE_ROW) return true;
     if (rc == SQLITE_DONE) return false;
-    throw StoreError(std::string("database write failed: ") + sqlite3_errmsg(db_));
+    throw StoreError("database error: " + describeFailure(db_));
   }
   void run() { step(); }
 
@@ -190,23 +222,98 @@ int64_t queryInt(sqlite3* db, const char* sql) {
 
 }  // namespace
 
-ProjectStore ProjectStore::open(const std::filesystem::path& dbFile) {
+namespace {
+
+bool directoryWritable(const std::filesystem::path& dbFile) {
+  const auto dir = dbFile.has_parent_path() ? dbFile.parent_path() : std::filesystem::path(".");
+  return ::access(dir.c_str(), W_OK) == 0;
+}
+
+bool onReadOnlyFileSystem(const std::filesystem::path& file) {
+  struct statvfs fs {};
+  return ::statvfs(file.c_str(), &fs) == 0 && (fs.f_flag & ST_RDONLY);
+}
+
+// Opens the file read-only. A WAL project on a read-only mount has no -shm file and cannot get
+// one; nobody can write there, so reading it as immutable is exact.
+sqlite3* openReadOnlyConnection(const std::filesystem::path& dbFile) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(dbFile.c_str(), &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc == SQLITE_OK) {
+    sqlite3_busy_timeout(db, kBusyTimeoutMs);
+    // Touch the schema: a WAL file that cannot get its -shm fails here, not at the first query.
+    rc = sqlite3_exec(db, "SELECT count(*) FROM sqlite_master", nullptr, nullptr, nullptr);
+  }
+  if (rc != SQLITE_OK && !directoryWritable(dbFile)) {
+    sqlite3_close_v2(db);
+    db = nullptr;
+    char* uri = sqlite3_mprintf("file:%s?immutable=1", dbFile.c_str());
+    rc = sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI, nullptr);
+    sqlite3_free(uri);
+  }
+  if (rc != SQLITE_OK) {
+    const std::string why = db ? describeFailure(db) : "out of memory";
+    sqlite3_close_v2(db);
+    throw StoreError(why);
+  }
+  return db;
+}
+
+}  // namespace
+
+ProjectStore ProjectStore::open(const std::filesystem::path& dbFile, Access access) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const bool exists = fs::exists(dbFile, ec);
+  if (exists) {
+    if (!fs::is_regular_file(dbFile, ec)) {
+      throw StoreError("cannot open project '" + dbFile.string() + "': not a regular file");
+    }
+    if (fs::file_size(dbFile, ec) == 0 && !ec) {
+      throw StoreError("'" + dbFile.string() + "' is empty (0 bytes), most likely a failed copy; restore it "
+                       "from a backup, or delete it to start a new project in that folder");
+    }
+  } else if (access == Access::ReadOnly) {
+    throw StoreError("cannot open project database '" + dbFile.string() + "': it does not exist");
+  }
+
   ProjectStore store;
   store.path_ = dbFile;
-  const int rc = sqlite3_open_v2(dbFile.c_str(), &store.db_,
-                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
-  if (rc != SQLITE_OK) {
-    const std::string why = store.db_ ? sqlite3_errmsg(store.db_) : "out of memory";
-    throw StoreError("cannot open project database '" + dbFile.string() + "': " + why);
-  }
-  sqlite3_busy_timeout(store.db_, 5000);
+  store.readOnly_ = access == Access::ReadOnly;
   try {
-    // Reading the header validates the file before anything is written to it.
-    const int64_t appId = queryInt(store.db_, "PRAGMA application_id");
-    const int64_t tables = queryInt(store.db_, "SELECT count(*) FROM sqlite_master");
-    if (appId != kApplicationId && (appId != 0 || tables != 0)) {
-      throw StoreError("'" + dbFile.string() + "' is an SQLite file but not a CAIG Studio project");
+    // Everything that decides whether to refuse the file is read through a read-only
+    // connection, so a refused file stays byte-identical (switching it to WAL would not).
+    if (exists) {
+      store.db_ = openReadOnlyConnection(dbFile);
+      const int64_t appId = queryInt(store.db_, "PRAGMA application_id");
+      const int64_t tables = queryInt(store.db_, "SELECT count(*) FROM sqlite_master");
+      if (appId != kApplicationId && (appId != 0 || tables != 0)) {
+        throw StoreError("'" + dbFile.string() + "' is an SQLite file but not a CAIG Studio project");
+      }
+      store.checkVersion();
+      if (store.readOnly_) {
+        if (store.schemaVersion() < kSchemaVersion) {
+          throw StoreError("uses the older schema version " + std::to_string(store.schemaVersion()) +
+                           "; open it once where it can be written to upgrade it");
+        }
+        return store;
+      }
+      sqlite3_close_v2(std::exchange(store.db_, nullptr));
     }
+    // SQLite would fail later with "unable to open database file" (it cannot create the WAL
+    // index beside the file): say what is wrong.
+    if (exists && (!directoryWritable(dbFile) || ::access(dbFile.c_str(), W_OK) != 0 || onReadOnlyFileSystem(dbFile))) {
+      throw StoreError("the project is read-only here (a read-only folder or mount); it can be opened for "
+                       "viewing, not changed");
+    }
+    const int rc = sqlite3_open_v2(dbFile.c_str(), &store.db_,
+                                   SQLITE_OPEN_READWRITE | (exists ? 0 : SQLITE_OPEN_CREATE) | SQLITE_OPEN_NOMUTEX,
+                                   nullptr);
+    if (rc != SQLITE_OK) {
+      const std::string why = store.db_ ? describeFailure(store.db_) : "out of memory";
+      throw StoreError("cannot open it for writing: " + why);
+    }
+    sqlite3_busy_timeout(store.db_, kBusyTimeoutMs);
     store.exec("PRAGMA journal_mode = WAL");
     store.exec("PRAGMA synchronous = NORMAL");
     store.exec("PRAGMA foreign_keys = ON");
@@ -221,6 +328,7 @@ ProjectStore::ProjectStore(ProjectStore&& other) noexcept
     : db_(std::exchange(other.db_, nullptr)),
       path_(std::move(other.path_)),
       savepointDepth_(other.savepointDepth_),
+      readOnly_(other.readOnly_),
       cached_(std::exchange(other.cached_, {})) {}
 
 ProjectStore& ProjectStore::operator=(ProjectStore&& other) noexcept {
@@ -230,6 +338,7 @@ ProjectStore& ProjectStore::operator=(ProjectStore&& other) noexcept {
     db_ = std::exchange(other.db_, nullptr);
     path_ = std::move(other.path_);
     savepointDepth_ = other.savepointDepth_;
+    readOnly_ = other.readOnly_;
     cached_ = std::exchange(other.cached_, {});
   }
   return *this;
@@ -260,8 +369,8 @@ void ProjectStore::finalizeCachedStatements() noexcept {
 void ProjectStore::exec(const char* sql) {
   char* err = nullptr;
   if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string why = err ? err : sqlite3_errmsg(db_);
     sqlite3_free(err);
+    const std::string why = describeFailure(db_);
     throw StoreError("database error in '" + path_.string() + "': " + why);
   }
 }
@@ -270,14 +379,18 @@ int ProjectStore::schemaVersion() const {
   return static_cast<int>(queryInt(db_, "PRAGMA user_version"));
 }
 
-void ProjectStore::migrate() {
+void ProjectStore::checkVersion() const {
   const int version = schemaVersion();
   if (version > kSchemaVersion) {
     throw StoreError("'" + path_.string() + "' uses schema version " + std::to_string(version) +
                      "; this studio reads up to " + std::to_string(kSchemaVersion) +
                      ". Update CAIG Studio to open it.");
   }
-  for (int v = version; v < kSchemaVersion; ++v) {
+}
+
+void ProjectStore::migrate() {
+  checkVersion();
+  for (int v = schemaVersion(); v < kSchemaVersion; ++v) {
     transaction([&] {
       exec(kMigrations[v]);
       exec(("PRAGMA user_version = " + std::to_string(v + 1)).c_str());
@@ -287,28 +400,52 @@ void ProjectStore::migrate() {
 }
 
 void ProjectStore::transaction(const std::function<void()>& work) {
+  if (readOnly_) throw StoreError("'" + path_.string() + "' was opened read-only");
+  // The outermost level takes the write lock up front (BEGIN IMMEDIATE waits for another writer
+  // under the busy timeout; a deferred transaction that reads first and then writes would get
+  // SQLITE_BUSY at once, with no wait). Inner levels are savepoints.
+  const bool outermost = savepointDepth_ == 0;
   const std::string name = "caig_sp" + std::to_string(savepointDepth_);
-  exec(("SAVEPOINT " + name).c_str());
+  exec(outermost ? "BEGIN IMMEDIATE" : ("SAVEPOINT " + name).c_str());
   ++savepointDepth_;
   try {
     work();
   } catch (...) {
     --savepointDepth_;
-    exec(("ROLLBACK TO " + name).c_str());
-    exec(("RELEASE " + name).c_str());
+    // SQLite may have rolled the whole transaction back already (SQLITE_FULL, an I/O error);
+    // then there is nothing left to undo, and the original error is the one to report.
+    if (!sqlite3_get_autocommit(db_)) {
+      if (outermost) {
+        sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+      } else {
+        sqlite3_exec(db_, ("ROLLBACK TO " + name + "; RELEASE " + name).c_str(), nullptr, nullptr, nullptr);
+      }
+    }
     throw;
   }
   --savepointDepth_;
-  exec(("RELEASE " + name).c_str());
+  if (!outermost) {
+    exec(("RELEASE " + name).c_str());
+    return;
+  }
+  if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
+    const std::string why = describeFailure(db_);
+    if (!sqlite3_get_autocommit(db_)) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw StoreError("saving to '" + path_.string() + "' failed, nothing was changed: " + why);
+  }
 }
 
 int64_t ProjectStore::addProduct(const Product& p) {
+  requireUtf8(p.title, "the product title");
+  requireUtf8(p.category, "the product category");
   Statement s(db_, "INSERT INTO products(title, category, image_path, cutout_path, cutout_engine) VALUES (?, ?, ?, ?, ?)");
   s.bind(1, p.title).bind(2, p.category).bind(3, p.imagePath).bind(4, p.cutoutPath).bind(5, p.cutoutEngine).run();
   return sqlite3_last_insert_rowid(db_);
 }
 
 void ProjectStore::updateProduct(const Product& p) {
+  requireUtf8(p.title, "the product title");
+  requireUtf8(p.category, "the product category");
   Statement s(db_,
               "UPDATE products SET title = ?, category = ?, image_path = ?, cutout_path = ?, cutout_engine = ?"
               " WHERE id = ?");
@@ -370,6 +507,7 @@ void ProjectStore::setPlacement(int64_t productId, const std::optional<Placement
 }
 
 int64_t ProjectStore::addPrompt(const PromptRecord& p) {
+  requireUtf8(p.text, "the prompt");
   Statement s(db_, "INSERT INTO prompts(product_id, text, source, pinned) VALUES (?, ?, ?, ?)");
   s.bind(1, p.productId).bind(2, p.text).bind(3, p.source).bind(4, p.pinned).run();
   return sqlite3_last_insert_rowid(db_);
@@ -403,6 +541,7 @@ void ProjectStore::setPromptText(int64_t id, const std::string& text) {
   constexpr const char* kSpace = " \t\r\n\f\v";
   const auto first = text.find_first_not_of(kSpace);
   if (first == std::string::npos) throw std::invalid_argument("a prompt cannot be empty");
+  requireUtf8(text, "the prompt");
   const std::string trimmed = text.substr(first, text.find_last_not_of(kSpace) - first + 1);
   transaction([&] {
     Statement read(db_, "SELECT text, source FROM prompts WHERE id = ?");

@@ -119,9 +119,14 @@ class ProjectStore {
  public:
   static constexpr int kSchemaVersion = 4;
 
-  // Creates the database if absent, migrates an older one. Throws StoreError for a file that
-  // is not a CAIG project or was written by a newer version.
-  static ProjectStore open(const std::filesystem::path& dbFile);
+  enum class Access { ReadWrite, ReadOnly };
+
+  // ReadWrite creates the database if absent and migrates an older one; ReadOnly changes nothing
+  // (works on a read-only mount) and refuses transactions. Throws StoreError for a file that is
+  // not a CAIG project, is empty (0 bytes: a failed copy, never silently replaced) or was written
+  // by a newer version; every check runs before the file is opened for writing, so a refused
+  // file stays byte-identical. Writers wait up to a minute for another process's transaction.
+  static ProjectStore open(const std::filesystem::path& dbFile, Access access = Access::ReadWrite);
   ProjectStore(ProjectStore&& other) noexcept;
   ProjectStore& operator=(ProjectStore&& other) noexcept;
   ~ProjectStore();
@@ -188,6 +193,7 @@ class ProjectStore {
  private:
   ProjectStore() = default;
   void exec(const char* sql);
+  void checkVersion() const;
   void migrate();
   // Copies a prompt's current text into the params JSON of its variants that lack "prompt".
   void keepPromptInVariants(int64_t promptId);
@@ -200,6 +206,7 @@ class ProjectStore {
   sqlite3* db_ = nullptr;
   std::filesystem::path path_;
   int savepointDepth_ = 0;
+  bool readOnly_ = false;
   mutable std::vector<std::pair<const char*, sqlite3_stmt*>> cached_;
 };
 

@@ -380,6 +380,7 @@ ClipTokenizer::ClipTokenizer(const std::filesystem::path& vocabJson, const std::
     impl_->vocab.emplace(it.key(), it.value().get<int64_t>());
   }
 
+  io::requireRegularFile(mergesTxt, "CLIP merges file");
   std::ifstream in(mergesTxt, std::ios::binary);
   if (!in) throw io::FileError(mergesTxt.string() + ": cannot open");
   std::string line;

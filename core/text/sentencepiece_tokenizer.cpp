@@ -526,6 +526,7 @@ SentencePieceTokenizer SentencePieceTokenizer::load(const fs::path& dirOrModelFi
     throw io::FileError("SentencePiece tokenizer: cannot read " + modelFile.string() +
                         (ec ? ": " + ec.message() : std::string(": larger than 64 MiB")));
   }
+  io::requireRegularFile(modelFile, "SentencePiece tokenizer");
   std::ifstream in(modelFile, std::ios::binary);
   std::ostringstream bytes;
   bytes << in.rdbuf();
@@ -587,6 +588,9 @@ SentencePieceTokenizer SentencePieceTokenizer::load(const fs::path& dirOrModelFi
         throw io::FormatError(addedJson.string() + ": the id of '" + content + "' is not an integer");
       }
       const auto id = value.get<std::int64_t>();
+      if (id < 0) {
+        throw io::FormatError(addedJson.string() + ": the id of '" + content + "' is negative (" + std::to_string(id) + ")");
+      }
       if (id < impl.pieceCount() && impl.sp.IdToPiece(static_cast<int>(id)) == content) continue;
       try {
         tok.addToken(content, id, impl.addedById(id) ? impl.addedById(id)->special : true);
