@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 #include <fstream>
 #include <opencv2/imgproc.hpp>
@@ -131,6 +132,41 @@ TEST(ClickCsv, RejectsBadRowsWithReasons) {
   EXPECT_TRUE(hasReason(f.rejected, "", "missing creative id"));
   EXPECT_TRUE(hasReason(f.rejected, "noimg", "missing image"));
   EXPECT_TRUE(hasReason(f.rejected, "noprod", "missing product"));
+}
+
+TEST(ClickCsv, CountsAreDecimalOnly) {
+  const ClickFile f = parseClickCsv(
+      "creative_id,image,product,impressions,clicks\n"
+      "hex,a.png,p,0x10,1\n"
+      "inf,a.png,p,inf,1\n"
+      "sep,a.png,p,\"1,000\",5\n"
+      "exp,a.png,p,1e3,5\n",
+      "n.csv");
+  EXPECT_TRUE(hasReason(f.rejected, "hex", "impressions '0x10' is not a whole number"));  // strtod read 16
+  EXPECT_TRUE(hasReason(f.rejected, "inf", "impressions 'inf' is not a whole number"));
+  ASSERT_EQ(f.rows.size(), 2u);
+  EXPECT_EQ(f.rows[0].impressions, 1000);
+  EXPECT_EQ(f.rows[1].impressions, 1000);
+}
+
+TEST(ClickFiles, HostileInputGetsTheReadersErrorsNotTheLibrarys) {
+  try {
+    parseClickJson(R"([{"creative_id": "a", "impressions": 1e400, "clicks": 1}])", "big.json");
+    FAIL() << "accepted";
+  } catch (const ClickImportError& e) {
+    EXPECT_NE(std::string(e.what()).find("big.json"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("number overflow"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(parseClickJson(std::string(100000, '[') + std::string(100000, ']'), "deep.json"), ClickImportError);
+  test::TempDir dir;
+  try {
+    readClickFile(dir.path());
+    FAIL() << "a folder was read";
+  } catch (const ClickImportError& e) {
+    EXPECT_NE(std::string(e.what()).find("is a folder"), std::string::npos) << e.what();  // not basic_filebuf::underflow
+  }
+  ASSERT_EQ(::mkfifo((dir / "clicks.csv").c_str(), 0600), 0);
+  EXPECT_THROW(readClickFile(dir / "clicks.csv"), ClickImportError);  // refused, not a read that never returns
 }
 
 TEST(ClickJson, ReadsTheCreativeRankingLayoutAndFlatLists) {

@@ -1,6 +1,7 @@
 // Image loading and saving: formats, alpha, odd layouts, and bad files.
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -153,6 +154,93 @@ TEST(ImageIO, SaveRefusesUnknownFormatsAndKeepsOldFiles) {
   const std::string before = test::readFile(dir / "keep.png");
   EXPECT_THROW(saveImage(dir / "keep.png", cv::Mat(4, 4, CV_32FC3)), ImageError);
   EXPECT_EQ(test::readFile(dir / "keep.png"), before);
+}
+
+// The error text of decoding `bytes`, or "" when they decode.
+std::string refusal(const std::vector<unsigned char>& bytes, const std::string& name) {
+  try {
+    decodeImage(bytes, name);
+    return "";
+  } catch (const ImageError& e) {
+    return e.what();
+  }
+}
+
+std::size_t findMarker(const std::vector<unsigned char>& jpg, unsigned char marker) {
+  for (std::size_t i = 2; i + 1 < jpg.size(); ++i) {
+    if (jpg[i] == 0xff && jpg[i + 1] == marker) return i;
+  }
+  return std::string::npos;
+}
+
+TEST(ImageIO, AStrayByteCannotHideAJpegsSize) {
+  auto jpg = encodeImage(cv::Mat(8, 8, CV_8UC3, cv::Scalar::all(9)), ".jpg");
+  const std::size_t sof = findMarker(jpg, 0xc0);
+  ASSERT_NE(sof, std::string::npos);
+  jpg[sof + 5] = 0x75, jpg[sof + 6] = 0x30, jpg[sof + 7] = 0x75, jpg[sof + 8] = 0x30;  // 30000x30000
+  jpg.insert(jpg.begin() + static_cast<std::ptrdiff_t>(sof), 0x00);  // libjpeg skips it; so must the check
+  const std::string why = refusal(jpg, "stray.jpg");
+  EXPECT_NE(why.find("30000x30000"), std::string::npos) << why;
+}
+
+TEST(ImageIO, TotalPixelsAreCappedNotOnlySides) {
+  auto png = encodeImage(cv::Mat(8, 8, CV_8UC3, cv::Scalar::all(9)), ".png");
+  png[16] = 0, png[17] = 0, png[18] = 0x40, png[19] = 0x00;  // 16384 wide
+  png[20] = 0, png[21] = 0, png[22] = 0x40, png[23] = 0x00;  // 16384 high: each side is allowed
+  const std::string why = refusal(png, "square.png");
+  EXPECT_NE(why.find("16384x16384"), std::string::npos) << why;
+  EXPECT_NE(why.find("megapixels"), std::string::npos) << why;
+}
+
+TEST(ImageIO, OnlyPngJpegAndWebpAreReadWhateverTheName) {
+  const std::string hdr = "#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 60000 +X 60000\n";
+  const std::string why = refusal(std::vector<unsigned char>(hdr.begin(), hdr.end()), "photo.png");
+  EXPECT_NE(why.find("Radiance HDR"), std::string::npos) << why;
+  EXPECT_NE(why.find("PNG, JPEG and WebP"), std::string::npos) << why;
+  cv::Mat img(4, 4, CV_8UC3, cv::Scalar::all(50));
+  std::vector<unsigned char> bmp;
+  ASSERT_TRUE(cv::imencode(".bmp", img, bmp));
+  EXPECT_NE(refusal(bmp, "shot.jpg").find("BMP"), std::string::npos);
+  // A PNG named .jpg is read as the PNG it is.
+  EXPECT_EQ(refusal(encodeImage(img, ".png"), "shot.jpg"), "");
+}
+
+TEST(ImageIO, TruncatedFilesAreRefusedNotGreyFilled) {
+  cv::Mat img(64, 64, CV_8UC3);
+  cv::randu(img, 0, 255);
+  for (const std::string ext : {".jpg", ".png", ".webp"}) {
+    const auto whole = encodeImage(img, ext, 90);
+    EXPECT_EQ(refusal(whole, "whole" + ext), "") << ext;
+    for (const double keep : {0.95, 0.6, 0.2}) {
+      const std::vector<unsigned char> cut(whole.begin(), whole.begin() + static_cast<std::ptrdiff_t>(whole.size() * keep));
+      const std::string why = refusal(cut, "cut" + ext);
+      EXPECT_NE(why.find("truncated"), std::string::npos) << ext << " " << keep << ": " << why;
+    }
+  }
+  // Bytes after a JPEG's end marker (phones append data there) do not make it truncated.
+  auto jpg = encodeImage(img, ".jpg", 90);
+  jpg.insert(jpg.end(), 1000, 0x42);
+  EXPECT_EQ(refusal(jpg, "trailing.jpg"), "");
+}
+
+TEST(ImageIO, HeaderInspectionReportsWhatTheBytesDeclare) {
+  cv::Mat img(30, 50, CV_8UC4, cv::Scalar::all(7));
+  for (const auto& [ext, format] : {std::pair{".png", ImageFormat::Png}, {".jpg", ImageFormat::Jpeg}, {".webp", ImageFormat::Webp}}) {
+    const auto bytes = encodeImage(img, ext, 101);
+    const ImageHeader h = inspectImageHeader(bytes.data(), bytes.size());
+    EXPECT_EQ(h.format, format) << ext;
+    EXPECT_EQ(h.width, 50u) << ext;
+    EXPECT_EQ(h.height, 30u) << ext;
+    EXPECT_TRUE(h.complete) << ext;
+    EXPECT_EQ(h.problem, "") << ext;
+  }
+}
+
+TEST(ImageIO, PipesAndDevicesAreNotOpened) {
+  test::TempDir dir;
+  ASSERT_EQ(::mkfifo((dir / "pipe.png").c_str(), 0600), 0);
+  EXPECT_THROW(loadImage(dir / "pipe.png"), ImageError);  // would block forever if opened
+  EXPECT_THROW(loadImage("/dev/zero"), ImageError);
 }
 
 }  // namespace

@@ -1,7 +1,10 @@
 // The SQLite project store: persistence, transactions, schema versions, foreign keys.
 
 #include <gtest/gtest.h>
+#include <atomic>
+#include <chrono>
 #include <cmath>
+#include <thread>
 #include <sqlite3.h>
 
 #include "../models/test_util.h"
@@ -329,6 +332,104 @@ TEST(ProjectStore, MigratesAVersionThreeProjectToPlacements) {
   EXPECT_FALSE(store.placement(id).has_value());
   store.setPlacement(id, PlacementOverride{0.8, 0.05, 0.0});
   EXPECT_EQ(store.placement(id), (PlacementOverride{0.8, 0.05, 0.0}));
+}
+
+TEST(ProjectStore, RefusedFilesStayByteIdentical) {
+  test::TempDir dir;
+  // A project written by a newer studio, in rollback-journal mode: switching it to WAL before
+  // the version check used to rewrite its header although it was then refused.
+  { ProjectStore::open(dir / "newer.caig"); }
+  sqlite3* db = nullptr;
+  sqlite3_open((dir / "newer.caig").c_str(), &db);
+  sqlite3_exec(db, "PRAGMA journal_mode = DELETE; PRAGMA user_version = 99", nullptr, nullptr, nullptr);
+  sqlite3_close(db);
+  test::writeFile(dir / "garbage.caig", std::string(4096, 'x'));
+  for (const char* name : {"newer.caig", "garbage.caig"}) {
+    const std::string before = test::readFile(dir / name);
+    EXPECT_THROW(ProjectStore::open(dir / name), StoreError) << name;
+    EXPECT_EQ(test::readFile(dir / name), before) << name;
+    EXPECT_FALSE(std::filesystem::exists(dir / (std::string(name) + "-wal"))) << name;
+  }
+}
+
+TEST(ProjectStore, AnEmptyFileIsRefusedNotReplaced) {
+  test::TempDir dir;
+  test::writeFile(dir / "project.caig", "");
+  try {
+    ProjectStore::open(dir / "project.caig");
+    FAIL() << "a 0-byte file became a new project";
+  } catch (const StoreError& e) {
+    EXPECT_NE(std::string(e.what()).find("empty (0 bytes)"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(std::filesystem::file_size(dir / "project.caig"), 0u);
+}
+
+TEST(ProjectStore, ReadOnlyOpenChangesNothingAndRefusesWrites) {
+  test::TempDir dir;
+  {
+    auto store = ProjectStore::open(dir / "p.caig");
+    Product p;
+    p.title = "Mug";
+    p.imagePath = "products/a.png";
+    store.addProduct(p);
+  }
+  const std::string before = test::readFile(dir / "p.caig");
+  {
+    auto store = ProjectStore::open(dir / "p.caig", ProjectStore::Access::ReadOnly);
+    ASSERT_EQ(store.products().size(), 1u);
+    EXPECT_EQ(store.products()[0].title, "Mug");
+    EXPECT_THROW(store.transaction([] {}), StoreError);
+    Product q;
+    q.title = "Jar";
+    EXPECT_THROW(store.addProduct(q), StoreError);  // SQLite refuses the write itself
+  }
+  EXPECT_EQ(test::readFile(dir / "p.caig"), before);
+  EXPECT_THROW(ProjectStore::open(dir / "absent.caig", ProjectStore::Access::ReadOnly), StoreError);
+  EXPECT_FALSE(std::filesystem::exists(dir / "absent.caig"));
+}
+
+TEST(ProjectStore, AWriterWaitsForAnotherInsteadOfFailing) {
+  test::TempDir dir;
+  { ProjectStore::open(dir / "p.caig"); }
+  auto first = ProjectStore::open(dir / "p.caig");
+  auto second = ProjectStore::open(dir / "p.caig");
+  std::atomic<bool> holding{false};
+  std::thread writer([&] {
+    first.transaction([&] {
+      Product p;
+      p.title = "first";
+      first.addProduct(p);
+      holding = true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(700));
+    });
+  });
+  while (!holding) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  // Reads first, then writes: a deferred transaction got SQLITE_BUSY here without waiting.
+  second.transaction([&] {
+    const auto n = second.products().size();
+    Product p;
+    p.title = "second after " + std::to_string(n);
+    second.addProduct(p);
+  });
+  writer.join();
+  const auto products = second.products();
+  ASSERT_EQ(products.size(), 2u);
+  EXPECT_EQ(products[1].title, "second after 1");  // it saw the first writer's committed row
+}
+
+TEST(ProjectStore, TextMustBeUtf8) {
+  test::TempDir dir;
+  auto store = ProjectStore::open(dir / "p.caig");
+  Product p;
+  p.title = "Caf\xe9";  // Latin-1
+  EXPECT_THROW(store.addProduct(p), std::invalid_argument);
+  p.title = "Caf\xc3\xa9";
+  const int64_t id = store.addProduct(p);
+  PromptRecord r;
+  r.productId = id;
+  r.text = "warm \xff light";
+  EXPECT_THROW(store.addPrompt(r), std::invalid_argument);
+  EXPECT_TRUE(store.prompts(id).empty());
 }
 
 }  // namespace

@@ -223,6 +223,14 @@ TEST(SentencePiece, MissingAndMalformedFilesAreClearErrors) {
   }
   writeFile(d / "added_tokens.json", "{not json");
   EXPECT_THROW((void)SentencePieceTokenizer::load(d), caig::io::FormatError);
+  // A negative id: the tokenizer's own message, not vector::_M_range_check.
+  writeFile(d / "added_tokens.json", R"({"<image>": -3})");
+  try {
+    (void)SentencePieceTokenizer::load(d);
+    FAIL() << "negative added token id";
+  } catch (const caig::io::FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("is negative (-3)"), std::string::npos) << e.what();
+  }
   // The model file on its own (no JSON beside it that is read): no added tokens.
   fs::remove(d / "added_tokens.json");
   const auto plain = SentencePieceTokenizer::load(d / "tokenizer.model");
