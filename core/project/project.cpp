@@ -41,10 +41,11 @@ Project Project::create(const fs::path& dir) {
 
 Project Project::open(const fs::path& dir) {
   if (!isProject(dir)) throw StoreError("'" + dir.string() + "' is not a CAIG Studio project (no project.caig)");
+  ProjectStore store = ProjectStore::open(dir / kDatabaseName);  // a refused project gets no new folders
   std::error_code ec;
   fs::create_directories(dir / "products", ec);
   fs::create_directories(dir / "variants", ec);
-  return Project(dir, ProjectStore::open(dir / kDatabaseName));
+  return Project(dir, std::move(store));
 }
 
 Project Project::openReadOnly(const fs::path& dir) {

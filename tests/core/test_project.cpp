@@ -68,5 +68,16 @@ TEST(Project, CreateAndOpenCheckTheFolder) {
   EXPECT_NO_THROW(Project::openOrCreate(dir / "fresh"));
 }
 
+TEST(Project, ARefusedProjectFolderIsLeftAsItWas) {
+  test::TempDir dir;
+  std::filesystem::create_directories(dir / "copy");
+  test::writeFile(dir / "copy" / Project::kDatabaseName, "");  // a failed copy
+  EXPECT_THROW(Project::open(dir / "copy"), StoreError);
+  EXPECT_THROW(Project::openOrCreate(dir / "copy"), StoreError);
+  EXPECT_FALSE(std::filesystem::exists(dir / "copy" / "products"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "copy" / "variants"));
+  EXPECT_EQ(std::filesystem::file_size(dir / "copy" / Project::kDatabaseName), 0u);
+}
+
 }  // namespace
 }  // namespace caig
