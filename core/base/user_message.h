@@ -19,6 +19,8 @@ inline std::string userMessage(std::string_view what) {
   return what.empty() ? std::string("an internal error without a message") : std::string(what);
 }
 
-inline std::string userMessage(const std::exception& e) { return userMessage(std::string_view(e.what())); }
+inline std::string userMessage(const std::exception& e) {
+  return userMessage(std::string_view(e.what()));
+}
 
 }  // namespace caig

@@ -12,14 +12,22 @@ std::size_t sequenceLength(std::string_view s, std::size_t i) {
   if (c < 0x80) return 1;
   std::size_t len = 0;
   unsigned char lo = 0x80, hi = 0xbf;  // the allowed range of the second byte
-  if (c >= 0xc2 && c <= 0xdf) len = 2;
-  else if (c == 0xe0) len = 3, lo = 0xa0;
-  else if ((c >= 0xe1 && c <= 0xec) || c == 0xee || c == 0xef) len = 3;
-  else if (c == 0xed) len = 3, hi = 0x9f;  // no surrogates
-  else if (c == 0xf0) len = 4, lo = 0x90;
-  else if (c >= 0xf1 && c <= 0xf3) len = 4;
-  else if (c == 0xf4) len = 4, hi = 0x8f;  // <= U+10FFFF
-  else return 0;
+  if (c >= 0xc2 && c <= 0xdf)
+    len = 2;
+  else if (c == 0xe0)
+    len = 3, lo = 0xa0;
+  else if ((c >= 0xe1 && c <= 0xec) || c == 0xee || c == 0xef)
+    len = 3;
+  else if (c == 0xed)
+    len = 3, hi = 0x9f;  // no surrogates
+  else if (c == 0xf0)
+    len = 4, lo = 0x90;
+  else if (c >= 0xf1 && c <= 0xf3)
+    len = 4;
+  else if (c == 0xf4)
+    len = 4, hi = 0x8f;  // <= U+10FFFF
+  else
+    return 0;
   if (i + len > s.size()) return 0;
   if (byte(i + 1) < lo || byte(i + 1) > hi) return 0;
   for (std::size_t k = 2; k < len; ++k) {
@@ -42,8 +50,8 @@ std::size_t firstInvalidUtf8(std::string_view text) {
 void requireUtf8(std::string_view text, std::string_view what) {
   const std::size_t at = firstInvalidUtf8(text);
   if (at == std::string_view::npos) return;
-  throw std::invalid_argument(std::string(what) + " is not valid UTF-8 text (byte " + std::to_string(at + 1) +
-                              " of " + std::to_string(text.size()) +
+  throw std::invalid_argument(std::string(what) + " is not valid UTF-8 text (byte " + std::to_string(at + 1) + " of " +
+                              std::to_string(text.size()) +
                               "); use UTF-8 (a Latin-1 or Windows-1252 terminal or file name?)");
 }
 

@@ -144,8 +144,8 @@ nlohmann::json readJsonFile(const std::filesystem::path& path, const JsonLimits&
   if (ec) throw FileError("cannot read '" + path.string() + "': " + ec.message());
   if (bytes > kMaxJsonBytes) {
     throw FileError("'" + path.string() + "' is " + std::to_string(bytes) +
-                    " bytes, too large for a JSON config (the limit is " +
-                    std::to_string(kMaxJsonBytes >> 20) + " MiB)");
+                    " bytes, too large for a JSON config (the limit is " + std::to_string(kMaxJsonBytes >> 20) +
+                    " MiB)");
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) throw FileError("cannot open '" + path.string() + "'");

@@ -15,9 +15,9 @@
 #include <filesystem>
 #include <functional>
 #include <mutex>
-#include <thread>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "../models/test_util.h"
@@ -71,8 +71,10 @@ std::string mutateJson(const nlohmann::json& base, SplitMix64& rng) {
           node = &*it;
           continue;
         }
-        if (rng.index(5) == 0) node->erase(it);
-        else *it = oddValue(rng);
+        if (rng.index(5) == 0)
+          node->erase(it);
+        else
+          *it = oddValue(rng);
       } else if (node->is_array() && !node->empty()) {
         (*node)[rng.index(node->size())] = oddValue(rng);
       }
@@ -83,7 +85,9 @@ std::string mutateJson(const nlohmann::json& base, SplitMix64& rng) {
   switch (rng.index(6)) {  // sometimes damage the text itself
     case 0: text.resize(rng.index(text.size() + 1)); break;
     case 1: text.insert(rng.index(text.size() + 1), std::string(1 + rng.index(300), '[')); break;
-    case 2: if (!text.empty()) text[rng.index(text.size())] = static_cast<char>(rng.next()); break;
+    case 2:
+      if (!text.empty()) text[rng.index(text.size())] = static_cast<char>(rng.next());
+      break;
     default: break;
   }
   return text;
@@ -126,15 +130,16 @@ void watch() {
   static std::once_flag started;
   std::call_once(started, [] {
     std::thread([] {
-    while (true) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-      std::lock_guard<std::mutex> lock(gCurrentMutex);
-      if (gRunning && std::chrono::duration<double>(std::chrono::steady_clock::now() - gCurrentStart).count() > kSecondsPerInput) {
-        std::fprintf(stderr, "HANG: %s iteration %llu took over %.0f s on:\n%.4000s\n", gCurrentFamily.c_str(),
-                     static_cast<unsigned long long>(gCurrentIteration), kSecondsPerInput, gCurrentInput.c_str());
-        std::abort();
+      while (true) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        std::lock_guard<std::mutex> lock(gCurrentMutex);
+        if (gRunning && std::chrono::duration<double>(std::chrono::steady_clock::now() - gCurrentStart).count() >
+                            kSecondsPerInput) {
+          std::fprintf(stderr, "HANG: %s iteration %llu took over %.0f s on:\n%.4000s\n", gCurrentFamily.c_str(),
+                       static_cast<unsigned long long>(gCurrentIteration), kSecondsPerInput, gCurrentInput.c_str());
+          std::abort();
+        }
       }
-    }
     }).detach();  // runs until the process exits
   });
 }
@@ -163,7 +168,8 @@ Tally fuzz(const std::string& family, const std::function<void(uint64_t)>& attem
   watch();
   Tally t;
   const auto start = std::chrono::steady_clock::now();
-  for (uint64_t i = 0; std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() < kSecondsPerFamily; ++i) {
+  for (uint64_t i = 0;
+       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() < kSecondsPerFamily; ++i) {
     try {
       attempt(i);
       endInput();
@@ -172,19 +178,22 @@ Tally fuzz(const std::string& family, const std::function<void(uint64_t)>& attem
       endInput();
       ++t.refused;
       const std::string what = e.what();
-      for (const char* leak : {"Exception raised from", "frame #", "_M_", "basic_filebuf", "std::bad_alloc", "bad_alloc"}) {
-        EXPECT_EQ(what.find(leak), std::string::npos) << family << " iteration " << i << ": " << what.substr(0, 300)
-                                                      << "\non: " << gCurrentInput.substr(0, 3000);
+      for (const char* leak :
+           {"Exception raised from", "frame #", "_M_", "basic_filebuf", "std::bad_alloc", "bad_alloc"}) {
+        EXPECT_EQ(what.find(leak), std::string::npos)
+            << family << " iteration " << i << ": " << what.substr(0, 300) << "\non: " << gCurrentInput.substr(0, 3000);
       }
       EXPECT_FALSE(what.empty()) << family << " iteration " << i;
     }
   }
-  std::printf("%-22s %5d inputs: %5d accepted, %5d refused\n", family.c_str(), t.accepted + t.refused, t.accepted, t.refused);
+  std::printf("%-22s %5d inputs: %5d accepted, %5d refused\n", family.c_str(), t.accepted + t.refused, t.accepted,
+              t.refused);
   return t;
 }
 
 // A model folder copy whose config.json each iteration rewrites.
-void fuzzModelConfig(const std::string& family, const fs::path& fixture, const std::function<void(const fs::path&)>& load) {
+void fuzzModelConfig(const std::string& family, const fs::path& fixture,
+                     const std::function<void(const fs::path&)>& load) {
   test::TempDir dir;
   const fs::path root = dir / "m";
   fs::copy(fixture, root, fs::copy_options::recursive);
