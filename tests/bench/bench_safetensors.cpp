@@ -1,5 +1,7 @@
 // Loading weights: the mapped zero-copy reader against a plain buffered read + copy baseline,
-// on the same 64 MiB file in the same process (page cache warm for both).
+// on the same 64 MiB file in the same process (page cache warm for both). And parsing a header
+// of N tensors: the studio's bounded reader against nlohmann's DOM parser with a parse callback
+// (what the header parser used before; it rescans the enclosing object for every member).
 //   build/tests/bench/bench_safetensors [--benchmark_filter=...]
 
 #include <ATen/ATen.h>
@@ -9,7 +11,10 @@
 #include <fstream>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "models/io/checkpoint.h"
+#include "models/io/json_file.h"
 #include "models/io/safetensors.h"
 
 namespace {
@@ -62,6 +67,43 @@ void BM_OpenHeaderOnly(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(caig::io::Checkpoint::open(path).size());
 }
 
+// A header of `n` one-element tensors, as a model with many small tensors has.
+std::string headerOf(int64_t n) {
+  std::string h = "{";
+  for (int64_t i = 0; i < n; ++i) {
+    h += (i ? ",\"t" : "\"t") + std::to_string(i) + "\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[" +
+         std::to_string(4 * i) + "," + std::to_string(4 * i + 4) + "]}";
+  }
+  return h + "}";
+}
+
+// Baseline: nlohmann's DOM parser with a (no-op) parse callback.
+void BM_HeaderJson_CallbackParser(benchmark::State& state) {
+  const std::string text = headerOf(state.range(0));
+  for (auto _ : state) {
+    const auto j = nlohmann::json::parse(text, [](int, nlohmann::json::parse_event_t, nlohmann::json&) { return true; });
+    benchmark::DoNotOptimize(j.size());
+  }
+}
+
+void BM_HeaderJson_BoundedReader(benchmark::State& state) {
+  const std::string text = headerOf(state.range(0));
+  caig::io::JsonLimits limits;
+  limits.maxDepth = 3;
+  limits.rejectDuplicateKeys = true;
+  for (auto _ : state) benchmark::DoNotOptimize(caig::io::parseJson(text, "bench", limits).size());
+}
+
+// The whole header check (reader + entry validation + contiguity) on the same text.
+void BM_HeaderParse_Safetensors(benchmark::State& state) {
+  const std::string text = headerOf(state.range(0));
+  const uint64_t dataBytes = 4 * static_cast<uint64_t>(state.range(0));
+  for (auto _ : state) benchmark::DoNotOptimize(caig::io::parseSafetensorsHeader(text, dataBytes).tensors.size());
+}
+
+BENCHMARK(BM_HeaderJson_CallbackParser)->Arg(1000)->Arg(10000)->Arg(20000)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_HeaderJson_BoundedReader)->Arg(1000)->Arg(10000)->Arg(20000)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_HeaderParse_Safetensors)->Arg(1000)->Arg(10000)->Arg(20000)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_BufferedReadAndCopy)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_MappedViews)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_OpenHeaderOnly)->Unit(benchmark::kMicrosecond);
