@@ -6,7 +6,6 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
-#include <chrono>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -76,18 +75,17 @@ TEST(JsonReader, ErrorsAreTheReadersNotTheLibrarys) {
   EXPECT_EQ(io::parseJsonOrDiscarded(R"({"x":[1,{"y":null}]})").dump(), R"({"x":[1,{"y":null}]})");
 }
 
-TEST(JsonReader, LinearInTheNumberOfKeys) {
-  // nlohmann's callback parser rescans the enclosing object per member: 50k keys took minutes.
+TEST(JsonReader, ManyKeysParse) {
+  // nlohmann's callback parser rescans the enclosing object per member: 200k keys would run past
+  // CTest's timeout (the speed itself is in bench_safetensors, not asserted here).
   std::string big = "{";
   for (int i = 0; i < 200'000; ++i) big += (i ? ",\"k" : "\"k") + std::to_string(i) + "\":{\"v\":[1,2]}";
   big += "}";
   io::JsonLimits strict;
   strict.rejectDuplicateKeys = true;
-  const auto t0 = std::chrono::steady_clock::now();
   const auto j = io::parseJson(big, "big", strict);
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   EXPECT_EQ(j.size(), 200'000u);
-  EXPECT_LT(seconds, 30.0) << "a bound for hangs, not a benchmark (about a second here)";
+  EXPECT_EQ(j.at("k199999").at("v").at(1), 2);
 }
 
 TEST(JsonReader, OnlyRegularFilesAreOpened) {
@@ -129,11 +127,10 @@ TEST(ConfigAgainstWeights, LlavaSizesAreCheckedBeforeAllocating) {
     auto j = original;
     j[c.field] = c.value;
     m.setConfig(j);
-    const auto t0 = std::chrono::steady_clock::now();
+    // The message comes from the check that runs before any module is built.
     const std::string why = errorOf([&] { LlavaModel::load(m.root); });
     EXPECT_HAS(why, c.expected);
     EXPECT_HAS(why, "config.json");
-    EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 10.0) << c.field;
   }
   auto tower = original;
   tower["vision_config"]["num_hidden_layers"] = 100000;
