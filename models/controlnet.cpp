@@ -102,10 +102,11 @@ ControlNetModel& ControlNetModel::operator=(ControlNetModel&&) noexcept = defaul
 
 ControlNetModel ControlNetModel::load(const std::filesystem::path& dir, c10::Device device, c10::ScalarType dtype) {
   const ControlNetConfig config = readControlNetConfig(dir);
-  unet::checkCoreConfig(config.unet, dir);
-  {  // the conditioning embedding, before anything is allocated
+  {  // the config's sizes against the weights, before anything is allocated
     const auto checkpoint = io::Checkpoint::open(unet::findDiffusersWeights(dir));
-    const io::ConfigCheck check(checkpoint, "'" + (dir / "config.json").string() + "'");
+    const std::string configName = "'" + (dir / "config.json").string() + "'";
+    unet::checkCoreConfig(config.unet, checkpoint, configName);
+    const io::ConfigCheck check(checkpoint, configName);
     const auto& ch = config.conditioningEmbeddingOutChannels;
     if (ch.empty()) check.fail("conditioning_embedding_out_channels is empty");
     const std::string e = "controlnet_cond_embedding.";

@@ -81,10 +81,11 @@ UNet2DConditionModel& UNet2DConditionModel::operator=(UNet2DConditionModel&&) no
 UNet2DConditionModel UNet2DConditionModel::load(const std::filesystem::path& dir, c10::Device device,
                                                 c10::ScalarType dtype) {
   const UNet2DConfig config = readUNet2DConfig(dir);
-  unet::checkCoreConfig(config, dir);
-  {
+  {  // the config's sizes against the weights, before anything is allocated
     const auto checkpoint = io::Checkpoint::open(unet::findDiffusersWeights(dir));
-    io::ConfigCheck(checkpoint, "'" + (dir / "config.json").string() + "'")
+    const std::string configName = "'" + (dir / "config.json").string() + "'";
+    unet::checkCoreConfig(config, checkpoint, configName);
+    io::ConfigCheck(checkpoint, configName)
         .shape("conv_out.weight", {config.outChannels, config.blockOutChannels.front(), 3, 3},
                "out_channels and block_out_channels[0]");
   }

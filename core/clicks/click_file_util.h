@@ -9,16 +9,16 @@
 #include <string>
 
 #include "core/clicks/click_data.h"
+#include "models/io/errors.h"
+#include "models/io/json_file.h"
 
 namespace caig::clicks_detail {
 
 inline std::string readBytes(const std::filesystem::path& path) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) {
-    throw ClickImportError("click file '" + path.string() + "' " +
-                           (std::filesystem::is_directory(path, ec) ? "is a folder, not a file"
-                            : std::filesystem::exists(path, ec)     ? "is not a regular file (a pipe or device?)"
-                                                                    : "does not exist"));
+  try {
+    io::requireRegularFile(path, "click file");  // a folder or a pipe, said so (not a read that blocks)
+  } catch (const io::FileError& e) {
+    throw ClickImportError(e.what());
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) throw ClickImportError("cannot open click file '" + path.string() + "'");

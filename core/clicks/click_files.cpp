@@ -20,6 +20,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/base/utf8.h"
 #include "core/image/image_io.h"
 #include "models/io/errors.h"
 #include "models/io/json_file.h"
@@ -299,48 +300,25 @@ namespace {
 // Click files must be UTF-8 (a BOM is allowed). UTF-16 is refused naming the encoding, and bytes
 // that are not UTF-8 (typically a Latin-1 / Windows-1252 export) are refused naming the line:
 // guessing a legacy code page would silently turn product names into different strings.
-void requireUtf8(const std::string& text, const fs::path& source) {
+void requireUtf8ClickFile(const std::string& text, const fs::path& source) {
   if (text.rfind("\xFF\xFE", 0) == 0 || text.rfind("\xFE\xFF", 0) == 0) {
     throw ClickImportError(source.string() + ": the file is UTF-16 (" +
                            (text[0] == '\xFF' ? "little" : "big") +
                            "-endian, with a byte order mark); save it as UTF-8 and import again");
   }
-  int line = 1;
-  const auto* b = reinterpret_cast<const unsigned char*>(text.data());
-  const std::size_t n = text.size();
-  for (std::size_t i = 0; i < n;) {
-    const unsigned char c = b[i];
-    if (c < 0x80) {
-      if (c == '\n') ++line;
-      ++i;
-      continue;
-    }
-    std::size_t len = 0;
-    unsigned cp = 0;
-    if (c >= 0xC2 && c <= 0xDF) len = 2, cp = c & 0x1F;
-    else if (c >= 0xE0 && c <= 0xEF) len = 3, cp = c & 0x0F;
-    else if (c >= 0xF0 && c <= 0xF4) len = 4, cp = c & 0x07;
-    bool ok = len > 0 && i + len <= n;
-    for (std::size_t k = 1; ok && k < len; ++k) {
-      ok = (b[i + k] & 0xC0) == 0x80;
-      cp = (cp << 6) | (b[i + k] & 0x3F);
-    }
-    // Overlong 3/4-byte forms, surrogates and code points past U+10FFFF are not UTF-8 either.
-    if (ok && ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))) ok = false;
-    if (!ok) {
-      char hex[8];
-      std::snprintf(hex, sizeof hex, "0x%02X", c);
-      throw ClickImportError(source.string() + ": line " + std::to_string(line) + " is not valid UTF-8 (byte " + hex +
-                             "; a Latin-1 or Windows-1252 export?); save the file as UTF-8 and import again");
-    }
-    i += len;
-  }
+  const std::size_t at = firstInvalidUtf8(text);  // the studio's one UTF-8 rule (core/base/utf8.h)
+  if (at == std::string::npos) return;
+  const auto line = 1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(at), '\n');
+  char hex[8];
+  std::snprintf(hex, sizeof hex, "0x%02X", static_cast<unsigned char>(text[at]));
+  throw ClickImportError(source.string() + ": line " + std::to_string(line) + " is not valid UTF-8 (byte " + hex +
+                         "; a Latin-1 or Windows-1252 export?); save the file as UTF-8 and import again");
 }
 
 }  // namespace
 
 ClickFile parseClickCsv(const std::string& input, const fs::path& source) {
-  requireUtf8(input, source);
+  requireUtf8ClickFile(input, source);
   std::string text = input;
   if (text.rfind("\xEF\xBB\xBF", 0) == 0) text.erase(0, 3);
   ClickFile out;
@@ -408,7 +386,7 @@ ClickFile parseClickCsv(const std::string& input, const fs::path& source) {
 }
 
 ClickFile parseClickJson(const std::string& text, const fs::path& source) {
-  requireUtf8(text, source);
+  requireUtf8ClickFile(text, source);
   nlohmann::json j;
   try {
     j = io::parseJson(text, source.string());

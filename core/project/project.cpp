@@ -13,6 +13,7 @@
 #include "core/image/image_io.h"
 #include "models/io/atomic_file.h"
 #include "models/io/errors.h"
+#include "models/io/json_file.h"
 
 namespace fs = std::filesystem;
 
@@ -58,12 +59,10 @@ Project Project::openOrCreate(const fs::path& dir) { return isProject(dir) ? ope
 Product Project::importProductShot(const fs::path& image, std::string title, const std::string& category) {
   requireUtf8(title, "the product title");  // before anything is copied
   requireUtf8(category, "the product category");
-  std::error_code ec;
-  if (!fs::is_regular_file(image, ec)) {
-    throw ImageError("'" + image.string() + "' " +
-                     (fs::is_directory(image, ec) ? "is a folder, not an image file"
-                      : fs::exists(image, ec)     ? "is not a regular file (a pipe or device?)"
-                                                  : "does not exist"));
+  try {
+    io::requireRegularFile(image, "shot");
+  } catch (const io::FileError& e) {
+    throw ImageError(e.what());
   }
   std::ifstream in(image, std::ios::binary);
   if (!in) throw ImageError("cannot open '" + image.string() + "'");

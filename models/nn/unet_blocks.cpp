@@ -177,38 +177,39 @@ std::filesystem::path findDiffusersWeights(const std::filesystem::path& dir) {
   }
 }
 
-void checkCoreConfig(const UNet2DConfig& c, const std::filesystem::path& dir) {
-  const auto checkpoint = io::Checkpoint::open(findDiffusersWeights(dir));
-  const io::ConfigCheck check(checkpoint, "'" + (dir / "config.json").string() + "'");
+void checkCoreConfig(const UNet2DConfig& c, const io::Checkpoint& checkpoint, const std::string& configName) {
+  const io::ConfigCheck check(checkpoint, configName);
   const auto& b = c.blockOutChannels;
   if (b.empty()) check.fail("block_out_channels is empty");
+  const std::size_t n = b.size();
   check.shape("conv_in.weight", {b[0], c.inChannels, 3, 3}, "block_out_channels[0] and in_channels");
-  check.count("down_blocks.", ".resnets.0.conv1.weight", static_cast<int64_t>(b.size()), "the length of block_out_channels");
-  for (std::size_t i = 0; i < b.size(); ++i) {
+  check.count("down_blocks.", ".resnets.0.conv1.weight", static_cast<int64_t>(n), "the length of block_out_channels");
+  for (std::size_t i = 0; i < n; ++i) {
     check.shape("down_blocks." + std::to_string(i) + ".resnets.0.conv1.weight", {b[i], b[i ? i - 1 : 0], 3, 3},
                 "block_out_channels[" + std::to_string(i) + "]");
   }
   check.count("down_blocks.0.resnets.", ".conv1.weight", c.layersPerBlock, "layers_per_block");
-  for (std::size_t i = 0; i < c.downBlockTypes.size() && i < b.size(); ++i) {
+  // Transformer layers, where each block takes its count: down block i from entry i, the mid block
+  // from the last entry, up block r from the down block it mirrors (n - 1 - r).
+  const auto layers = [&](const std::string& block, std::size_t entry) {
+    if (entry >= c.transformerLayersPerBlock.size()) return;
+    check.count(block + ".attentions.0.transformer_blocks.", ".attn1.to_q.weight", c.transformerLayersPerBlock[entry],
+                "transformer_layers_per_block[" + std::to_string(entry) + "]");
+  };
+  bool crossAttentionChecked = false;
+  for (std::size_t i = 0; i < c.downBlockTypes.size() && i < n; ++i) {
     if (c.downBlockTypes[i].rfind("CrossAttn", 0) != 0) continue;
-    const std::string block = "down_blocks." + std::to_string(i) + ".attentions.0.transformer_blocks.";
-    check.shape(block + "0.attn2.to_k.weight", {b[i], c.crossAttentionDim},
-                "cross_attention_dim and block_out_channels[" + std::to_string(i) + "]");
-    if (i < c.transformerLayersPerBlock.size()) {
-      check.count(block, ".attn1.to_q.weight", c.transformerLayersPerBlock[i],
-                  "transformer_layers_per_block[" + std::to_string(i) + "]");
+    const std::string block = "down_blocks." + std::to_string(i);
+    if (!crossAttentionChecked) {
+      check.shape(block + ".attentions.0.transformer_blocks.0.attn2.to_k.weight", {b[i], c.crossAttentionDim},
+                  "cross_attention_dim and block_out_channels[" + std::to_string(i) + "]");
+      crossAttentionChecked = true;
     }
+    layers(block, i);
   }
-  for (const int64_t n : c.transformerLayersPerBlock) {  // the mid and up blocks reuse these counts
-    int64_t most = 0;
-    while (checkpoint.contains("mid_block.attentions.0.transformer_blocks." + std::to_string(most) + ".attn1.to_q.weight") ||
-           checkpoint.contains("down_blocks.0.attentions.0.transformer_blocks." + std::to_string(most) + ".attn1.to_q.weight") ||
-           checkpoint.contains("down_blocks.1.attentions.0.transformer_blocks." + std::to_string(most) + ".attn1.to_q.weight"))
-      ++most;
-    if (n > std::max<int64_t>(most, 1)) {
-      check.fail("transformer_layers_per_block holds " + std::to_string(n) + " but the weights have at most " +
-                 std::to_string(most) + " transformer layers in a block");
-    }
+  if (!c.transformerLayersPerBlock.empty()) layers("mid_block", c.transformerLayersPerBlock.size() - 1);
+  for (std::size_t r = 0; r < c.upBlockTypes.size() && r < n; ++r) {
+    if (c.upBlockTypes[r].rfind("CrossAttn", 0) == 0) layers("up_blocks." + std::to_string(r), n - 1 - r);
   }
 }
 

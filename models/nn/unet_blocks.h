@@ -20,6 +20,10 @@
 
 #include "models/unet2d.h"
 
+namespace caig::io {
+class Checkpoint;
+}  // namespace caig::io
+
 namespace caig::unet {
 
 // The fields UNet and ControlNet configs share (everything but the up path and the output
@@ -33,7 +37,7 @@ std::filesystem::path findDiffusersWeights(const std::filesystem::path& dir);
 // Refuses, before the model is built, a config whose channel counts, block count, layers per
 // block or cross-attention width the folder's weights do not have (a hostile "block_out_channels":
 // [1e9] would allocate first and crash): io::FormatError naming the file and the field.
-void checkCoreConfig(const UNet2DConfig& config, const std::filesystem::path& dir);
+void checkCoreConfig(const UNet2DConfig& config, const io::Checkpoint& checkpoint, const std::string& configName);
 
 // get_timestep_embedding: timesteps [B] (any numeric dtype) -> [B, dim] fp32, with fractional
 // timesteps allowed (Euler samplers use them).
