@@ -12,6 +12,9 @@
 #include <nlohmann/json.hpp>
 
 #include "core/base/user_message.h"
+#include "core/base/resources.h"
+#include "core/base/version.h"
+#include "core/model_files/model_registry.h"
 #include "core/ranking/builtin_ranker.h"
 #include "core/ranking/variant_ranking.h"
 #include "core/cutout/cutout_engines.h"
@@ -245,7 +248,7 @@ namespace caig::cli {
 int run(int argc, char** argv) {
   caig::registerStandardGenerators();
   CLI::App app{"CAIG Studio command line: CTR-driven advertising backgrounds for product photos"};
-  app.set_version_flag("--version", CAIG_VERSION);
+  app.set_version_flag("--version", [] { return "caig " + caig::studioVersionLine(); });
   app.require_subcommand(1);
 
   int status = 0;  // set by the subcommands that return instead of exiting
@@ -321,10 +324,18 @@ int run(int argc, char** argv) {
   info->callback([&] {
     auto p = caig::Project::openReadOnly(projectDir);
     std::printf("schema version %d\n", p.store().schemaVersion());
+    if (const auto by = p.store().setting("created_with")) std::printf("created with CAIG Studio %s\n", by->c_str());
+    if (const auto by = p.store().setting("written_with")) std::printf("last opened for writing by CAIG Studio %s\n", by->c_str());
     for (const auto& prod : p.store().products()) {
       std::printf("%4lld  %-40s %-12s %zu variants  %s\n", static_cast<long long>(prod.id), prod.title.c_str(),
                   prod.category.c_str(), p.store().variants(prod.id).size(), prod.imagePath.c_str());
     }
+  });
+
+  auto* paths = app.add_subcommand("paths", "Show where this studio reads its resources and installed models");
+  paths->callback([] {
+    std::printf("resources  %s\n", caig::resourceDir().string().c_str());
+    std::printf("models     %s\n", caig::ModelRegistry::defaultModelsDir().string().c_str());
   });
 
   fs::path demoOut = "resources/demo";

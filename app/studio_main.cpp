@@ -5,35 +5,60 @@
 #include <QCommandLineParser>
 #include <QDir>
 #include <QFileInfo>
+#include <QIcon>
 #include <QSettings>
 #include <QStandardPaths>
 #include <QTimer>
 #include <cstdio>
 
+#include "app/build_commit.h"
+#include "core/base/version.h"
 #include "widgets/main_window.h"
 #include "widgets/theme.h"
 
-int main(int argc, char** argv) {
-  QApplication app(argc, argv);
-  QApplication::setOrganizationName("CAIG Studio");
-  QApplication::setApplicationName("caig-studio");
-  QApplication::setApplicationVersion(CAIG_VERSION);
+namespace {
 
-  QCommandLineParser cli;
+void describeCommandLine(QCommandLineParser& cli) {
+  QCoreApplication::setOrganizationName("CAIG Studio");
+  QCoreApplication::setApplicationName("caig-studio");
+  QCoreApplication::setApplicationVersion(QString::fromStdString(caig::studioVersionLine()));
   cli.setApplicationDescription("CTR-driven advertising backgrounds for product photos.");
   cli.addHelpOption();
   cli.addVersionOption();
-  QCommandLineOption projectOpt("project",
-                                "Project folder to open or create (default: the last one, else the demo project).", "dir");
-  QCommandLineOption screenshotOpt("screenshot", "Save a picture of the window to <png> once shown, then quit.",
-                                   "png");
-  cli.addOption(projectOpt);
-  cli.addOption(screenshotOpt);
+  cli.addOption({"project", "Project folder to open or create (default: the last one, else the demo project).", "dir"});
+  cli.addOption({"screenshot", "Save a picture of the window to <png> once shown, then quit.", "png"});
   cli.addPositionalArgument("shots", "Product shots to import into the project.", "[shots...]");
+}
+
+// --help and --version print and quit: they need no display (a package build, the man page
+// generator, a terminal over ssh).
+bool printsOnly(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const QByteArray a(argv[i]);
+    if (a == "--help" || a == "-h" || a == "--help-all" || a == "--version" || a == "-v") return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  caig::setStudioCommit(caigBuildCommit());
+  QCommandLineParser cli;
+  if (printsOnly(argc, argv)) {
+    QCoreApplication app(argc, argv);
+    describeCommandLine(cli);
+    cli.process(app);  // prints and exits
+    return 0;
+  }
+  QApplication app(argc, argv);
+  QApplication::setWindowIcon(QIcon(":/app/caig-studio.svg"));
+  QGuiApplication::setDesktopFileName("io.github.caigstudio.CaigStudio");  // Wayland and task bars match the entry
+  describeCommandLine(cli);
   cli.process(app);
   caig::ui::applyTheme(app, caig::ui::savedTheme());  // View > Theme, remembered
 
-  QString projectDir = cli.value(projectOpt);
+  QString projectDir = cli.value("project");
   bool reopened = false;  // the user's own last project never gets the demo products added
   if (projectDir.isEmpty()) {
     const QString last = QSettings().value("project/last").toString();
@@ -62,8 +87,8 @@ int main(int argc, char** argv) {
   }
   window.show();
 
-  if (cli.isSet(screenshotOpt)) {
-    const QString path = cli.value(screenshotOpt);
+  if (cli.isSet("screenshot")) {
+    const QString path = cli.value("screenshot");
     QTimer::singleShot(1500, &window, [&window, path] {
       const bool ok = window.grab().save(path);
       std::fprintf(ok ? stdout : stderr, "%s %s\n", ok ? "saved" : "cannot save", qPrintable(path));

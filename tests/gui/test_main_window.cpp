@@ -5,6 +5,7 @@
 #include <QComboBox>
 #include <QLineEdit>
 #include <QListWidget>
+#include <QMessageBox>
 #include <QMimeData>
 #include <QSignalSpy>
 #include <QTemporaryDir>
@@ -17,6 +18,7 @@
 #include "core/image/image_io.h"
 #include "core/project/project.h"
 #include "core/base/resources.h"
+#include "core/base/version.h"
 #include "widgets/generate_panel.h"
 #include "widgets/gpu_hud.h"
 #include "widgets/job_queue.h"
@@ -71,6 +73,25 @@ class MainWindowTest : public QObject {
     const QString shot = QStringLiteral(CAIG_SCREENSHOT_DIR "/gui_main_window.png");
     QVERIFY(window.grab().save(shot));
     qInfo("screenshot: %s", qPrintable(shot));
+  }
+
+  void helpAboutShowsTheVersionAndTheProjectsWriters() {
+    QTemporaryDir tmp;
+    MainWindow window;
+    showDemo(window, tmp);
+    auto* about = window.findChild<QAction*>("showAbout");
+    QVERIFY(about);
+    about->trigger();
+    auto* box = window.findChild<QMessageBox*>("aboutDialog");
+    QVERIFY(box);
+    QTRY_VERIFY(box->isVisible());
+    const QString version = QString::fromStdString(caig::studioVersionLine());
+    QVERIFY2(box->text().contains(version), qPrintable(box->text()));
+    QVERIFY2(box->informativeText().contains("created with " + version), qPrintable(box->informativeText()));
+    QVERIFY2(box->informativeText().contains(QString::fromStdString(caig::resourceDir().string())),
+             qPrintable(box->informativeText()));
+    QVERIFY(box->grab().save(QStringLiteral(CAIG_SCREENSHOT_DIR "/gui_about.png")));
+    box->accept();
   }
 
   void zoomKeepsTheAnchorPixel() {
