@@ -9,7 +9,11 @@ for prog in "$caig" "$studio"; do
   out=$(env -u DISPLAY "$prog" --version)  # no display needed
   echo "$out"
   case "$out" in *" $version"*) ;; *) echo "FAIL: $prog --version lacks $version" >&2; exit 1 ;; esac
-  if commit=$(git -C "$src" rev-parse --short=12 HEAD 2>/dev/null); then
-    case "$out" in *"(git $commit"*) ;; *) echo "FAIL: $prog --version lacks the commit $commit" >&2; exit 1 ;; esac
+  # The commit of the last build: HEAD, or an ancestor of it when a commit came after the build.
+  if git -C "$src" rev-parse HEAD >/dev/null 2>&1; then
+    built=$(sed -n 's/.*(git \([0-9a-f]\{12\}\)\(-dirty\)\{0,1\}).*/\1/p' <<<"$out")
+    [ -n "$built" ] || { echo "FAIL: $prog --version names no git commit" >&2; exit 1; }
+    git -C "$src" merge-base --is-ancestor "$built" HEAD ||
+      { echo "FAIL: $prog --version names $built, not HEAD or an ancestor of it" >&2; exit 1; }
   fi
 done
