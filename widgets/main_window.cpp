@@ -723,10 +723,6 @@ void MainWindow::closeEvent(QCloseEvent* event) {
   event->accept();
 }
 
-}  // namespace caig::ui
-
-namespace caig::ui {
-
 void MainWindow::showAbout() {
   // Window-modal and not blocking, like the other dialogs, so a test (or a screenshot) can see it.
   auto* box = new QMessageBox(QMessageBox::Information, tr("About CAIG Studio"),

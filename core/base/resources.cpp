@@ -26,8 +26,6 @@ fs::path resourceDir() {
   return exe.parent_path().parent_path() / "share" / "caig-studio";
 }
 
-fs::path demoProductShot() {
-  return resourceDir() / "demo" / "perfume.png";
-}
+fs::path demoProductShot() { return resourceDir() / "demo" / "perfume.png"; }
 
 }  // namespace caig

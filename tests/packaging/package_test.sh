@@ -4,12 +4,12 @@
 # built-in generation on a bundled demo product, the studio's window under Xvfb. Then lintian
 # (no errors), the AppStream and desktop-entry validators, and the package's metadata.
 #
-#   package_test.sh BUILD_DIR SOURCE_DIR KEEP_DIR
+#   package_test.sh BUILD_DIR KEEP_DIR VERSION  (VERSION: CMake's project version)
 # The package is unpacked and run outside the build tree (a program inside it reads the source
 # tree's resources); the .deb, logs and the studio's screenshot are kept in KEEP_DIR.
 # Prints the file list, Depends, and the validators' output (the closing notes quote them).
 set -euo pipefail
-build="$1" src="$2" keep="$3"
+build="$1" keep="$2" project_version="$3"
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/caig-package-test.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
 rm -rf "$keep"
@@ -52,7 +52,7 @@ echo "== run from the unpacked root"
 caig="$root/usr/bin/caig"
 version=$("$caig" --version)
 echo "$version"
-grep -q "^caig $(sed -n 's/^project(caig_studio VERSION \([0-9.]*\).*/\1/p' "$src/CMakeLists.txt")" <<<"$version" \
+grep -q "^caig $project_version" <<<"$version" \
   || fail "--version says '$version'"
 paths=$("$caig" paths)
 echo "$paths"

@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
 # `caig --version` and `caig-studio --version` name the project version and, in a git checkout,
 # the commit the programs were built from (with -dirty when the tree had changes).
-#   version_test.sh CAIG CAIG_STUDIO SOURCE_DIR
+#   version_test.sh CAIG CAIG_STUDIO SOURCE_DIR VERSION  (VERSION: CMake's project version)
 set -euo pipefail
-caig="$1" studio="$2" src="$3"
-version=$(sed -n 's/^project(caig_studio VERSION \([0-9.]*\).*/\1/p' "$src/CMakeLists.txt")
+caig="$1" studio="$2" src="$3" version="$4"
 for prog in "$caig" "$studio"; do
   out=$(env -u DISPLAY "$prog" --version)  # no display needed
   echo "$out"
