@@ -28,6 +28,7 @@
 #include "app/cli_text.h"
 #include "app/cli_llava.h"
 #include "app/cli_app.h"
+#include "app/cli_export.h"
 #include "app/cli_generate.h"
 #include "app/cli_ranking.h"
 #include "core/generation/standard_generators.h"
@@ -267,6 +268,7 @@ int run(int argc, char** argv) {
   prompts->callback([&] { std::exit(runPrompts(pr)); });
 
   addRankCommand(app);
+  addExportCommand(app, status);
 
   // Click data and training, in workflow order (app/cli_training.cpp): import-clicks, train-rm,
   // pcpo, demo-clicks. Their neural variants still exit with 2.

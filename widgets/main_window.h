@@ -130,6 +130,9 @@ class MainWindow : public QMainWindow {
   void refreshRecords();
   void refreshRecentMenu();
   void reportError(const QString& what, const QString& why);
+  // Asks whether an export may replace `existing` files in `folder` (a previous export's); false
+  // without asking when the window is not on screen.
+  bool confirmReplacingExport(const std::vector<std::filesystem::path>& existing, const std::filesystem::path& folder);
   void chooseAndOpenProject(bool create);
   void chooseAndImportShots();
   std::vector<VariantView> currentVariants() const;

@@ -4,6 +4,8 @@
 
 #include <QElapsedTimer>
 #include <QFileInfo>
+#include <QMessageBox>
+#include <QPushButton>
 #include <QStandardPaths>
 #include <QStatusBar>
 #include <QUndoStack>
@@ -181,23 +183,48 @@ void MainWindow::exportVariants(const QList<qint64>& variantIds) {
   exportVariants(variantIds, dialog.request());
 }
 
+bool MainWindow::confirmReplacingExport(const std::vector<std::filesystem::path>& existing,
+                                        const std::filesystem::path& folder) {
+  if (!isVisible()) return false;
+  QStringList names;
+  for (std::size_t i = 0; i < existing.size() && i < 6; ++i) names << QString::fromStdString(existing[i].filename().string());
+  if (existing.size() > 6) names << tr("and %1 more").arg(existing.size() - 6);
+  QMessageBox box(QMessageBox::Question, tr("Replace Exported Files?"),
+                  tr("%1 of the files to export already exist in %2:\n\n%3\n\nReplace them, or cancel and choose "
+                     "another folder?")
+                      .arg(existing.size())
+                      .arg(QString::fromStdString(folder.string()), names.join('\n')),
+                  QMessageBox::Cancel, this);
+  box.setObjectName("replaceExportBox");
+  QPushButton* replace = box.addButton(tr("Replace"), QMessageBox::DestructiveRole);
+  replace->setObjectName("replaceExportButton");
+  box.setDefaultButton(QMessageBox::Cancel);
+  box.exec();
+  return box.clickedButton() == replace;
+}
+
 void MainWindow::exportVariants(const QList<qint64>& variantIds, caig::ExportRequest request) {
   if (!project_ || !currentProduct_) return;
-  request.items.clear();
-  for (const auto& v : loadVariantViews(*project_, currentProduct_)) {
-    if (!variantIds.contains(v.variant.id)) continue;
-    caig::ExportItem item;
-    item.variantId = v.variant.id;
-    item.image = v.imagePath.toStdString();
-    item.prompt = v.prompt.toStdString();
-    item.seed = v.variant.seed;
-    item.engine = v.engine.toStdString();
-    item.paramsJson = v.variant.paramsJson;
-    item.score = v.variant.score;
-    item.rank = v.variant.rank;
-    item.winProbability = v.variant.winProbability;
-    item.rankerId = v.variant.rankerId;
-    request.items.push_back(std::move(item));
+  try {
+    request.items = caig::exportItemsFromProject(*project_, currentProduct_,
+                                                 std::vector<std::int64_t>(variantIds.begin(), variantIds.end()));
+  } catch (const std::exception& e) {
+    reportError(tr("Could not export"), e.what());
+    Q_EMIT exportFinished(0, QString::fromStdString(e.what()));
+    return;
+  }
+  // A previous export's files are replaced only when the user says so.
+  if (!request.replaceExisting) {
+    const auto existing = caig::existingExportFiles(request);
+    if (!existing.empty()) {
+      if (!confirmReplacingExport(existing, request.folder)) {
+        const QString why = tr("Export cancelled: %1 existing files kept").arg(existing.size());
+        statusBar()->showMessage(why, 8000);
+        Q_EMIT exportFinished(0, why);
+        return;
+      }
+      request.replaceExisting = true;
+    }
   }
   const QString folder = QString::fromStdString(request.folder.string());
   const QString jobTitle = tr("Export %1 variants to %2").arg(request.items.size()).arg(QFileInfo(folder).fileName());

@@ -1,6 +1,7 @@
 #include "core/project/export.h"
 
 #include <array>
+#include <cctype>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -10,9 +11,14 @@
 #include <sstream>
 
 #include "core/generation/composition.h"
+#include <nlohmann/json.hpp>
+#include <set>
+
 #include "core/image/image_io.h"
+#include "core/project/project.h"
 #include "models/io/atomic_file.h"
 #include "models/io/errors.h"
+#include "models/io/json_file.h"
 
 namespace caig {
 
@@ -163,6 +169,25 @@ std::string presetSlug(const std::string& id) {
   return s;
 }
 
+// Lower-case ASCII letters and digits, anything else one '-', at most 40 characters: a name
+// that survives every file system, upload form and shell.
+std::string nameSlug(const std::string& text) {
+  std::string s;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) && c < 0x80) {
+      s += static_cast<char>(std::tolower(c));
+    } else if (!s.empty() && s.back() != '-') {
+      s += '-';
+    }
+  }
+  while (!s.empty() && s.back() == '-') s.pop_back();
+  if (s.size() > 40) s.resize(40);
+  while (!s.empty() && s.back() == '-') s.pop_back();
+  return s;
+}
+
+std::string twoDigits(int n) { return (n < 10 ? "0" : "") + std::to_string(n); }
+
 }  // namespace
 
 const char* extension(ExportFormat format) {
@@ -221,6 +246,8 @@ Metadata exportMetadata(const ExportItem& item, const std::string& presetId) {
                 {"caig:prompt", item.prompt},
                 {"caig:seed", std::to_string(item.seed)},
                 {"caig:engine", item.engine},
+                {"caig:product", item.product},
+                {"caig:style", item.style},
                 {"caig:params", item.paramsJson}};
   if (item.score) m.emplace_back("caig:ctr_score", number(*item.score));
   if (item.rank) m.emplace_back("caig:ctr_rank", std::to_string(*item.rank));
@@ -305,8 +332,121 @@ std::map<std::string, std::string> readExportMetadata(const std::filesystem::pat
   return out;
 }
 
+std::vector<ExportItem> exportItemsFromProject(const Project& project, std::optional<std::int64_t> productId,
+                                               const std::vector<std::int64_t>& variantIds) {
+  const ProjectStore& store = project.store();
+  std::vector<Product> products;
+  if (productId) {
+    const auto product = store.product(*productId);
+    if (!product) throw ExportError("the project has no product " + std::to_string(*productId));
+    products.push_back(*product);
+  } else {
+    products = store.products();
+  }
+  std::map<std::int64_t, ExportItem> byId;
+  std::vector<std::int64_t> order;
+  for (const auto& product : products) {
+    std::map<std::int64_t, std::string> prompts;
+    for (const auto& p : store.prompts(product.id)) prompts[p.id] = p.text;
+    std::vector<ExportItem> productOrder;
+    for (const auto& v : store.variants(product.id)) {
+      ExportItem item;
+      item.variantId = v.id;
+      item.image = project.absolute(v.imagePath);
+      item.product = product.title;
+      if (v.promptId && prompts.count(*v.promptId)) item.prompt = prompts[*v.promptId];
+      item.seed = v.seed;
+      item.paramsJson = v.paramsJson;
+      const auto params = io::parseJsonOrDiscarded(v.paramsJson);
+      if (params.is_object()) {
+        if (params.contains("engine") && params["engine"].is_string()) item.engine = params["engine"].get<std::string>();
+        // The text it was made with wins over the prompt record, which the user may have edited since.
+        if (params.contains("prompt") && params["prompt"].is_string()) item.prompt = params["prompt"].get<std::string>();
+        if (params.contains("style") && params["style"].is_string()) item.style = params["style"].get<std::string>();
+      }
+      if (item.style.empty()) item.style = item.engine;
+      item.score = v.score;
+      item.rank = v.rank;
+      item.winProbability = v.winProbability;
+      item.rankerId = v.rankerId;
+      productOrder.push_back(item);
+      byId.emplace(v.id, std::move(item));
+    }
+    // Each product's variants best first (as the grid ranks them), the unranked after, oldest first.
+    std::stable_sort(productOrder.begin(), productOrder.end(), [](const ExportItem& x, const ExportItem& y) {
+      if (!x.rank || !y.rank) return x.rank.has_value() && !y.rank.has_value();
+      return *x.rank < *y.rank;
+    });
+    for (const auto& item : productOrder) order.push_back(item.variantId);
+  }
+  if (variantIds.empty()) {
+    std::vector<ExportItem> all;
+    for (const auto id : order) all.push_back(byId.at(id));
+    return all;
+  }
+  std::vector<ExportItem> chosen;
+  for (const auto id : variantIds) {
+    const auto it = byId.find(id);
+    if (it == byId.end()) {
+      throw ExportError("the project has no variant " + std::to_string(id) +
+                        (productId ? " of product " + std::to_string(*productId) : std::string()));
+    }
+    chosen.push_back(it->second);
+  }
+  return chosen;
+}
+
+std::vector<std::string> exportFileNames(const ExportRequest& request) {
+  std::vector<std::string> names;
+  std::set<std::string> taken;
+  for (const auto& item : request.items) {
+    std::string product = nameSlug(item.product);
+    if (product.empty()) product = "product";
+    const std::string rank = item.rank ? "rank" + twoDigits(*item.rank) : "unranked";
+    const std::string style = nameSlug(item.style);
+    const std::string stem = product + "-" + rank + (style.empty() ? "" : "-" + style);
+    for (const auto& presetId : request.presetIds) {
+      const std::string base = stem + "-" + presetSlug(presetId);
+      std::string name = base + "." + extension(request.format);
+      for (int n = 2; !taken.insert(name).second; ++n) name = base + "-" + std::to_string(n) + "." + extension(request.format);
+      names.push_back(name);
+    }
+  }
+  return names;
+}
+
+std::vector<std::filesystem::path> existingExportFiles(const ExportRequest& request) {
+  std::vector<std::filesystem::path> existing;
+  std::vector<std::string> names = exportFileNames(request);
+  names.push_back("manifest.csv");
+  for (const auto& name : names) {
+    std::error_code ec;
+    if (std::filesystem::exists(request.folder / name, ec)) existing.push_back(request.folder / name);
+  }
+  return existing;
+}
+
 ExportResult exportVariants(const ExportRequest& request, const std::function<bool(int, int)>& progress) {
   if (request.items.empty() || request.presetIds.empty()) throw ExportError("nothing to export: no variants or no sizes chosen");
+  for (const auto& presetId : request.presetIds) {
+    try {
+      adPreset(presetId);
+    } catch (const std::exception& e) {
+      throw ExportError(e.what());
+    }
+  }
+  if (!request.replaceExisting) {
+    auto existing = existingExportFiles(request);
+    if (!existing.empty()) {
+      const std::string first = existing.front().filename().string();
+      const std::string count = std::to_string(existing.size());
+      throw ExportWouldReplace(std::move(existing),
+                               count + " file(s) to export exist already in " + request.folder.string() + " (" +
+                                   first + (count == "1" ? "" : ", ...") +
+                                   "): choose another folder, or replace them");
+    }
+  }
+  const std::vector<std::string> names = exportFileNames(request);
   std::error_code ec;
   std::filesystem::create_directories(request.folder, ec);
   if (ec || !std::filesystem::is_directory(request.folder)) {
@@ -324,9 +464,10 @@ ExportResult exportVariants(const ExportRequest& request, const std::function<bo
     }
   } cleanup{&result.files};
 
-  std::string csv = "file,variant_id,preset,width,height,prompt,seed,engine,score,rank,win_probability\n";
+  std::string csv = "file,variant_id,preset,width,height,prompt,seed,engine,score,rank,win_probability,product,style\n";
   const int total = static_cast<int>(request.items.size() * request.presetIds.size());
   int done = 0;
+  std::size_t nameAt = 0;
   for (const auto& item : request.items) {
     cv::Mat source;
     try {
@@ -335,16 +476,10 @@ ExportResult exportVariants(const ExportRequest& request, const std::function<bo
       throw ExportError("cannot read variant " + std::to_string(item.variantId) + ": " + e.what());
     }
     for (const auto& presetId : request.presetIds) {
-      cv::Size size;
-      try {
-        size = adPreset(presetId).size;
-      } catch (const std::exception& e) {
-        throw ExportError(e.what());
-      }
+      const cv::Size size = adPreset(presetId).size;
       const cv::Mat ad = fitToAdSize(source, size);
       const Bytes bytes = encodeWithMetadata(ad, request.format, exportMetadata(item, presetId), request.jpegQuality);
-      const std::string name = "variant-" + std::to_string(item.variantId) + "-" + presetSlug(presetId) + "." +
-                               extension(request.format);
+      const std::string& name = names[nameAt++];
       const auto path = request.folder / name;
       writeAtomically(path, bytes.data(), bytes.size());
       result.files.push_back(path);
@@ -352,7 +487,8 @@ ExportResult exportVariants(const ExportRequest& request, const std::function<bo
              std::to_string(size.width) + "," + std::to_string(size.height) + "," + csvField(item.prompt) + "," +
              std::to_string(item.seed) + "," + csvField(item.engine) + "," + (item.score ? number(*item.score) : "") +
              "," + (item.rank ? std::to_string(*item.rank) : "") + "," +
-             (item.winProbability ? number(*item.winProbability) : "") + "\n";
+             (item.winProbability ? number(*item.winProbability) : "") + "," + csvField(item.product) + "," +
+             csvField(item.style) + "\n";
       ++done;
       if (progress && !progress(done, total)) throw ExportError("export cancelled");
     }

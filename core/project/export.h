@@ -16,9 +16,24 @@
 
 namespace caig {
 
+class Project;
+
 class ExportError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
+};
+
+// The export would replace files already in its folder (a previous export's images or
+// manifest.csv); nothing was written. The caller asks the user, then retries with
+// ExportRequest::replaceExisting.
+class ExportWouldReplace : public ExportError {
+ public:
+  ExportWouldReplace(std::vector<std::filesystem::path> existing, const std::string& message)
+      : ExportError(message), existing_(std::move(existing)) {}
+  const std::vector<std::filesystem::path>& existing() const { return existing_; }
+
+ private:
+  std::vector<std::filesystem::path> existing_;
 };
 
 enum class ExportFormat { Png, Jpeg, Webp };
@@ -31,6 +46,8 @@ const std::vector<std::string>& exportPresetIds();  // "1:1-1080", "4:5", "9:16"
 struct ExportItem {
   std::int64_t variantId = 0;
   std::filesystem::path image;  // the stored variant (any size)
+  std::string product;          // the product's title, for the file name
+  std::string style;            // the backdrop style (built-in engine) or the engine, for the file name
   std::string prompt;
   std::int64_t seed = 0;
   std::string engine;
@@ -47,12 +64,25 @@ struct ExportRequest {
   ExportFormat format = ExportFormat::Png;
   int jpegQuality = 92;  // also the WebP quality
   std::filesystem::path folder;
+  bool replaceExisting = false;  // false: ExportWouldReplace when a file to write exists already
 };
 
 struct ExportResult {
   std::vector<std::filesystem::path> files;
   std::filesystem::path manifest;
 };
+
+// The export items of a project's variants, with the prompt each was made with, its engine, style
+// and ranking: every variant of `productId` (every product's when none), or only `variantIds`
+// when given (in that order). Throws ExportError for an id the project (or product) lacks.
+std::vector<ExportItem> exportItemsFromProject(const Project& project, std::optional<std::int64_t> productId,
+                                               const std::vector<std::int64_t>& variantIds = {});
+
+// The file names an export writes, in (item, preset) order: "<product>-rank01-<style>-9x16.png"
+// (lower-case ASCII; "unranked" without a rank; "-2", "-3" appended where two would collide).
+std::vector<std::string> exportFileNames(const ExportRequest& request);
+// The files of `request` (images and manifest.csv) that exist in its folder already.
+std::vector<std::filesystem::path> existingExportFiles(const ExportRequest& request);
 
 // The image scaled to fit inside `target` (aspect kept, so the product is never stretched),
 // centred, the rest of the canvas filled by the image's own background: its edge pixels carried
@@ -74,7 +104,8 @@ std::vector<unsigned char> encodeWithMetadata(const cv::Mat& image, ExportFormat
 std::map<std::string, std::string> readExportMetadata(const std::filesystem::path& file);
 
 // Writes every item at every preset, then "manifest.csv" (file, variant id, preset, prompt,
-// seed, engine, score, rank, win probability). `progress(done, total)` after each file;
+// seed, engine, score, rank, win probability). Replaces no file unless request.replaceExisting
+// (ExportWouldReplace, before anything is written). `progress(done, total)` after each file;
 // returning false cancels (and cleans up like an error). Throws ExportError naming the file.
 ExportResult exportVariants(const ExportRequest& request, const std::function<bool(int, int)>& progress = {});
 

@@ -171,6 +171,51 @@ class StudioWorkflowTest : public QObject {
       QVERIFY(lines[0].startsWith("file,variant_id,preset"));
       screenshot(window, "gui_workflow_exported.png");
 
+      // The same export again into the same folder: the studio asks before replacing anything.
+      // Cancel keeps the first export's files; Replace writes them again.
+      const QByteArray manifestBefore = [&] {
+        QFile f(QDir(out).filePath("manifest.csv"));
+        return f.open(QIODevice::ReadOnly) ? f.readAll() : QByteArray();
+      }();
+      for (const bool replace : {false, true}) {
+        bool asked = false;
+        onNextModal([&](QWidget* modal) {
+          auto* dialog = qobject_cast<caig::ui::ExportDialog*>(modal);
+          if (!dialog) return;
+          dialog->findChild<QCheckBox*>("preset_4:5")->setChecked(false);
+          dialog->findChild<QCheckBox*>("preset_1.91:1")->setChecked(false);
+          dialog->findChild<QComboBox*>("exportFormat")->setCurrentIndex(1);
+          dialog->setFolder(out);
+          onNextModal([&, replace](QWidget* box) {
+            if (box->objectName() != "replaceExportBox") return;
+            asked = true;
+            QVERIFY(qobject_cast<QMessageBox*>(box)->text().contains("manifest.csv"));
+            if (!replace) screenshot(*box, "gui_workflow_export_replace.png");
+            if (replace) {
+              box->findChild<QPushButton*>("replaceExportButton")->click();
+            } else {
+              qobject_cast<QMessageBox*>(box)->button(QMessageBox::Cancel)->click();
+            }
+          });
+          dialog->accept();
+        });
+        QSignalSpy again(&window, &MainWindow::exportFinished);
+        QTest::mouseClick(window.findChild<QPushButton*>("exportButton"), Qt::LeftButton);
+        QTRY_VERIFY_WITH_TIMEOUT(!again.isEmpty(), 60000);  // cancelling emits before the click returns
+        QVERIFY(asked);
+        if (replace) {
+          QVERIFY2(again.at(0).at(1).toString().isEmpty(), qPrintable(again.at(0).at(1).toString()));
+          QCOMPARE(again.at(0).at(0).toInt(), 4);
+        } else {
+          QCOMPARE(again.at(0).at(0).toInt(), 0);
+          QVERIFY(again.at(0).at(1).toString().contains("cancelled"));
+          QFile f(QDir(out).filePath("manifest.csv"));
+          QVERIFY(f.open(QIODevice::ReadOnly));
+          QCOMPARE(f.readAll(), manifestBefore);
+        }
+        QCOMPARE(QDir(out).entryList({"*.jpg"}, QDir::Files).size(), 4);
+      }
+
       // Same seed again: the best variant's exact parameters render the same image again.
       selectRows(grid, {0});
       const qint64 bestId = window.variantGrid()->selectedIds().value(0);

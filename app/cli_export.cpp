@@ -1,0 +1,87 @@
+#include "app/cli_export.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/base/user_message.h"
+#include "core/project/export.h"
+#include "core/project/project.h"
+
+namespace caig::cli {
+
+namespace {
+
+struct ExportArgs {
+  std::filesystem::path project;
+  std::int64_t product = 0;  // 0: every product
+  std::vector<std::int64_t> variants;
+  std::vector<std::string> presets;
+  std::string format = "png";
+  int quality = 92;
+  std::filesystem::path out;
+  bool overwrite = false;
+};
+
+int runExport(const ExportArgs& a) {
+  try {
+    if (!caig::Project::isProject(a.project)) {
+      std::fprintf(stderr, "caig export: %s is not a project folder\n", a.project.string().c_str());
+      return 1;
+    }
+    const auto project = caig::Project::openReadOnly(a.project);
+    caig::ExportRequest request;
+    request.items = caig::exportItemsFromProject(
+        project, a.product ? std::optional<std::int64_t>(a.product) : std::nullopt, a.variants);
+    if (request.items.empty()) {
+      std::fprintf(stderr, "caig export: %s has no variants to export\n",
+                   a.product ? ("product " + std::to_string(a.product)).c_str() : "the project");
+      return 1;
+    }
+    request.presetIds = a.presets.empty() ? caig::exportPresetIds() : a.presets;
+    request.format = a.format == "jpeg" ? caig::ExportFormat::Jpeg
+                     : a.format == "webp" ? caig::ExportFormat::Webp
+                                          : caig::ExportFormat::Png;
+    request.jpegQuality = a.quality;
+    request.folder = a.out;
+    request.replaceExisting = a.overwrite;
+    const auto result = caig::exportVariants(request);
+    for (const auto& f : result.files) std::printf("%s\n", f.string().c_str());
+    std::printf("exported %zu variant%s at %zu size%s: %zu files and %s\n", request.items.size(),
+                request.items.size() == 1 ? "" : "s", request.presetIds.size(), request.presetIds.size() == 1 ? "" : "s",
+                result.files.size(), result.manifest.string().c_str());
+    return 0;
+  } catch (const caig::ExportWouldReplace& e) {
+    std::fprintf(stderr, "caig export: %s (--overwrite)\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "caig export: %s\n", caig::userMessage(e).c_str());
+    return 1;
+  }
+}
+
+}  // namespace
+
+void addExportCommand(CLI::App& app, int& status) {
+  auto a = std::make_shared<ExportArgs>();
+  auto* cmd = app.add_subcommand("export", "Export variants as ads: every chosen size, metadata and manifest.csv");
+  cmd->add_option("--project", a->project, "Project folder")->required();
+  cmd->add_option("--product", a->product, "Only this product's variants (default: every product's)");
+  cmd->add_option("--variant", a->variants, "Only these variants (repeatable; default: all)");
+  std::string presets;
+  for (const auto& id : caig::exportPresetIds()) presets += (presets.empty() ? "" : " ") + id;
+  cmd->add_option("--preset", a->presets, "Ad size (repeatable; default: all of " + presets + ")")
+      ->check(CLI::IsMember(caig::exportPresetIds()));
+  cmd->add_option("--format", a->format, "png, jpeg or webp")
+      ->check(CLI::IsMember({"png", "jpeg", "webp"}))
+      ->capture_default_str();
+  cmd->add_option("--quality", a->quality, "JPEG / WebP quality")->check(CLI::Range(1, 100))->capture_default_str();
+  cmd->add_option("--out", a->out, "Folder to write (created when absent)")->required();
+  cmd->add_flag("--overwrite", a->overwrite, "Replace files a previous export left in --out");
+  cmd->callback([a, &status] { status = runExport(*a); });
+}
+
+}  // namespace caig::cli
