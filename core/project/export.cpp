@@ -1,5 +1,6 @@
 #include "core/project/export.h"
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <cstring>
@@ -56,21 +57,33 @@ std::uint32_t getLE32(const Bytes& b, std::size_t at) {
          std::uint32_t(b[at + 3]) << 24;
 }
 
-// PNG: one iTXt chunk per pair (UTF-8, uncompressed), inserted before IEND.
+// PNG: one text chunk per pair, placed before the image data, where readers that stop at the
+// first IDAT (Pillow's Image.open, A1111's PNG Info) find them. A pure-ASCII value goes in a tEXt
+// chunk, which every tool shows (ImageMagick 6 ignores iTXt); any other value in an uncompressed
+// iTXt chunk, the one PNG text chunk that is UTF-8 (tEXt is Latin-1).
 Bytes withPngText(const Bytes& png, const Metadata& metadata) {
   if (png.size() < 20) throw ExportError("PNG encoder returned too few bytes");
-  const std::size_t iend = png.size() - 12;  // length(4) "IEND" crc(4)
-  Bytes out(png.begin(), png.begin() + static_cast<std::ptrdiff_t>(iend));
+  std::size_t firstData = 8;
+  while (firstData + 12 <= png.size() && std::memcmp(&png[firstData + 4], "IDAT", 4) != 0) {
+    firstData += 12 + getBE32(png, firstData);
+  }
+  if (firstData + 12 > png.size()) throw ExportError("PNG encoder returned no image data");
+  Bytes out(png.begin(), png.begin() + static_cast<std::ptrdiff_t>(firstData));
   for (const auto& [key, value] : metadata) {
+    const bool ascii = std::all_of(value.begin(), value.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
     Bytes chunk = {'i', 'T', 'X', 't'};
+    if (ascii) chunk = {'t', 'E', 'X', 't'};
     chunk.insert(chunk.end(), key.begin(), key.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(key.size(), 79)));
-    for (unsigned char c : {0, 0, 0, 0, 0}) chunk.push_back(c);  // end of key, no compression, "" lang, "" key
+    chunk.push_back(0);  // end of key
+    if (!ascii) {
+      for (unsigned char c : {0, 0, 0, 0}) chunk.push_back(c);  // no compression, "" language, "" translated key
+    }
     chunk.insert(chunk.end(), value.begin(), value.end());
     putBE32(out, static_cast<std::uint32_t>(chunk.size() - 4));
     out.insert(out.end(), chunk.begin(), chunk.end());
     putBE32(out, crc32(chunk.data(), chunk.size()));
   }
-  out.insert(out.end(), png.begin() + static_cast<std::ptrdiff_t>(iend), png.end());
+  out.insert(out.end(), png.begin() + static_cast<std::ptrdiff_t>(firstData), png.end());
   return out;
 }
 
@@ -291,6 +304,11 @@ std::map<std::string, std::string> readExportMetadata(const std::filesystem::pat
     for (std::size_t at = 8; at + 12 <= b.size();) {
       const std::uint32_t len = getBE32(b, at);
       if (at + 12 + len > b.size()) break;
+      if (std::memcmp(&b[at + 4], "tEXt", 4) == 0) {
+        const std::string body(b.begin() + static_cast<std::ptrdiff_t>(at + 8), b.begin() + static_cast<std::ptrdiff_t>(at + 8 + len));
+        const auto keyEnd = body.find('\0');
+        if (keyEnd != std::string::npos) out[body.substr(0, keyEnd)] = body.substr(keyEnd + 1);
+      }
       if (std::memcmp(&b[at + 4], "iTXt", 4) == 0) {
         const std::string body(b.begin() + static_cast<std::ptrdiff_t>(at + 8), b.begin() + static_cast<std::ptrdiff_t>(at + 8 + len));
         const auto keyEnd = body.find('\0');

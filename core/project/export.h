@@ -95,7 +95,8 @@ cv::Mat fitToAdSize(const cv::Mat& image, cv::Size target);
 // Name/value pairs embedded in each exported file ("caig:prompt", "caig:seed", ...).
 std::vector<std::pair<std::string, std::string>> exportMetadata(const ExportItem& item, const std::string& presetId);
 
-// Encodes BGR `image` with `metadata` embedded: PNG iTXt chunks (UTF-8), a JPEG COM segment of
+// Encodes BGR `image` with `metadata` embedded: PNG text chunks before the image data (tEXt for
+// ASCII values, iTXt for UTF-8 ones), a JPEG COM segment of
 // "key=value" lines, or a WebP XMP chunk (extended VP8X format). Throws ExportError.
 std::vector<unsigned char> encodeWithMetadata(const cv::Mat& image, ExportFormat format,
                                               const std::vector<std::pair<std::string, std::string>>& metadata,

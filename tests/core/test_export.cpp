@@ -67,6 +67,7 @@ TEST_P(ExportFiles, WritesEveryPresetWithMetadataAndAManifest) {
   item.rank = 1;
   item.winProbability = 0.64;
   item.rankerId = "builtin@1";
+  item.product = "Crème brûlée jar";  // UTF-8: an iTXt chunk in PNG
   request.items = {item};
   request.presetIds = exportPresetIds();
   request.format = GetParam();
@@ -84,6 +85,7 @@ TEST_P(ExportFiles, WritesEveryPresetWithMetadataAndAManifest) {
     EXPECT_EQ(meta.at("caig:ctr_rank"), "1");
     EXPECT_EQ(meta.at("caig:ctr_score"), "0.375");
     EXPECT_EQ(meta.at("caig:win_probability"), "0.64");
+    EXPECT_EQ(meta.at("caig:product"), item.product);
   }
   std::ifstream csv(result.manifest);
   std::string header, line;
