@@ -1,11 +1,13 @@
 #include "widgets/compare_view.h"
 #include "models/io/json_file.h"
 
+#include <QGuiApplication>
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QImageReader>
 #include <QLabel>
 #include <QListWidget>
+#include <QScreen>
 #include <QScrollArea>
 #include <QTableWidget>
 #include <QVBoxLayout>
@@ -45,63 +47,19 @@ caig::WinEstimate estimate(const VariantView& a, const VariantView& b) {
 
 }  // namespace
 
-CompareView::CompareView(const std::vector<VariantView>& batch, const QList<qint64>& selected, QWidget* parent)
-    : QDialog(parent) {
+CompareView::CompareView(std::vector<VariantView> batch, const QList<qint64>& selected, QWidget* parent)
+    : QDialog(parent), batch_(std::move(batch)) {
   setObjectName("compareView");
   setWindowTitle(tr("Compare Variants"));
-  std::vector<const VariantView*> chosen, ranked;
-  for (qint64 id : selected) {
-    for (const auto& v : batch) {
-      if (v.variant.id == id) chosen.push_back(&v);
-    }
+  for (const auto& v : batch_) {
+    if (v.variant.score) ranked_.push_back(&v);
   }
-  for (const auto& v : batch) {
-    if (v.variant.score) ranked.push_back(&v);
-  }
-  std::sort(ranked.begin(), ranked.end(), [](auto* a, auto* b) { return *a->variant.rank < *b->variant.rank; });
+  std::sort(ranked_.begin(), ranked_.end(), [](auto* a, auto* b) { return *a->variant.rank < *b->variant.rank; });
+  const auto& ranked = ranked_;
 
-  // Side by side.
-  auto* strip = new QWidget;
-  auto* stripLayout = new QHBoxLayout(strip);
-  for (const VariantView* v : chosen) {
-    auto* cell = new QVBoxLayout;
-    auto* image = new QLabel;
-    QImageReader reader(v->imagePath);
-    reader.setScaledSize(reader.size().scaled(280, 280, Qt::KeepAspectRatio));
-    image->setPixmap(QPixmap::fromImage(reader.read()));
-    QString caption = QStringLiteral("<b>%1</b>").arg(name(*v).toHtmlEscaped());
-    if (v->variant.score) caption += tr("<br>score %1").arg(*v->variant.score, 0, 'f', 2);
-    if (v->variant.winProbability) caption += tr(" · P(beats original) %1").arg(*v->variant.winProbability, 0, 'f', 2);
-    auto* text = new QLabel(caption);
-    text->setWordWrap(true);
-    text->setMaximumWidth(280);
-    cell->addWidget(image);
-    cell->addWidget(text);
-    stripLayout->addLayout(cell);
-  }
-  auto* scroll = new QScrollArea;
-  scroll->setWidget(strip);
-  scroll->setWidgetResizable(true);
-  scroll->setMinimumHeight(360);
-
-  // Every selected pair, with its interval.
-  QStringList lines;
-  for (std::size_t i = 0; i < chosen.size(); ++i) {
-    for (std::size_t j = i + 1; j < chosen.size(); ++j) {
-      const VariantView &a = *chosen[i], &b = *chosen[j];
-      if (!a.variant.score || !b.variant.score) {
-        lines << tr("%1 vs %2: not ranked yet").arg(name(a), name(b));
-        continue;
-      }
-      const caig::WinEstimate w = estimate(a, b);
-      lines << tr("P(%1 beats %2) = <b>%3</b> &nbsp;(95 % interval %4 – %5)")
-                   .arg(name(a).toHtmlEscaped(), name(b).toHtmlEscaped())
-                   .arg(w.p, 0, 'f', 2)
-                   .arg(w.low, 0, 'f', 2)
-                   .arg(w.high, 0, 'f', 2);
-    }
-  }
-  pairs_ = new QLabel(lines.join("<br>"));
+  scroll_ = new QScrollArea;
+  scroll_->setWidgetResizable(true);
+  pairs_ = new QLabel;
   pairs_->setObjectName("pairSummary");
   pairs_->setWordWrap(true);
 
@@ -133,6 +91,13 @@ CompareView::CompareView(const std::vector<VariantView>& batch, const QList<qint
   matrix_->verticalHeader()->setSectionResizeMode(ranked.size() <= 8 ? QHeaderView::Stretch
                                                                      : QHeaderView::ResizeToContents);
 
+  matrix_->setMinimumHeight(120);
+  matrix_->setToolTip(tr("Click a cell to put that pair side by side"));
+  connect(matrix_, &QTableWidget::cellClicked, this, [this](int row, int column) {
+    if (row == column || row < 0 || column < 0) return;
+    showVariants({ranked_[static_cast<std::size_t>(row)]->variant.id, ranked_[static_cast<std::size_t>(column)]->variant.id});
+  });
+
   // What to A/B test next.
   std::vector<double> scores, errors;
   for (const VariantView* v : ranked) {
@@ -141,6 +106,7 @@ CompareView::CompareView(const std::vector<VariantView>& batch, const QList<qint
   }
   testNext_ = new QListWidget;
   testNext_->setObjectName("testNext");
+  testNext_->setMinimumHeight(90);
   for (const auto& pair : caig::mostInformativePairs(scores, errors, 5)) {
     testNext_->addItem(tr("%1  vs  %2\n    P %3, 95 % interval %4 – %5 · priority %6")
                            .arg(name(*ranked[pair.a]), name(*ranked[pair.b]))
@@ -165,10 +131,71 @@ CompareView::CompareView(const std::vector<VariantView>& batch, const QList<qint
   bottom->addLayout(left, 3);
   bottom->addLayout(right, 2);
   auto* layout = new QVBoxLayout(this);
-  layout->addWidget(scroll);
+  layout->addWidget(scroll_);
   layout->addWidget(pairs_);
   layout->addLayout(bottom, 1);
-  resize(1100, 820);
+  shown_ = selected;
+  const QScreen* screen = parent ? parent->screen() : QGuiApplication::primaryScreen();
+  fitToScreen(screen ? screen->availableGeometry() : QRect(0, 0, 1280, 720));
+}
+
+void CompareView::showVariants(const QList<qint64>& ids) {
+  shown_ = ids;
+  std::vector<const VariantView*> chosen;
+  for (qint64 id : ids) {
+    for (const auto& v : batch_) {
+      if (v.variant.id == id) chosen.push_back(&v);
+    }
+  }
+  // Side by side.
+  auto* strip = new QWidget;
+  auto* stripLayout = new QHBoxLayout(strip);
+  for (const VariantView* v : chosen) {
+    auto* cell = new QVBoxLayout;
+    auto* image = new QLabel;
+    image->setObjectName("compareThumbnail");
+    QImageReader reader(v->imagePath);
+    reader.setScaledSize(reader.size().scaled(thumbSide_, thumbSide_, Qt::KeepAspectRatio));
+    image->setPixmap(QPixmap::fromImage(reader.read()));
+    QString caption = QStringLiteral("<b>%1</b>").arg(name(*v).toHtmlEscaped());
+    if (v->variant.score) caption += tr("<br>score %1").arg(*v->variant.score, 0, 'f', 2);
+    if (v->variant.winProbability) caption += tr(" · P(beats original) %1").arg(*v->variant.winProbability, 0, 'f', 2);
+    auto* text = new QLabel(caption);
+    text->setWordWrap(true);
+    text->setMaximumWidth(std::max(thumbSide_, 200));
+    cell->addWidget(image);
+    cell->addWidget(text);
+    stripLayout->addLayout(cell);
+  }
+  stripLayout->addStretch(1);
+  scroll_->setWidget(strip);  // deletes the previous strip
+
+  // Every pair shown, with its interval.
+  QStringList lines;
+  for (std::size_t i = 0; i < chosen.size(); ++i) {
+    for (std::size_t j = i + 1; j < chosen.size(); ++j) {
+      const VariantView &a = *chosen[i], &b = *chosen[j];
+      if (!a.variant.score || !b.variant.score) {
+        lines << tr("%1 vs %2: not ranked yet").arg(name(a), name(b));
+        continue;
+      }
+      const caig::WinEstimate w = estimate(a, b);
+      lines << tr("P(%1 beats %2) = <b>%3</b> &nbsp;(95 % interval %4 – %5)")
+                   .arg(name(a).toHtmlEscaped(), name(b).toHtmlEscaped())
+                   .arg(w.p, 0, 'f', 2)
+                   .arg(w.low, 0, 'f', 2)
+                   .arg(w.high, 0, 'f', 2);
+    }
+  }
+  pairs_->setText(lines.join("<br>"));
+}
+
+void CompareView::fitToScreen(const QRect& available) {
+  // The matrix, the list and the labels need about 470 px; the thumbnails get what is left.
+  thumbSide_ = std::clamp(available.height() - 470, 120, 280);
+  scroll_->setMinimumHeight(thumbSide_ + 70);
+  showVariants(shown_);
+  resize(std::min(1100, available.width() - 40), std::min(820, available.height() - 40));
 }
 
 }  // namespace caig::ui

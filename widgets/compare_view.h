@@ -10,6 +10,7 @@
 
 class QLabel;
 class QListWidget;
+class QScrollArea;
 class QTableWidget;
 
 namespace caig::ui {
@@ -17,14 +18,28 @@ namespace caig::ui {
 class CompareView : public QDialog {
   Q_OBJECT
  public:
-  // `batch`: all variants of the product; `selected`: the ids to put side by side.
-  CompareView(const std::vector<VariantView>& batch, const QList<qint64>& selected, QWidget* parent = nullptr);
+  // `batch`: all variants of the product; `selected`: the ids to put side by side. Clicking a cell
+  // of the pairwise matrix puts that pair side by side instead.
+  CompareView(std::vector<VariantView> batch, const QList<qint64>& selected, QWidget* parent = nullptr);
 
   QTableWidget* matrix() const { return matrix_; }
   QListWidget* testNext() const { return testNext_; }
   QLabel* pairSummary() const { return pairs_; }
+  const QList<qint64>& shownIds() const { return shown_; }
+  int thumbnailSide() const { return thumbSide_; }
+
+  // Puts `ids` side by side, with P(A beats B) for every pair of them.
+  void showVariants(const QList<qint64>& ids);
+  // Sizes the dialog and its thumbnails to fit `available` (a screen's available geometry); the
+  // constructor calls it with the screen the dialog opens on.
+  void fitToScreen(const QRect& available);
 
  private:
+  std::vector<VariantView> batch_;
+  std::vector<const VariantView*> ranked_;  // best first
+  QList<qint64> shown_;
+  int thumbSide_ = 280;
+  QScrollArea* scroll_;
   QLabel* pairs_;
   QTableWidget* matrix_;
   QListWidget* testNext_;

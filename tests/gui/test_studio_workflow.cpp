@@ -131,6 +131,22 @@ class StudioWorkflowTest : public QObject {
       QVERIFY(std::abs(p12 + p21 - 1.0) < 0.011);
       QVERIFY(compare->testNext()->count() > 0);
       screenshot(*compare, "gui_workflow_compare.png");
+      // Clicking a cell of the matrix puts that pair side by side.
+      const QRect cell = compare->matrix()->visualItemRect(compare->matrix()->item(2, 3));
+      QTest::mouseClick(compare->matrix()->viewport(), Qt::LeftButton, {}, cell.center());
+      QCOMPARE(compare->shownIds().size(), 2);
+      QVERIFY2(compare->pairSummary()->text().contains("P(#3") && compare->pairSummary()->text().contains("beats #4"),
+               qPrintable(compare->pairSummary()->text()));
+      // A 1280x720 screen (690 px available): the dialog fits, with smaller thumbnails.
+      compare->fitToScreen(QRect(0, 0, 1280, 690));
+      QTest::qWait(50);
+      QVERIFY2(compare->frameGeometry().height() <= 690, qPrintable(QString::number(compare->frameGeometry().height())));
+      QVERIFY(compare->minimumSizeHint().height() <= 650);
+      QVERIFY(compare->thumbnailSide() < 280);
+      const auto thumbs = compare->findChildren<QLabel*>("compareThumbnail");
+      QCOMPARE(thumbs.size(), 2);
+      for (const QLabel* t : thumbs) QVERIFY(t->pixmap().height() <= compare->thumbnailSide());
+      screenshot(*compare, "gui_workflow_compare_720.png");
       compare->close();
 
       // Export the two best at two sizes, as JPEG, through the dialog.
