@@ -7,6 +7,8 @@
 #include <QListWidget>
 #include <QMessageBox>
 #include <QMimeData>
+#include <QSettings>
+#include <QSpinBox>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QtTest>
@@ -136,6 +138,38 @@ class MainWindowTest : public QObject {
     QCOMPARE(QString::fromStdString(products.front().title), QStringLiteral("Night Bloom 30 ml"));
     QCOMPARE(products.size(), 3u);  // reopening does not import the demo again
     QVERIFY(reopened.canvas()->hasImage());
+  }
+
+  // The Generate dock's counts, seed, seed mode, ad size and prompt count survive a restart (each
+  // GUI test runs with settings of its own, so this starts from the defaults).
+  void generateChoicesAreRememberedAcrossRestarts() {
+    QTemporaryDir tmp;
+    const QString dir = tmp.filePath("p");
+    {
+      MainWindow window;
+      QVERIFY(window.openProject(dir));
+      QCOMPARE(window.findChild<QSpinBox*>("seedSpin")->value(), 1);
+      QCOMPARE(window.findChild<QSpinBox*>("variantCount")->value(), 4);
+      window.findChild<QSpinBox*>("seedSpin")->setValue(77);
+      window.findChild<QSpinBox*>("variantCount")->setValue(6);
+      window.findChild<QSpinBox*>("variantsPerPrompt")->setValue(2);
+      window.findChild<QSpinBox*>("promptCount")->setValue(7);
+      auto* mode = window.findChild<QComboBox*>("seedMode");
+      mode->setCurrentIndex(mode->findData(QStringLiteral("fixed")));
+      auto* preset = window.findChild<QComboBox*>("presetCombo");
+      preset->setCurrentIndex(preset->findData(QStringLiteral("9:16")));
+    }
+    {
+      MainWindow reopened;
+      QVERIFY(reopened.openProject(dir));
+      QCOMPARE(reopened.findChild<QSpinBox*>("seedSpin")->value(), 77);
+      QCOMPARE(reopened.findChild<QSpinBox*>("variantCount")->value(), 6);
+      QCOMPARE(reopened.findChild<QSpinBox*>("variantsPerPrompt")->value(), 2);
+      QCOMPARE(reopened.findChild<QSpinBox*>("promptCount")->value(), 7);
+      QCOMPARE(reopened.findChild<QComboBox*>("seedMode")->currentData().toString(), QStringLiteral("fixed"));
+      QCOMPARE(reopened.findChild<QComboBox*>("presetCombo")->currentData().toString(), QStringLiteral("9:16"));
+    }
+    QSettings().remove("generate");  // the later tests here expect the defaults
   }
 
   // Without ISNet weights the studio cuts out with GrabCut, says so, stores the mask, and the
