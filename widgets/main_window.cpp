@@ -8,12 +8,14 @@
 #include <QCloseEvent>
 #include <QComboBox>
 #include <QDateTime>
+#include <QDialogButtonBox>
 #include <QDir>
 #include <QDockWidget>
 #include <QDragEnterEvent>
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QGuiApplication>
+#include <QHeaderView>
 #include <QLabel>
 #include <QListWidget>
 #include <QMenuBar>
@@ -22,10 +24,12 @@
 #include <QSettings>
 #include <QSignalBlocker>
 #include <QStatusBar>
+#include <QTableWidget>
 #include <QTemporaryDir>
 #include <QToolBar>
 #include <QUndoStack>
 #include <QVBoxLayout>
+#include <map>
 
 #include "core/cutout/cutout_engines.h"
 #include "core/generation/generator_registry.h"
@@ -262,6 +266,9 @@ void MainWindow::createActions() {
   setIcon(training, QStringLiteral("training"));
 
   auto* help = menuBar()->addMenu(tr("&Help"));
+  help->addAction(tr("&Keyboard Shortcuts"), this, &MainWindow::showShortcuts)->setObjectName("showShortcuts");
+  help->addAction(tr("How the &Ranking Works"), this, &MainWindow::showRankingHelp)->setObjectName("showRankingHelp");
+  help->addSeparator();
   help->addAction(tr("&About CAIG Studio"), this, &MainWindow::showAbout)->setObjectName("showAbout");
 
   auto* toolbar = addToolBar(tr("Main"));
@@ -721,6 +728,60 @@ void MainWindow::closeEvent(QCloseEvent* event) {
   settings.setValue("window/geometry", saveGeometry());
   settings.setValue("window/state", saveState());
   event->accept();
+}
+
+void MainWindow::showShortcuts() {
+  // Built from the window's own actions, so the list cannot drift from what the keys do.
+  std::map<QString, QString> rows;  // action text -> its shortcuts
+  for (QAction* a : findChildren<QAction*>()) {
+    if (a->shortcuts().isEmpty() || a->text().isEmpty()) continue;
+    QStringList keys;
+    for (const QKeySequence& k : a->shortcuts()) keys << k.toString(QKeySequence::NativeText);
+    rows[a->text().remove('&').remove(QStringLiteral("...")).remove(QChar(0x2026))] = keys.join(QStringLiteral(", "));
+  }
+  auto* dialog = new QDialog(this);
+  dialog->setObjectName("shortcutsDialog");
+  dialog->setWindowTitle(tr("Keyboard Shortcuts"));
+  dialog->setAttribute(Qt::WA_DeleteOnClose);
+  auto* table = new QTableWidget(static_cast<int>(rows.size()), 2, dialog);
+  table->setObjectName("shortcutTable");
+  table->setHorizontalHeaderLabels({tr("Action"), tr("Keys")});
+  table->setEditTriggers(QAbstractItemView::NoEditTriggers);
+  table->verticalHeader()->hide();
+  int row = 0;
+  for (const auto& [text, keys] : rows) {
+    table->setItem(row, 0, new QTableWidgetItem(text));
+    table->setItem(row++, 1, new QTableWidgetItem(keys));
+  }
+  table->horizontalHeader()->setSectionResizeMode(0, QHeaderView::Stretch);
+  table->horizontalHeader()->setSectionResizeMode(1, QHeaderView::ResizeToContents);
+  auto* layout = new QVBoxLayout(dialog);
+  layout->addWidget(table);
+  layout->addWidget(new QLabel(tr("In the Prompts dock: F2 or a double click edits a prompt, Delete removes it.")));
+  auto* close = new QDialogButtonBox(QDialogButtonBox::Close, dialog);
+  connect(close, &QDialogButtonBox::rejected, dialog, &QDialog::close);
+  layout->addWidget(close);
+  dialog->resize(460, 520);
+  dialog->open();
+}
+
+void MainWindow::showRankingHelp() {
+  auto* box = new QMessageBox(QMessageBox::Information, tr("How the Ranking Works"), tr("<b>How the ranking works</b>"),
+                              QMessageBox::Ok, this);
+  box->setObjectName("rankingHelp");
+  box->setAttribute(Qt::WA_DeleteOnClose);
+  box->setInformativeText(
+      tr("The ranker compares variants in pairs, as CAIG's reward model does: for two ads of the same product "
+         "it predicts which one would get more clicks. The comparisons are combined into one score per variant "
+         "(a Bradley-Terry fit), and the variants are ranked by it.<br><br>"
+         "<b>P(beats original)</b> is the predicted chance that a variant wins against the plain product shot. "
+         "Compare shows P(A beats B) for any two variants, with a 95 % interval: a wide interval means the "
+         "ranker cannot tell them apart.<br><br>"
+         "The built-in ranker scores simple image features and is <b>uncalibrated</b> until it is trained on your "
+         "own click data (Training dock: import clicks, then Train); an installed LLaVA reward model can be chosen "
+         "as the ranker in the Generate dock. A ranking is a prediction: A/B test the pairs Compare suggests "
+         "before you trust it."));
+  box->open();
 }
 
 void MainWindow::showAbout() {

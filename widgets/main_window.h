@@ -106,6 +106,9 @@ class MainWindow : public QMainWindow {
   static QStringList recentProjects();
   // Help > About: the version and git commit, Qt, where the resources are, and which studio
   // versions created and last wrote the open project.
+  // Help: every action's keys (read from the actions), a short "how the ranking works", About.
+  void showShortcuts();
+  void showRankingHelp();
   void showAbout();
 
  Q_SIGNALS:

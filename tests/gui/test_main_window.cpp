@@ -1,6 +1,7 @@
 // The studio window in a real X server: opens a project on the demo products, shows the shot on
 // the canvas, zooms, persists edits, refuses bad shots, and saves a screenshot to look at.
 
+#include <QAction>
 #include <QClipboard>
 #include <QComboBox>
 #include <QLineEdit>
@@ -10,6 +11,7 @@
 #include <QSettings>
 #include <QSpinBox>
 #include <QSignalSpy>
+#include <QTableWidget>
 #include <QTemporaryDir>
 #include <QtTest>
 
@@ -93,6 +95,43 @@ class MainWindowTest : public QObject {
     QVERIFY2(box->informativeText().contains(QString::fromStdString(caig::resourceDir().string())),
              qPrintable(box->informativeText()));
     QVERIFY(box->grab().save(QStringLiteral(CAIG_SCREENSHOT_DIR "/gui_about.png")));
+    box->accept();
+  }
+
+  // Help lists every action's keys, read from the actions themselves, and says how ranking works.
+  void helpListsTheShortcutsAndExplainsTheRanking() {
+    QTemporaryDir tmp;
+    MainWindow window;
+    showDemo(window, tmp);
+    window.findChild<QAction*>("showShortcuts")->trigger();
+    auto* table = window.findChild<QTableWidget*>("shortcutTable");
+    QVERIFY(table);
+    QTRY_VERIFY(table->isVisible());
+    QStringList seen;
+    for (QAction* a : window.findChildren<QAction*>()) {
+      if (!a->shortcuts().isEmpty() && !a->text().isEmpty()) seen << a->text().remove('&').remove("...").remove(QChar(0x2026));
+    }
+    seen.removeDuplicates();
+    QCOMPARE(table->rowCount(), seen.size());
+    bool generate = false, redo = false;
+    for (int r = 0; r < table->rowCount(); ++r) {
+      const QString text = table->item(r, 0)->text(), keys = table->item(r, 1)->text();
+      QVERIFY2(!keys.isEmpty(), qPrintable(text));
+      generate = generate || (text.startsWith("Generate") && keys.contains("Ctrl+G"));
+      redo = redo || (text == "Redo" && keys.contains("Ctrl+Y"));
+    }
+    QVERIFY(generate);
+    QVERIFY(redo);
+    QVERIFY(table->window()->grab().save(QStringLiteral(CAIG_SCREENSHOT_DIR "/gui_help_shortcuts.png")));
+    table->window()->close();
+
+    window.findChild<QAction*>("showRankingHelp")->trigger();
+    auto* box = window.findChild<QMessageBox*>("rankingHelp");
+    QVERIFY(box);
+    QTRY_VERIFY(box->isVisible());
+    QVERIFY(box->informativeText().contains("P(beats original)"));
+    QVERIFY(box->informativeText().contains("uncalibrated"));
+    QVERIFY(box->grab().save(QStringLiteral(CAIG_SCREENSHOT_DIR "/gui_help_ranking.png")));
     box->accept();
   }
 
