@@ -1,5 +1,4 @@
 #include "widgets/compare_view.h"
-#include "models/io/json_file.h"
 
 #include <QGuiApplication>
 #include <QHBoxLayout>
@@ -11,7 +10,6 @@
 #include <QScrollArea>
 #include <QTableWidget>
 #include <QVBoxLayout>
-#include <nlohmann/json.hpp>
 
 #include "core/ranking/compare_math.h"
 
@@ -20,13 +18,8 @@ namespace caig::ui {
 namespace {
 
 QString name(const VariantView& v) {
-  QString style;
-  const auto params = io::parseJsonOrDiscarded(v.variant.paramsJson);
-  if (params.is_object() && params.contains("style") && params["style"].is_string()) {
-    style = QString::fromStdString(params["style"].get<std::string>());
-  }
   const QString rank = v.variant.rank ? QStringLiteral("#%1").arg(*v.variant.rank) : QObject::tr("unranked");
-  return style.isEmpty() ? rank : rank + QStringLiteral(" ") + style;
+  return v.style.isEmpty() ? rank : rank + QStringLiteral(" ") + v.style;
 }
 
 // Red (0) through white (0.5) to green (1): who wins at a glance.
@@ -55,7 +48,6 @@ CompareView::CompareView(std::vector<VariantView> batch, const QList<qint64>& se
     if (v.variant.score) ranked_.push_back(&v);
   }
   std::sort(ranked_.begin(), ranked_.end(), [](auto* a, auto* b) { return *a->variant.rank < *b->variant.rank; });
-  const auto& ranked = ranked_;
 
   scroll_ = new QScrollArea;
   scroll_->setWidgetResizable(true);
@@ -64,18 +56,18 @@ CompareView::CompareView(std::vector<VariantView> batch, const QList<qint64>& se
   pairs_->setWordWrap(true);
 
   // The batch's pairwise matrix: row beats column.
-  matrix_ = new QTableWidget(static_cast<int>(ranked.size()), static_cast<int>(ranked.size()));
+  matrix_ = new QTableWidget(static_cast<int>(ranked_.size()), static_cast<int>(ranked_.size()));
   matrix_->setObjectName("pairwiseMatrix");
   matrix_->setEditTriggers(QAbstractItemView::NoEditTriggers);
   QStringList headers;
-  for (const VariantView* v : ranked) headers << name(*v);
+  for (const VariantView* v : ranked_) headers << name(*v);
   matrix_->setHorizontalHeaderLabels(headers);
   matrix_->setVerticalHeaderLabels(headers);
   for (int i = 0; i < matrix_->rowCount(); ++i) {
     for (int j = 0; j < matrix_->columnCount(); ++j) {
       auto* item = new QTableWidgetItem(i == j ? QStringLiteral("–") : QString());
       if (i != j) {
-        const caig::WinEstimate w = estimate(*ranked[i], *ranked[j]);
+        const caig::WinEstimate w = estimate(*ranked_[i], *ranked_[j]);
         item->setText(QString::number(w.p, 'f', 2));
         item->setToolTip(tr("P(row beats column) %1, 95 % interval %2 – %3").arg(w.p, 0, 'f', 3).arg(w.low, 0, 'f', 3).arg(w.high, 0, 'f', 3));
         item->setBackground(scale(w.p));
@@ -86,9 +78,9 @@ CompareView::CompareView(std::vector<VariantView> batch, const QList<qint64>& se
     }
   }
   // A small batch fills the width; a large one keeps readable columns and scrolls.
-  matrix_->horizontalHeader()->setSectionResizeMode(ranked.size() <= 8 ? QHeaderView::Stretch
+  matrix_->horizontalHeader()->setSectionResizeMode(ranked_.size() <= 8 ? QHeaderView::Stretch
                                                                        : QHeaderView::ResizeToContents);
-  matrix_->verticalHeader()->setSectionResizeMode(ranked.size() <= 8 ? QHeaderView::Stretch
+  matrix_->verticalHeader()->setSectionResizeMode(ranked_.size() <= 8 ? QHeaderView::Stretch
                                                                      : QHeaderView::ResizeToContents);
 
   matrix_->setMinimumHeight(120);
@@ -100,7 +92,7 @@ CompareView::CompareView(std::vector<VariantView> batch, const QList<qint64>& se
 
   // What to A/B test next.
   std::vector<double> scores, errors;
-  for (const VariantView* v : ranked) {
+  for (const VariantView* v : ranked_) {
     scores.push_back(*v->variant.score);
     errors.push_back(v->stdError.value_or(0));
   }
@@ -109,7 +101,7 @@ CompareView::CompareView(std::vector<VariantView> batch, const QList<qint64>& se
   testNext_->setMinimumHeight(90);
   for (const auto& pair : caig::mostInformativePairs(scores, errors, 5)) {
     testNext_->addItem(tr("%1  vs  %2\n    P %3, 95 % interval %4 – %5 · priority %6")
-                           .arg(name(*ranked[pair.a]), name(*ranked[pair.b]))
+                           .arg(name(*ranked_[pair.a]), name(*ranked_[pair.b]))
                            .arg(pair.estimate.p, 0, 'f', 2)
                            .arg(pair.estimate.low, 0, 'f', 2)
                            .arg(pair.estimate.high, 0, 'f', 2)

@@ -126,23 +126,21 @@ GeneratePanel::GeneratePanel(QWidget* parent) : QWidget(parent) {
 
   // The counts, the seed and its mode, the ad size and the prompt count are kept across restarts
   // (QSettings "generate/..."); an out-of-range stored value is clamped by the spin box.
-  QSettings stored;
-  variants_->setValue(stored.value("generate/prompts", variants_->value()).toInt());
-  perPrompt_->setValue(stored.value("generate/variantsPerPrompt", perPrompt_->value()).toInt());
-  seed_->setValue(stored.value("generate/seed", seed_->value()).toInt());
-  promptCount_->setValue(stored.value("generate/promptCount", promptCount_->value()).toInt());
-  const int storedMode = seedMode_->findData(stored.value("generate/seedMode").toString());
-  if (storedMode >= 0) seedMode_->setCurrentIndex(storedMode);
-  const int storedPreset = preset_->findData(stored.value("generate/preset").toString());
-  if (storedPreset >= 0) preset_->setCurrentIndex(storedPreset);
-  const auto remember = [](const char* key) { return [key](const QVariant& v) { QSettings().setValue(key, v); }; };
-  connect(variants_, &QSpinBox::valueChanged, this, [f = remember("generate/prompts")](int v) { f(v); });
-  connect(perPrompt_, &QSpinBox::valueChanged, this, [f = remember("generate/variantsPerPrompt")](int v) { f(v); });
-  connect(seed_, &QSpinBox::valueChanged, this, [f = remember("generate/seed")](int v) { f(v); });
-  connect(promptCount_, &QSpinBox::valueChanged, this, [f = remember("generate/promptCount")](int v) { f(v); });
-  connect(seedMode_, &QComboBox::currentIndexChanged, this,
-          [this, f = remember("generate/seedMode")] { f(seedMode_->currentData()); });
-  connect(preset_, &QComboBox::currentIndexChanged, this, [this, f = remember("generate/preset")] { f(preset_->currentData()); });
+  const auto keepSpin = [this](QSpinBox* spin, const char* key) {
+    spin->setValue(QSettings().value(key, spin->value()).toInt());
+    connect(spin, &QSpinBox::valueChanged, this, [key](int v) { QSettings().setValue(key, v); });
+  };
+  const auto keepChoice = [this](QComboBox* combo, const char* key) {
+    const int stored = combo->findData(QSettings().value(key).toString());
+    if (stored >= 0) combo->setCurrentIndex(stored);
+    connect(combo, &QComboBox::currentIndexChanged, this, [combo, key] { QSettings().setValue(key, combo->currentData()); });
+  };
+  keepSpin(variants_, "generate/prompts");
+  keepSpin(perPrompt_, "generate/variantsPerPrompt");
+  keepSpin(seed_, "generate/seed");
+  keepSpin(promptCount_, "generate/promptCount");
+  keepChoice(seedMode_, "generate/seedMode");
+  keepChoice(preset_, "generate/preset");
 
   connect(engine_, &QComboBox::currentIndexChanged, this, &GeneratePanel::updateEngineRows);
   connect(ranker_, &QComboBox::currentIndexChanged, this, &GeneratePanel::rankerChanged);

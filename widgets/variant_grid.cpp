@@ -20,17 +20,9 @@ namespace caig::ui {
 
 namespace {
 
-QString styleOf(const caig::Variant& v) {
-  const auto params = io::parseJsonOrDiscarded(v.paramsJson);
-  if (params.is_object() && params.contains("style") && params["style"].is_string()) {
-    return QString::fromStdString(params["style"].get<std::string>());
-  }
-  return QObject::tr("seed %1").arg(v.seed);
-}
-
 QString label(const VariantView& view) {
   const caig::Variant& v = view.variant;
-  QString text = styleOf(v);
+  QString text = view.style.isEmpty() ? QObject::tr("seed %1").arg(v.seed) : view.style;
   if (v.rank) text = QObject::tr("#%1 · %2").arg(*v.rank).arg(text);
   if (v.favourite) text += QStringLiteral(" ★");
   if (v.score) text += QObject::tr("\nscore %1").arg(*v.score, 0, 'f', 2);

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/project/project.h"
+#include "core/project/variant_params.h"
 
 namespace caig::ui {
 
@@ -34,14 +35,11 @@ std::vector<VariantView> loadVariantViews(caig::Project& project, qint64 product
     view.variant = v;
     if (v.promptId && prompts.count(*v.promptId)) view.prompt = QString::fromStdString(prompts[*v.promptId]);
     view.imagePath = QString::fromStdString(project.absolute(v.imagePath).string());
-    const auto params = io::parseJsonOrDiscarded(v.paramsJson);
-    if (params.is_object() && params.contains("engine") && params["engine"].is_string()) {
-      view.engine = QString::fromStdString(params["engine"].get<std::string>());
-    }
+    const caig::VariantParams params = caig::variantParams(v);
+    view.engine = QString::fromStdString(params.engine);
+    view.style = QString::fromStdString(params.style);
     // The text it was made with wins over the prompt record, which the user may have edited since.
-    if (params.is_object() && params.contains("prompt") && params["prompt"].is_string()) {
-      view.prompt = QString::fromStdString(params["prompt"].get<std::string>());
-    }
+    if (!params.prompt.empty()) view.prompt = QString::fromStdString(params.prompt);
     const std::string id = std::to_string(v.id);
     if (facts.contains(id)) {
       view.stdError = number(facts[id], "stdError");

@@ -21,6 +21,7 @@ struct VariantView {
   QString prompt;
   QString imagePath;  // absolute
   QString engine;     // from the parameters ("builtin")
+  QString style;      // the built-in engine's backdrop style; empty for other engines
   std::optional<double> stdError;       // of the BT score
   std::optional<double> renderSeconds;  // per variant, from its generation job
 };

@@ -11,15 +11,14 @@
 #include <regex>
 #include <sstream>
 
-#include "core/generation/composition.h"
-#include <nlohmann/json.hpp>
 #include <set>
 
+#include "core/generation/composition.h"
 #include "core/image/image_io.h"
 #include "core/project/project.h"
+#include "core/project/variant_params.h"
 #include "models/io/atomic_file.h"
 #include "models/io/errors.h"
-#include "models/io/json_file.h"
 
 namespace caig {
 
@@ -375,14 +374,11 @@ std::vector<ExportItem> exportItemsFromProject(const Project& project, std::opti
       if (v.promptId && prompts.count(*v.promptId)) item.prompt = prompts[*v.promptId];
       item.seed = v.seed;
       item.paramsJson = v.paramsJson;
-      const auto params = io::parseJsonOrDiscarded(v.paramsJson);
-      if (params.is_object()) {
-        if (params.contains("engine") && params["engine"].is_string()) item.engine = params["engine"].get<std::string>();
-        // The text it was made with wins over the prompt record, which the user may have edited since.
-        if (params.contains("prompt") && params["prompt"].is_string()) item.prompt = params["prompt"].get<std::string>();
-        if (params.contains("style") && params["style"].is_string()) item.style = params["style"].get<std::string>();
-      }
-      if (item.style.empty()) item.style = item.engine;
+      const VariantParams params = variantParams(v);
+      item.engine = params.engine;
+      // The text it was made with wins over the prompt record, which the user may have edited since.
+      if (!params.prompt.empty()) item.prompt = params.prompt;
+      item.style = params.style.empty() ? params.engine : params.style;
       item.score = v.score;
       item.rank = v.rank;
       item.winProbability = v.winProbability;
@@ -433,15 +429,22 @@ std::vector<std::string> exportFileNames(const ExportRequest& request) {
   return names;
 }
 
-std::vector<std::filesystem::path> existingExportFiles(const ExportRequest& request) {
+namespace {
+// The files of `names` and manifest.csv that exist in `folder`.
+std::vector<std::filesystem::path> existingIn(const std::filesystem::path& folder, const std::vector<std::string>& names) {
   std::vector<std::filesystem::path> existing;
-  std::vector<std::string> names = exportFileNames(request);
-  names.push_back("manifest.csv");
   for (const auto& name : names) {
     std::error_code ec;
-    if (std::filesystem::exists(request.folder / name, ec)) existing.push_back(request.folder / name);
+    if (std::filesystem::exists(folder / name, ec)) existing.push_back(folder / name);
   }
+  std::error_code ec;
+  if (std::filesystem::exists(folder / "manifest.csv", ec)) existing.push_back(folder / "manifest.csv");
   return existing;
+}
+}  // namespace
+
+std::vector<std::filesystem::path> existingExportFiles(const ExportRequest& request) {
+  return existingIn(request.folder, exportFileNames(request));
 }
 
 ExportResult exportVariants(const ExportRequest& request, const std::function<bool(int, int)>& progress) {
@@ -453,8 +456,9 @@ ExportResult exportVariants(const ExportRequest& request, const std::function<bo
       throw ExportError(e.what());
     }
   }
+  const std::vector<std::string> names = exportFileNames(request);
   if (!request.replaceExisting) {
-    auto existing = existingExportFiles(request);
+    auto existing = existingIn(request.folder, names);
     if (!existing.empty()) {
       const std::string first = existing.front().filename().string();
       const std::string count = std::to_string(existing.size());
@@ -464,7 +468,6 @@ ExportResult exportVariants(const ExportRequest& request, const std::function<bo
                                    "): choose another folder, or replace them");
     }
   }
-  const std::vector<std::string> names = exportFileNames(request);
   std::error_code ec;
   std::filesystem::create_directories(request.folder, ec);
   if (ec || !std::filesystem::is_directory(request.folder)) {
