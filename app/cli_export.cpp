@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "core/base/user_message.h"
+#include "core/generation/ad_frames.h"
+#include "core/generation/generator_registry.h"
 #include "core/project/export.h"
 #include "core/project/project.h"
 
@@ -24,6 +26,8 @@ struct ExportArgs {
   int quality = 92;
   std::filesystem::path out;
   bool overwrite = false;
+  std::string frames = "draw";
+  std::string copySpace = "none";
 };
 
 int runExport(const ExportArgs& a) {
@@ -48,6 +52,29 @@ int runExport(const ExportArgs& a) {
     request.jpegQuality = a.quality;
     request.folder = a.out;
     request.replaceExisting = a.overwrite;
+    // Each size drawn for its own frame from the variant's record (the default), or the stored
+    // image fitted to it.
+    std::optional<caig::AdFrames> frames;
+    caig::GeneratorCache generators;
+    caig::GenerationEngines engines;
+    engines.generators = &generators;
+    const caig::CopySpace copy = caig::parseCopySpace(a.copySpace);
+    if (caig::parseFrameMode(a.frames) == caig::FrameMode::Draw) {
+      frames.emplace(project, request.items, request.presetIds, copy);
+      for (const auto& note : frames->notes()) std::fprintf(stderr, "caig export: %s\n", note.c_str());
+      if (frames->framesToDraw() > 0) {
+        std::string names;
+        for (const auto& e : frames->engines()) names += (names.empty() ? "" : ", ") + e;
+        std::fprintf(stderr, "drawing %d frame%s again (%s)\n", frames->framesToDraw(),
+                     frames->framesToDraw() == 1 ? "" : "s", names.c_str());
+      }
+      request.drawFrame = [&](std::size_t index, const std::string& presetId) {
+        return frames->draw(engines, index, presetId);
+      };
+    } else if (copy.top > 0 || copy.bottom > 0) {
+      std::fprintf(stderr, "caig export: --copy-space needs --frames draw (a fitted image keeps its product where it is)\n");
+      return 1;
+    }
     const auto result = caig::exportVariants(request);
     for (const auto& f : result.files) std::printf("%s\n", f.string().c_str());
     std::printf("exported %zu variant%s at %zu size%s: %zu files and %s\n", request.items.size(),
@@ -81,6 +108,15 @@ void addExportCommand(CLI::App& app, int& status) {
   cmd->add_option("--quality", a->quality, "JPEG / WebP quality")->check(CLI::Range(1, 100))->capture_default_str();
   cmd->add_option("--out", a->out, "Folder to write (created when absent)")->required();
   cmd->add_flag("--overwrite", a->overwrite, "Replace files a previous export left in --out");
+  cmd->add_option("--frames", a->frames,
+                  "draw: each size composed for its own frame, drawn again from the variant's prompt and seed "
+                  "(built-in: instant; SD1.5: one generation per size); fit: the stored image fitted, its "
+                  "backdrop extended")
+      ->check(CLI::IsMember({"draw", "fit"}))
+      ->capture_default_str();
+  cmd->add_option("--copy-space", a->copySpace, "Keep the top or bottom 20% of every frame free for a headline or call to action")
+      ->check(CLI::IsMember({"none", "top", "bottom"}))
+      ->capture_default_str();
   cmd->callback([a, &status] { status = runExport(*a); });
 }
 

@@ -87,8 +87,17 @@ Placement defaultPlacement(const cv::Rect& source, cv::Size canvas, const Compos
   if (source.width <= 0 || source.height <= 0) throw CompositionError("empty product box");
   if (canvas.width <= 0 || canvas.height <= 0) throw CompositionError("empty canvas");
   if (!(params.fill > 0.0 && params.fill <= 1.0)) throw CompositionError("fill must be in (0, 1]");
+  const double top = params.copyTop, bottom = params.copyBottom;
+  if (!(top >= 0.0 && top <= kMaxCopySpace && bottom >= 0.0 && bottom <= kMaxCopySpace &&
+        top + bottom <= kMaxCopySpaceTotal + 1e-9)) {
+    throw CompositionError(cv::format("the room for copy must be 0 to %.0f%% of the height at each end and %.0f%% in all",
+                                      100 * kMaxCopySpace, 100 * kMaxCopySpaceTotal));
+  }
+  // The rows the product may use: the canvas less the copy bands.
+  const int bandTop = static_cast<int>(std::lround(top * canvas.height));
+  const int rows = std::max(1, canvas.height - bandTop - static_cast<int>(std::lround(bottom * canvas.height)));
   const int limitW = fillLimit(params.fill, canvas.width);
-  const int limitH = fillLimit(params.fill, canvas.height);
+  const int limitH = fillLimit(params.fill, rows);
   const double sw = double(limitW) / source.width, sh = double(limitH) / source.height;
   int tw, th;
   if (!params.allowUpscale && sw >= 1.0 && sh >= 1.0) {
@@ -101,7 +110,7 @@ Placement defaultPlacement(const cv::Rect& source, cv::Size canvas, const Compos
     th = limitH;
     tw = std::clamp(static_cast<int>(std::lround(source.width * sh)), 1, limitW);
   }
-  return {source, {(canvas.width - tw) / 2, (canvas.height - th) / 2, tw, th}};
+  return {source, {(canvas.width - tw) / 2, bandTop + (rows - th) / 2, tw, th}};
 }
 
 Placement adjustPlacement(const Placement& base, double scale, cv::Point offset) {

@@ -49,7 +49,15 @@ struct CompositionParams {
   double featherPx = 1.5;                 // paste-back ramp width inside the alpha edge (0 = hard)
   int maxInputSide = 4096;                // larger product shots are downscaled first (with a note)
   cv::Scalar productFill{255, 255, 255};  // colour of canvas pixels outside the product
+  // Room for copy: these fractions of the canvas height, at the top and at the bottom, are kept
+  // free of the product (a headline, a call to action); the fill rule applies to what is left.
+  double copyTop = 0.0;
+  double copyBottom = 0.0;
 };
+
+// The largest room for copy at either end, and both together.
+inline constexpr double kMaxCopySpace = 0.4;
+inline constexpr double kMaxCopySpaceTotal = 0.6;
 
 // ---- Placement ---------------------------------------------------------------------------
 
@@ -70,7 +78,8 @@ cv::Rect productBox(const cv::Mat& alpha);
 
 // CAIG's default placement: the limiting dimension of the box becomes floor(fill x canvas)
 // pixels, the other keeps the aspect ratio (rounded), and the box is centred (left/top margin
-// = floor of half the free space).
+// = floor of half the free space). With room for copy (params.copyTop / copyBottom), "canvas"
+// means the rows between those bands. Throws CompositionError for copy space out of range.
 Placement defaultPlacement(const cv::Rect& source, cv::Size canvas, const CompositionParams& params = {});
 
 // A user's drag/zoom on top of a placement: the target is scaled by `scale` about its centre,

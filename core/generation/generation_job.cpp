@@ -79,6 +79,7 @@ void checkRequest(GenerationRequest& r) {
     throw std::invalid_argument("at most 256 variants per job");
   }
   adPreset(r.presetId);  // throws CompositionError for an unknown ad size
+  defaultPlacement({0, 0, 1, 1}, {100, 100}, r.composition);  // and for a bad fill or room for copy
   for (const auto& p : r.givenPrompts) requireUtf8(p.text, "the prompt");
   r.settings = completeSettings(generatorKind(r.engine), r.settings);
   for (const auto& [name, value] : r.settings.items()) {
@@ -379,6 +380,7 @@ GenerationOutcome runGeneration(GenerationEngines& engines, const GenerationInpu
                           {"requestSeed", request.seed},
                           {"placement", placementJson(request.placement)},
                           {"settings", settings}};
+    if (comp.copyTop > 0 || comp.copyBottom > 0) params["copySpace"] = {{"top", comp.copyTop}, {"bottom", comp.copyBottom}};
     nlohmann::json timings = nlohmann::json::object();
     for (auto& [key, value] : out.record.items()) {
       if (key == "timings" && value.is_object()) {
@@ -527,6 +529,10 @@ GenerationRequest repeatRequest(const Variant& variant, const std::optional<Prom
   r.productPrompts = false;
   r.placementGiven = true;
   r.placement = placementFromJson(params);
+  if (const auto copy = params.find("copySpace"); copy != params.end() && copy->is_object()) {
+    r.composition.copyTop = copy->value("top", 0.0);
+    r.composition.copyBottom = copy->value("bottom", 0.0);
+  }
   JobPrompt p;
   if (params.contains("prompt") && params["prompt"].is_string()) {
     p.text = params["prompt"].get<std::string>();

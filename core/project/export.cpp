@@ -252,9 +252,10 @@ cv::Mat fitToAdSize(const cv::Mat& image, cv::Size target) {
   return out;
 }
 
-Metadata exportMetadata(const ExportItem& item, const std::string& presetId) {
+Metadata exportMetadata(const ExportItem& item, const std::string& presetId, const std::string& frame) {
   Metadata m = {{"caig:variant_id", std::to_string(item.variantId)},
                 {"caig:preset", presetId},
+                {"caig:frame", frame},
                 {"caig:prompt", item.prompt},
                 {"caig:seed", std::to_string(item.seed)},
                 {"caig:engine", item.engine},
@@ -369,6 +370,7 @@ std::vector<ExportItem> exportItemsFromProject(const Project& project, std::opti
     for (const auto& v : store.variants(product.id)) {
       ExportItem item;
       item.variantId = v.id;
+      item.productId = product.id;
       item.image = project.absolute(v.imagePath);
       item.product = product.title;
       if (v.promptId && prompts.count(*v.promptId)) item.prompt = prompts[*v.promptId];
@@ -485,11 +487,13 @@ ExportResult exportVariants(const ExportRequest& request, const std::function<bo
     }
   } cleanup{&result.files};
 
-  std::string csv = "file,variant_id,preset,width,height,prompt,seed,engine,score,rank,win_probability,product,style\n";
+  std::string csv =
+      "file,variant_id,preset,width,height,prompt,seed,engine,score,rank,win_probability,product,style,frame\n";
   const int total = static_cast<int>(request.items.size() * request.presetIds.size());
   int done = 0;
   std::size_t nameAt = 0;
-  for (const auto& item : request.items) {
+  for (std::size_t index = 0; index < request.items.size(); ++index) {
+    const ExportItem& item = request.items[index];
     cv::Mat source;
     try {
       source = loadImage(item.image);
@@ -498,8 +502,15 @@ ExportResult exportVariants(const ExportRequest& request, const std::function<bo
     }
     for (const auto& presetId : request.presetIds) {
       const cv::Size size = adPreset(presetId).size;
-      const cv::Mat ad = fitToAdSize(source, size);
-      const Bytes bytes = encodeWithMetadata(ad, request.format, exportMetadata(item, presetId), request.jpegQuality);
+      cv::Mat ad = request.drawFrame ? request.drawFrame(index, presetId) : cv::Mat();
+      const char* frame = ad.empty() ? "fitted" : "drawn";
+      if (ad.empty()) {
+        ad = fitToAdSize(source, size);
+      } else if (ad.size() != size) {
+        throw ExportError("the ad drawn for " + presetId + " has the wrong size");
+      }
+      const Bytes bytes =
+          encodeWithMetadata(ad, request.format, exportMetadata(item, presetId, frame), request.jpegQuality);
       const std::string& name = names[nameAt++];
       const auto path = request.folder / name;
       writeAtomically(path, bytes.data(), bytes.size());
@@ -509,7 +520,7 @@ ExportResult exportVariants(const ExportRequest& request, const std::function<bo
              std::to_string(item.seed) + "," + csvField(item.engine) + "," + (item.score ? number(*item.score) : "") +
              "," + (item.rank ? std::to_string(*item.rank) : "") + "," +
              (item.winProbability ? number(*item.winProbability) : "") + "," + csvField(item.product) + "," +
-             csvField(item.style) + "\n";
+             csvField(item.style) + "," + frame + "\n";
       ++done;
       if (progress && !progress(done, total)) throw ExportError("export cancelled");
     }

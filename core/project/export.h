@@ -1,7 +1,7 @@
 #pragma once
-// Exporting variants as ready-to-upload ads: each variant fitted to the ad-size presets without
-// distorting the product, written as PNG / JPEG / WebP with its parameters and predicted CTR
-// embedded, plus a CSV manifest. Every file is written atomically; a failed export removes the
+// Exporting variants as ready-to-upload ads: each variant drawn again for each ad size's frame
+// (core/generation/ad_frames.h) or fitted to it without distorting the product, written as
+// PNG / JPEG / WebP with its parameters and predicted CTR embedded, plus a CSV manifest. Every file is written atomically; a failed export removes the
 // files it wrote and never leaves a manifest behind.
 
 #include <cstdint>
@@ -45,6 +45,7 @@ const std::vector<std::string>& exportPresetIds();  // "1:1-1080", "4:5", "9:16"
 // What the export knows about one variant (read from the project by the caller).
 struct ExportItem {
   std::int64_t variantId = 0;
+  std::int64_t productId = 0;   // its product in the project (0: none)
   std::filesystem::path image;  // the stored variant (any size)
   std::string product;          // the product's title, for the file name
   std::string style;            // the backdrop style (built-in engine) or the engine, for the file name
@@ -65,6 +66,10 @@ struct ExportRequest {
   int jpegQuality = 92;  // also the WebP quality
   std::filesystem::path folder;
   bool replaceExisting = false;  // false: ExportWouldReplace when a file to write exists already
+  // The ad for item `index` at `presetId` drawn for that frame (core/generation/ad_frames.h), or
+  // an empty image when the stored variant is to be fitted (fitToAdSize). Unset: every file is
+  // fitted. Called on the exporting thread.
+  std::function<cv::Mat(std::size_t index, const std::string& presetId)> drawFrame;
 };
 
 struct ExportResult {
@@ -92,8 +97,10 @@ std::vector<std::filesystem::path> existingExportFiles(const ExportRequest& requ
 // Throws ExportError for an empty image.
 cv::Mat fitToAdSize(const cv::Mat& image, cv::Size target);
 
-// Name/value pairs embedded in each exported file ("caig:prompt", "caig:seed", ...).
-std::vector<std::pair<std::string, std::string>> exportMetadata(const ExportItem& item, const std::string& presetId);
+// Name/value pairs embedded in each exported file ("caig:prompt", "caig:seed", ...); `frame` is
+// "drawn" (composed for this size) or "fitted" (the stored variant fitted to it).
+std::vector<std::pair<std::string, std::string>> exportMetadata(const ExportItem& item, const std::string& presetId,
+                                                                const std::string& frame = "fitted");
 
 // Encodes BGR `image` with `metadata` embedded: PNG text chunks before the image data (tEXt for
 // ASCII values, iTXt for UTF-8 ones), a JPEG COM segment of
@@ -104,8 +111,9 @@ std::vector<unsigned char> encodeWithMetadata(const cv::Mat& image, ExportFormat
 // Reads the metadata back from an exported file (for tests and re-imports). Throws ExportError.
 std::map<std::string, std::string> readExportMetadata(const std::filesystem::path& file);
 
-// Writes every item at every preset, then "manifest.csv" (file, variant id, preset, prompt,
-// seed, engine, score, rank, win probability). Replaces no file unless request.replaceExisting
+// Writes every item at every preset (drawn by request.drawFrame, or fitted), then "manifest.csv"
+// (file, variant id, preset, size, prompt, seed, engine, score, rank, win probability, product,
+// style, frame). Replaces no file unless request.replaceExisting
 // (ExportWouldReplace, before anything is written). `progress(done, total)` after each file;
 // returning false cancels (and cleans up like an error). Throws ExportError naming the file.
 ExportResult exportVariants(const ExportRequest& request, const std::function<bool(int, int)>& progress = {});

@@ -123,6 +123,27 @@ TEST(Composition, NeverUpscaleKeepsSmallProductsAtTheirSize) {
   EXPECT_EQ(defaultPlacement({7, 9, 50, 40}, {512, 512}).target, cv::Rect(56, 96, 399, 319));
 }
 
+// Room for copy: the product keeps out of the reserved band and fills 0.78 of the rows left.
+TEST(Composition, RoomForCopyKeepsTheProductOutOfTheBand) {
+  const cv::Rect box(0, 0, 300, 600);  // a tall product: the height limits
+  CompositionParams params;
+  params.copyBottom = 0.2;
+  const Placement p = defaultPlacement(box, {1080, 1920}, params);
+  EXPECT_EQ(p.target.height, static_cast<int>(std::floor(0.78 * 1536)));
+  EXPECT_LE(p.target.br().y, 1536);
+  EXPECT_EQ(p.target.y, (1536 - p.target.height) / 2);
+  params.copyBottom = 0;
+  params.copyTop = 0.2;
+  const Placement top = defaultPlacement(box, {1080, 1920}, params);
+  EXPECT_EQ(top.target.y, 384 + (1536 - top.target.height) / 2);
+  EXPECT_EQ(top.target.size(), p.target.size());
+  for (const auto& [t, b] : {std::pair{0.5, 0.0}, std::pair{-0.1, 0.0}, std::pair{0.35, 0.35}}) {
+    params.copyTop = t;
+    params.copyBottom = b;
+    EXPECT_THROW(defaultPlacement(box, {1080, 1920}, params), CompositionError) << t << " " << b;
+  }
+}
+
 TEST(Composition, UserOverrideAndTransform) {
   const Placement base = defaultPlacement({10, 20, 100, 250}, {512, 512});
   ASSERT_EQ(base.target, cv::Rect(176, 56, 160, 399));

@@ -90,7 +90,7 @@ TEST_P(ExportFiles, WritesEveryPresetWithMetadataAndAManifest) {
   std::ifstream csv(result.manifest);
   std::string header, line;
   std::getline(csv, header);
-  EXPECT_EQ(header, "file,variant_id,preset,width,height,prompt,seed,engine,score,rank,win_probability,product,style");
+  EXPECT_EQ(header, "file,variant_id,preset,width,height,prompt,seed,engine,score,rank,win_probability,product,style,frame");
   int rows = 0;
   while (std::getline(csv, line)) {
     ++rows;
