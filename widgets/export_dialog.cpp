@@ -28,6 +28,24 @@ ExportDialog::ExportDialog(int variantCount, const QString& folder, QWidget* par
     sizes->addWidget(box);
     presets_.emplace_back(id, box);
   }
+  frames_ = new QComboBox(this);
+  frames_->setObjectName("exportFrames");
+  frames_->addItem(tr("Drawn for each size (same prompt and seed)"), QStringLiteral("draw"));
+  frames_->addItem(tr("The ranked image, backdrop extended"), QStringLiteral("fit"));
+  frames_->setToolTip(tr("Drawn: each ad size is composed for its own frame, the product placed by the same "
+                         "rule. Built-in backdrops take milliseconds; an SD1.5 variant takes one generation "
+                         "per size.\nExtended: the exact pixels that were ranked, centred, the backdrop "
+                         "continued softly to the edges."));
+  copySpace_ = new QComboBox(this);
+  copySpace_->setObjectName("exportCopySpace");
+  copySpace_->addItem(tr("None"), QStringLiteral("none"));
+  copySpace_->addItem(tr("Top 20% (headline)"), QStringLiteral("top"));
+  copySpace_->addItem(tr("Bottom 20% (call to action)"), QStringLiteral("bottom"));
+  connect(frames_, &QComboBox::currentIndexChanged, this, [this] {
+    const bool draw = frames_->currentData().toString() == "draw";
+    copySpace_->setEnabled(draw);
+    if (!draw) copySpace_->setCurrentIndex(0);
+  });
   format_ = new QComboBox(this);
   format_->setObjectName("exportFormat");
   format_->addItem(tr("PNG (lossless, metadata in iTXt)"), static_cast<int>(caig::ExportFormat::Png));
@@ -52,12 +70,15 @@ ExportDialog::ExportDialog(int variantCount, const QString& folder, QWidget* par
 
   auto* form = new QFormLayout;
   form->addRow(tr("Ad sizes"), sizes);
+  form->addRow(tr("Each size"), frames_);
+  form->addRow(tr("Room for copy"), copySpace_);
   form->addRow(tr("Format"), format_);
   form->addRow(tr("Quality"), quality_);
   form->addRow(tr("Folder"), folderRow);
-  auto* note = new QLabel(tr("Each variant is fitted to the size without stretching; the rest of the canvas "
-                             "continues its own backdrop. A manifest.csv lists every file with its prompt, "
-                             "seed and predicted CTR."));
+  auto* note = new QLabel(tr("A size of another shape than the variant is drawn again for its own frame from "
+                             "the variant's prompt and seed, the product's own pixels pasted back. A "
+                             "manifest.csv lists every file with its prompt, seed, predicted CTR and how it "
+                             "was framed."));
   note->setWordWrap(true);
   note->setStyleSheet("color: palette(dark);");
   auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, this);
@@ -70,6 +91,14 @@ ExportDialog::ExportDialog(int variantCount, const QString& folder, QWidget* par
   layout->addWidget(note);
   layout->addWidget(buttons);
   validate();
+}
+
+caig::FrameMode ExportDialog::frameMode() const {
+  return caig::parseFrameMode(frames_->currentData().toString().toStdString());
+}
+
+caig::CopySpace ExportDialog::copySpace() const {
+  return caig::parseCopySpace(copySpace_->currentData().toString().toStdString());
 }
 
 void ExportDialog::setFolder(const QString& folder) { folder_->setText(folder); }

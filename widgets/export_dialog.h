@@ -1,10 +1,12 @@
 #pragma once
-// Export: which ad sizes, which format and quality, and where. It collects the choice; the
+// Export: which ad sizes, composed how (each drawn for its frame, with room for copy, or the
+// stored image fitted), which format and quality, and where. It collects the choice; the
 // window turns it into an export job on the queue (core/project/export.h does the work).
 
 #include <QDialog>
 #include <vector>
 
+#include "core/generation/ad_frames.h"
 #include "core/project/export.h"
 
 class QCheckBox;
@@ -20,12 +22,16 @@ class ExportDialog : public QDialog {
   ExportDialog(int variantCount, const QString& folder, QWidget* parent = nullptr);
   // Presets, format, quality and folder; the items are the caller's.
   caig::ExportRequest request() const;
+  caig::FrameMode frameMode() const;
+  caig::CopySpace copySpace() const;
   void setFolder(const QString& folder);
 
  private:
   void validate();
 
   std::vector<std::pair<std::string, QCheckBox*>> presets_;
+  QComboBox* frames_;
+  QComboBox* copySpace_;
   QComboBox* format_;
   QSpinBox* quality_;
   QLineEdit* folder_;

@@ -11,6 +11,7 @@
 #include <optional>
 #include <vector>
 
+#include "core/generation/ad_frames.h"
 #include "core/project/export.h"
 #include "widgets/gpu_hud.h"
 
@@ -83,7 +84,9 @@ class MainWindow : public QMainWindow {
   void rankVariants(qint64 productId);
   // Asks for sizes, format and folder (ExportDialog), then queues the export.
   void exportVariants(const QList<qint64>& variantIds);
-  void exportVariants(const QList<qint64>& variantIds, caig::ExportRequest request);
+  // Each size drawn for its own frame (`frames`, with `copy` kept free) or the stored image fitted.
+  void exportVariants(const QList<qint64>& variantIds, caig::ExportRequest request,
+                      caig::FrameMode frames = caig::FrameMode::Draw, caig::CopySpace copy = {});
   void cancelGeneration();
   bool cutoutRunning() const;
   bool generating() const;

@@ -180,7 +180,7 @@ void MainWindow::exportVariants(const QList<qint64>& variantIds) {
   ExportDialog dialog(variantIds.size(), lastExportFolder_, this);
   if (dialog.exec() != QDialog::Accepted) return;
   lastExportFolder_ = QString::fromStdString(dialog.request().folder.string());
-  exportVariants(variantIds, dialog.request());
+  exportVariants(variantIds, dialog.request(), dialog.frameMode(), dialog.copySpace());
 }
 
 bool MainWindow::confirmReplacingExport(const std::vector<std::filesystem::path>& existing,
@@ -203,11 +203,17 @@ bool MainWindow::confirmReplacingExport(const std::vector<std::filesystem::path>
   return box.clickedButton() == replace;
 }
 
-void MainWindow::exportVariants(const QList<qint64>& variantIds, caig::ExportRequest request) {
+void MainWindow::exportVariants(const QList<qint64>& variantIds, caig::ExportRequest request, caig::FrameMode frames,
+                                caig::CopySpace copy) {
   if (!project_ || !currentProduct_) return;
+  // What drawing each size again needs, read here on the GUI thread; drawn on the worker.
+  std::shared_ptr<const caig::AdFrames> adFrames;
   try {
     request.items = caig::exportItemsFromProject(*project_, currentProduct_,
                                                  std::vector<std::int64_t>(variantIds.begin(), variantIds.end()));
+    if (frames == caig::FrameMode::Draw) {
+      adFrames = std::make_shared<caig::AdFrames>(*project_, request.items, request.presetIds, copy);
+    }
   } catch (const std::exception& e) {
     reportError(tr("Could not export"), e.what());
     Q_EMIT exportFinished(0, QString::fromStdString(e.what()));
@@ -228,14 +234,32 @@ void MainWindow::exportVariants(const QList<qint64>& variantIds, caig::ExportReq
   }
   const QString folder = QString::fromStdString(request.folder.string());
   const QString jobTitle = tr("Export %1 variants to %2").arg(request.items.size()).arg(QFileInfo(folder).fileName());
+  const QStringList notes = [&] {
+    QStringList n;
+    if (adFrames) {
+      for (const auto& note : adFrames->notes()) n << QString::fromStdString(note);
+    }
+    return n;
+  }();
+  auto generators = generators_;
   const int id = jobs_->enqueue("export", jobTitle, [=](JobContext& ctx) -> JobApply {
-    const caig::ExportResult result = caig::exportVariants(request, [&](int done, int total) {
+    caig::ExportRequest work = request;
+    caig::GenerationEngines engines;
+    engines.generators = generators.get();
+    if (adFrames) {
+      work.drawFrame = [&](std::size_t index, const std::string& presetId) {
+        return adFrames->draw(engines, index, presetId, ctx.cancelFlag());
+      };
+    }
+    const caig::ExportResult result = caig::exportVariants(work, [&](int done, int total) {
       ctx.progress(double(done) / total, tr("%1/%2 files").arg(done).arg(total));
       return !ctx.cancelled();
     });
     const int files = static_cast<int>(result.files.size());
     return [=] {
-      statusBar()->showMessage(tr("Exported %1 files and manifest.csv to %2").arg(files).arg(folder), 8000);
+      QString message = tr("Exported %1 files and manifest.csv to %2").arg(files).arg(folder);
+      if (!notes.isEmpty()) message += " · " + notes.join(" · ");
+      statusBar()->showMessage(message, 12000);
       Q_EMIT exportFinished(files, {});
     };
   });

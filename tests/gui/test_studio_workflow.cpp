@@ -159,6 +159,14 @@ class StudioWorkflowTest : public QObject {
         dialog->findChild<QCheckBox*>("preset_4:5")->setChecked(false);
         dialog->findChild<QCheckBox*>("preset_1.91:1")->setChecked(false);
         dialog->findChild<QComboBox*>("exportFormat")->setCurrentIndex(1);
+        // Room for copy only applies to frames that are drawn.
+        auto* frames = dialog->findChild<QComboBox*>("exportFrames");
+        auto* copy = dialog->findChild<QComboBox*>("exportCopySpace");
+        QCOMPARE(frames->currentData().toString(), QString("draw"));
+        frames->setCurrentIndex(1);
+        QVERIFY(!copy->isEnabled());
+        frames->setCurrentIndex(0);
+        QVERIFY(copy->isEnabled());
         dialog->setFolder(out);
         screenshot(*dialog, "gui_workflow_export_dialog.png");
         dialog->accept();
@@ -175,8 +183,10 @@ class StudioWorkflowTest : public QObject {
         const auto meta = caig::readExportMetadata(QDir(out).filePath(f).toStdString());
         QVERIFY(meta.count("caig:ctr_rank") && meta.count("caig:prompt") && meta.count("caig:seed"));
         QVERIFY(meta.at("caig:ctr_rank") == "1" || meta.at("caig:ctr_rank") == "2");
+        // The story is composed for its frame; the square size fits the square variant as it is.
+        QCOMPARE(QString::fromStdString(meta.at("caig:frame")), f.contains("9x16") ? QString("drawn") : QString("fitted"));
       }
-      // A copy of a story-format ad to look at: the square variant extended to 9:16.
+      // A copy of a story-format ad to look at: the square variant drawn again for 9:16.
       const QString story = files.filter("9x16").value(0);
       QFile::remove(QStringLiteral(CAIG_SCREENSHOT_DIR "/gui_workflow_export_9x16.jpg"));
       QVERIFY(QFile::copy(QDir(out).filePath(story), QStringLiteral(CAIG_SCREENSHOT_DIR "/gui_workflow_export_9x16.jpg")));
@@ -201,6 +211,8 @@ class StudioWorkflowTest : public QObject {
           dialog->findChild<QCheckBox*>("preset_4:5")->setChecked(false);
           dialog->findChild<QCheckBox*>("preset_1.91:1")->setChecked(false);
           dialog->findChild<QComboBox*>("exportFormat")->setCurrentIndex(1);
+          // The replacing export keeps the bottom fifth free for a call to action: every size is drawn.
+          if (replace) dialog->findChild<QComboBox*>("exportCopySpace")->setCurrentIndex(2);
           dialog->setFolder(out);
           onNextModal([&, replace](QWidget* box) {
             if (box->objectName() != "replaceExportBox") return;
@@ -231,6 +243,13 @@ class StudioWorkflowTest : public QObject {
         }
         QCOMPARE(QDir(out).entryList({"*.jpg"}, QDir::Files).size(), 4);
       }
+      for (const QString& f : QDir(out).entryList({"*.jpg"}, QDir::Files)) {
+        QCOMPARE(QString::fromStdString(caig::readExportMetadata(QDir(out).filePath(f).toStdString()).at("caig:frame")),
+                 QString("drawn"));
+      }
+      QFile::remove(QStringLiteral(CAIG_SCREENSHOT_DIR "/gui_workflow_export_9x16_copy.jpg"));
+      QVERIFY(QFile::copy(QDir(out).filePath(QDir(out).entryList({"*9x16.jpg"}, QDir::Files).value(0)),
+                          QStringLiteral(CAIG_SCREENSHOT_DIR "/gui_workflow_export_9x16_copy.jpg")));
 
       // Same seed again: the best variant's exact parameters render the same image again.
       selectRows(grid, {0});
