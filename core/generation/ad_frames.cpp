@@ -75,7 +75,7 @@ AdFrames::AdFrames(const Project& project, const std::vector<ExportItem>& items,
       }
       const GenerationRequest base = repeatRequest(*variant, prompt);
       const cv::Size own = variantSize(item);
-      std::vector<std::string> drawn;
+      bool anyDrawn = false;
       for (const auto& presetId : presetIds) {
         if (!moveProduct && sameAspect(own, adPreset(presetId).size)) continue;
         GenerationRequest r = base;
@@ -84,10 +84,10 @@ AdFrames::AdFrames(const Project& project, const std::vector<ExportItem>& items,
           r.composition.copyTop = copy.top;
           r.composition.copyBottom = copy.bottom;
         }
-        drawn.push_back(presetId);
+        anyDrawn = true;
         requests_[{index, presetId}] = {item.productId, std::move(r)};
       }
-      if (!drawn.empty() && !products_.count(item.productId)) {
+      if (anyDrawn && !products_.count(item.productId)) {
         const auto product = project.store().product(item.productId);
         if (!product) throw std::invalid_argument("its product is gone");
         ProductShot p{loadImage(project.absolute(product->imagePath)), project.cutout(item.productId), product->title,
