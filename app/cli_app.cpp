@@ -217,9 +217,12 @@ void addRankCommand(CLI::App& app) {
         hasAlpha.push_back(!c.productAlpha.empty());
         creatives.push_back(c);
       }
-      const auto r = caig::rankCreatives(ranker, creatives, {a->title, a->category});
+      const caig::RankContext context{a->title, a->category};
+      const auto r = caig::rankCreatives(ranker, creatives, context);
+      std::vector<std::vector<double>> bases;  // the weights' uncertainty, for the lifts' intervals
+      for (const auto& c : creatives) bases.push_back(ranker.uncertaintyBasis(c, context));
       if (a->json) {
-        nlohmann::json j = caig::cli::rankingJson(ranker, r, a->images);
+        nlohmann::json j = caig::cli::rankingJson(ranker, r, a->images, bases);
         for (std::size_t i = 0; i < creatives.size(); ++i) {
           auto& c = j["creatives"][i];
           c["productAlpha"] = bool(hasAlpha[i]);
@@ -231,7 +234,7 @@ void addRankCommand(CLI::App& app) {
       }
       std::vector<std::string> notes;
       for (const bool has : hasAlpha) notes.push_back(has ? "" : " (no .alpha.png: centred product assumed)");
-      caig::cli::printRankingTable(ranker, r, a->images, notes);
+      caig::cli::printRankingTable(ranker, r, a->images, notes, bases);
       std::exit(0);
     } catch (const std::exception& e) {
       std::fprintf(stderr, "caig rank: %s\n", caig::userMessage(e).c_str());

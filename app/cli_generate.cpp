@@ -17,6 +17,7 @@
 #include "core/image/image_io.h"
 #include "core/project/project.h"
 #include "core/ranking/builtin_ranker.h"
+#include "core/ranking/compare_math.h"
 #include "core/training/rm_training.h"
 
 namespace fs = std::filesystem;
@@ -131,14 +132,28 @@ GeneratorSettings engineSettings(const GeneratorKind& kind, const GenerateArgs& 
 
 void printRanking(const GenerationOutcome& result, const std::vector<Variant>& saved, const Project& project) {
   std::printf("ranked by %s (%s)\n", result.rankerId.c_str(), result.rankerStatus.c_str());
-  std::printf("rank  id    P(beats original)  seed        file\n");
+  std::printf("rank  id    predicted CTR lift over the original (95 %%)  verdict              seed        file\n");
   std::vector<std::pair<int, std::size_t>> order;
   for (std::size_t i = 0; i < saved.size(); ++i) order.emplace_back(saved[i].rank.value_or(0), i);
   std::sort(order.begin(), order.end());
   for (const auto& [rank, i] : order) {
-    std::printf("%4d  %-5lld %17.2f  %-10llu  %s\n      %s\n", rank, static_cast<long long>(saved[i].id),
-                saved[i].winProbability.value_or(0.5), static_cast<unsigned long long>(result.variants[i].seed),
-                project.absolute(saved[i].imagePath).string().c_str(), result.variants[i].prompt.text.c_str());
+    const Variant& v = saved[i];
+    std::string lift = "-", verdict = "-";
+    if (v.vsOriginal && v.vsOriginalStdError) {
+      const CtrLift l = ctrLiftFromDifference(*v.vsOriginal, *v.vsOriginalStdError);
+      lift = formatLiftInterval(l);
+      verdict = verdictText(l.verdict);
+    }
+    // The minus sign is 3 bytes and 1 column: pad by what the terminal shows.
+    auto padded = [](const std::string& s, std::size_t width) {
+      std::size_t columns = 0;
+      for (unsigned char ch : s) columns += (ch & 0xC0) != 0x80;
+      return s + std::string(columns < width ? width - columns : 0, ' ');
+    };
+    std::printf("%4d  %-5lld %s %s %-10llu  %s\n      %s\n", rank, static_cast<long long>(v.id),
+                padded(lift, 44).c_str(), padded(verdict, 20).c_str(),
+                static_cast<unsigned long long>(result.variants[i].seed),
+                project.absolute(v.imagePath).string().c_str(), result.variants[i].prompt.text.c_str());
   }
 }
 

@@ -12,6 +12,7 @@
 #include <QVBoxLayout>
 
 #include "core/ranking/compare_math.h"
+#include "core/ranking/variant_ranking.h"
 
 namespace caig::ui {
 
@@ -33,14 +34,22 @@ QColor scale(double p) {
                           float(a.blueF() + (b.blueF() - a.blueF()) * u));
 }
 
+// P(A beats B) with its interval, the same numbers as the lift (core liftBetween: the ranker's own
+// uncertainty where it has one).
 caig::WinEstimate estimate(const VariantView& a, const VariantView& b) {
-  return caig::winProbability(a.variant.score.value_or(0), a.stdError.value_or(0), b.variant.score.value_or(0),
-                              b.stdError.value_or(0));
+  const auto l = caig::liftBetween(a.variant, b.variant);
+  if (!l) return {};
+  caig::WinEstimate w;
+  w.p = caig::winProbabilityOfLift(l->lift);
+  w.low = caig::winProbabilityOfLift(l->low);
+  w.high = caig::winProbabilityOfLift(l->high);
+  return w;
 }
 
 }  // namespace
 
-CompareView::CompareView(std::vector<VariantView> batch, const QList<qint64>& selected, QWidget* parent)
+CompareView::CompareView(std::vector<VariantView> batch, const QList<qint64>& selected,
+                         const caig::ActiveRanker& ranker, QWidget* parent)
     : QDialog(parent), batch_(std::move(batch)) {
   setObjectName("compareView");
   setWindowTitle(tr("Compare Variants"));
@@ -49,6 +58,12 @@ CompareView::CompareView(std::vector<VariantView> batch, const QList<qint64>& se
   }
   std::sort(ranked_.begin(), ranked_.end(), [](auto* a, auto* b) { return *a->variant.rank < *b->variant.rank; });
 
+  rankerNote_ = new QLabel(QString::fromStdString(caig::rankerNote(ranker)));
+  rankerNote_->setObjectName("compareRankerNote");
+  rankerNote_->setWordWrap(true);
+  rankerNote_->setTextFormat(Qt::PlainText);
+  rankerNote_->setStyleSheet(ranker.calibrated ? QStringLiteral("color: palette(dark);")
+                                               : QStringLiteral("color: #b9770e; font-weight: bold;"));
   scroll_ = new QScrollArea;
   scroll_->setWidgetResizable(true);
   pairs_ = new QLabel;
@@ -91,15 +106,15 @@ CompareView::CompareView(std::vector<VariantView> batch, const QList<qint64>& se
   });
 
   // What to A/B test next.
-  std::vector<double> scores, errors;
+  std::vector<double> scores;
   for (const VariantView* v : ranked_) {
     scores.push_back(*v->variant.score);
-    errors.push_back(v->stdError.value_or(0));
   }
   testNext_ = new QListWidget;
   testNext_->setObjectName("testNext");
   testNext_->setMinimumHeight(90);
-  for (const auto& pair : caig::mostInformativePairs(scores, errors, 5)) {
+  const auto pairEstimate = [this](std::size_t a, std::size_t b) { return estimate(*ranked_[a], *ranked_[b]); };
+  for (const auto& pair : caig::mostInformativePairs(scores, pairEstimate, 5)) {
     testNext_->addItem(tr("%1  vs  %2\n    P %3, 95 % interval %4 – %5 · priority %6")
                            .arg(name(*ranked_[pair.a]), name(*ranked_[pair.b]))
                            .arg(pair.estimate.p, 0, 'f', 2)
@@ -123,6 +138,7 @@ CompareView::CompareView(std::vector<VariantView> batch, const QList<qint64>& se
   bottom->addLayout(left, 3);
   bottom->addLayout(right, 2);
   auto* layout = new QVBoxLayout(this);
+  layout->addWidget(rankerNote_);
   layout->addWidget(scroll_);
   layout->addWidget(pairs_);
   layout->addLayout(bottom, 1);
@@ -150,8 +166,14 @@ void CompareView::showVariants(const QList<qint64>& ids) {
     reader.setScaledSize(reader.size().scaled(thumbSide_, thumbSide_, Qt::KeepAspectRatio));
     image->setPixmap(QPixmap::fromImage(reader.read()));
     QString caption = QStringLiteral("<b>%1</b>").arg(name(*v).toHtmlEscaped());
-    if (v->variant.score) caption += tr("<br>score %1").arg(*v->variant.score, 0, 'f', 2);
-    if (v->variant.winProbability) caption += tr(" · P(beats original) %1").arg(*v->variant.winProbability, 0, 'f', 2);
+    if (const auto l = caig::liftOverOriginal(v->variant)) {
+      caption += tr("<br>%1 CTR over the original<br><small>%2 · %3</small>")
+                     .arg(QString::fromStdString(caig::formatLift(l->lift)),
+                          QString::fromStdString(caig::formatLiftInterval(*l)).toHtmlEscaped(),
+                          tr(caig::verdictText(l->verdict)));
+    } else if (v->variant.score) {
+      caption += tr("<br>score %1 (rank again for the lift)").arg(*v->variant.score, 0, 'f', 2);
+    }
     auto* text = new QLabel(caption);
     text->setWordWrap(true);
     text->setMaximumWidth(std::max(thumbSide_, 200));
@@ -172,19 +194,23 @@ void CompareView::showVariants(const QList<qint64>& ids) {
         continue;
       }
       const caig::WinEstimate w = estimate(a, b);
-      lines << tr("P(%1 beats %2) = <b>%3</b> &nbsp;(95 % interval %4 – %5)")
-                   .arg(name(a).toHtmlEscaped(), name(b).toHtmlEscaped())
-                   .arg(w.p, 0, 'f', 2)
-                   .arg(w.low, 0, 'f', 2)
-                   .arg(w.high, 0, 'f', 2);
+      const caig::CtrLift l = *caig::liftBetween(a.variant, b.variant);
+      lines << tr("%1 over %2: predicted CTR <b>%3</b> (95 % interval %4 to %5), <b>%6</b> · "
+                  "P(%1 beats %2) %7")
+                   .arg(name(a).toHtmlEscaped(), name(b).toHtmlEscaped(),
+                        QString::fromStdString(caig::formatLift(l.lift)),
+                        QString::fromStdString(caig::formatLift(l.low)),
+                        QString::fromStdString(caig::formatLift(l.high)), tr(caig::verdictText(l.verdict)))
+                   .arg(w.p, 0, 'f', 2);
     }
   }
   pairs_->setText(lines.join("<br>"));
 }
 
 void CompareView::fitToScreen(const QRect& available) {
-  // The matrix, the list and the labels need about 470 px; the thumbnails get what is left.
-  thumbSide_ = std::clamp(available.height() - 470, 120, 280);
+  // The matrix, the list, the ranker note and the labels need about 520 px; the thumbnails get
+  // what is left.
+  thumbSide_ = std::clamp(available.height() - 520, 120, 280);
   scroll_->setMinimumHeight(thumbSide_ + 70);
   showVariants(shown_);
   resize(std::min(1100, available.width() - 40), std::min(820, available.height() - 40));

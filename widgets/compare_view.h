@@ -1,11 +1,14 @@
 #pragma once
-// Compare: two or more selected variants side by side with P(A beats B) and its 95 % interval,
-// the pairwise matrix of the product's ranked batch (colour scale), and the pairs worth testing
-// next with real users. The math is core/ranking/compare_math.h; this only shows it.
+// Compare: two or more selected variants side by side with the predicted CTR lift of one over the
+// other, a plain verdict and P(A beats B), each with its 95 % interval; the pairwise matrix of the
+// product's ranked batch (colour scale); the pairs worth testing next with real users; and which
+// ranker made the numbers (uncalibrated before training, said at the top). The math is
+// core/ranking/compare_math.h; this only shows it.
 
 #include <QDialog>
 #include <vector>
 
+#include "core/ranking/active_ranker.h"
 #include "widgets/variant_view.h"
 
 class QLabel;
@@ -20,11 +23,13 @@ class CompareView : public QDialog {
  public:
   // `batch`: all variants of the product; `selected`: the ids to put side by side. Clicking a cell
   // of the pairwise matrix puts that pair side by side instead.
-  CompareView(std::vector<VariantView> batch, const QList<qint64>& selected, QWidget* parent = nullptr);
+  CompareView(std::vector<VariantView> batch, const QList<qint64>& selected, const caig::ActiveRanker& ranker,
+              QWidget* parent = nullptr);
 
   QTableWidget* matrix() const { return matrix_; }
   QListWidget* testNext() const { return testNext_; }
   QLabel* pairSummary() const { return pairs_; }
+  QLabel* rankerNote() const { return rankerNote_; }
   const QList<qint64>& shownIds() const { return shown_; }
   int thumbnailSide() const { return thumbSide_; }
 
@@ -41,6 +46,7 @@ class CompareView : public QDialog {
   int thumbSide_ = 280;
   QScrollArea* scroll_;
   QLabel* pairs_;
+  QLabel* rankerNote_;
   QTableWidget* matrix_;
   QListWidget* testNext_;
 };

@@ -21,6 +21,7 @@
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QMimeData>
+#include <QPushButton>
 #include <QSettings>
 #include <QSignalBlocker>
 #include <QStatusBar>
@@ -408,6 +409,7 @@ void MainWindow::createDocks() {
   viewMenu_->addAction(dock->toggleViewAction());
   connect(productPanel_, &ProductPanel::productSelected, this, &MainWindow::showProduct);
   connect(productPanel_, &ProductPanel::importRequested, this, &MainWindow::chooseAndImportShots);
+  connect(productPanel_, &ProductPanel::deleteRequested, this, [this](qint64 id) { deleteProduct(id); });
   connect(productPanel_, &ProductPanel::productEdited, this, [this](qint64 id, const QString& t, const QString& c) {
     if (!project_) return;
     try {
@@ -450,6 +452,9 @@ void MainWindow::createDocks() {
   connect(variantGrid_, &VariantGrid::sameSeedRequested, this, &MainWindow::regenerateVariant);
   connect(variantGrid_, &VariantGrid::compareRequested, this, [this](const QList<qint64>& ids) { compareVariants(ids); });
   connect(variantGrid_, &VariantGrid::exportRequested, this, [this](const QList<qint64>& ids) { exportVariants(ids); });
+  connect(variantGrid_, &VariantGrid::rerankRequested, this, [this] { rankVariants(currentProduct_); });
+  connect(variantGrid_, &VariantGrid::deleteRequested, this, [this](const QList<qint64>& ids) { deleteVariants(ids); });
+  connect(generatePanel_, &GeneratePanel::rankerChanged, this, &MainWindow::refreshRanker);
 
   auto* jobsDock = new QDockWidget(tr("Jobs"), this);
   jobsDock->setObjectName("jobsDock");
@@ -465,8 +470,10 @@ void MainWindow::createDocks() {
   trainingDock->setWidget(trainingPanel_);
   refreshInstalledModels();  // the Generate and Training docks offer the installed neural models
   // A finished neural run may have left a standalone reward model: offer it as a ranker.
+  // A built-in run changes the active ranker: the grid then offers to rank again.
   connect(trainingPanel_, &TrainingPanel::trainingFinished, this, [this](bool ok) {
     if (ok) refreshInstalledModels();
+    refreshRanker();
   });
   addDockWidget(Qt::RightDockWidgetArea, trainingDock);
   tabifyDockWidget(variantDock, trainingDock);  // a tab beside the variants; the grid stays in front
@@ -635,6 +642,71 @@ void MainWindow::showVariant(qint64 variantId) {
   }
 }
 
+bool MainWindow::confirmDelete(const QString& title, const QString& text) {
+  QMessageBox box(QMessageBox::Question, title, text, QMessageBox::NoButton, this);
+  box.setObjectName("confirmDelete");
+  QPushButton* remove = box.addButton(tr("Delete"), QMessageBox::DestructiveRole);
+  box.addButton(QMessageBox::Cancel);
+  box.setDefaultButton(QMessageBox::Cancel);
+  box.exec();
+  return box.clickedButton() == remove;
+}
+
+bool MainWindow::deleteVariants(const QList<qint64>& variantIds, bool ask) {
+  if (!project_ || variantIds.isEmpty()) return false;
+  if (ask &&
+      !confirmDelete(tr("Delete Variants"),
+                     (variantIds.size() == 1
+                          ? tr("Delete 1 variant and its image file from the project?")
+                          : tr("Delete %1 variants and their image files from the project?").arg(variantIds.size())) +
+                         tr(" This cannot be undone."))) {
+    return false;
+  }
+  try {
+    project_->removeVariants(std::vector<int64_t>(variantIds.begin(), variantIds.end()));
+    statusBar()->showMessage(tr("Deleted %1 of the product's variants").arg(variantIds.size()), 5000);
+  } catch (const std::exception& e) {
+    reportError(tr("Could not delete the variants"), e.what());
+    return false;
+  }
+  showProduct(currentProduct_);  // the canvas may have shown one of them
+  return true;
+}
+
+bool MainWindow::deleteProduct(qint64 productId, bool ask) {
+  if (!project_) return false;
+  const auto product = project_->store().product(productId);
+  if (!product) return false;
+  const std::size_t variants = project_->store().variants(productId).size();
+  if (ask &&
+      !confirmDelete(tr("Delete Product"),
+                     tr("Delete “%1” with its cutout, prompts and %2? Their files are removed from the "
+                        "project; click data stays. This cannot be undone.")
+                         .arg(q(product->title), variants == 1 ? tr("1 variant") : tr("%1 variants").arg(variants)))) {
+    return false;
+  }
+  try {
+    project_->removeProduct(productId);
+  } catch (const std::exception& e) {
+    reportError(tr("Could not delete the product"), e.what());
+    return false;
+  }
+  statusBar()->showMessage(tr("Deleted “%1”").arg(q(product->title)), 5000);
+  refreshProducts();
+  if (productId == currentProduct_) {
+    undo_->clear();  // its cutout and placement edits have nothing to apply to
+    currentProduct_ = 0;
+    const auto rest = project_->store().products();
+    if (!rest.empty()) {
+      showProduct(rest.front().id);
+    } else {
+      canvas_->setImage({});
+      refreshRecords();
+    }
+  }
+  return true;
+}
+
 void MainWindow::setFavourite(qint64 variantId, bool favourite) {
   if (!project_) return;
   try {
@@ -650,7 +722,7 @@ CompareView* MainWindow::compareVariants(const QList<qint64>& variantIds) {
     statusBar()->showMessage(tr("Select two or more variants to compare"), 5000);
     return nullptr;
   }
-  auto* view = new CompareView(currentVariants(), variantIds, this);
+  auto* view = new CompareView(currentVariants(), variantIds, activeRanker(), this);
   view->setAttribute(Qt::WA_DeleteOnClose);
   view->show();
   return view;
@@ -675,11 +747,21 @@ void MainWindow::refreshRecords() {
     variantGrid_->setVariants({});
     return;
   }
+  refreshRanker();
   try {
     variantGrid_->setVariants(currentVariants());
   } catch (const std::exception& e) {
     reportError(tr("Could not read the variants"), e.what());
   }
+}
+
+caig::ActiveRanker MainWindow::activeRanker() const {
+  if (!project_) return {};
+  return caig::describeActiveRanker(*project_, generatePanel_->rankerModelDir().toStdString());
+}
+
+void MainWindow::refreshRanker() {
+  if (project_) variantGrid_->setRanker(activeRanker());
 }
 
 void MainWindow::reportError(const QString& what, const QString& rawWhy) {
@@ -774,13 +856,18 @@ void MainWindow::showRankingHelp() {
       tr("The ranker compares variants in pairs, as CAIG's reward model does: for two ads of the same product "
          "it predicts which one would get more clicks. The comparisons are combined into one score per variant "
          "(a Bradley-Terry fit), and the variants are ranked by it.<br><br>"
-         "<b>P(beats original)</b> is the predicted chance that a variant wins against the plain product shot. "
-         "Compare shows P(A beats B) for any two variants, with a 95 % interval: a wide interval means the "
-         "ranker cannot tell them apart.<br><br>"
-         "The built-in ranker scores simple image features and is <b>uncalibrated</b> until it is trained on your "
-         "own click data (Training dock: import clicks, then Train); an installed LLaVA reward model can be chosen "
-         "as the ranker in the Generate dock. A ranking is a prediction: A/B test the pairs Compare suggests "
-         "before you trust it."));
+         "<b>Predicted CTR lift</b> is how many more (or fewer) clicks a variant is predicted to get than the "
+         "plain product shot on white (or than the best variant: the Variants dock lets you choose), with a "
+         "95 % interval. The verdict says <i>likely better</i> or <i>likely worse</i> only when the whole "
+         "interval lies on one side of zero, else <i>no clear difference</i>. Compare shows the same for any two "
+         "variants, with P(A beats B).<br><br>"
+         "The built-in ranker is <b>uncalibrated</b> until it is trained on your own click data (Training dock: "
+         "import clicks, then Train). Untrained, it follows design rules: clean, bright, uncluttered images "
+         "whose product stands out score higher, so the plain white original usually comes out ahead of every "
+         "backdrop; that says nothing about clicks yet. After training, the Variants dock names the trained "
+         "ranker and when it was trained, and offers to rank existing variants again. An installed LLaVA reward "
+         "model can be chosen as the ranker in the Generate dock. A ranking is a prediction: A/B test the pairs "
+         "Compare suggests before you trust it."));
   box->open();
 }
 

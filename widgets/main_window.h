@@ -13,6 +13,7 @@
 
 #include "core/generation/ad_frames.h"
 #include "core/project/export.h"
+#include "core/ranking/active_ranker.h"
 #include "widgets/gpu_hud.h"
 
 namespace caig {
@@ -80,8 +81,10 @@ class MainWindow : public QMainWindow {
   // Re-scans the installed models (core/model_files/model_registry.h) and offers the usable engines.
   void refreshInstalledModels();
   // Ranks all variants of a product with the chosen ranker (built-in, with the project's trained
-  // weights when it has them, or an installed LLaVA reward model); stores ranks, P(beats original).
+  // weights when it has them, or an installed LLaVA reward model); stores ranks and lifts.
   void rankVariants(qint64 productId);
+  // The ranker rankVariants would use, as the grid and Compare describe it.
+  caig::ActiveRanker activeRanker() const;
   // Asks for sizes, format and folder (ExportDialog), then queues the export.
   void exportVariants(const QList<qint64>& variantIds);
   // Each size drawn for its own frame (`frames`, with `copy` kept free) or the stored image fitted.
@@ -92,6 +95,10 @@ class MainWindow : public QMainWindow {
   bool generating() const;
 
   void setFavourite(qint64 variantId, bool favourite);
+  // Deleting, after asking (`ask` false: without): the records, then the image files no other
+  // record uses (core Project::removeVariants / removeProduct). False when cancelled or refused.
+  bool deleteVariants(const QList<qint64>& variantIds, bool ask = true);
+  bool deleteProduct(qint64 productId, bool ask = true);
   // Opens the comparison of two or more variants of the current product (non-modal).
   CompareView* compareVariants(const QList<qint64>& variantIds);
 
@@ -134,8 +141,11 @@ class MainWindow : public QMainWindow {
   void createToolActions(QMenu* menu);
   void refreshProducts();
   void refreshRecords();
+  void refreshRanker();
   void refreshRecentMenu();
   void reportError(const QString& what, const QString& why);
+  // A Delete / Cancel question; Cancel is the default button.
+  bool confirmDelete(const QString& title, const QString& text);
   // Asks whether an export may replace `existing` files in `folder` (a previous export's); false
   // without asking when the window is not on screen.
   bool confirmReplacingExport(const std::vector<std::filesystem::path>& existing, const std::filesystem::path& folder);

@@ -205,13 +205,8 @@ void MainWindow::rankVariants(qint64 productId) {
     return;
   }
   const caig::RankContext context{product->title, product->category};
-  const QString rewardModel = generatePanel_->rankerModelDir();
-  std::optional<std::filesystem::path> trainedWeights;
-  try {
-    trainedWeights = caig::activeBuiltinRankerWeights(*project_);
-  } catch (const std::exception& e) {
-    statusBar()->showMessage(tr("Trained ranker weights unreadable, using the prior: %1").arg(e.what()), 8000);
-  }
+  // What the grid says it ranks with (unreadable trained weights: the prior, and the note says why).
+  const caig::ActiveRanker active = activeRanker();
   const QString jobTitle = tr("Rank %1 variants of “%2”").arg(files.size()).arg(q(product->title));
   const int id = jobs_->enqueue("rank", jobTitle, [=](JobContext& ctx) -> JobApply {
     std::vector<caig::VariantImage> images;
@@ -220,15 +215,15 @@ void MainWindow::rankVariants(qint64 productId) {
       ctx.progress(0.3 * images.size() / files.size(), tr("reading"));
     }
     std::unique_ptr<caig::CtrRanker> ranker;
-    if (!rewardModel.isEmpty()) {
+    if (active.kind == caig::ActiveRanker::Kind::RewardModel) {
       ctx.progress(0.3, tr("loading the reward model"));
       caig::NeuralRankerOptions options;
-      options.engine.modelDir = rewardModel.toStdString();
+      options.engine.modelDir = active.weights;
       auto neural = std::make_unique<caig::NeuralRanker>(options);
       ranker = std::move(neural);
     } else {
       auto builtin = std::make_unique<caig::BuiltinRanker>();
-      if (trainedWeights) builtin->load(*trainedWeights);
+      if (active.kind == caig::ActiveRanker::Kind::BuiltinTrained) builtin->load(active.weights);
       ranker = std::move(builtin);
     }
     ctx.progress(0.3, tr("comparing pairs"));
@@ -236,18 +231,16 @@ void MainWindow::rankVariants(qint64 productId) {
     const std::string rankerId = ranker->id();
     return [=] {
       if (!project_) return;
-      std::map<qint64, VariantFacts> facts;
-      for (const auto& r : rankings) facts[r.variantId].stdError = r.stdError;
-      project_->store().transaction([&] {
-        caig::storeRankings(project_->store(), rankings, rankerId);
-        storeVariantFacts(project_->store(), productId, facts);
-      });
+      // Variants deleted while the job ran are left out.
+      std::vector<caig::VariantRanking> kept;
+      for (const auto& r : rankings) {
+        if (project_->store().variant(r.variantId)) kept.push_back(r);
+      }
+      caig::storeRankings(project_->store(), kept, rankerId);  // one transaction
       if (productId == currentProduct_) refreshRecords();
-      const bool prior = rankerId.rfind("builtin@", 0) == 0 && rankerId.find(':') == std::string::npos;
-      statusBar()->showMessage(prior ? tr("Ranked %1 variants (%2, uncalibrated prior until trained on clicks)")
-                                           .arg(rankings.size())
-                                           .arg(q(rankerId))
-                                     : tr("Ranked %1 variants (%2)").arg(rankings.size()).arg(q(rankerId)),
+      statusBar()->showMessage(active.calibrated
+                                   ? tr("Ranked %1 variants (%2)").arg(rankings.size()).arg(q(rankerId))
+                                   : tr("Ranked %1 variants (%2, uncalibrated)").arg(rankings.size()).arg(q(rankerId)),
                                8000);
       Q_EMIT rankingFinished(static_cast<int>(rankings.size()), {});
     };

@@ -1,5 +1,6 @@
 #include "widgets/product_panel.h"
 
+#include <QAction>
 #include <QFormLayout>
 #include <QImageReader>
 #include <QLineEdit>
@@ -18,6 +19,9 @@ ProductPanel::ProductPanel(QWidget* parent) : QWidget(parent) {
   list_->setMovement(QListView::Static);
   list_->setSpacing(6);
   list_->setWordWrap(true);
+  // Room for a title on up to three lines under the thumbnail, so long names are not clipped.
+  list_->setGridSize(QSize(128, 160));
+  list_->setTextElideMode(Qt::ElideRight);
 
   title_ = new QLineEdit(this);
   title_->setObjectName("productTitle");
@@ -47,6 +51,20 @@ ProductPanel::ProductPanel(QWidget* parent) : QWidget(parent) {
   connect(title_, &QLineEdit::editingFinished, this, &ProductPanel::emitEdit);
   connect(category_, &QLineEdit::editingFinished, this, &ProductPanel::emitEdit);
   connect(import_, &QPushButton::clicked, this, &ProductPanel::importRequested);
+
+  // Delete (the key while the list has the focus, or a right click) asks the window to delete.
+  auto* remove = new QAction(tr("Delete Product…"), list_);
+  remove->setObjectName("deleteProductAction");
+  remove->setShortcut(QKeySequence::Delete);
+  remove->setShortcutContext(Qt::WidgetWithChildrenShortcut);
+  connect(remove, &QAction::triggered, this, [this] {
+    if (const qint64 id = currentProductId()) Q_EMIT deleteRequested(id);
+  });
+  auto* importAction = new QAction(tr("Import Shot…"), list_);
+  connect(importAction, &QAction::triggered, this, &ProductPanel::importRequested);
+  list_->addAction(importAction);
+  list_->addAction(remove);
+  list_->setContextMenuPolicy(Qt::ActionsContextMenu);
 }
 
 void ProductPanel::setProducts(const std::vector<caig::Product>& products, const std::vector<QString>& shotPaths) {

@@ -1,6 +1,7 @@
 #pragma once
 // The product dock: the project's products as thumbnails, and the selected product's title and
-// category (what the prompt writer and the reward model read).
+// category (what the prompt writer and the reward model read); Delete (key or right click) asks
+// the window to delete the current product.
 
 #include <QWidget>
 #include <vector>
@@ -29,6 +30,7 @@ class ProductPanel : public QWidget {
   void productSelected(qint64 id);
   void productEdited(qint64 id, const QString& title, const QString& category);
   void importRequested();
+  void deleteRequested(qint64 id);
 
  private:
   void showDetails(qint64 id);

@@ -42,9 +42,10 @@ std::vector<VariantView> loadVariantViews(caig::Project& project, qint64 product
     if (!params.prompt.empty()) view.prompt = QString::fromStdString(params.prompt);
     const std::string id = std::to_string(v.id);
     if (facts.contains(id)) {
-      view.stdError = number(facts[id], "stdError");
+      view.stdError = number(facts[id], "stdError");  // rankings stored before schema 5
       view.renderSeconds = number(facts[id], "renderSeconds");
     }
+    if (v.stdError) view.stdError = v.stdError;
     out.push_back(std::move(view));
   }
   return out;
@@ -55,7 +56,6 @@ void storeVariantFacts(caig::ProjectStore& store, qint64 productId, const std::m
   for (const auto& [id, f] : facts) {
     auto& entry = all[std::to_string(id)];
     if (!entry.is_object()) entry = nlohmann::json::object();
-    if (f.stdError) entry["stdError"] = *f.stdError;
     if (f.renderSeconds) entry["renderSeconds"] = *f.renderSeconds;
   }
   store.setSetting(factsKey(productId), all.dump());

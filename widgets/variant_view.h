@@ -1,7 +1,7 @@
 #pragma once
 // A variant as the studio shows it: the stored record with its prompt, image path and the facts
-// the store has no column for (the ranking's standard error, render time), which live in one
-// JSON setting per product ("studio.variants.<productId>") so that no schema change is needed.
+// the store has no column for (the render time; the ranking's standard error before schema 5),
+// which live in one JSON setting per product ("studio.variants.<productId>").
 
 #include <QString>
 #include <map>
@@ -27,7 +27,6 @@ struct VariantView {
 };
 
 struct VariantFacts {
-  std::optional<double> stdError;
   std::optional<double> renderSeconds;
 };
 

@@ -484,6 +484,9 @@ std::vector<Variant> saveGeneration(Project& project, const GenerationInput& inp
             s.rank = r.rank;
             s.winProbability = r.winVsOriginal;
             s.rankerId = result.rankerId;
+            s.stdError = r.stdError;
+            s.vsOriginal = r.vsOriginal;
+            s.vsOriginalStdError = r.vsOriginalStdError;
           }
         }
       }

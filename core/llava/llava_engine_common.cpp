@@ -37,14 +37,6 @@ LlavaRuntime resolveLlavaRuntime(const std::string& device, const std::string& d
   return rt;
 }
 
-std::string modelFolderName(const std::filesystem::path& dir) {
-  std::error_code ec;
-  std::filesystem::path p = std::filesystem::weakly_canonical(dir, ec);
-  if (ec || p.empty()) p = dir.lexically_normal();
-  if (p.filename().empty()) p = p.parent_path();
-  return p.filename().string();
-}
-
 void checkTokenizerFitsModel(const TextTokenizer& tokenizer, std::int64_t modelVocab,
                              std::int64_t imageTokenIndex, const std::filesystem::path& modelDir) {
   auto fail = [&](const std::string& what) {

@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <string>
 
+#include "core/model_files/model_registry.h"  // modelFolderName
+
 namespace caig {
 
 class TextTokenizer;
@@ -20,9 +22,6 @@ struct LlavaRuntime {
 // device "auto" | "cpu" | "cuda[:N]"; dtype "auto" (fp32 on CPU, fp16 on CUDA) | "fp32" | "fp16" |
 // "bf16". Throws std::invalid_argument for other names, or CUDA asked for without CUDA.
 LlavaRuntime resolveLlavaRuntime(const std::string& device, const std::string& dtype);
-
-// The folder's own name, also for "dir/" and "." spellings.
-std::string modelFolderName(const std::filesystem::path& dir);
 
 // Every id the tokenizer can produce must exist in the model (the image placeholder aside).
 // Throws io::FormatError naming the folder.

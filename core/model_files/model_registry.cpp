@@ -21,6 +21,14 @@ using nlohmann::json;
 
 namespace caig {
 
+std::string modelFolderName(const std::filesystem::path& dir) {
+  std::error_code ec;
+  std::filesystem::path p = std::filesystem::weakly_canonical(dir, ec);
+  if (ec || p.empty()) p = dir.lexically_normal();
+  if (p.filename().empty()) p = p.parent_path();
+  return p.filename().string();
+}
+
 const char* modelKindName(ModelKind kind) {
   switch (kind) {
     case ModelKind::BuiltIn: return "built-in engine";

@@ -14,6 +14,9 @@
 
 namespace caig {
 
+// The folder's own name, also for "dir/" and "." spellings: how models are named in ids.
+std::string modelFolderName(const std::filesystem::path& dir);
+
 enum class ModelKind { BuiltIn, Isnet, StableDiffusion, ControlNet, Llava, RewardModel, LoraAdapter, Other };
 const char* modelKindName(ModelKind kind);
 

@@ -17,6 +17,7 @@
 #include "core/image/image_io.h"
 #include "core/project/project.h"
 #include "core/project/variant_params.h"
+#include "core/ranking/variant_ranking.h"
 #include "models/io/atomic_file.h"
 #include "models/io/errors.h"
 
@@ -265,6 +266,12 @@ Metadata exportMetadata(const ExportItem& item, const std::string& presetId, con
   if (item.score) m.emplace_back("caig:ctr_score", number(*item.score));
   if (item.rank) m.emplace_back("caig:ctr_rank", std::to_string(*item.rank));
   if (item.winProbability) m.emplace_back("caig:win_probability", number(*item.winProbability));
+  if (item.liftOverOriginal) {
+    m.emplace_back("caig:ctr_lift", number(item.liftOverOriginal->lift));
+    m.emplace_back("caig:ctr_lift_low", number(item.liftOverOriginal->low));
+    m.emplace_back("caig:ctr_lift_high", number(item.liftOverOriginal->high));
+    m.emplace_back("caig:verdict", verdictText(item.liftOverOriginal->verdict));
+  }
   if (!item.rankerId.empty()) m.emplace_back("caig:ranker", item.rankerId);
   return m;
 }
@@ -384,6 +391,7 @@ std::vector<ExportItem> exportItemsFromProject(const Project& project, std::opti
       item.score = v.score;
       item.rank = v.rank;
       item.winProbability = v.winProbability;
+      item.liftOverOriginal = liftOverOriginal(v);
       item.rankerId = v.rankerId;
       productOrder.push_back(item);
       byId.emplace(v.id, std::move(item));
@@ -488,7 +496,8 @@ ExportResult exportVariants(const ExportRequest& request, const std::function<bo
   } cleanup{&result.files};
 
   std::string csv =
-      "file,variant_id,preset,width,height,prompt,seed,engine,score,rank,win_probability,product,style,frame\n";
+      "file,variant_id,preset,width,height,prompt,seed,engine,score,rank,win_probability,product,style,frame,"
+      "ctr_lift,ctr_lift_low,ctr_lift_high,verdict\n";
   const int total = static_cast<int>(request.items.size() * request.presetIds.size());
   int done = 0;
   std::size_t nameAt = 0;
@@ -520,7 +529,13 @@ ExportResult exportVariants(const ExportRequest& request, const std::function<bo
              std::to_string(item.seed) + "," + csvField(item.engine) + "," + (item.score ? number(*item.score) : "") +
              "," + (item.rank ? std::to_string(*item.rank) : "") + "," +
              (item.winProbability ? number(*item.winProbability) : "") + "," + csvField(item.product) + "," +
-             csvField(item.style) + "," + frame + "\n";
+             csvField(item.style) + "," + frame + ",";
+      if (const auto& l = item.liftOverOriginal) {
+        csv += number(l->lift) + "," + number(l->low) + "," + number(l->high) + "," + verdictText(l->verdict);
+      } else {
+        csv += ",,,";
+      }
+      csv += "\n";
       ++done;
       if (progress && !progress(done, total)) throw ExportError("export cancelled");
     }

@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "core/ranking/compare_math.h"
+
 namespace caig {
 
 class Project;
@@ -56,6 +58,7 @@ struct ExportItem {
   std::optional<double> score;
   std::optional<int> rank;
   std::optional<double> winProbability;
+  std::optional<CtrLift> liftOverOriginal;  // the readout (core/ranking/variant_ranking.h)
   std::string rankerId;
 };
 

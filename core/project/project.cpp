@@ -4,6 +4,7 @@
 
 #include <opencv2/core.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <iterator>
@@ -119,6 +120,44 @@ cv::Mat Project::cutout(int64_t productId) const {
   cv::Mat alpha = loadImage(absolute(product->cutoutPath));
   cv::extractChannel(alpha, alpha, 0);  // loadImage widens grey to BGR
   return alpha;
+}
+
+namespace {
+// Removes each file no record names any more; returns those removed.
+std::vector<std::filesystem::path> removeUnreferenced(const Project& project, std::vector<std::string> relative) {
+  std::sort(relative.begin(), relative.end());
+  relative.erase(std::unique(relative.begin(), relative.end()), relative.end());
+  std::vector<std::filesystem::path> removed;
+  for (const auto& r : relative) {
+    if (r.empty() || project.store().fileReferenced(r)) continue;
+    std::error_code ec;
+    const auto path = project.absolute(r);
+    if (std::filesystem::remove(path, ec) && !ec) removed.push_back(path);
+  }
+  return removed;
+}
+}  // namespace
+
+std::vector<std::filesystem::path> Project::removeVariants(const std::vector<int64_t>& variantIds) {
+  std::vector<std::string> files;
+  store_.transaction([&] {
+    for (const int64_t id : variantIds) {
+      const auto v = store_.variant(id);
+      if (!v) throw StoreError("no variant with id " + std::to_string(id));  // rolls back the others
+      files.push_back(v->imagePath);
+      store_.removeVariant(id);
+    }
+  });
+  return removeUnreferenced(*this, files);
+}
+
+std::vector<std::filesystem::path> Project::removeProduct(int64_t productId) {
+  const auto product = store_.product(productId);
+  if (!product) throw StoreError("no product with id " + std::to_string(productId));
+  std::vector<std::string> files = {product->imagePath, product->cutoutPath};
+  for (const auto& v : store_.variants(productId)) files.push_back(v.imagePath);
+  store_.transaction([&] { store_.removeProduct(productId); });
+  return removeUnreferenced(*this, files);
 }
 
 }  // namespace caig

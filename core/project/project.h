@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <opencv2/core.hpp>
 #include <string>
+#include <vector>
 
 #include "core/project/project_store.h"
 
@@ -39,6 +40,15 @@ class Project {
   Product setCutout(int64_t productId, const cv::Mat& alpha, const std::string& engine);
   // The stored alpha, or an empty Mat when the product has not been cut out.
   cv::Mat cutout(int64_t productId) const;
+
+  // Deleting. The records go in one transaction (an unknown id throws StoreError and removes
+  // nothing); then the files that no remaining record names are removed (files are shared by
+  // content). Returns the files removed; one that cannot be removed stays, unnamed by any record.
+  // The variants' images:
+  std::vector<std::filesystem::path> removeVariants(const std::vector<int64_t>& variantIds);
+  // The product with its prompts, variants, placement and cutout; click records keep their rows
+  // with no product. The shot, the cutout and the variants' images:
+  std::vector<std::filesystem::path> removeProduct(int64_t productId);
 
  private:
   Project(std::filesystem::path dir, ProjectStore store);

@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <stdexcept>
 #include <string_view>
@@ -123,6 +125,15 @@ CREATE TABLE product_placements (
   dx REAL NOT NULL DEFAULT 0,
   dy REAL NOT NULL DEFAULT 0
 );
+)sql",
+    // 4 -> 5: what the CTR readout needs of a ranking: the score's standard error, the logit of
+    // P(beats the original) with its standard error (the lift over the original), and the
+    // ranker's uncertainty basis (numbers separated by spaces; NULL when the ranker has none).
+    R"sql(
+ALTER TABLE variants ADD COLUMN std_error REAL;
+ALTER TABLE variants ADD COLUMN vs_original REAL;
+ALTER TABLE variants ADD COLUMN vs_original_std_error REAL;
+ALTER TABLE variants ADD COLUMN uncertainty_basis TEXT;
 )sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == ProjectStore::kSchemaVersion,
@@ -465,6 +476,21 @@ void ProjectStore::removeProduct(int64_t id) {
   s.bind(1, id).run();
 }
 
+void ProjectStore::removeVariant(int64_t id) {
+  Statement s(db_, "DELETE FROM variants WHERE id = ?");
+  s.bind(1, id).run();
+  if (sqlite3_changes(db_) == 0) throw StoreError("no variant with id " + std::to_string(id));
+}
+
+bool ProjectStore::fileReferenced(const std::string& relativePath) const {
+  Statement s(db_,
+              "SELECT 1 WHERE EXISTS (SELECT 1 FROM variants WHERE image_path = ?1)"
+              " OR EXISTS (SELECT 1 FROM products WHERE image_path = ?1 OR cutout_path = ?1)"
+              " OR EXISTS (SELECT 1 FROM click_records WHERE image_path = ?1 OR alpha_path = ?1)");
+  s.bind(1, relativePath);
+  return s.step();
+}
+
 namespace {
 constexpr const char* kProductColumns = "SELECT id, title, category, image_path, created_at, cutout_path, cutout_engine";
 Product readProduct(const Statement& s) {
@@ -590,10 +616,42 @@ int64_t ProjectStore::addVariant(const Variant& v) {
   return sqlite3_last_insert_rowid(db_);
 }
 
-void ProjectStore::setRanking(int64_t variantId, double score, int rank, double winProbability,
-                              const std::string& rankerId) {
-  Statement s(db_, "UPDATE variants SET score = ?, rank = ?, win_probability = ?, ranker_id = ? WHERE id = ?");
-  s.bind(1, score).bind(2, rank).bind(3, winProbability).bind(4, rankerId).bind(5, variantId).run();
+namespace {
+// The uncertainty basis as text: exact doubles separated by spaces; NULL when there is none.
+std::optional<std::string> encodeBasis(const std::vector<double>& basis) {
+  if (basis.empty()) return std::nullopt;
+  std::string out;
+  char buf[32];
+  for (double v : basis) {
+    std::snprintf(buf, sizeof buf, "%.17g", v);
+    if (!out.empty()) out += ' ';
+    out += buf;
+  }
+  return out;
+}
+// Unreadable text reads as no basis: the readout then falls back to the ranking's errors.
+std::vector<double> decodeBasis(const std::string& text) {
+  std::vector<double> out;
+  const char* p = text.c_str();
+  while (*p) {
+    char* end = nullptr;
+    const double v = std::strtod(p, &end);
+    if (end == p || !std::isfinite(v)) return {};
+    out.push_back(v);
+    p = end;
+    while (*p == ' ') ++p;
+  }
+  return out;
+}
+}  // namespace
+
+void ProjectStore::setRanking(int64_t variantId, const StoredRanking& r) {
+  Statement s(db_,
+              "UPDATE variants SET score = ?, rank = ?, win_probability = ?, ranker_id = ?, std_error = ?,"
+              " vs_original = ?, vs_original_std_error = ?, uncertainty_basis = ? WHERE id = ?");
+  s.bind(1, r.score).bind(2, r.rank).bind(3, r.winProbability).bind(4, r.rankerId).bind(5, r.stdError);
+  s.bind(6, r.vsOriginal).bind(7, r.vsOriginalStdError).bind(8, encodeBasis(r.uncertaintyBasis));
+  s.bind(9, variantId).run();
   if (sqlite3_changes(db_) == 0) throw StoreError("no variant with id " + std::to_string(variantId));
 }
 
@@ -602,28 +660,44 @@ void ProjectStore::setFavourite(int64_t variantId, bool favourite) {
   s.bind(1, favourite).bind(2, variantId).run();
 }
 
+namespace {
+constexpr const char* kVariantColumns =
+    "SELECT id, product_id, prompt_id, image_path, seed, params_json, favourite, score, rank, win_probability,"
+    " ranker_id, std_error, vs_original, vs_original_std_error, uncertainty_basis FROM variants";
+Variant readVariant(const Statement& s) {
+  Variant v;
+  v.id = s.i64(0);
+  v.productId = s.i64(1);
+  v.promptId = s.optI64(2);
+  v.imagePath = s.text(3);
+  v.seed = s.i64(4);
+  v.paramsJson = s.text(5);
+  v.favourite = s.i64(6) != 0;
+  v.score = s.optF64(7);
+  if (auto r = s.optI64(8)) v.rank = static_cast<int>(*r);
+  v.winProbability = s.optF64(9);
+  v.rankerId = s.text(10);
+  v.stdError = s.optF64(11);
+  v.vsOriginal = s.optF64(12);
+  v.vsOriginalStdError = s.optF64(13);
+  v.uncertaintyBasis = decodeBasis(s.text(14));
+  return v;
+}
+}  // namespace
+
 std::vector<Variant> ProjectStore::variants(int64_t productId) const {
-  Statement s(db_,
-              "SELECT id, product_id, prompt_id, image_path, seed, params_json, favourite, score, rank,"
-              " win_probability, ranker_id FROM variants WHERE product_id = ? ORDER BY id");
+  Statement s(db_, (std::string(kVariantColumns) + " WHERE product_id = ? ORDER BY id").c_str());
   s.bind(1, productId);
   std::vector<Variant> out;
-  while (s.step()) {
-    Variant v;
-    v.id = s.i64(0);
-    v.productId = s.i64(1);
-    v.promptId = s.optI64(2);
-    v.imagePath = s.text(3);
-    v.seed = s.i64(4);
-    v.paramsJson = s.text(5);
-    v.favourite = s.i64(6) != 0;
-    v.score = s.optF64(7);
-    if (auto r = s.optI64(8)) v.rank = static_cast<int>(*r);
-    v.winProbability = s.optF64(9);
-    v.rankerId = s.text(10);
-    out.push_back(std::move(v));
-  }
+  while (s.step()) out.push_back(readVariant(s));
   return out;
+}
+
+std::optional<Variant> ProjectStore::variant(int64_t id) const {
+  Statement s(db_, (std::string(kVariantColumns) + " WHERE id = ?").c_str());
+  s.bind(1, id);
+  if (!s.step()) return std::nullopt;
+  return readVariant(s);
 }
 
 int64_t ProjectStore::addClickRecord(const ClickRecord& c) {

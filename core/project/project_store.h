@@ -56,6 +56,24 @@ struct Variant {
   std::optional<int> rank;
   std::optional<double> winProbability;
   std::string rankerId;
+  // Schema 5, for the CTR readout (empty for rankings stored before): the score's standard error,
+  // logit P(beats the plain original) with its standard error, and the ranker's uncertainty basis.
+  std::optional<double> stdError;
+  std::optional<double> vsOriginal;
+  std::optional<double> vsOriginalStdError;
+  std::vector<double> uncertaintyBasis;  // CtrRanker::uncertaintyBasis; empty when unknown
+};
+
+// One variant's ranking as setRanking stores it.
+struct StoredRanking {
+  double score = 0;
+  int rank = 0;
+  double winProbability = 0.5;
+  std::string rankerId;
+  double stdError = 0;
+  double vsOriginal = 0;
+  double vsOriginalStdError = 0;
+  std::vector<double> uncertaintyBasis;
 };
 
 struct ClickRecord {
@@ -117,7 +135,7 @@ struct TrainingRun {
 
 class ProjectStore {
  public:
-  static constexpr int kSchemaVersion = 4;
+  static constexpr int kSchemaVersion = 5;
 
   enum class Access { ReadWrite, ReadOnly };
 
@@ -140,6 +158,10 @@ class ProjectStore {
   int64_t addProduct(const Product& product);
   void updateProduct(const Product& product);
   void removeProduct(int64_t id);  // with its prompts and variants
+  void removeVariant(int64_t id);  // throws StoreError for an unknown id
+  // Whether any record names this project-relative file (a variant image, a shot or cutout, a
+  // click creative's image or mask): files are shared by content, so one may serve several.
+  bool fileReferenced(const std::string& relativePath) const;
   std::vector<Product> products() const;
   std::optional<Product> product(int64_t id) const;
   // The user's placement of the product on the ad canvas (core/generation/composition.h); none = CAIG's
@@ -163,10 +185,10 @@ class ProjectStore {
   std::vector<PromptRecord> prompts(int64_t productId) const;
 
   int64_t addVariant(const Variant& variant);
-  void setRanking(int64_t variantId, double score, int rank, double winProbability,
-                  const std::string& rankerId);
+  void setRanking(int64_t variantId, const StoredRanking& ranking);
   void setFavourite(int64_t variantId, bool favourite);
   std::vector<Variant> variants(int64_t productId) const;
+  std::optional<Variant> variant(int64_t id) const;
 
   int64_t addClickRecord(const ClickRecord& record);
   std::vector<ClickRecord> clickRecords() const;

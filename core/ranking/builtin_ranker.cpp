@@ -98,7 +98,58 @@ uint32_t fnv1a(const void* data, std::size_t n, uint32_t h = 2166136261u) {
 
 }  // namespace
 
-BuiltinRanker::BuiltinRanker() : weights_(kPrior) {}
+BuiltinRanker::BuiltinRanker() : weights_(kPrior) {
+  std::vector<double> identity(kBuiltinFeatureCount * kBuiltinFeatureCount, 0.0);
+  for (int k = 0; k < kBuiltinFeatureCount; ++k) identity[k * kBuiltinFeatureCount + k] = 1.0;
+  setCovariance(std::move(identity));
+}
+
+void BuiltinRanker::setCovariance(std::vector<double> covariance) {
+  constexpr int F = kBuiltinFeatureCount;
+  basisFactor_.clear();
+  covariance_.clear();
+  if (covariance.empty()) return;
+  if (covariance.size() != std::size_t(F * F)) throw RankerError("builtin ranker: the weight covariance must be 9 x 9");
+  cv::Matx<double, F, F> m(covariance.data());
+  for (int k = 0; k < F; ++k) {
+    for (int l = 0; l < F; ++l) {
+      if (!std::isfinite(m(k, l)) || std::abs(m(k, l) - m(l, k)) > 1e-9 * (1 + std::abs(m(k, l)))) {
+        throw RankerError("builtin ranker: the weight covariance must be finite and symmetric");
+      }
+    }
+  }
+  // Cholesky m = L L^T (lower L), by hand: cv::Cholesky is in-place on a buffer and does not
+  // report the factor's upper part cleanly.
+  cv::Matx<double, F, F> L = cv::Matx<double, F, F>::zeros();
+  for (int j = 0; j < F; ++j) {
+    double d = m(j, j);
+    for (int k = 0; k < j; ++k) d -= L(j, k) * L(j, k);
+    if (!(d > 0)) throw RankerError("builtin ranker: the weight covariance is not positive definite");
+    L(j, j) = std::sqrt(d);
+    for (int i = j + 1; i < F; ++i) {
+      double s = m(i, j);
+      for (int k = 0; k < j; ++k) s -= L(i, k) * L(j, k);
+      L(i, j) = s / L(j, j);
+    }
+  }
+  covariance_ = std::move(covariance);
+  basisFactor_.assign(F * F, 0.0);
+  for (int i = 0; i < F; ++i) {
+    for (int j = 0; j < F; ++j) basisFactor_[i * F + j] = L(j, i);  // L^T
+  }
+}
+
+std::vector<double> BuiltinRanker::uncertaintyBasis(const Creative& c, const RankContext&) {
+  if (basisFactor_.empty()) return {};
+  FeatureVector scratch;
+  const FeatureVector z = standardise(cached(c, scratch));
+  constexpr int F = kBuiltinFeatureCount;
+  std::vector<double> out(F, 0.0);
+  for (int i = 0; i < F; ++i) {
+    for (int j = 0; j < F; ++j) out[i] += basisFactor_[i * F + j] * z[j];
+  }
+  return out;
+}
 
 const std::vector<std::string>& BuiltinRanker::featureNames() { return kNames; }
 const FeatureVector& BuiltinRanker::featureMeans() { return kMeans; }
@@ -267,6 +318,7 @@ void BuiltinRanker::setWeights(const FeatureVector& w) {
   }
   weights_ = w;
   trained_ = true;
+  setCovariance({});
   heldOutAccuracy_.reset();
   trainedPairs_ = heldOutPairs_ = 0;
 }
@@ -368,6 +420,24 @@ TrainReport BuiltinRanker::trainOnFeatures(const std::vector<std::pair<FeatureVe
     report.previousValidationAccuracy = acc;
     report.previousValidationLogLoss = loss;
   }
+  // The Laplace posterior of the weights: the inverse Hessian of the penalised loss at w.
+  {
+    cv::Matx<double, F, F> h = cv::Matx<double, F, F>::eye() * options.l2;
+    for (std::size_t i : fit) {
+      double s = 0;
+      for (int k = 0; k < F; ++k) s += w[k] * diff[i][k];
+      const double q = sigmoid(s);
+      for (int k = 0; k < F; ++k) {
+        for (int l = 0; l < F; ++l) h(k, l) += q * (1 - q) * diff[i][k] * diff[i][l];
+      }
+    }
+    const cv::Matx<double, F, F> inv = h.inv(cv::DECOMP_CHOLESKY);
+    std::vector<double> cov(F * F);
+    for (int k = 0; k < F; ++k) {
+      for (int l = 0; l < F; ++l) cov[k * F + l] = 0.5 * (inv(k, l) + inv(l, k));
+    }
+    setCovariance(std::move(cov));
+  }
   weights_ = w;
   trained_ = true;
   trainedPairs_ = report.trainPairs;
@@ -386,6 +456,7 @@ void BuiltinRanker::save(const std::filesystem::path& path) const {
   j["trainedPairs"] = trainedPairs_;
   j["heldOutPairs"] = heldOutPairs_;
   j["heldOutAccuracy"] = heldOutAccuracy_ ? nlohmann::json(*heldOutAccuracy_) : nlohmann::json();
+  if (!covariance_.empty()) j["weightCovariance"] = covariance_;
   const std::string text = j.dump(2) + "\n";
   io::AtomicFile out(path);
   out.write(text.data(), text.size());
@@ -393,6 +464,13 @@ void BuiltinRanker::save(const std::filesystem::path& path) const {
 }
 
 void BuiltinRanker::load(const std::filesystem::path& path) {
+  // A rejected file changes nothing: parse into a copy, then take it.
+  BuiltinRanker next;
+  next.loadInto(path);
+  *this = std::move(next);
+}
+
+void BuiltinRanker::loadInto(const std::filesystem::path& path) {
   const std::string where = "builtin ranker weights '" + path.string() + "': ";
   nlohmann::json j;
   try {
@@ -429,6 +507,25 @@ void BuiltinRanker::load(const std::filesystem::path& path) {
   heldOutAccuracy_.reset();
   const auto acc = j.find("heldOutAccuracy");
   if (acc != j.end() && acc->is_number()) heldOutAccuracy_ = acc->get<double>();
+  // Optional (files written before it was saved have none: uncertainty unknown).
+  std::vector<double> cov;
+  const auto ci = j.find("weightCovariance");
+  if (ci != j.end()) {
+    if (!ci->is_array() || ci->size() != std::size_t(kBuiltinFeatureCount * kBuiltinFeatureCount)) {
+      fail("'weightCovariance' is not 81 numbers");
+    }
+    for (const auto& v : *ci) {
+      if (!v.is_number()) fail("'weightCovariance' is not 81 numbers");
+      cov.push_back(v.get<double>());
+    }
+  } else if (!trained_) {
+    cov = BuiltinRanker().covariance_;
+  }
+  try {
+    setCovariance(std::move(cov));
+  } catch (const RankerError& e) {
+    fail(e.what());
+  }
 }
 
 }  // namespace caig

@@ -50,6 +50,8 @@ class BuiltinRanker : public CtrRanker {
   std::string id() const override;  // "builtin@1", or "builtin@1:<hash of the weights>" once trained
   double winProbability(const Creative& left, const Creative& right, const RankContext& ctx) override;
   std::string status() const override;
+  // L^T z(c) with L L^T the weights' covariance (see weightCovariance); empty when unknown.
+  std::vector<double> uncertaintyBasis(const Creative& c, const RankContext& ctx) override;
   void prepare(const std::vector<Creative>& creatives, const RankContext& ctx) override;
   void release() override;
 
@@ -66,7 +68,13 @@ class BuiltinRanker : public CtrRanker {
   double logit(const FeatureVector& left, const FeatureVector& right) const;
 
   const FeatureVector& weights() const { return weights_; }
-  void setWeights(const FeatureVector& w);  // e.g. from a study; marks the ranker as trained
+  void setWeights(const FeatureVector& w);  // e.g. from a study; marks the ranker as trained, covariance unknown
+  // How sure the ranker is of its weights, row-major 9 x 9: for the prior, the Gaussian that
+  // training's L2 penalty (lambda = 1) stands for, i.e. the identity (each weight +-1 logit per
+  // SD: the prior's signs are design sense, not data); after training, the Laplace posterior
+  // (the inverse Hessian of the penalised log-loss at the fitted weights). Empty when unknown
+  // (weights set by hand, or a weights file from before it was saved).
+  const std::vector<double>& weightCovariance() const { return covariance_; }
   bool trained() const { return trained_; }
 
   // `pairs`: first won. Features are computed once per creative per pair.
@@ -81,6 +89,10 @@ class BuiltinRanker : public CtrRanker {
 
  private:
   FeatureVector weights_;
+  std::vector<double> covariance_;
+  std::vector<double> basisFactor_;  // L^T, row-major, from covariance_ (Cholesky)
+  void setCovariance(std::vector<double> covariance);
+  void loadInto(const std::filesystem::path& path);  // load() on a fresh ranker
   bool trained_ = false;
   int trainedPairs_ = 0;
   std::optional<double> heldOutAccuracy_;

@@ -3,6 +3,8 @@
 // and standard errors (core/ranking/ctr_ranker.h), and which pairs to test next. Pure math, Qt-free.
 
 #include <cstddef>
+#include <functional>
+#include <string>
 #include <vector>
 
 namespace caig {
@@ -21,6 +23,35 @@ struct WinEstimate {
 // for a negative standard error or z.
 WinEstimate winProbability(double scoreA, double stdErrorA, double scoreB, double stdErrorB, double z = 1.96);
 
+// What a marketer asks of a pair: how much more (or less) would A be clicked than B, and is that
+// difference real? Bradley-Terry models P(A beats B) = CTR_A / (CTR_A + CTR_B) when "beats" is
+// "gets the click", so the score difference d = sA - sB is the log CTR ratio and the predicted
+// lift is exp(d) - 1. That reading is only as good as the ranker's calibration: exact for click
+// shares, approximate for a ranker trained on which creative had the higher CTR, and a design
+// rule, not a CTR, for the untrained built-in prior (the studio says so beside the numbers).
+enum class Verdict { LikelyBetter, NoClearDifference, LikelyWorse };
+
+struct CtrLift {
+  double lift = 0;                               // predicted relative CTR change of A over B: 0.12 = +12 %
+  double low = 0, high = 0;                      // exp(d -/+ z se(d)) - 1, the interval on d mapped to a lift
+  Verdict verdict = Verdict::NoClearDifference;  // better / worse when the interval excludes 0
+};
+
+// se(d) as in winProbability (independent scores). Throws std::invalid_argument like it.
+CtrLift ctrLift(double scoreA, double stdErrorA, double scoreB, double stdErrorB, double z = 1.96);
+// The same from the score difference and its standard error.
+CtrLift ctrLiftFromDifference(double difference, double stdError, double z = 1.96);
+
+// The same number seen the other way: P(A beats B) = (1 + lift) / (2 + lift).
+double winProbabilityOfLift(double lift);
+
+// "likely better", "no clear difference", "likely worse".
+const char* verdictText(Verdict verdict);
+// "+12 %" with a real minus sign for drops; lifts beyond +999 % print as "> +999 %".
+std::string formatLift(double lift);
+// "+12 % (−3 % to +30 %)".
+std::string formatLiftInterval(const CtrLift& lift);
+
 struct PairToTest {
   std::size_t a = 0, b = 0;  // indices into the score vectors, a < b
   double priority = 0;
@@ -34,5 +65,10 @@ struct PairToTest {
 // smaller for weaker ones, on the BT odds scale). Returns up to `count` pairs, highest first.
 std::vector<PairToTest> mostInformativePairs(const std::vector<double>& scores, const std::vector<double>& stdErrors,
                                              std::size_t count, double z = 1.96);
+// The same with each pair's estimate from `estimate(a, b)` (e.g. the ranker's own uncertainty,
+// core/ranking/variant_ranking.h liftBetween) instead of independent score errors.
+std::vector<PairToTest> mostInformativePairs(const std::vector<double>& scores,
+                                             const std::function<WinEstimate(std::size_t, std::size_t)>& estimate,
+                                             std::size_t count);
 
 }  // namespace caig

@@ -36,6 +36,15 @@ class CtrRanker {
   virtual double winProbability(const Creative& left, const Creative& right, const RankContext& ctx) = 0;
   // One line for the user about how far to trust the numbers.
   virtual std::string status() const { return {}; }
+  // The ranker's own uncertainty, where it knows it: coordinates of a creative in which the
+  // standard error of logit P(a beats b) is the distance |basis(a) - basis(b)| (for a linear
+  // model with weight covariance L L^T: L^T z). Empty when unknown; the readout then uses the
+  // Bradley-Terry aggregation's standard errors.
+  virtual std::vector<double> uncertaintyBasis(const Creative& c, const RankContext& ctx) {
+    (void)c;
+    (void)ctx;
+    return {};
+  }
   // Bracket one ranking: a ranker may precompute per-creative work (features, image
   // embeddings) for `creatives` and drop it in release(). winProbability must also work
   // without them. rankCreatives calls both, release() even when scoring throws.

@@ -1,6 +1,7 @@
 #include "core/ranking/variant_ranking.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <numeric>
 
@@ -27,6 +28,10 @@ std::vector<VariantRanking> rankVariants(CtrRanker& ranker, const cv::Mat& shot,
   for (const auto& v : variants) creatives.push_back({v.image, layoutFor(v.image.size()).alpha});
   const RankingResult result = rankCreatives(ranker, creatives, ctx);
 
+  // The ranker's own uncertainty where it has one (the built-in ranker's weight covariance);
+  // else the Bradley-Terry standard errors, combined as independent.
+  std::vector<std::vector<double>> bases;
+  for (const Creative& c : creatives) bases.push_back(ranker.uncertaintyBasis(c, ctx));
   std::vector<VariantRanking> out(variants.size());
   std::vector<std::size_t> order(variants.size());
   std::iota(order.begin(), order.end(), 0);
@@ -34,15 +39,59 @@ std::vector<VariantRanking> rankVariants(CtrRanker& ranker, const cv::Mat& shot,
                    [&](std::size_t a, std::size_t b) { return result.score[a + 1] > result.score[b + 1]; });
   for (std::size_t r = 0; r < order.size(); ++r) {
     const std::size_t i = order[r];
-    out[i] = {variants[i].variantId, static_cast<int>(r + 1), result.score[i + 1], result.stdError[i + 1],
-              result.winVsReference[i + 1]};
+    VariantRanking& v = out[i];
+    v.variantId = variants[i].variantId;
+    v.rank = static_cast<int>(r + 1);
+    v.score = result.score[i + 1];
+    v.stdError = result.stdError[i + 1];
+    v.winVsOriginal = result.winVsReference[i + 1];
+    const LogitEstimate e = versusReference(result, i + 1, bases);
+    v.vsOriginal = e.logit;
+    v.vsOriginalStdError = e.stdError;
+    v.uncertaintyBasis = bases[i + 1];
   }
   return out;
 }
 
+LogitEstimate versusReference(const RankingResult& r, std::size_t i, const std::vector<std::vector<double>>& bases) {
+  LogitEstimate e;
+  // Every schedule compares each creative with the reference, so this is the ranker's answer.
+  const double p = std::clamp(r.winVsReference.at(i), 1e-9, 1 - 1e-9);
+  e.logit = std::log(p / (1 - p));
+  if (bases.size() > i && !bases[0].empty() && bases[i].size() == bases[0].size()) {
+    double d2 = 0;
+    for (std::size_t k = 0; k < bases[0].size(); ++k) d2 += (bases[i][k] - bases[0][k]) * (bases[i][k] - bases[0][k]);
+    e.stdError = std::sqrt(d2);
+  } else {
+    e.stdError = std::sqrt(r.stdError.at(i) * r.stdError.at(i) + r.stdError.at(0) * r.stdError.at(0));
+  }
+  return e;
+}
+
+std::optional<CtrLift> liftBetween(const Variant& a, const Variant& b) {
+  if (a.vsOriginal && b.vsOriginal && !a.uncertaintyBasis.empty() &&
+      a.uncertaintyBasis.size() == b.uncertaintyBasis.size()) {
+    double d2 = 0;
+    for (std::size_t k = 0; k < a.uncertaintyBasis.size(); ++k) {
+      d2 += (a.uncertaintyBasis[k] - b.uncertaintyBasis[k]) * (a.uncertaintyBasis[k] - b.uncertaintyBasis[k]);
+    }
+    return ctrLiftFromDifference(*a.vsOriginal - *b.vsOriginal, std::sqrt(d2));
+  }
+  if (!a.score || !b.score) return std::nullopt;
+  return ctrLift(*a.score, a.stdError.value_or(0), *b.score, b.stdError.value_or(0));
+}
+
+std::optional<CtrLift> liftOverOriginal(const Variant& v) {
+  if (!v.vsOriginal || !v.vsOriginalStdError) return std::nullopt;
+  return ctrLiftFromDifference(*v.vsOriginal, *v.vsOriginalStdError);
+}
+
 void storeRankings(ProjectStore& store, const std::vector<VariantRanking>& rankings, const std::string& rankerId) {
   store.transaction([&] {
-    for (const auto& r : rankings) store.setRanking(r.variantId, r.score, r.rank, r.winVsOriginal, rankerId);
+    for (const auto& r : rankings) {
+      store.setRanking(r.variantId, {r.score, r.rank, r.winVsOriginal, rankerId, r.stdError, r.vsOriginal,
+                                     r.vsOriginalStdError, r.uncertaintyBasis});
+    }
   });
 }
 

@@ -94,9 +94,9 @@ TEST(AdFrames, EveryAdSizeIsComposedForItsFrameWithoutAStretchedStrip) {
   std::ifstream csv(drawn.manifest);
   std::string header, row;
   std::getline(csv, header);
-  EXPECT_EQ(header.substr(header.rfind(',') + 1), "frame");
+  EXPECT_NE(header.find(",frame,ctr_lift,"), std::string::npos) << header;
   int drawnRows = 0;
-  while (std::getline(csv, row)) drawnRows += row.substr(row.rfind(',') + 1) == "drawn";
+  while (std::getline(csv, row)) drawnRows += row.find(",drawn,") != std::string::npos;
   EXPECT_EQ(drawnRows, 9);
 }
 

@@ -82,6 +82,55 @@ TEST(CompareMath, IntervalFromAFittedBradleyTerryCoversTheTruth) {
   }
 }
 
+// Bradley-Terry strengths proportional to CTR: a 1.2 % against a 1.0 % CTR is a +20 % lift.
+TEST(CompareMath, LiftReadsTheScoreDifferenceAsACtrRatio) {
+  const CtrLift l = ctrLift(std::log(0.012), 0.0, std::log(0.010), 0.0);
+  EXPECT_NEAR(l.lift, 0.2, 1e-12);
+  EXPECT_DOUBLE_EQ(l.low, l.lift);
+  EXPECT_DOUBLE_EQ(l.high, l.lift);
+  EXPECT_EQ(l.verdict, Verdict::LikelyBetter);
+  // The lift and P(A beats B) are one number seen two ways: p = (1 + lift) / (2 + lift).
+  const WinEstimate w = winProbability(std::log(0.012), 0.0, std::log(0.010), 0.0);
+  EXPECT_NEAR(w.p, winProbabilityOfLift(l.lift), 1e-12);
+  EXPECT_NEAR(winProbabilityOfLift(0.0), 0.5, 1e-15);
+  // Swapping the sides inverts the ratio.
+  const CtrLift back = ctrLift(std::log(0.010), 0.0, std::log(0.012), 0.0);
+  EXPECT_NEAR((1 + back.lift) * (1 + l.lift), 1.0, 1e-12);
+  EXPECT_EQ(back.verdict, Verdict::LikelyWorse);
+}
+
+TEST(CompareMath, VerdictFollowsTheIntervalNotThePointEstimate) {
+  // d = 0.3 with se 0.2: the 95 % interval 0.3 -/+ 0.39 contains 0.
+  const CtrLift unsure = ctrLiftFromDifference(0.3, 0.2);
+  EXPECT_EQ(unsure.verdict, Verdict::NoClearDifference);
+  EXPECT_GT(unsure.lift, 0.3);
+  EXPECT_LT(unsure.low, 0.0);
+  EXPECT_GT(unsure.high, unsure.lift);
+  EXPECT_NEAR(unsure.high, std::expm1(0.3 + 1.96 * 0.2), 1e-12);
+  EXPECT_EQ(ctrLiftFromDifference(0.3, 0.1).verdict, Verdict::LikelyBetter);
+  EXPECT_EQ(ctrLiftFromDifference(-0.3, 0.1).verdict, Verdict::LikelyWorse);
+  // ctrLift combines two standard errors as winProbability does.
+  const CtrLift pair = ctrLift(0.5, 0.3, 0.2, 0.4);
+  EXPECT_NEAR(pair.high, std::expm1(0.3 + 1.96 * 0.5), 1e-12);
+  EXPECT_THROW(ctrLiftFromDifference(0, -1), std::invalid_argument);
+  EXPECT_THROW(ctrLiftFromDifference(NAN, 0.1), std::invalid_argument);
+  EXPECT_THROW(ctrLift(0, -1, 0, 0), std::invalid_argument);
+}
+
+TEST(CompareMath, LiftTextForMarketers) {
+  EXPECT_EQ(formatLift(0.124), "+12 %");
+  EXPECT_EQ(formatLift(0.0), "+0 %");
+  EXPECT_EQ(formatLift(-0.004), "+0 %");
+  EXPECT_EQ(formatLift(-0.031), "\u22123 %");
+  EXPECT_EQ(formatLift(-0.994), "\u221299 %");
+  EXPECT_EQ(formatLift(-0.999), "< \u221299 %");
+  EXPECT_EQ(formatLift(25.0), "> +999 %");
+  EXPECT_EQ(formatLiftInterval(ctrLiftFromDifference(0.0, 0.0)), "+0 % (+0 % to +0 %)");
+  EXPECT_STREQ(verdictText(Verdict::LikelyBetter), "likely better");
+  EXPECT_STREQ(verdictText(Verdict::NoClearDifference), "no clear difference");
+  EXPECT_STREQ(verdictText(Verdict::LikelyWorse), "likely worse");
+}
+
 TEST(CompareMath, TestNextPrefersUncertainPairsOfStrongVariants) {
   // 0 and 1 are strong and close with wide errors; 2 and 3 are weak but just as uncertain;
   // 0 and 4 are certain.
@@ -97,6 +146,17 @@ TEST(CompareMath, TestNextPrefersUncertainPairsOfStrongVariants) {
   EXPECT_EQ(mostInformativePairs(scores, errors, 100).size(), 10u);
   EXPECT_TRUE(mostInformativePairs({1.0}, {0.1}, 3).empty());
   EXPECT_THROW(mostInformativePairs({1.0, 2.0}, {0.1}, 3), std::invalid_argument);
+  // With estimates given per pair (the ranker's own uncertainty), a pair it is sure of drops.
+  const auto given = mostInformativePairs(
+      scores,
+      [&](std::size_t a, std::size_t b) {
+        WinEstimate w = winProbability(scores[a], errors[a], scores[b], errors[b]);
+        if (a == 0 && b == 1) w.low = w.high = w.p;
+        return w;
+      },
+      3);
+  ASSERT_EQ(given.size(), 3u);
+  for (const auto& p : given) EXPECT_FALSE(p.a == 0 && p.b == 1);
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include <fstream>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -66,6 +68,7 @@ TEST_P(ExportFiles, WritesEveryPresetWithMetadataAndAManifest) {
   item.score = 0.375;
   item.rank = 1;
   item.winProbability = 0.64;
+  item.liftOverOriginal = ctrLiftFromDifference(0.25, 0.1);
   item.rankerId = "builtin@1";
   item.product = "Crème brûlée jar";  // UTF-8: an iTXt chunk in PNG
   request.items = {item};
@@ -85,17 +88,23 @@ TEST_P(ExportFiles, WritesEveryPresetWithMetadataAndAManifest) {
     EXPECT_EQ(meta.at("caig:ctr_rank"), "1");
     EXPECT_EQ(meta.at("caig:ctr_score"), "0.375");
     EXPECT_EQ(meta.at("caig:win_probability"), "0.64");
+    EXPECT_NEAR(std::stod(meta.at("caig:ctr_lift")), std::expm1(0.25), 1e-6);
+    EXPECT_NEAR(std::stod(meta.at("caig:ctr_lift_low")), std::expm1(0.25 - 0.196), 1e-6);
+    EXPECT_EQ(meta.at("caig:verdict"), "likely better");
     EXPECT_EQ(meta.at("caig:product"), item.product);
   }
   std::ifstream csv(result.manifest);
   std::string header, line;
   std::getline(csv, header);
-  EXPECT_EQ(header, "file,variant_id,preset,width,height,prompt,seed,engine,score,rank,win_probability,product,style,frame");
+  EXPECT_EQ(header,
+            "file,variant_id,preset,width,height,prompt,seed,engine,score,rank,win_probability,product,style,frame,"
+            "ctr_lift,ctr_lift_low,ctr_lift_high,verdict");
   int rows = 0;
   while (std::getline(csv, line)) {
     ++rows;
     EXPECT_NE(line.find(",42,"), std::string::npos) << line;
     EXPECT_NE(line.find("\"soft \"\"linen\"\" backdrop, warm light\""), std::string::npos) << line;
+    EXPECT_NE(line.find(",likely better"), std::string::npos) << line;
   }
   EXPECT_EQ(rows, 4);
 }
@@ -234,11 +243,11 @@ TEST(Export, ItemsComeFromTheProject) {
   v.seed = 5;
   v.paramsJson = R"({"engine": "builtin", "style": "linen-soft", "prompt": "linen, soft light"})";
   const auto a = project.store().addVariant(v);
-  project.store().setRanking(a, 0.25, 2, 0.6, "builtin@1");
+  project.store().setRanking(a, {0.25, 2, 0.6, "builtin@1"});
   Variant best = v;
   best.paramsJson = R"({"engine": "builtin", "style": "marble"})";
   const auto d = project.store().addVariant(best);  // newer, ranked above a
-  project.store().setRanking(d, 0.5, 1, 0.7, "builtin@1");
+  project.store().setRanking(d, {0.5, 1, 0.7, "builtin@1"});
   v.productId = jar.id;
   v.promptId.reset();
   v.paramsJson = R"({"engine": "sd15"})";

@@ -31,7 +31,7 @@ TEST(ProjectStore, PersistsEveryRecordKindAcrossReopen) {
     v.seed = 42;
     v.paramsJson = R"({"steps":30})";
     variantId = store.addVariant(v);
-    store.setRanking(variantId, 1.25, 1, 0.7, "builtin-ranker@1");
+    store.setRanking(variantId, {1.25, 1, 0.7, "builtin-ranker@1", 0.25, 0.85, 0.3});
     store.addClickRecord({0, "cr-1", productId, "sku-9", "a.png", "abcd", 1500, 30, std::nullopt, std::nullopt, "", ""});
     store.registerModel({0, "sd15", "majicMIX v7", "/models/sd", "fp16"});
     store.registerModel({0, "sd15", "majicMIX v7 (renamed)", "/models/sd", "fp32"});  // same path: updated
@@ -53,6 +53,9 @@ TEST(ProjectStore, PersistsEveryRecordKindAcrossReopen) {
   EXPECT_EQ(variants[0].rank, 1);
   EXPECT_DOUBLE_EQ(*variants[0].winProbability, 0.7);
   EXPECT_EQ(variants[0].rankerId, "builtin-ranker@1");
+  EXPECT_DOUBLE_EQ(*variants[0].stdError, 0.25);
+  EXPECT_DOUBLE_EQ(*variants[0].vsOriginal, 0.85);
+  EXPECT_DOUBLE_EQ(*variants[0].vsOriginalStdError, 0.3);
   EXPECT_EQ(store.clickRecords().at(0).clicks, 30);
   ASSERT_EQ(store.models().size(), 1u);
   EXPECT_EQ(store.models()[0].precision, "fp32");
@@ -169,6 +172,9 @@ TEST(ProjectStore, MigratesAVersionOneProjectKeepingItsData) {
                          " clicks INTEGER NOT NULL, imported_at TEXT NOT NULL DEFAULT '');"
                          "ALTER TABLE products DROP COLUMN cutout_path;"
                          "ALTER TABLE products DROP COLUMN cutout_engine;"
+                         "ALTER TABLE variants DROP COLUMN std_error; ALTER TABLE variants DROP COLUMN vs_original;"
+                         "ALTER TABLE variants DROP COLUMN vs_original_std_error;"
+                         "ALTER TABLE variants DROP COLUMN uncertainty_basis;"
                          "INSERT INTO products(title, image_path) VALUES ('Old mug', 'products/m.png');"
                          "PRAGMA user_version = 1;",
                          nullptr, nullptr, nullptr),
@@ -343,12 +349,18 @@ TEST(ProjectStore, MigratesAVersionThreeProjectToPlacements) {
   }
   sqlite3* db = nullptr;
   sqlite3_open((dir / "v3.caig").c_str(), &db);
-  ASSERT_EQ(sqlite3_exec(db, "DROP TABLE product_placements; PRAGMA user_version = 3;", nullptr, nullptr, nullptr),
+  ASSERT_EQ(sqlite3_exec(db,
+                         "DROP TABLE product_placements;"
+                         "ALTER TABLE variants DROP COLUMN std_error; ALTER TABLE variants DROP COLUMN vs_original;"
+                         "ALTER TABLE variants DROP COLUMN vs_original_std_error;"
+                         "ALTER TABLE variants DROP COLUMN uncertainty_basis;"
+                         "PRAGMA user_version = 3;",
+                         nullptr, nullptr, nullptr),
             SQLITE_OK);
   sqlite3_close(db);
 
   auto store = ProjectStore::open(dir / "v3.caig");
-  EXPECT_EQ(store.schemaVersion(), 4);
+  EXPECT_EQ(store.schemaVersion(), ProjectStore::kSchemaVersion);
   const auto p = store.product(id);
   ASSERT_TRUE(p.has_value());
   EXPECT_EQ(p->title, "Bottle");
@@ -358,6 +370,44 @@ TEST(ProjectStore, MigratesAVersionThreeProjectToPlacements) {
   EXPECT_FALSE(store.placement(id).has_value());
   store.setPlacement(id, PlacementOverride{0.8, 0.05, 0.0});
   EXPECT_EQ(store.placement(id), (PlacementOverride{0.8, 0.05, 0.0}));
+}
+
+// A version 4 project (rankings without the readout's numbers) opens with its rankings; the
+// readout's columns are empty until the variants are ranked again.
+TEST(ProjectStore, MigratesAVersionFourProjectToTheReadoutColumns) {
+  test::TempDir dir;
+  int64_t variantId = 0;
+  {
+    auto store = ProjectStore::open(dir / "v4.caig");
+    const int64_t id = store.addProduct({0, "Bottle", "drinks", "products/b.png", "", "", ""});
+    Variant v;
+    v.productId = id;
+    v.imagePath = "variants/a.png";
+    variantId = store.addVariant(v);
+    store.setRanking(variantId, {0.5, 1, 0.3, "builtin@1"});
+  }
+  sqlite3* db = nullptr;
+  sqlite3_open((dir / "v4.caig").c_str(), &db);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "ALTER TABLE variants DROP COLUMN std_error; ALTER TABLE variants DROP COLUMN vs_original;"
+                         "ALTER TABLE variants DROP COLUMN vs_original_std_error;"
+                         "ALTER TABLE variants DROP COLUMN uncertainty_basis;"
+                         "PRAGMA user_version = 4;",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto store = ProjectStore::open(dir / "v4.caig");
+  EXPECT_EQ(store.schemaVersion(), ProjectStore::kSchemaVersion);
+  auto v = store.variant(variantId);
+  ASSERT_TRUE(v.has_value());
+  EXPECT_EQ(v->rank, 1);
+  EXPECT_DOUBLE_EQ(*v->winProbability, 0.3);
+  EXPECT_FALSE(v->stdError || v->vsOriginal || v->vsOriginalStdError);
+  EXPECT_TRUE(v->uncertaintyBasis.empty());
+  store.setRanking(variantId, {0.5, 1, 0.3, "builtin@1", 0.2, -0.85, 0.4, {0.25, -1.5, 1e-300}});
+  v = store.variant(variantId);
+  EXPECT_DOUBLE_EQ(*v->vsOriginalStdError, 0.4);
+  EXPECT_EQ(v->uncertaintyBasis, (std::vector<double>{0.25, -1.5, 1e-300}));  // exact round trip
 }
 
 TEST(ProjectStore, RefusedFilesStayByteIdentical) {

@@ -13,9 +13,10 @@
 #include "../models/test_util.h"
 #include "core/clicks/click_data.h"
 #include "core/clicks/click_pairs.h"
-#include "core/project/project.h"
-#include "core/training/rm_training.h"
 #include "core/clicks/synthetic_clicks.h"
+#include "core/project/project.h"
+#include "core/ranking/active_ranker.h"
+#include "core/training/rm_training.h"
 
 namespace caig {
 namespace {
@@ -31,6 +32,13 @@ TEST(RmTraining, RecoversTheHiddenClickModel) {
   const auto data = writeSyntheticClicks(dir / "demo", synth);
   auto project = Project::create(dir / "p");
   ASSERT_EQ(importClicks(project, data.csvFile).rowsImported, 120);
+  // Before training the studio ranks with the prior and says it is uncalibrated.
+  const ActiveRanker prior = describeActiveRanker(project);
+  EXPECT_EQ(prior.kind, ActiveRanker::Kind::BuiltinPrior);
+  EXPECT_EQ(prior.id, BuiltinRanker().id());
+  EXPECT_FALSE(prior.calibrated);
+  EXPECT_TRUE(prior.trainedAt.empty());
+  EXPECT_NE(prior.status.find("uncalibrated"), std::string::npos) << prior.status;
 
   RmTrainOptions o;
   o.validationFraction = 0.34;
@@ -87,6 +95,22 @@ TEST(RmTraining, RecoversTheHiddenClickModel) {
   loaded.load(*active);
   EXPECT_EQ(loaded.id(), r.rankerId);
   EXPECT_NE(loaded.status().find("held-out pairwise accuracy"), std::string::npos) << loaded.status();
+  // ... and the studio names it, with when it was trained; variants the prior ranked are stale.
+  const ActiveRanker trained = describeActiveRanker(project);
+  EXPECT_EQ(trained.kind, ActiveRanker::Kind::BuiltinTrained);
+  EXPECT_EQ(trained.id, r.rankerId);
+  EXPECT_TRUE(trained.calibrated);
+  EXPECT_EQ(trained.trainedAt.size(), 16u) << trained.trainedAt;  // "YYYY-MM-DD HH:MM"
+  EXPECT_EQ(trained.status, loaded.status());
+  EXPECT_TRUE(rankedBy(r.rankerId, trained));
+  EXPECT_FALSE(rankedBy(prior.id, trained));
+  // A reward model folder inside the project was trained on its clicks; one outside was not.
+  const ActiveRanker own = describeActiveRanker(project, project.dir() / "models/rm-1");
+  EXPECT_TRUE(own.calibrated);
+  EXPECT_EQ(own.id, "llava-rm:rm-1@");
+  EXPECT_TRUE(rankedBy("llava-rm:rm-1@3f2a", own));
+  EXPECT_FALSE(rankedBy("llava-rm:rm-10@3f2a", own));
+  EXPECT_FALSE(describeActiveRanker(project, dir / "installed/rm").calibrated);
   bool registered = false;
   for (const auto& m : project.store().models()) registered |= m.kind == "reward" && m.name == r.rankerId;
   EXPECT_TRUE(registered);

@@ -1,6 +1,7 @@
 // The studio window in a real X server: opens a project on the demo products, shows the shot on
 // the canvas, zooms, persists edits, refuses bad shots, and saves a screenshot to look at.
 
+#include <QAbstractButton>
 #include <QAction>
 #include <QClipboard>
 #include <QComboBox>
@@ -8,9 +9,10 @@
 #include <QListWidget>
 #include <QMessageBox>
 #include <QMimeData>
+#include <QPushButton>
 #include <QSettings>
-#include <QSpinBox>
 #include <QSignalSpy>
+#include <QSpinBox>
 #include <QTableWidget>
 #include <QTemporaryDir>
 #include <QtTest>
@@ -19,20 +21,21 @@
 #include <QUndoStack>
 #include <filesystem>
 
-#include "core/image/image_io.h"
-#include "core/project/project.h"
 #include "core/base/resources.h"
 #include "core/base/version.h"
+#include "core/image/image_io.h"
+#include "core/project/project.h"
+#include "gui_demo_window.h"
+#include "gui_test_support.h"
+#include "tests/tiny_models.h"
 #include "widgets/generate_panel.h"
 #include "widgets/gpu_hud.h"
 #include "widgets/job_queue.h"
-#include "widgets/model_manager.h"
 #include "widgets/main_window.h"
+#include "widgets/model_manager.h"
 #include "widgets/product_canvas.h"
 #include "widgets/product_panel.h"
 #include "widgets/prompts_panel.h"
-#include "tests/tiny_models.h"
-#include "gui_demo_window.h"
 
 using caig::ui::MainWindow;
 
@@ -129,7 +132,8 @@ class MainWindowTest : public QObject {
     auto* box = window.findChild<QMessageBox*>("rankingHelp");
     QVERIFY(box);
     QTRY_VERIFY(box->isVisible());
-    QVERIFY(box->informativeText().contains("P(beats original)"));
+    QVERIFY(box->informativeText().contains("Predicted CTR lift"));
+    QVERIFY(box->informativeText().contains("uncalibrated"));
     QVERIFY(box->informativeText().contains("uncalibrated"));
     QVERIFY(box->grab().save(QStringLiteral(CAIG_SCREENSHOT_DIR "/gui_help_ranking.png")));
     box->accept();
@@ -303,6 +307,89 @@ class MainWindowTest : public QObject {
     QCOMPARE(window.canvas()->image().size(), QSize(512, 512));
     QVERIFY(window.grab().save(QStringLiteral(CAIG_SCREENSHOT_DIR "/gui_generate.png")));
     qunsetenv("CAIG_ISNET_DIR");
+  }
+
+  // Variants and products are deleted from the grid and the product list (Delete key, right
+  // click), after a question that Cancel leaves unanswered; the files go with the records.
+  void deletesVariantsAndProducts() {
+    QTemporaryDir tmp;
+    MainWindow window;
+    showDemo(window, tmp, QSize(1400, 900));
+    if (QTest::currentTestFailed()) return;
+    caig::Project& project = *window.project();
+    const qint64 id = window.currentProductId();
+    for (int i = 0; i < 3; ++i) {
+      const std::string file = "variants/v" + std::to_string(i) + ".png";
+      caig::saveImage(project.absolute(file), cv::Mat(64, 64, CV_8UC3, cv::Scalar(40 * i, 90, 200)));
+      caig::Variant v;
+      v.productId = id;
+      v.imagePath = file;
+      v.seed = i;
+      project.store().addVariant(v);
+    }
+    window.showProduct(id);
+    auto* grid = window.findChild<QListWidget*>("variantList");
+    QCOMPARE(grid->count(), 3);
+    bool menuHasDelete = false;
+    for (QAction* a : grid->actions()) menuHasDelete |= a->text().startsWith("Delete");
+    QVERIFY(menuHasDelete);
+    QCOMPARE(grid->contextMenuPolicy(), Qt::ActionsContextMenu);
+    window.activateWindow();
+    QVERIFY(QTest::qWaitForWindowActive(&window));
+
+    // Cancel: nothing changes.
+    grid->setFocus();
+    grid->item(0)->setSelected(true);
+    grid->item(1)->setSelected(true);
+    caig::test::onNextModal([](QWidget* modal) {
+      QVERIFY(modal->objectName() == "confirmDelete");
+      QTest::keyClick(modal, Qt::Key_Escape);
+    });
+    QTest::keyClick(grid, Qt::Key_Delete);
+    QCOMPARE(project.store().variants(id).size(), 3u);
+
+    // Delete: two records and their files go.
+    const QList<qint64> chosen = {grid->item(0)->data(Qt::UserRole).toLongLong(),
+                                  grid->item(1)->data(Qt::UserRole).toLongLong()};
+    caig::test::onNextModal([](QWidget* modal) {
+      auto* box = qobject_cast<QMessageBox*>(modal);
+      QVERIFY(box && box->text().contains("2 variants"));
+      for (QAbstractButton* b : box->buttons()) {
+        if (b->text() == "Delete") b->click();
+      }
+    });
+    QTest::mouseClick(window.findChild<QPushButton*>("deleteVariantsButton"), Qt::LeftButton);  // the button this time
+    const auto left = project.store().variants(id);
+    QCOMPARE(left.size(), 1u);
+    QVERIFY(!chosen.contains(left[0].id));
+    QCOMPARE(grid->count(), 1);
+    int files = 0;
+    for (int i = 0; i < 3; ++i)
+      files += std::filesystem::exists(project.absolute("variants/v" + std::to_string(i) + ".png"));
+    QCOMPARE(files, 1);
+
+    // The product: Delete in the product list; the window moves on to another product.
+    auto* products = window.findChild<QListWidget*>("productList");
+    window.activateWindow();
+    QVERIFY(QTest::qWaitForWindowActive(&window));
+    products->setFocus();
+    const std::string shot = project.store().product(id)->imagePath;
+    caig::test::onNextModal([](QWidget* modal) {
+      auto* box = qobject_cast<QMessageBox*>(modal);
+      QVERIFY(box && box->text().contains("1 variant"));
+      for (QAbstractButton* b : box->buttons()) {
+        if (b->text() == "Delete") b->click();
+      }
+    });
+    QTest::keyClick(products, Qt::Key_Delete);
+    QVERIFY(!project.store().product(id));
+    QCOMPARE(products->count(), 2);
+    QCOMPARE(project.store().products().size(), 2u);
+    QVERIFY(window.currentProductId() != id && window.currentProductId() != 0);
+    QVERIFY(!std::filesystem::exists(project.absolute(shot)));
+    QVERIFY(!std::filesystem::exists(project.absolute("variants/v2.png")));
+    QVERIFY(window.canvas()->hasImage());
+    caig::test::screenshot(window, "gui_after_delete.png");
   }
 
   // With no cutout at all, the Keep brush paints a mask from nothing; undo removes it again.
