@@ -2,11 +2,19 @@
 #include "core/base/user_message.h"
 
 #include <QFutureWatcher>
+#include <QTimer>
 #include <QtConcurrent>
 #include <algorithm>
 #include <map>
 
 namespace caig::ui {
+
+namespace {
+// Time left at the pace so far; unknown before the first 2 %.
+double etaFromProgress(double elapsed, double progress) {
+  return progress > 0.02 ? elapsed * (1 - progress) / progress : -1;
+}
+}  // namespace
 
 QString describe(JobState state) {
   switch (state) {
@@ -22,6 +30,18 @@ QString describe(JobState state) {
 JobQueue::JobQueue(QObject* parent) : QObject(parent) {
   watcher_ = new QFutureWatcher<Outcome>(this);
   connect(watcher_, &QFutureWatcher<Outcome>::finished, this, &JobQueue::finishRunning);
+  ticker_ = new QTimer(this);
+  ticker_->setInterval(1000);
+  connect(ticker_, &QTimer::timeout, this, &JobQueue::tick);
+}
+
+void JobQueue::tick() {
+  auto it = jobs_.find(running_);
+  if (it == jobs_.end() || it->second.info.state != JobState::Running) return;
+  JobInfo& info = it->second.info;
+  info.elapsedSeconds = it->second.timer.elapsed() / 1000.0;
+  info.etaSeconds = etaFromProgress(info.elapsedSeconds, info.progress);
+  Q_EMIT jobChanged(running_);
 }
 
 JobQueue::~JobQueue() {
@@ -67,6 +87,15 @@ bool JobQueue::hasActive(const QString& kind) const {
 
 double JobQueue::overallProgress() const {
   if (batch_.empty()) return 1.0;
+  const double left = overallEtaSeconds();
+  if (left >= 0) {
+    double spent = 0;
+    for (int id : batch_) {
+      auto it = jobs_.find(id);
+      if (it != jobs_.end() && it->second.info.state != JobState::Queued) spent += it->second.info.elapsedSeconds;
+    }
+    if (spent + left > 0) return spent / (spent + left);
+  }
   double sum = 0;
   for (int id : batch_) {
     auto it = jobs_.find(id);
@@ -189,6 +218,7 @@ void JobQueue::startNext() {
   running_ = job.info.id;
   job.info.state = JobState::Running;
   job.timer.start();
+  ticker_->start();
   Q_EMIT jobChanged(running_);
 
   const int id = running_;
@@ -202,7 +232,7 @@ void JobQueue::startNext() {
       info.progress = std::clamp(fraction, 0.0, 1.0);
       if (!note.isEmpty()) info.note = note;
       info.elapsedSeconds = it->second.timer.elapsed() / 1000.0;
-      info.etaSeconds = info.progress > 0.02 ? info.elapsedSeconds * (1 - info.progress) / info.progress : -1;
+      info.etaSeconds = etaFromProgress(info.elapsedSeconds, info.progress);
       Q_EMIT jobChanged(id);
     }, Qt::QueuedConnection);
   };
@@ -244,6 +274,7 @@ void JobQueue::finishRunning() {
   startNext();
   if (isIdle()) {
     batch_.clear();
+    ticker_->stop();
     Q_EMIT idle();
   }
 }

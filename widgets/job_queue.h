@@ -16,6 +16,7 @@
 
 template <typename T>
 class QFutureWatcher;
+class QTimer;
 
 namespace caig::ui {
 
@@ -80,7 +81,9 @@ class JobQueue : public QObject {
   const JobInfo* job(int id) const;
   bool isIdle() const;
   bool hasActive(const QString& kind) const;  // queued or running
-  // Mean progress over the jobs not finished plus those finished since the queue was last idle.
+  // The batch's share done (the jobs not finished plus those finished since the queue was last
+  // idle): by time when overallEtaSeconds is known (seconds spent / (spent + left)), so the bar
+  // and the time left tell the same story; else the mean of the jobs' own progress.
   double overallProgress() const;
   // Seconds until the batch is done, -1 when unknown: the running job's own estimate plus, for
   // each queued job, the mean duration of this batch's finished jobs of its kind (else of any
@@ -108,6 +111,9 @@ class JobQueue : public QObject {
   };
   void startNext();
   void finishRunning();
+  // Once a second while a job runs: its elapsed time and estimate move on between its progress
+  // reports (a long stage that reports rarely no longer reads "about 0 s left").
+  void tick();
   void swapQueued(int id, int step);
 
   std::map<int, Job> jobs_;
@@ -116,6 +122,7 @@ class JobQueue : public QObject {
   int nextId_ = 1;
   int running_ = 0;
   QFutureWatcher<Outcome>* watcher_ = nullptr;
+  QTimer* ticker_ = nullptr;
 };
 
 }  // namespace caig::ui

@@ -4,6 +4,7 @@
 #include <QSignalSpy>
 #include <QtTest>
 #include <atomic>
+#include <cmath>
 #include <thread>
 
 #include "widgets/job_queue.h"
@@ -120,6 +121,27 @@ class JobQueueTest : public QObject {
     QVERIFY(waitIdle(queue));
     QVERIFY(!queue.hasActive("test"));
     QVERIFY(queue.job(id)->elapsedSeconds >= 0.5);
+  }
+
+  // A stage that reports 20 % and then works for a while: the estimate grows with the time spent
+  // (elapsed x 4 at 20 %) instead of staying at what the first report implied (about 0 s).
+  void etaMovesOnBetweenReports() {
+    JobQueue queue;
+    std::atomic_bool release{false};
+    const int id = queue.enqueue("cutout", "slow stage", [&](JobContext& ctx) -> JobApply {
+      ctx.progress(0.2, "cutting out");
+      while (!release && !ctx.cancelled()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      return [] {};
+    });
+    QTRY_VERIFY(queue.job(id)->progress >= 0.2);
+    QTRY_VERIFY_WITH_TIMEOUT(queue.job(id)->elapsedSeconds >= 2.0, 10000);
+    QVERIFY2(queue.job(id)->etaSeconds >= 4 * 1.9, qPrintable(QStringLiteral("eta %1 after %2 s at 20 %")
+                                                                  .arg(queue.job(id)->etaSeconds)
+                                                                  .arg(queue.job(id)->elapsedSeconds)));
+    // The overall bar agrees with the time left: spent / (spent + left) = 20 % here.
+    QVERIFY2(std::abs(queue.overallProgress() - 0.2) < 0.02, qPrintable(QString::number(queue.overallProgress())));
+    release = true;
+    QVERIFY(waitIdle(queue));
   }
 
   // The batch's ETA: the running job's own estimate plus, per queued job, the mean duration of
