@@ -18,22 +18,6 @@ double percentile(std::vector<float> v, double q) {
   return v[k];
 }
 
-// He et al.'s guided filter with a grey guide (all CV_32F): edges of `p` snap to edges of `guide`.
-cv::Mat guidedFilter(const cv::Mat& guide, const cv::Mat& p, int r, double eps) {
-  const cv::Size k(2 * r + 1, 2 * r + 1);
-  auto box = [&](const cv::Mat& m) {
-    cv::Mat out;
-    cv::boxFilter(m, out, CV_32F, k, {-1, -1}, true, cv::BORDER_REFLECT);
-    return out;
-  };
-  const cv::Mat meanI = box(guide), meanP = box(p);
-  const cv::Mat varI = box(guide.mul(guide)) - meanI.mul(meanI);
-  const cv::Mat covIp = box(guide.mul(p)) - meanI.mul(meanP);
-  const cv::Mat a = covIp / (varI + eps);
-  const cv::Mat b = meanP - a.mul(meanI);
-  return box(a).mul(guide) + box(b);
-}
-
 // Removes specks (components much smaller than the largest) and fills small enclosed holes;
 // larger holes (a mug's handle) stay open.
 cv::Mat cleanMask(const cv::Mat& fg) {
@@ -99,7 +83,11 @@ cv::Mat GrabCutCutout::alpha(const cv::Mat& image) {
   std::vector<float> borderDist;
   for (int y = 0; y < h; ++y) {
     for (int x = 0; x < w; ++x) {
-      const float d = float(cv::norm(lab.at<cv::Vec3f>(y, x) - bg));
+      // Lightness counts half: a shadow or a light falloff on the backdrop is darker, not
+      // another colour, and must not seed the product (a contact shadow joined the bottle).
+      cv::Vec3f diff = lab.at<cv::Vec3f>(y, x) - bg;
+      diff[0] *= 0.5f;
+      const float d = float(cv::norm(diff));
       dist.at<float>(y, x) = d;
       if (border.at<uchar>(y, x)) borderDist.push_back(d);
     }
@@ -140,24 +128,54 @@ cv::Mat GrabCutCutout::alpha(const cv::Mat& image) {
   if (area < params_.minArea || area > params_.maxArea) throw CutoutError(kNothingFound);
 
   if (small.size() == bgr.size() && params_.refineRadius <= 0) return fg;
-  // Back to full size; edges refined by the full-resolution image inside a thin band only,
-  // so the interior stays exactly 255 and the far background exactly 0.
+  // Back to full size, then the soft edge: inside a thin band around the outline, each pixel's
+  // alpha is where its colour lies between the local product colour and the local backdrop
+  // colour (the colour-line model of matting: I = a F + (1 - a) B, so a is the projection of
+  // I - B on F - B), with F and B the means of the sure product and sure backdrop nearby. The
+  // interior stays exactly 255 and the far background exactly 0.
   cv::Mat up;
   cv::resize(fg, up, bgr.size(), 0, 0, cv::INTER_LINEAR);
+  const cv::Mat hard = up > 127;
   const int r = std::max(1, params_.refineRadius * int(std::lround(double(bgr.cols) / w)));
-  cv::Mat grey, guide, p, q;
-  cv::cvtColor(bgr, grey, cv::COLOR_BGR2GRAY);
-  grey.convertTo(guide, CV_32F, 1.0 / 255.0);
-  up.convertTo(p, CV_32F, 1.0 / 255.0);
-  guidedFilter(guide, p, r, params_.refineEps).convertTo(q, CV_8U, 255.0);
-  const cv::Mat edge = (up > 0) & (up < 255);
-  cv::Mat bandMask;
-  cv::morphologyEx(up > 127, bandMask, cv::MORPH_GRADIENT,
-                   cv::getStructuringElement(cv::MORPH_ELLIPSE, {2 * r + 1, 2 * r + 1}));
-  bandMask |= edge;
+  const cv::Mat k = cv::getStructuringElement(cv::MORPH_ELLIPSE, {2 * r + 1, 2 * r + 1});
+  cv::Mat sureFg, sureBg;
+  cv::erode(hard, sureFg, k);
+  cv::dilate(hard, sureBg, k);
+  sureBg = ~sureBg;
+  const cv::Mat edgeBand = ~(sureFg | sureBg);
   cv::Mat out;
   cv::threshold(up, out, 127, 255, cv::THRESH_BINARY);
-  q.copyTo(out, bandMask);
+  if (params_.refineRadius <= 0 || cv::countNonZero(edgeBand) == 0) return out;
+  cv::Mat I, f, b;
+  bgr.convertTo(I, CV_32FC3, 1.0 / 255.0);
+  sureFg.convertTo(f, CV_32F, 1.0 / 255.0);
+  sureBg.convertTo(b, CV_32F, 1.0 / 255.0);
+  const int R = 3 * r + 2;  // the neighbourhood the local colours come from
+  auto localMean = [&](const cv::Mat& weight) {
+    cv::Mat w3, num, den;
+    cv::merge(std::vector<cv::Mat>(3, weight), w3);
+    cv::boxFilter(I.mul(w3), num, CV_32F, {2 * R + 1, 2 * R + 1}, {-1, -1}, false, cv::BORDER_REPLICATE);
+    cv::boxFilter(weight, den, CV_32F, {2 * R + 1, 2 * R + 1}, {-1, -1}, false, cv::BORDER_REPLICATE);
+    cv::Mat den3;
+    cv::merge(std::vector<cv::Mat>(3, den), den3);
+    return std::make_pair(cv::Mat(num / (den3 + 1e-6)), den);
+  };
+  const auto [F, fCount] = localMean(f);
+  const auto [B, bCount] = localMean(b);
+  for (int y = 0; y < out.rows; ++y) {
+    const uchar* inBand = edgeBand.ptr<uchar>(y);
+    uchar* o = out.ptr<uchar>(y);
+    for (int x = 0; x < out.cols; ++x) {
+      if (!inBand[x]) continue;
+      if (fCount.at<float>(y, x) < 1 || bCount.at<float>(y, x) < 1) continue;  // one side unseen: keep hard
+      const cv::Vec3f d = F.at<cv::Vec3f>(y, x) - B.at<cv::Vec3f>(y, x);
+      const float dd = d.dot(d);
+      // Product and backdrop of nearly one colour here: the colours cannot tell, keep the hard edge.
+      if (dd < 0.02f * 0.02f * 3) continue;
+      const float a = (I.at<cv::Vec3f>(y, x) - B.at<cv::Vec3f>(y, x)).dot(d) / dd;
+      o[x] = cv::saturate_cast<uchar>(255.f * std::clamp(a, 0.f, 1.f));
+    }
+  }
   return out;
 }
 

@@ -2,7 +2,9 @@
 // The cutout fallback when the ISNet weights are absent: OpenCV's GrabCut, seeded without user
 // input from what product shots usually look like (the image border is background, the product
 // sits near the centre, and on studio shots it differs in colour from the backdrop). Good on
-// plain backdrops; on busy photos it is a rough start for the mask brush.
+// plain backdrops; on busy photos it is a rough start for the mask brush. A backdrop's shadows
+// (darker, not another colour) are not product; the soft edge follows the colour line between
+// the product and the backdrop next to it.
 
 #include <opencv2/core.hpp>
 
@@ -20,8 +22,9 @@ struct GrabCutParams {
   double colourThreshold = 0.0;
   double minArea = 0.002;  // product area limits, fractions of the image
   double maxArea = 0.97;
-  int refineRadius = 2;     // guided-filter radius at full resolution per working-res pixel
-  double refineEps = 1e-3;  // guided-filter regulariser (intensities in [0, 1])
+  // Half-width of the soft-edge band at full resolution, per working-resolution pixel; alpha
+  // there comes from the local product and backdrop colours (0 = a hard edge).
+  int refineRadius = 2;
 };
 
 class GrabCutCutout : public CutoutEngine {

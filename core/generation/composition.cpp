@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <opencv2/imgproc.hpp>
 
+#include "core/image/foreground.h"
+
 namespace caig {
 namespace {
 
@@ -204,6 +206,8 @@ ProductShot prepareProduct(const cv::Mat& image, const cv::Mat& alpha, const Com
                          " (limit " + std::to_string(params.maxInputSide) + " px per side)");
     productBox(shot.alpha);
   }
+  // The soft edge's colours without the old backdrop's share (no halo on the new background).
+  if (params.estimateForeground) shot.bgr = estimateForeground(shot.bgr, shot.alpha);
   return shot;
 }
 

@@ -48,6 +48,9 @@ struct CompositionParams {
   bool controlOutline = true;             // add the product's 1-px inner silhouette to the control edges
   double featherPx = 1.5;                 // paste-back ramp width inside the alpha edge (0 = hard)
   int maxInputSide = 4096;                // larger product shots are downscaled first (with a note)
+  // Soft-edge pixels get their estimated foreground colour (core/image/foreground.h), so the old
+  // backdrop does not show as a halo; opaque pixels stay bit-identical.
+  bool estimateForeground = true;
   cv::Scalar productFill{255, 255, 255};  // colour of canvas pixels outside the product
   // Room for copy: these fractions of the canvas height, at the top and at the bottom, are kept
   // free of the product (a headline, a call to action); the fill rule applies to what is left.

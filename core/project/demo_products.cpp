@@ -204,9 +204,16 @@ std::vector<Product> importDemoProducts(Project& project, const std::filesystem:
   std::vector<Product> imported;
   project.store().transaction([&] {
     for (const auto& entry : catalog) {
-      imported.push_back(project.importProductShot(demoDir / entry.at("file").get<std::string>(),
-                                                   entry.at("title").get<std::string>(),
-                                                   entry.at("category").get<std::string>()));
+      Product p =
+          project.importProductShot(demoDir / entry.at("file").get<std::string>(), entry.at("title").get<std::string>(),
+                                    entry.at("category").get<std::string>());
+      // The demo shots were rendered with their exact masks: those are their cutouts.
+      if (entry.contains("alpha") && entry.at("alpha").is_string()) {
+        cv::Mat alpha = loadImage(demoDir / entry.at("alpha").get<std::string>());
+        if (alpha.channels() != 1) cv::extractChannel(alpha, alpha, 0);
+        p = project.setCutout(p.id, alpha, "alpha-file");
+      }
+      imported.push_back(std::move(p));
     }
   });
   return imported;

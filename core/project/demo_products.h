@@ -26,7 +26,8 @@ void writeDemoProducts(const std::filesystem::path& dir, int size = 768);
 
 class Project;
 struct Product;
-// Imports every shot listed in `demoDir`/products.json into the project, with its title.
+// Imports every shot listed in `demoDir`/products.json into the project, with its title, and
+// its exact mask (products.json "alpha") as its cutout (engine "alpha-file").
 std::vector<Product> importDemoProducts(Project& project, const std::filesystem::path& demoDir);
 
 }  // namespace caig

@@ -45,6 +45,15 @@ TEST(DemoProducts, ImportIntoAProjectWithTitles) {
   ASSERT_EQ(imported.size(), 3u);
   EXPECT_EQ(imported[0].title, "Amber Eau de Parfum 50 ml");
   EXPECT_EQ(project.store().products().size(), 3u);
+  // Each comes with its exact mask as its cutout.
+  for (const auto& p : imported) {
+    EXPECT_EQ(p.cutoutEngine, "alpha-file");
+    EXPECT_FALSE(project.cutout(p.id).empty());
+  }
+  const cv::Mat perfume = project.cutout(imported[0].id);
+  cv::Mat expected = loadImage(kDemo / "perfume.alpha.png");
+  cv::extractChannel(expected, expected, 0);
+  EXPECT_EQ(cv::norm(perfume, expected, cv::NORM_INF), 0.0);
 }
 
 }  // namespace

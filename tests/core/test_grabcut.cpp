@@ -32,8 +32,26 @@ double iou(const cv::Mat& a, const cv::Mat& b) {
   return uni == 0 ? 0.0 : double(inter) / uni;
 }
 
-// Runs the engine on a shot and returns the IoU with its known alpha, printing it.
-double measure(const fs::path& shot, const fs::path& truth) {
+// The soft edge: mean |alpha - truth| (0..1) over the pixels within 3 px of the true outline
+// (the band where mattes differ; IoU hardly sees it).
+double edgeError(const cv::Mat& alpha, const cv::Mat& truth) {
+  const cv::Mat k = cv::getStructuringElement(cv::MORPH_ELLIPSE, {7, 7});
+  cv::Mat inside = truth > 127, grown, shrunk;
+  cv::dilate(inside, grown, k);
+  cv::erode(inside, shrunk, k);
+  const cv::Mat band = grown & ~shrunk;
+  cv::Mat d;
+  cv::absdiff(alpha, truth, d);
+  return cv::mean(d, band)[0] / 255.0;
+}
+
+struct CutoutScore {
+  double iou = 0, edge = 0, hardEdge = 0;
+};
+
+// Runs the engine on a shot and scores it against its known alpha, printing the figures: IoU,
+// the edge error, and the edge error of the same mask made hard (what the refinement gains).
+CutoutScore measure(const fs::path& shot, const fs::path& truth) {
   const cv::Mat image = loadImage(shot);
   const cv::Mat expected = loadAlpha(truth);
   GrabCutCutout engine;
@@ -42,23 +60,33 @@ double measure(const fs::path& shot, const fs::path& truth) {
   const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   EXPECT_EQ(alpha.type(), CV_8UC1);
   EXPECT_EQ(alpha.size(), image.size());
-  const double v = iou(alpha, expected);
+  CutoutScore s;
+  s.iou = iou(alpha, expected);
+  s.edge = edgeError(alpha, expected);
+  const cv::Mat hard = alpha > 127;
+  s.hardEdge = edgeError(hard, expected);
   // CAIG_CUTOUT_DUMP=dir keeps the masks for a look.
   if (const char* dump = std::getenv("CAIG_CUTOUT_DUMP"); dump && *dump) {
     saveImage(fs::path(dump) / shot.filename(), alpha);
   }
-  std::printf("[ grabcut  ] %-28s %4dx%-4d IoU %.3f  (%.0f ms)\n", shot.filename().c_str(), image.cols, image.rows, v,
-              ms);
-  return v;
+  std::printf("[ grabcut  ] %-28s %4dx%-4d IoU %.3f  edge error %.3f (hard mask %.3f)  (%.0f ms)\n",
+              shot.filename().c_str(), image.cols, image.rows, s.iou, s.edge, s.hardEdge, ms);
+  return s;
 }
 
 TEST(GrabCut, DemoShotsOnStudioPaper) {
-  // Measured IoU: perfume 0.951 (the contact shadow under the bottle joins the product),
-  // mug 0.998, jar 0.999 (white jar on white paper: found by the centre prior and its edges).
+  // Measured IoU: perfume 1.000 (its contact shadow is darker backdrop, not product: 0.953 when
+  // lightness counted in full), mug 0.999, jar 0.999 (white jar on white paper: found by the
+  // centre prior and its edges). Edge error over the 3 px either side of the true outline, where
+  // the masks are soft: 0.013 / 0.016 / 0.013, half the hard mask's (0.026 / 0.033 / 0.031);
+  // the guided filter used before gave 0.142 / 0.096 / 0.107 (a halo of partial alpha outside).
   const std::pair<const char*, double> shots[] = {{"perfume", 0.93}, {"mug", 0.98}, {"jar", 0.98}};
   for (const auto& [name, floor] : shots) {
     SCOPED_TRACE(name);
-    EXPECT_GE(measure(kDemo / (std::string(name) + ".png"), kDemo / (std::string(name) + ".alpha.png")), floor);
+    const CutoutScore s = measure(kDemo / (std::string(name) + ".png"), kDemo / (std::string(name) + ".alpha.png"));
+    EXPECT_GE(s.iou, floor);
+    EXPECT_LT(s.edge, 0.03);
+    EXPECT_LT(s.edge, 0.75 * s.hardEdge) << "the soft edge is closer to the truth than a hard one";
   }
 }
 
@@ -66,22 +94,74 @@ TEST(GrabCut, CompositesOnPlainAndBusyBackgrounds) {
   // plain_*: studio-like backdrops; busy_*: crops of darknet's example photos. Floors sit a
   // little under the measured IoU (in brackets). On busy photos an automatic seed cannot know
   // which object is the product: the eagle standing behind the perfume is in the centre box
-  // and kept with it (0.636); the mug's dark inside, enclosed, is left out as a hole (0.916).
+  // and kept with it (0.637); the mug's dark inside, enclosed, is left out as a hole (0.900).
+  // On busy photos the colour-line edge is no better than a hard one (the local backdrop mean
+  // mixes several objects): edge error 0.12 against 0.115 for the mug on the dog photo.
   const std::pair<const char*, double> shots[] = {
       {"plain_white_box", 0.98},     // 1.000
-      {"plain_slate_mug", 0.96},     // 0.983
-      {"plain_sand_perfume", 0.97},  // 0.998
-      {"busy_dog_mug", 0.88},        // 0.916
-      {"busy_horses_jar", 0.96},     // 0.992
-      {"busy_eagle_perfume", 0.58},  // 0.636
-      {"busy_person_box", 0.98},     // 1.000
+      {"plain_slate_mug", 0.96},     // 0.989
+      {"plain_sand_perfume", 0.97},  // 0.994
+      {"busy_dog_mug", 0.87},        // 0.900
+      {"busy_horses_jar", 0.96},     // 0.991
+      {"busy_eagle_perfume", 0.58},  // 0.637
+      {"busy_person_box", 0.98},     // 0.999
   };
   for (const auto& [name, floor] : shots) {
     SCOPED_TRACE(name);
     const fs::path shot = kCutoutData / (std::string(name) + ".png");
     ASSERT_TRUE(fs::exists(shot)) << shot;
-    EXPECT_GE(measure(shot, kCutoutData / (std::string(name) + ".alpha.png")), floor);
+    EXPECT_GE(measure(shot, kCutoutData / (std::string(name) + ".alpha.png")).iou, floor);
   }
+}
+
+// A product standing on a table top that runs out of the frame at the bottom: the floor's colour
+// differs from the wall's (so a single backdrop colour calls it product), but it is one plain band
+// across the whole bottom edge, and the cutout must leave it out.
+TEST(GrabCut, LeavesOutAFloorStripAtTheFrameBottom) {
+  const int side = 384, floorTop = 270;
+  cv::Mat shot(side, side, CV_8UC3);
+  cv::RNG rng(3);
+  for (int y = 0; y < side; ++y) {
+    const cv::Scalar c = y < floorTop ? cv::Scalar(222, 224, 226) * (1.0 - 0.05 * y / side)
+                                      : cv::Scalar(112, 141, 168) * (1.0 + 0.15 * (y - floorTop) / (side - floorTop));
+    shot.row(y).setTo(c);
+  }
+  cv::Mat noise(shot.size(), CV_16SC3);
+  rng.fill(noise, cv::RNG::NORMAL, 0, 2);
+  cv::Mat noisy;
+  shot.convertTo(noisy, CV_16SC3);
+  noisy += noise;
+  noisy.convertTo(shot, CV_8UC3);
+  // The demo mug, cut out with its exact alpha, standing on the table.
+  const cv::Mat mug = loadImage(kDemo / "mug.png");
+  const cv::Mat mugAlpha = loadAlpha(kDemo / "mug.alpha.png");
+  const cv::Rect box = cv::boundingRect(mugAlpha > 0);
+  const double f = 200.0 / box.height;
+  cv::Mat m, a;
+  cv::resize(mug(box), m, {}, f, f, cv::INTER_AREA);
+  cv::resize(mugAlpha(box), a, m.size(), 0, 0, cv::INTER_AREA);
+  const cv::Rect at((side - m.cols) / 2, 330 - m.rows, m.cols, m.rows);
+  cv::Mat truth = cv::Mat::zeros(shot.size(), CV_8UC1);
+  a.copyTo(truth(at));
+  for (int y = 0; y < m.rows; ++y) {
+    for (int x = 0; x < m.cols; ++x) {
+      const float w = a.at<uchar>(y, x) / 255.f;
+      cv::Vec3b& p = shot.at<cv::Vec3b>(at.y + y, at.x + x);
+      const cv::Vec3b q = m.at<cv::Vec3b>(y, x);
+      for (int k = 0; k < 3; ++k) p[k] = cv::saturate_cast<uchar>(w * q[k] + (1 - w) * p[k]);
+    }
+  }
+  GrabCutCutout engine;
+  const cv::Mat alpha = engine.alpha(shot);
+  const double v = iou(alpha, truth);
+  const int floorKept = cv::countNonZero((alpha > 127)(cv::Rect(0, 340, side, side - 340)));
+  std::printf("[ grabcut  ] mug on a table top           IoU %.3f, %d pixels of the floor strip kept\n", v, floorKept);
+  if (const char* dump = std::getenv("CAIG_CUTOUT_DUMP"); dump && *dump) {
+    saveImage(fs::path(dump) / "floor_strip.png", shot);
+    saveImage(fs::path(dump) / "floor_strip.alpha.png", alpha);
+  }
+  EXPECT_GE(v, 0.9);
+  EXPECT_LT(floorKept, side);  // less than one row's worth below the mug
 }
 
 TEST(GrabCut, InterfaceAndErrors) {

@@ -44,6 +44,18 @@ namespace {
 void showDemo(MainWindow& window, const QTemporaryDir& tmp, QSize size = QSize(1280, 800)) {
   caig::test::openDemoWindow(window, tmp.filePath("p"), size);
 }
+
+// The demo products come cut out with their exact masks; the cutout tests start from none.
+void forgetCutout(MainWindow& window) {
+  const qint64 id = window.currentProductId();
+  auto product = window.project()->store().product(id);
+  QVERIFY(product && product->cutoutEngine == "alpha-file");
+  product->cutoutPath.clear();
+  product->cutoutEngine.clear();
+  window.project()->store().updateProduct(*product);
+  window.showProduct(id);
+  QVERIFY(!window.canvas()->hasMask());
+}
 }  // namespace
 
 class MainWindowTest : public QObject {
@@ -223,6 +235,8 @@ class MainWindowTest : public QObject {
     MainWindow window;
     showDemo(window, tmp, QSize(1400, 900));
     if (QTest::currentTestFailed()) return;
+    forgetCutout(window);
+    if (QTest::currentTestFailed()) return;
     const qint64 id = window.currentProductId();
 
     QSignalSpy done(&window, &MainWindow::cutoutFinished);
@@ -272,6 +286,8 @@ class MainWindowTest : public QObject {
     qputenv("CAIG_ISNET_DIR", tmp.filePath("no-isnet").toUtf8());
     MainWindow window;
     showDemo(window, tmp, QSize(1500, 950));
+    if (QTest::currentTestFailed()) return;
+    forgetCutout(window);
     if (QTest::currentTestFailed()) return;
     const qint64 id = window.currentProductId();
 
@@ -397,6 +413,8 @@ class MainWindowTest : public QObject {
     QTemporaryDir tmp;
     MainWindow window;
     showDemo(window, tmp);
+    if (QTest::currentTestFailed()) return;
+    forgetCutout(window);
     if (QTest::currentTestFailed()) return;
     const qint64 id = window.currentProductId();
     auto* canvas = window.canvas();
