@@ -21,7 +21,7 @@ ExportDialog::ExportDialog(int variantCount, const QString& folder, QWidget* par
   setWindowTitle(tr("Export %n Variant(s)", nullptr, variantCount));
   auto* sizes = new QVBoxLayout;
   for (const std::string& id : caig::exportPresetIds()) {
-    auto* box = new QCheckBox(QString::fromStdString(caig::adPreset(id).label), this);
+    auto* box = new QCheckBox(QString::fromStdString(caig::adPresetText(caig::adPreset(id))), this);
     box->setObjectName(QStringLiteral("preset_") + QString::fromStdString(id));
     box->setChecked(true);
     connect(box, &QCheckBox::toggled, this, &ExportDialog::validate);

@@ -50,7 +50,7 @@ GeneratePanel::GeneratePanel(QWidget* parent) : QWidget(parent) {
   preset_ = new QComboBox(this);
   preset_->setObjectName("presetCombo");
   for (const auto& p : caig::adPresets()) {
-    preset_->addItem(QStringLiteral("%1  (%2×%3)").arg(q(p.label)).arg(p.size.width).arg(p.size.height), q(p.id));
+    preset_->addItem(q(caig::adPresetText(p)), q(p.id));
   }
   preset_->setCurrentIndex(std::max(0, preset_->findData(QStringLiteral("1:1-1080"))));
 
@@ -58,12 +58,15 @@ GeneratePanel::GeneratePanel(QWidget* parent) : QWidget(parent) {
   variants_->setObjectName("variantCount");
   variants_->setRange(1, 16);
   variants_->setValue(4);
+  variants_->setSuffix(tr(" prompts"));  // the counts say what they count
   variants_->setToolTip(tr("Prompts to render: the pinned and new ones of the Prompts dock first, the built-in "
                            "planner writes the rest"));
   perPrompt_ = new QSpinBox(this);
   perPrompt_->setObjectName("variantsPerPrompt");
   perPrompt_->setRange(1, 8);
   perPrompt_->setValue(1);
+  perPrompt_->setPrefix(tr("× "));
+  perPrompt_->setSuffix(tr(" each"));
   perPrompt_->setToolTip(tr("Variants of each prompt, each with its own seed"));
   auto* countRow = new QHBoxLayout;
   countRow->addWidget(variants_, 1);
@@ -89,6 +92,8 @@ GeneratePanel::GeneratePanel(QWidget* parent) : QWidget(parent) {
   promptCount_->setObjectName("promptCount");
   promptCount_->setRange(1, 16);
   promptCount_->setValue(4);
+  promptCount_->setSuffix(tr(" new"));
+  promptCount_->setToolTip(tr("How many prompts Write prompts adds to the Prompts dock"));
   writePrompts_ = new QPushButton(tr("Write prompts"), this);
   writePrompts_->setObjectName("writePromptsButton");
   auto* promptRow = new QHBoxLayout;
@@ -115,7 +120,7 @@ GeneratePanel::GeneratePanel(QWidget* parent) : QWidget(parent) {
   auto* form = new QFormLayout(this);
   form->addRow(tr("Engine"), engine_);
   form->addRow(tr("Ad size"), preset_);
-  form->addRow(tr("Prompts × variants"), countRow);
+  form->addRow(tr("Render"), countRow);
   form->addRow(tr("Seed"), seedRow);
   for (const auto& kind : generatorKinds()) {
     if (QGroupBox* box = buildSettings(kind)) form->addRow(box);

@@ -144,7 +144,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     auto follow = [this, presets] {
       try {
         const auto& preset = caig::adPreset(presets->currentData().toString().toStdString());
-        canvas_->placementView()->setAdSize({preset.size.width, preset.size.height}, q(preset.label));
+        canvas_->placementView()->setAdSize({preset.size.width, preset.size.height}, q(caig::adPresetText(preset)));
       } catch (const caig::CompositionError&) {
       }  // no preset chosen: the frame keeps its size
     };

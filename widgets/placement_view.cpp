@@ -139,22 +139,26 @@ void PlacementView::paint(QPainter& p) {
   p.drawRect(frame);
 
   const QString size = QStringLiteral("%1×%2").arg(adSize_.width()).arg(adSize_.height());
-  QString caption = adLabel_.isEmpty() ? size : QStringLiteral("%1  (%2)").arg(adLabel_, size);
+  QString caption = adLabel_.isEmpty() ? size : adLabel_;  // the label names the size already
   if (!hasProduct()) {
     p.setPen(QColor(0x40, 0x40, 0x40));
     p.drawText(frame, Qt::AlignCenter | Qt::TextWordWrap, tr("Cut out the product first (Ctrl+K) to place it"));
   } else if (!override_) {
-    caption += tr("   ·   CAIG default placement");
+    caption += tr("  ·  CAIG default placement");
   } else {
     const auto o = current();
-    caption += tr("   ·   scale %1%   ·   moved %2%, %3%   ·   double-click to reset")
+    caption += tr("  ·  scale %1%  ·  moved %2%, %3%  ·  double-click to reset")
                    .arg(qRound(o.scale * 100))
                    .arg(o.dx * 100, 0, 'f', 1)
                    .arg(o.dy * 100, 0, 'f', 1);
   }
   p.setPen(QColor(0xd0, 0xd3, 0xd8));
-  p.drawText(QRectF(0, frame.bottom() + 6, surface_->width(), kMargin - 8), Qt::AlignHCenter | Qt::AlignTop,
-             caption);
+  // Wrapped, never clipped, in a narrow canvas: two lines fit under the frame.
+  QFont small = p.font();
+  small.setPointSizeF(small.pointSizeF() * 0.9);
+  p.setFont(small);
+  p.drawText(QRectF(8, frame.bottom() + 4, surface_->width() - 16, kMargin - 4),
+             Qt::AlignHCenter | Qt::AlignTop | Qt::TextWordWrap, caption);
 }
 
 void PlacementView::propose(const caig::PlacementOverride& candidate) {

@@ -35,7 +35,8 @@ class PlacementView : public QObject {
   // to place yet.
   void setProduct(const QImage& image, const QImage& mask);
   bool hasProduct() const { return !crop_.isNull(); }
-  // The ad size to frame (an adPresets() size) and its name for the caption.
+  // The ad size to frame (an adPresets() size) and its name with its size (adPresetText) for the
+  // caption; without a name the caption shows the size.
   void setAdSize(QSize size, const QString& label = {});
   QSize adSize() const { return adSize_; }
   // The product's stored placement; none = CAIG's default. Not an edit (no signal).

@@ -39,14 +39,15 @@ void requireAlpha(const cv::Mat& m, cv::Size size, const char* what) {
 
 const std::vector<AdPreset>& adPresets() {
   static const std::vector<AdPreset> presets = {
-      {"1:1-512", "Square 512", {512, 512}},
-      {"1:1-1024", "Square 1024", {1024, 1024}},
-      {"1:1-1080", "Square 1080 (feed)", {1080, 1080}},
-      {"4:5", "Portrait 4:5 (1080x1350)", {1080, 1350}},
-      {"9:16", "Story 9:16 (1080x1920)", {1080, 1920}},
-      {"1.91:1", "Landscape 1.91:1 (1200x628)", {1200, 628}},
+      {"1:1-512", "Square", {512, 512}},         {"1:1-1024", "Square", {1024, 1024}},
+      {"1:1-1080", "Square feed", {1080, 1080}}, {"4:5", "Portrait 4:5", {1080, 1350}},
+      {"9:16", "Story 9:16", {1080, 1920}},      {"1.91:1", "Landscape 1.91:1", {1200, 628}},
   };
   return presets;
+}
+
+std::string adPresetText(const AdPreset& preset) {
+  return preset.label + " \u00b7 " + std::to_string(preset.size.width) + "\u00d7" + std::to_string(preset.size.height);
 }
 
 const AdPreset& adPreset(const std::string& id) {

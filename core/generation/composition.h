@@ -22,9 +22,12 @@ class CompositionError : public std::runtime_error {
 
 struct AdPreset {
   std::string id;     // "1:1-1080", "4:5", ...
-  std::string label;  // shown in the UI
+  std::string label;  // its name, without the size: "Portrait 4:5"
   cv::Size size;      // final export size in pixels
 };
+
+// How the UI names a preset, with its size once: "Portrait 4:5 · 1080×1350".
+std::string adPresetText(const AdPreset& preset);
 
 // 1:1 (512, 1024, 1080), 4:5 (1080x1350), 9:16 (1080x1920), 1.91:1 (1200x628).
 const std::vector<AdPreset>& adPresets();
