@@ -5,7 +5,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$here/packaging/build.sh" caig-studio caig
 # The ISNet cutout weights, as the test command fetches them; the studio works without them
-# (GrabCut cutouts, with a halo) and says so.
+# (GrabCut cutouts) and says so.
 if ! bash "$here/packaging/fetch-isnet.sh"; then
   echo "studio.sh: could not fetch the ISNet cutout weights (above); cutouts use GrabCut until" \
        "'bash packaging/fetch-isnet.sh' succeeds" >&2
