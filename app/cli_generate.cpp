@@ -18,6 +18,7 @@
 #include "core/project/project.h"
 #include "core/ranking/builtin_ranker.h"
 #include "core/ranking/compare_math.h"
+#include "core/ranking/variant_ranking.h"
 #include "core/training/rm_training.h"
 
 namespace fs = std::filesystem;
@@ -139,10 +140,9 @@ void printRanking(const GenerationOutcome& result, const std::vector<Variant>& s
   for (const auto& [rank, i] : order) {
     const Variant& v = saved[i];
     std::string lift = "-", verdict = "-";
-    if (v.vsOriginal && v.vsOriginalStdError) {
-      const CtrLift l = ctrLiftFromDifference(*v.vsOriginal, *v.vsOriginalStdError);
-      lift = formatLiftInterval(l);
-      verdict = verdictText(l.verdict);
+    if (const auto l = liftOverOriginal(v)) {
+      lift = formatLiftInterval(*l);
+      verdict = verdictText(l->verdict);
     }
     // The minus sign is 3 bytes and 1 column: pad by what the terminal shows.
     auto padded = [](const std::string& s, std::size_t width) {

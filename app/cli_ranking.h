@@ -19,9 +19,10 @@ namespace caig::cli {
 
 // Creative i's lift over the first (the reference), with the ranker's own uncertainty when
 // `bases` holds one per creative (CtrRanker::uncertaintyBasis).
-inline CtrLift liftOverFirst(const RankingResult& r, std::size_t i, const std::vector<std::vector<double>>& bases) {
+inline CtrLift liftOverFirst(const CtrRanker& ranker, const RankingResult& r, std::size_t i,
+                             const std::vector<std::vector<double>>& bases) {
   const LogitEstimate e = versusReference(r, i, bases);
-  return ctrLiftFromDifference(e.logit, e.stdError);
+  return ctrLiftFromDifference(e.logit, e.stdError, 1.96, ranker.ctrScale().value_or(1.0));
 }
 
 // The document's head and one entry per creative; callers add what their ranker knows more.
@@ -34,7 +35,7 @@ inline nlohmann::json rankingJson(const CtrRanker& ranker, const RankingResult& 
                    {"comparisons", r.comparisons},
                    {"creatives", nlohmann::json::array()}};
   for (std::size_t i = 0; i < files.size(); ++i) {
-    const CtrLift lift = liftOverFirst(r, i, bases);
+    const CtrLift lift = liftOverFirst(ranker, r, i, bases);
     j["creatives"].push_back(
         {{"file", files[i].string()},
          {"rank", r.rank[i]},
@@ -60,7 +61,7 @@ inline void printRankingTable(const CtrRanker& ranker, const RankingResult& r,
   std::iota(order.begin(), order.end(), 0);
   std::sort(order.begin(), order.end(), [&](std::size_t x, std::size_t y) { return r.rank[x] < r.rank[y]; });
   for (const std::size_t i : order) {
-    const CtrLift lift = liftOverFirst(r, i, bases);
+    const CtrLift lift = liftOverFirst(ranker, r, i, bases);
     const std::string readout =
         i == 0 ? std::string("reference") : formatLiftInterval(lift) + ", " + verdictText(lift.verdict);
     std::printf("%4d  %+6.2f +- %5.2f   %17s  %s  %s%s\n", r.rank[i], r.score[i], r.stdError[i],

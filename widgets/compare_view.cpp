@@ -37,13 +37,9 @@ QColor scale(double p) {
 // P(A beats B) with its interval, the same numbers as the lift (core liftBetween: the ranker's own
 // uncertainty where it has one).
 caig::WinEstimate estimate(const VariantView& a, const VariantView& b) {
-  const auto l = caig::liftBetween(a.variant, b.variant);
-  if (!l) return {};
-  caig::WinEstimate w;
-  w.p = caig::winProbabilityOfLift(l->lift);
-  w.low = caig::winProbabilityOfLift(l->low);
-  w.high = caig::winProbabilityOfLift(l->high);
-  return w;
+  const auto e = caig::logitBetween(a.variant, b.variant);
+  if (!e) return {};
+  return caig::winProbability(e->logit, e->stdError, 0.0, 0.0);
 }
 
 }  // namespace

@@ -487,6 +487,8 @@ std::vector<Variant> saveGeneration(Project& project, const GenerationInput& inp
             s.stdError = r.stdError;
             s.vsOriginal = r.vsOriginal;
             s.vsOriginalStdError = r.vsOriginalStdError;
+            s.uncertaintyBasis = r.uncertaintyBasis;
+            s.ctrScale = r.ctrScale;
           }
         }
       }

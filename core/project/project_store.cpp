@@ -128,12 +128,14 @@ CREATE TABLE product_placements (
 )sql",
     // 4 -> 5: what the CTR readout needs of a ranking: the score's standard error, the logit of
     // P(beats the original) with its standard error (the lift over the original), and the
-    // ranker's uncertainty basis (numbers separated by spaces; NULL when the ranker has none).
+    // ranker's uncertainty basis (numbers separated by spaces; NULL when the ranker has none) and
+    // its CTR scale (log CTR ratio per logit; NULL when not fitted to clicks).
     R"sql(
 ALTER TABLE variants ADD COLUMN std_error REAL;
 ALTER TABLE variants ADD COLUMN vs_original REAL;
 ALTER TABLE variants ADD COLUMN vs_original_std_error REAL;
 ALTER TABLE variants ADD COLUMN uncertainty_basis TEXT;
+ALTER TABLE variants ADD COLUMN ctr_scale REAL;
 )sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == ProjectStore::kSchemaVersion,
@@ -648,10 +650,10 @@ std::vector<double> decodeBasis(const std::string& text) {
 void ProjectStore::setRanking(int64_t variantId, const StoredRanking& r) {
   Statement s(db_,
               "UPDATE variants SET score = ?, rank = ?, win_probability = ?, ranker_id = ?, std_error = ?,"
-              " vs_original = ?, vs_original_std_error = ?, uncertainty_basis = ? WHERE id = ?");
+              " vs_original = ?, vs_original_std_error = ?, uncertainty_basis = ?, ctr_scale = ? WHERE id = ?");
   s.bind(1, r.score).bind(2, r.rank).bind(3, r.winProbability).bind(4, r.rankerId).bind(5, r.stdError);
   s.bind(6, r.vsOriginal).bind(7, r.vsOriginalStdError).bind(8, encodeBasis(r.uncertaintyBasis));
-  s.bind(9, variantId).run();
+  s.bind(9, r.ctrScale).bind(10, variantId).run();
   if (sqlite3_changes(db_) == 0) throw StoreError("no variant with id " + std::to_string(variantId));
 }
 
@@ -663,7 +665,7 @@ void ProjectStore::setFavourite(int64_t variantId, bool favourite) {
 namespace {
 constexpr const char* kVariantColumns =
     "SELECT id, product_id, prompt_id, image_path, seed, params_json, favourite, score, rank, win_probability,"
-    " ranker_id, std_error, vs_original, vs_original_std_error, uncertainty_basis FROM variants";
+    " ranker_id, std_error, vs_original, vs_original_std_error, uncertainty_basis, ctr_scale FROM variants";
 Variant readVariant(const Statement& s) {
   Variant v;
   v.id = s.i64(0);
@@ -681,6 +683,7 @@ Variant readVariant(const Statement& s) {
   v.vsOriginal = s.optF64(12);
   v.vsOriginalStdError = s.optF64(13);
   v.uncertaintyBasis = decodeBasis(s.text(14));
+  v.ctrScale = s.optF64(15);
   return v;
 }
 }  // namespace

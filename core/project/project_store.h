@@ -62,6 +62,7 @@ struct Variant {
   std::optional<double> vsOriginal;
   std::optional<double> vsOriginalStdError;
   std::vector<double> uncertaintyBasis;  // CtrRanker::uncertaintyBasis; empty when unknown
+  std::optional<double> ctrScale;        // CtrRanker::ctrScale of the ranker that ranked it
 };
 
 // One variant's ranking as setRanking stores it.
@@ -74,6 +75,7 @@ struct StoredRanking {
   double vsOriginal = 0;
   double vsOriginalStdError = 0;
   std::vector<double> uncertaintyBasis;
+  std::optional<double> ctrScale;
 };
 
 struct ClickRecord {

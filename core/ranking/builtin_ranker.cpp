@@ -319,6 +319,7 @@ void BuiltinRanker::setWeights(const FeatureVector& w) {
   weights_ = w;
   trained_ = true;
   setCovariance({});
+  ctrScale_.reset();
   heldOutAccuracy_.reset();
   trainedPairs_ = heldOutPairs_ = 0;
 }
@@ -440,11 +441,25 @@ TrainReport BuiltinRanker::trainOnFeatures(const std::vector<std::pair<FeatureVe
   }
   weights_ = w;
   trained_ = true;
+  ctrScale_.reset();  // fitted to the old weights' logits
   trainedPairs_ = report.trainPairs;
   heldOutAccuracy_ = report.validationAccuracy;
   heldOutPairs_ = nVal;
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;
+}
+
+void BuiltinRanker::calibrateCtrScale(const std::vector<std::pair<FeatureVector, FeatureVector>>& pairs,
+                                      const std::vector<double>& logCtrRatios) {
+  if (pairs.size() != logCtrRatios.size()) throw RankerError("builtin ranker: one CTR ratio per pair");
+  double ll = 0, lr = 0;
+  for (std::size_t i = 0; i < pairs.size(); ++i) {
+    if (!std::isfinite(logCtrRatios[i])) continue;
+    const double l = logit(pairs[i].first, pairs[i].second);
+    ll += l * l;
+    lr += l * logCtrRatios[i];
+  }
+  if (ll > 0) ctrScale_ = std::max(0.0, lr / ll);
 }
 
 void BuiltinRanker::save(const std::filesystem::path& path) const {
@@ -457,6 +472,7 @@ void BuiltinRanker::save(const std::filesystem::path& path) const {
   j["heldOutPairs"] = heldOutPairs_;
   j["heldOutAccuracy"] = heldOutAccuracy_ ? nlohmann::json(*heldOutAccuracy_) : nlohmann::json();
   if (!covariance_.empty()) j["weightCovariance"] = covariance_;
+  if (ctrScale_) j["ctrScale"] = *ctrScale_;
   const std::string text = j.dump(2) + "\n";
   io::AtomicFile out(path);
   out.write(text.data(), text.size());
@@ -507,6 +523,13 @@ void BuiltinRanker::loadInto(const std::filesystem::path& path) {
   heldOutAccuracy_.reset();
   const auto acc = j.find("heldOutAccuracy");
   if (acc != j.end() && acc->is_number()) heldOutAccuracy_ = acc->get<double>();
+  const auto scale = j.find("ctrScale");
+  if (scale != j.end()) {
+    if (!scale->is_number() || !std::isfinite(scale->get<double>()) || scale->get<double>() < 0) {
+      fail("'ctrScale' is not a non-negative number");
+    }
+    ctrScale_ = scale->get<double>();
+  }
   // Optional (files written before it was saved have none: uncertainty unknown).
   std::vector<double> cov;
   const auto ci = j.find("weightCovariance");

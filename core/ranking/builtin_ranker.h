@@ -50,6 +50,13 @@ class BuiltinRanker : public CtrRanker {
   std::string id() const override;  // "builtin@1", or "builtin@1:<hash of the weights>" once trained
   double winProbability(const Creative& left, const Creative& right, const RankContext& ctx) override;
   std::string status() const override;
+  std::optional<double> ctrScale() const override { return ctrScale_; }
+  // Fits ctrScale to click pairs: least squares through the origin of log(CTR_first / CTR_second)
+  // on the ranker's logit, over `pairs` (first won) and their `logCtrRatios`. Pairs whose ratio is
+  // not finite are left out; a fit that comes out negative (the ranker disagrees with the clicks)
+  // is 0: no lift predicted. Throws RankerError for mismatched lengths.
+  void calibrateCtrScale(const std::vector<std::pair<FeatureVector, FeatureVector>>& pairs,
+                         const std::vector<double>& logCtrRatios);
   // L^T z(c) with L L^T the weights' covariance (see weightCovariance); empty when unknown.
   std::vector<double> uncertaintyBasis(const Creative& c, const RankContext& ctx) override;
   void prepare(const std::vector<Creative>& creatives, const RankContext& ctx) override;
@@ -90,6 +97,7 @@ class BuiltinRanker : public CtrRanker {
  private:
   FeatureVector weights_;
   std::vector<double> covariance_;
+  std::optional<double> ctrScale_;   // trained weights only; reset when they change
   std::vector<double> basisFactor_;  // L^T, row-major, from covariance_ (Cholesky)
   void setCovariance(std::vector<double> covariance);
   void loadInto(const std::filesystem::path& path);  // load() on a fresh ranker

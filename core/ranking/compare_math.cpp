@@ -25,14 +25,15 @@ WinEstimate winProbability(double scoreA, double stdErrorA, double scoreB, doubl
   return w;
 }
 
-CtrLift ctrLiftFromDifference(double difference, double stdError, double z) {
-  if (!std::isfinite(difference) || !(stdError >= 0) || !(z >= 0)) {
-    throw std::invalid_argument("ctrLift: the difference must be finite, its standard error and z non-negative");
+CtrLift ctrLiftFromDifference(double difference, double stdError, double z, double ctrScale) {
+  if (!std::isfinite(difference) || !(stdError >= 0) || !(z >= 0) || !(ctrScale >= 0)) {
+    throw std::invalid_argument(
+        "ctrLift: the difference must be finite, its standard error, z and the CTR scale non-negative");
   }
   CtrLift out;
-  out.lift = std::expm1(difference);
-  out.low = std::expm1(difference - z * stdError);
-  out.high = std::expm1(difference + z * stdError);
+  out.lift = std::expm1(ctrScale * difference);
+  out.low = std::expm1(ctrScale * (difference - z * stdError));
+  out.high = std::expm1(ctrScale * (difference + z * stdError));
   if (difference - z * stdError > 0) {
     out.verdict = Verdict::LikelyBetter;
   } else if (difference + z * stdError < 0) {

@@ -39,8 +39,10 @@ struct CtrLift {
 
 // se(d) as in winProbability (independent scores). Throws std::invalid_argument like it.
 CtrLift ctrLift(double scoreA, double stdErrorA, double scoreB, double stdErrorB, double z = 1.96);
-// The same from the score difference and its standard error.
-CtrLift ctrLiftFromDifference(double difference, double stdError, double z = 1.96);
+// The same from the logit difference and its standard error. `ctrScale`: log CTR ratio per unit
+// of logit, where a ranker has fitted it to clicks (1 = the Bradley-Terry reading above): the
+// lift is exp(ctrScale d) - 1; the verdict does not depend on it.
+CtrLift ctrLiftFromDifference(double difference, double stdError, double z = 1.96, double ctrScale = 1.0);
 
 // The same number seen the other way: P(A beats B) = (1 + lift) / (2 + lift).
 double winProbabilityOfLift(double lift);

@@ -6,6 +6,7 @@
 // Qt-free and Torch-free: the built-in ranker and the neural reward model both implement it.
 
 #include <opencv2/core.hpp>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -36,6 +37,9 @@ class CtrRanker {
   virtual double winProbability(const Creative& left, const Creative& right, const RankContext& ctx) = 0;
   // One line for the user about how far to trust the numbers.
   virtual std::string status() const { return {}; }
+  // How many log CTR ratios one unit of logit P(a beats b) is worth, where the ranker has fitted
+  // that to clicks (the lift is then exp(scale * logit) - 1); empty: unknown (read as 1).
+  virtual std::optional<double> ctrScale() const { return std::nullopt; }
   // The ranker's own uncertainty, where it knows it: coordinates of a creative in which the
   // standard error of logit P(a beats b) is the distance |basis(a) - basis(b)| (for a linear
   // model with weight covariance L L^T: L^T z). Empty when unknown; the readout then uses the

@@ -49,6 +49,7 @@ std::vector<VariantRanking> rankVariants(CtrRanker& ranker, const cv::Mat& shot,
     v.vsOriginal = e.logit;
     v.vsOriginalStdError = e.stdError;
     v.uncertaintyBasis = bases[i + 1];
+    v.ctrScale = ranker.ctrScale();
   }
   return out;
 }
@@ -68,29 +69,36 @@ LogitEstimate versusReference(const RankingResult& r, std::size_t i, const std::
   return e;
 }
 
-std::optional<CtrLift> liftBetween(const Variant& a, const Variant& b) {
+std::optional<LogitEstimate> logitBetween(const Variant& a, const Variant& b) {
   if (a.vsOriginal && b.vsOriginal && !a.uncertaintyBasis.empty() &&
       a.uncertaintyBasis.size() == b.uncertaintyBasis.size()) {
     double d2 = 0;
     for (std::size_t k = 0; k < a.uncertaintyBasis.size(); ++k) {
       d2 += (a.uncertaintyBasis[k] - b.uncertaintyBasis[k]) * (a.uncertaintyBasis[k] - b.uncertaintyBasis[k]);
     }
-    return ctrLiftFromDifference(*a.vsOriginal - *b.vsOriginal, std::sqrt(d2));
+    return LogitEstimate{*a.vsOriginal - *b.vsOriginal, std::sqrt(d2)};
   }
   if (!a.score || !b.score) return std::nullopt;
-  return ctrLift(*a.score, a.stdError.value_or(0), *b.score, b.stdError.value_or(0));
+  const double sa = a.stdError.value_or(0), sb = b.stdError.value_or(0);
+  return LogitEstimate{*a.score - *b.score, std::sqrt(sa * sa + sb * sb)};
+}
+
+std::optional<CtrLift> liftBetween(const Variant& a, const Variant& b) {
+  const auto e = logitBetween(a, b);
+  if (!e) return std::nullopt;
+  return ctrLiftFromDifference(e->logit, e->stdError, 1.96, a.ctrScale.value_or(1.0));
 }
 
 std::optional<CtrLift> liftOverOriginal(const Variant& v) {
   if (!v.vsOriginal || !v.vsOriginalStdError) return std::nullopt;
-  return ctrLiftFromDifference(*v.vsOriginal, *v.vsOriginalStdError);
+  return ctrLiftFromDifference(*v.vsOriginal, *v.vsOriginalStdError, 1.96, v.ctrScale.value_or(1.0));
 }
 
 void storeRankings(ProjectStore& store, const std::vector<VariantRanking>& rankings, const std::string& rankerId) {
   store.transaction([&] {
     for (const auto& r : rankings) {
       store.setRanking(r.variantId, {r.score, r.rank, r.winVsOriginal, rankerId, r.stdError, r.vsOriginal,
-                                     r.vsOriginalStdError, r.uncertaintyBasis});
+                                     r.vsOriginalStdError, r.uncertaintyBasis, r.ctrScale});
     }
   });
 }

@@ -35,6 +35,7 @@ struct VariantRanking {
   double vsOriginal = 0;
   double vsOriginalStdError = 0;
   std::vector<double> uncertaintyBasis;  // CtrRanker::uncertaintyBasis of the variant
+  std::optional<double> ctrScale;        // CtrRanker::ctrScale: log CTR ratio per logit
 };
 
 // Creative i of a ranking against its reference (creative 0): the ranker's own answer, logit
@@ -47,10 +48,12 @@ struct LogitEstimate {
 LogitEstimate versusReference(const RankingResult& r, std::size_t i,
                               const std::vector<std::vector<double>>& bases = {});
 
-// The predicted lift of variant `a` over variant `b` from their stored rankings (same ranking):
-// with both uncertainty bases, the difference of their logits against the original and the
-// basis distance; else their Bradley-Terry scores with independent errors. Empty when either
-// is unranked.
+// Variant `a` against variant `b` from their stored rankings (same ranking): with both
+// uncertainty bases, the difference of their logits against the original and the basis
+// distance; else their Bradley-Terry scores with independent errors. Empty when either is
+// unranked.
+std::optional<LogitEstimate> logitBetween(const Variant& a, const Variant& b);
+// Its predicted lift, with the ranking's CTR scale (1 when it has none).
 std::optional<CtrLift> liftBetween(const Variant& a, const Variant& b);
 // Over the original: the stored logit and its standard error. Empty when not stored.
 std::optional<CtrLift> liftOverOriginal(const Variant& v);

@@ -298,6 +298,11 @@ RmTrainResult trainBuiltinRewardModel(Project& project, const RmTrainOptions& o)
         result.perCategory[cat] = {evaluatePairs(ranker, ps.first), evaluatePairs(prior, ps.first)};
       }
     }
+    // How much CTR one logit is worth on this team's pairs: the readout's lifts in CTR terms.
+    std::vector<double> logRatios;
+    for (const auto& p : split.train) logRatios.push_back(std::log(p.ratio));
+    ranker.calibrateCtrScale(trainFv, logRatios);
+    result.ctrScale = ranker.ctrScale();
     result.weights = ranker.weights();
     result.rankerId = ranker.id();
     result.seconds = elapsed();

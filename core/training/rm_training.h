@@ -69,6 +69,7 @@ struct RmTrainResult {
   std::optional<PairMetrics> validationUntrained;  // the neutral prior, same pairs
   std::map<std::string, std::pair<PairMetrics, PairMetrics>> perCategory;  // held out: trained, untrained
   FeatureVector weights{};
+  std::optional<double> ctrScale;  // log CTR ratio per logit, fitted on the training pairs
   std::string rankerId;
   std::filesystem::path modelFile;  // versioned file, empty when not saved
   std::filesystem::path logFile;

@@ -344,6 +344,36 @@ TEST(BuiltinRanker, WeightsRoundTripThroughJson) {
   fs::remove_all(dir);
 }
 
+// How much CTR a logit is worth, fitted to click pairs: exact when the log CTR ratios are a
+// multiple of the logits, 0 when the ranker disagrees with the clicks; kept with the weights.
+TEST(BuiltinRanker, CtrScaleIsFittedToTheClickRatios) {
+  BuiltinRanker r;
+  const auto pool = creativePool(12, 4);
+  std::vector<std::pair<FeatureVector, FeatureVector>> pairs;
+  std::vector<double> ratios, flipped;
+  for (std::size_t k = 0; k + 1 < pool.size(); k += 2) {
+    pairs.emplace_back(r.features(pool[k]), r.features(pool[k + 1]));
+    ratios.push_back(0.1 * r.logit(pairs.back().first, pairs.back().second));
+    flipped.push_back(-ratios.back());
+  }
+  EXPECT_FALSE(r.ctrScale().has_value());
+  r.calibrateCtrScale(pairs, ratios);
+  ASSERT_TRUE(r.ctrScale().has_value());
+  EXPECT_NEAR(*r.ctrScale(), 0.1, 1e-12);
+  const fs::path dir = tempDir();
+  r.setWeights(r.weights());  // new weights: the old scale no longer applies
+  EXPECT_FALSE(r.ctrScale().has_value());
+  r.calibrateCtrScale(pairs, flipped);
+  EXPECT_EQ(*r.ctrScale(), 0.0);
+  r.calibrateCtrScale(pairs, ratios);
+  r.save(dir / "s.json");
+  BuiltinRanker back;
+  back.load(dir / "s.json");
+  EXPECT_EQ(back.ctrScale(), r.ctrScale());
+  EXPECT_THROW(r.calibrateCtrScale(pairs, {0.1}), RankerError);
+  fs::remove_all(dir);
+}
+
 TEST(BuiltinRanker, CorruptWeightFilesAreRejectedWithAClearError) {
   const fs::path dir = tempDir();
   BuiltinRanker good;

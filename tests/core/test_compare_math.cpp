@@ -112,6 +112,12 @@ TEST(CompareMath, VerdictFollowsTheIntervalNotThePointEstimate) {
   // ctrLift combines two standard errors as winProbability does.
   const CtrLift pair = ctrLift(0.5, 0.3, 0.2, 0.4);
   EXPECT_NEAR(pair.high, std::expm1(0.3 + 1.96 * 0.5), 1e-12);
+  // A CTR scale fitted to clicks shrinks (or stretches) the lift, never the verdict.
+  const CtrLift scaled = ctrLiftFromDifference(0.3, 0.1, 1.96, 0.25);
+  EXPECT_NEAR(scaled.lift, std::expm1(0.075), 1e-12);
+  EXPECT_NEAR(scaled.low, std::expm1(0.25 * (0.3 - 0.196)), 1e-12);
+  EXPECT_EQ(scaled.verdict, Verdict::LikelyBetter);
+  EXPECT_THROW(ctrLiftFromDifference(0.3, 0.1, 1.96, -1), std::invalid_argument);
   EXPECT_THROW(ctrLiftFromDifference(0, -1), std::invalid_argument);
   EXPECT_THROW(ctrLiftFromDifference(NAN, 0.1), std::invalid_argument);
   EXPECT_THROW(ctrLift(0, -1, 0, 0), std::invalid_argument);

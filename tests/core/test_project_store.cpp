@@ -162,23 +162,24 @@ TEST(ProjectStore, MigratesAVersionOneProjectKeepingItsData) {
   // as version 1 created it), no cutout columns, one product.
   sqlite3* db = nullptr;
   sqlite3_open((dir / "old.caig").c_str(), &db);
-  ASSERT_EQ(sqlite3_exec(db,
-                         "DROP TABLE click_records; DROP TABLE click_imports; DROP TABLE click_products;"
-                         "DROP TABLE product_placements;"
-                         "CREATE TABLE click_records (id INTEGER PRIMARY KEY, creative_id TEXT NOT NULL UNIQUE,"
-                         " product_id INTEGER REFERENCES products(id) ON DELETE SET NULL,"
-                         " product_key TEXT NOT NULL DEFAULT '', image_path TEXT NOT NULL DEFAULT '',"
-                         " image_hash TEXT NOT NULL DEFAULT '', impressions INTEGER NOT NULL,"
-                         " clicks INTEGER NOT NULL, imported_at TEXT NOT NULL DEFAULT '');"
-                         "ALTER TABLE products DROP COLUMN cutout_path;"
-                         "ALTER TABLE products DROP COLUMN cutout_engine;"
-                         "ALTER TABLE variants DROP COLUMN std_error; ALTER TABLE variants DROP COLUMN vs_original;"
-                         "ALTER TABLE variants DROP COLUMN vs_original_std_error;"
-                         "ALTER TABLE variants DROP COLUMN uncertainty_basis;"
-                         "INSERT INTO products(title, image_path) VALUES ('Old mug', 'products/m.png');"
-                         "PRAGMA user_version = 1;",
-                         nullptr, nullptr, nullptr),
-            SQLITE_OK);
+  ASSERT_EQ(
+      sqlite3_exec(db,
+                   "DROP TABLE click_records; DROP TABLE click_imports; DROP TABLE click_products;"
+                   "DROP TABLE product_placements;"
+                   "CREATE TABLE click_records (id INTEGER PRIMARY KEY, creative_id TEXT NOT NULL UNIQUE,"
+                   " product_id INTEGER REFERENCES products(id) ON DELETE SET NULL,"
+                   " product_key TEXT NOT NULL DEFAULT '', image_path TEXT NOT NULL DEFAULT '',"
+                   " image_hash TEXT NOT NULL DEFAULT '', impressions INTEGER NOT NULL,"
+                   " clicks INTEGER NOT NULL, imported_at TEXT NOT NULL DEFAULT '');"
+                   "ALTER TABLE products DROP COLUMN cutout_path;"
+                   "ALTER TABLE products DROP COLUMN cutout_engine;"
+                   "ALTER TABLE variants DROP COLUMN std_error; ALTER TABLE variants DROP COLUMN vs_original;"
+                   "ALTER TABLE variants DROP COLUMN vs_original_std_error;"
+                   "ALTER TABLE variants DROP COLUMN uncertainty_basis; ALTER TABLE variants DROP COLUMN ctr_scale;"
+                   "INSERT INTO products(title, image_path) VALUES ('Old mug', 'products/m.png');"
+                   "PRAGMA user_version = 1;",
+                   nullptr, nullptr, nullptr),
+      SQLITE_OK);
   sqlite3_close(db);
 
   auto store = ProjectStore::open(dir / "old.caig");
@@ -349,14 +350,15 @@ TEST(ProjectStore, MigratesAVersionThreeProjectToPlacements) {
   }
   sqlite3* db = nullptr;
   sqlite3_open((dir / "v3.caig").c_str(), &db);
-  ASSERT_EQ(sqlite3_exec(db,
-                         "DROP TABLE product_placements;"
-                         "ALTER TABLE variants DROP COLUMN std_error; ALTER TABLE variants DROP COLUMN vs_original;"
-                         "ALTER TABLE variants DROP COLUMN vs_original_std_error;"
-                         "ALTER TABLE variants DROP COLUMN uncertainty_basis;"
-                         "PRAGMA user_version = 3;",
-                         nullptr, nullptr, nullptr),
-            SQLITE_OK);
+  ASSERT_EQ(
+      sqlite3_exec(db,
+                   "DROP TABLE product_placements;"
+                   "ALTER TABLE variants DROP COLUMN std_error; ALTER TABLE variants DROP COLUMN vs_original;"
+                   "ALTER TABLE variants DROP COLUMN vs_original_std_error;"
+                   "ALTER TABLE variants DROP COLUMN uncertainty_basis; ALTER TABLE variants DROP COLUMN ctr_scale;"
+                   "PRAGMA user_version = 3;",
+                   nullptr, nullptr, nullptr),
+      SQLITE_OK);
   sqlite3_close(db);
 
   auto store = ProjectStore::open(dir / "v3.caig");
@@ -388,13 +390,14 @@ TEST(ProjectStore, MigratesAVersionFourProjectToTheReadoutColumns) {
   }
   sqlite3* db = nullptr;
   sqlite3_open((dir / "v4.caig").c_str(), &db);
-  ASSERT_EQ(sqlite3_exec(db,
-                         "ALTER TABLE variants DROP COLUMN std_error; ALTER TABLE variants DROP COLUMN vs_original;"
-                         "ALTER TABLE variants DROP COLUMN vs_original_std_error;"
-                         "ALTER TABLE variants DROP COLUMN uncertainty_basis;"
-                         "PRAGMA user_version = 4;",
-                         nullptr, nullptr, nullptr),
-            SQLITE_OK);
+  ASSERT_EQ(
+      sqlite3_exec(db,
+                   "ALTER TABLE variants DROP COLUMN std_error; ALTER TABLE variants DROP COLUMN vs_original;"
+                   "ALTER TABLE variants DROP COLUMN vs_original_std_error;"
+                   "ALTER TABLE variants DROP COLUMN uncertainty_basis; ALTER TABLE variants DROP COLUMN ctr_scale;"
+                   "PRAGMA user_version = 4;",
+                   nullptr, nullptr, nullptr),
+      SQLITE_OK);
   sqlite3_close(db);
   auto store = ProjectStore::open(dir / "v4.caig");
   EXPECT_EQ(store.schemaVersion(), ProjectStore::kSchemaVersion);
@@ -404,9 +407,11 @@ TEST(ProjectStore, MigratesAVersionFourProjectToTheReadoutColumns) {
   EXPECT_DOUBLE_EQ(*v->winProbability, 0.3);
   EXPECT_FALSE(v->stdError || v->vsOriginal || v->vsOriginalStdError);
   EXPECT_TRUE(v->uncertaintyBasis.empty());
-  store.setRanking(variantId, {0.5, 1, 0.3, "builtin@1", 0.2, -0.85, 0.4, {0.25, -1.5, 1e-300}});
+  EXPECT_FALSE(v->ctrScale.has_value());
+  store.setRanking(variantId, {0.5, 1, 0.3, "builtin@1", 0.2, -0.85, 0.4, {0.25, -1.5, 1e-300}, 0.125});
   v = store.variant(variantId);
   EXPECT_DOUBLE_EQ(*v->vsOriginalStdError, 0.4);
+  EXPECT_DOUBLE_EQ(*v->ctrScale, 0.125);
   EXPECT_EQ(v->uncertaintyBasis, (std::vector<double>{0.25, -1.5, 1e-300}));  // exact round trip
 }
 

@@ -95,6 +95,13 @@ TEST(RmTraining, RecoversTheHiddenClickModel) {
   loaded.load(*active);
   EXPECT_EQ(loaded.id(), r.rankerId);
   EXPECT_NE(loaded.status().find("held-out pairwise accuracy"), std::string::npos) << loaded.status();
+  // One logit is worth a fraction of a log CTR ratio on these pairs (CAIG keeps CTR ratios of
+  // 1.05-1.20, log 0.05-0.18), and the saved ranker keeps that scale.
+  ASSERT_TRUE(r.ctrScale.has_value());
+  std::printf("CTR scale: %.3f log CTR ratio per logit\n", *r.ctrScale);
+  EXPECT_GT(*r.ctrScale, 0.0);
+  EXPECT_LT(*r.ctrScale, 0.5);
+  EXPECT_EQ(loaded.ctrScale(), r.ctrScale);
   // ... and the studio names it, with when it was trained; variants the prior ranked are stale.
   const ActiveRanker trained = describeActiveRanker(project);
   EXPECT_EQ(trained.kind, ActiveRanker::Kind::BuiltinTrained);
