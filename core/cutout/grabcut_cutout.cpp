@@ -151,17 +151,20 @@ cv::Mat GrabCutCutout::alpha(const cv::Mat& image) {
   sureFg.convertTo(f, CV_32F, 1.0 / 255.0);
   sureBg.convertTo(b, CV_32F, 1.0 / 255.0);
   const int R = 3 * r + 2;  // the neighbourhood the local colours come from
-  auto localMean = [&](const cv::Mat& weight) {
+  auto localMean = [&](const cv::Mat& image, const cv::Mat& weight) {
     cv::Mat w3, num, den;
     cv::merge(std::vector<cv::Mat>(3, weight), w3);
-    cv::boxFilter(I.mul(w3), num, CV_32F, {2 * R + 1, 2 * R + 1}, {-1, -1}, false, cv::BORDER_REPLICATE);
+    cv::boxFilter(image.mul(w3), num, CV_32F, {2 * R + 1, 2 * R + 1}, {-1, -1}, false, cv::BORDER_REPLICATE);
     cv::boxFilter(weight, den, CV_32F, {2 * R + 1, 2 * R + 1}, {-1, -1}, false, cv::BORDER_REPLICATE);
     cv::Mat den3;
     cv::merge(std::vector<cv::Mat>(3, den), den3);
     return std::make_pair(cv::Mat(num / (den3 + 1e-6)), den);
   };
-  const auto [F, fCount] = localMean(f);
-  const auto [B, bCount] = localMean(b);
+  const auto [F, fCount] = localMean(I, f);
+  const auto [B, bCount] = localMean(I, b);
+  // How much the backdrop itself varies nearby: on a busy photo its mean is no colour of the
+  // pixels at the edge, and the colour line would invent alpha there.
+  const cv::Mat B2 = localMean(I.mul(I), b).first;
   for (int y = 0; y < out.rows; ++y) {
     const uchar* inBand = edgeBand.ptr<uchar>(y);
     uchar* o = out.ptr<uchar>(y);
@@ -172,6 +175,10 @@ cv::Mat GrabCutCutout::alpha(const cv::Mat& image) {
       const float dd = d.dot(d);
       // Product and backdrop of nearly one colour here: the colours cannot tell, keep the hard edge.
       if (dd < 0.02f * 0.02f * 3) continue;
+      const cv::Vec3f m = B.at<cv::Vec3f>(y, x), m2 = B2.at<cv::Vec3f>(y, x);
+      const float spread =
+          std::max(0.f, m2[0] - m[0] * m[0]) + std::max(0.f, m2[1] - m[1] * m[1]) + std::max(0.f, m2[2] - m[2] * m[2]);
+      if (spread > 0.25f * dd) continue;  // a busy backdrop here: keep the hard edge
       const float a = (I.at<cv::Vec3f>(y, x) - B.at<cv::Vec3f>(y, x)).dot(d) / dd;
       o[x] = cv::saturate_cast<uchar>(255.f * std::clamp(a, 0.f, 1.f));
     }
