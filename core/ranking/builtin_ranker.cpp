@@ -118,24 +118,15 @@ void BuiltinRanker::setCovariance(std::vector<double> covariance) {
       }
     }
   }
-  // Cholesky m = L L^T (lower L), by hand: cv::Cholesky is in-place on a buffer and does not
-  // report the factor's upper part cleanly.
-  cv::Matx<double, F, F> L = cv::Matx<double, F, F>::zeros();
-  for (int j = 0; j < F; ++j) {
-    double d = m(j, j);
-    for (int k = 0; k < j; ++k) d -= L(j, k) * L(j, k);
-    if (!(d > 0)) throw RankerError("builtin ranker: the weight covariance is not positive definite");
-    L(j, j) = std::sqrt(d);
-    for (int i = j + 1; i < F; ++i) {
-      double s = m(i, j);
-      for (int k = 0; k < j; ++k) s -= L(i, k) * L(j, k);
-      L(i, j) = s / L(j, j);
-    }
+  cv::Mat1d L(F, F);
+  for (int i = 0; i < F; ++i) {
+    for (int j = 0; j < F; ++j) L(i, j) = m(i, j);
   }
+  if (!choleskyLower(L)) throw RankerError("builtin ranker: the weight covariance is not positive definite");
   covariance_ = std::move(covariance);
   basisFactor_.assign(F * F, 0.0);
   for (int i = 0; i < F; ++i) {
-    for (int j = 0; j < F; ++j) basisFactor_[i * F + j] = L(j, i);  // L^T
+    for (int j = i; j < F; ++j) basisFactor_[i * F + j] = L(j, i);  // L^T (L is lower)
   }
 }
 
@@ -380,19 +371,24 @@ TrainReport BuiltinRanker::trainOnFeatures(const std::vector<std::pair<FeatureVe
   TrainReport report;
   FeatureVector w = weights_;
   double f = objective(w);
-  for (report.iterations = 0; report.iterations < options.maxIterations; ++report.iterations) {
-    cv::Matx<double, F, 1> g;
-    cv::Matx<double, F, F> h = cv::Matx<double, F, F>::eye() * options.l2;
-    for (int k = 0; k < F; ++k) g(k) = options.l2 * (w[k] - w0[k]);
+  // Gradient and Hessian of the penalised log-loss at w: Newton's steps, and the posterior below.
+  auto derivatives = [&](const FeatureVector& at, cv::Matx<double, F, 1>& g, cv::Matx<double, F, F>& h) {
+    h = cv::Matx<double, F, F>::eye() * options.l2;
+    for (int k = 0; k < F; ++k) g(k) = options.l2 * (at[k] - w0[k]);
     for (std::size_t i : fit) {
       double s = 0;
-      for (int k = 0; k < F; ++k) s += w[k] * diff[i][k];
+      for (int k = 0; k < F; ++k) s += at[k] * diff[i][k];
       const double q = sigmoid(s);
       for (int k = 0; k < F; ++k) {
         g(k) += (q - 1) * diff[i][k];
         for (int l = 0; l < F; ++l) h(k, l) += q * (1 - q) * diff[i][k] * diff[i][l];
       }
     }
+  };
+  cv::Matx<double, F, 1> g;
+  cv::Matx<double, F, F> h;
+  for (report.iterations = 0; report.iterations < options.maxIterations; ++report.iterations) {
+    derivatives(w, g, h);
     cv::Matx<double, F, 1> step;
     cv::solve(h, g, step, cv::DECOMP_CHOLESKY);
     if (cv::norm(step, cv::NORM_INF) < 1e-9) break;
@@ -423,15 +419,7 @@ TrainReport BuiltinRanker::trainOnFeatures(const std::vector<std::pair<FeatureVe
   }
   // The Laplace posterior of the weights: the inverse Hessian of the penalised loss at w.
   {
-    cv::Matx<double, F, F> h = cv::Matx<double, F, F>::eye() * options.l2;
-    for (std::size_t i : fit) {
-      double s = 0;
-      for (int k = 0; k < F; ++k) s += w[k] * diff[i][k];
-      const double q = sigmoid(s);
-      for (int k = 0; k < F; ++k) {
-        for (int l = 0; l < F; ++l) h(k, l) += q * (1 - q) * diff[i][k] * diff[i][l];
-      }
-    }
+    derivatives(w, g, h);
     const cv::Matx<double, F, F> inv = h.inv(cv::DECOMP_CHOLESKY);
     std::vector<double> cov(F * F);
     for (int k = 0; k < F; ++k) {

@@ -49,10 +49,6 @@ CtrLift ctrLift(double scoreA, double stdErrorA, double scoreB, double stdErrorB
   return ctrLiftFromDifference(scoreA - scoreB, std::sqrt(stdErrorA * stdErrorA + stdErrorB * stdErrorB), z);
 }
 
-double winProbabilityOfLift(double lift) {
-  return (1 + lift) / (2 + lift);
-}
-
 const char* verdictText(Verdict verdict) {
   switch (verdict) {
     case Verdict::LikelyBetter: return "likely better";

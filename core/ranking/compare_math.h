@@ -44,9 +44,6 @@ CtrLift ctrLift(double scoreA, double stdErrorA, double scoreB, double stdErrorB
 // lift is exp(ctrScale d) - 1; the verdict does not depend on it.
 CtrLift ctrLiftFromDifference(double difference, double stdError, double z = 1.96, double ctrScale = 1.0);
 
-// The same number seen the other way: P(A beats B) = (1 + lift) / (2 + lift).
-double winProbabilityOfLift(double lift);
-
 // "likely better", "no clear difference", "likely worse".
 const char* verdictText(Verdict verdict);
 // "+12 %" with a real minus sign for drops; lifts beyond +999 % print as "> +999 %".

@@ -44,24 +44,6 @@ void derivatives(const std::vector<double>& s, const std::vector<PairOutcome>& o
   }
 }
 
-// In-place Cholesky factor (lower triangle) of a symmetric positive definite matrix, and
-// solves with it. Hand-written: OpenCV's DECOMP_CHOLESKY hands n > 64 to a LAPACK path that
-// took 170 ms for n = 128 on the development machine; this takes well under a millisecond.
-void cholesky(cv::Mat1d& a) {
-  const int n = a.rows;
-  for (int j = 0; j < n; ++j) {
-    double d = a(j, j);
-    for (int k = 0; k < j; ++k) d -= a(j, k) * a(j, k);
-    if (!(d > 0)) throw RankerError("Bradley-Terry: Hessian not positive definite");
-    a(j, j) = std::sqrt(d);
-    for (int i = j + 1; i < n; ++i) {
-      double v = a(i, j);
-      for (int k = 0; k < j; ++k) v -= a(i, k) * a(j, k);
-      a(i, j) = v / a(j, j);
-    }
-  }
-}
-
 // x = (L L')^-1 b for each column of b, in place.
 void choleskySolve(const cv::Mat1d& l, cv::Mat1d& b) {
   const int n = l.rows;
@@ -80,6 +62,24 @@ void choleskySolve(const cv::Mat1d& l, cv::Mat1d& b) {
 }
 
 }  // namespace
+
+// Hand-written: OpenCV's DECOMP_CHOLESKY hands n > 64 to a LAPACK path that took 170 ms for
+// n = 128 on the development machine; this takes well under a millisecond.
+bool choleskyLower(cv::Mat1d& a) {
+  const int n = a.rows;
+  for (int j = 0; j < n; ++j) {
+    double d = a(j, j);
+    for (int k = 0; k < j; ++k) d -= a(j, k) * a(j, k);
+    if (!(d > 0)) return false;
+    a(j, j) = std::sqrt(d);
+    for (int i = j + 1; i < n; ++i) {
+      double v = a(i, j);
+      for (int k = 0; k < j; ++k) v -= a(i, k) * a(j, k);
+      a(i, j) = v / a(j, j);
+    }
+  }
+  return true;
+}
 
 BradleyTerryFit fitBradleyTerry(int n, const std::vector<PairOutcome>& outcomes, const BradleyTerryOptions& options) {
   if (n < 1) throw RankerError("Bradley-Terry: need at least one creative");
@@ -101,7 +101,7 @@ BradleyTerryFit fitBradleyTerry(int n, const std::vector<PairOutcome>& outcomes,
   for (fit.iterations = 0; fit.iterations < options.maxIterations; ++fit.iterations) {
     derivatives(s, outcomes, precision, grad, hess);
     // The prior makes the Hessian positive definite, so Cholesky always applies.
-    cholesky(hess);
+    if (!choleskyLower(hess)) throw RankerError("Bradley-Terry: Hessian not positive definite");
     step = grad.clone();
     choleskySolve(hess, step);
     double maxStep = 0;
@@ -128,7 +128,7 @@ BradleyTerryFit fitBradleyTerry(int n, const std::vector<PairOutcome>& outcomes,
   // so report the covariance of the centred scores, P H^-1 P with P = I - 11'/n: the prior's
   // arbitrary say on the common offset drops out.
   derivatives(s, outcomes, precision, grad, hess);
-  cholesky(hess);
+  if (!choleskyLower(hess)) throw RankerError("Bradley-Terry: Hessian not positive definite");
   cv::Mat1d cov = cv::Mat1d::eye(n, n);
   choleskySolve(hess, cov);
   std::vector<double> rowMean(n, 0.0);

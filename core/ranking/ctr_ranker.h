@@ -92,6 +92,10 @@ struct BradleyTerryFit {
 BradleyTerryFit fitBradleyTerry(int n, const std::vector<PairOutcome>& outcomes,
                                 const BradleyTerryOptions& options = {});
 
+// In-place Cholesky factor of a symmetric positive definite matrix: its lower triangle becomes L
+// with L L^T = a (the upper triangle is left as it was). False when it is not positive definite.
+bool choleskyLower(cv::Mat1d& a);
+
 // Kendall's tau-a between two score vectors (1 = same order, -1 = reversed); ties count 0.
 double kendallTau(const std::vector<double>& a, const std::vector<double>& b);
 

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <map>
 #include <numeric>
+#include <stdexcept>
 
 #include "core/project/project_store.h"
 
@@ -54,15 +55,20 @@ std::vector<VariantRanking> rankVariants(CtrRanker& ranker, const cv::Mat& shot,
   return out;
 }
 
+double basisDistance(const std::vector<double>& a, const std::vector<double>& b) {
+  if (a.size() != b.size()) throw std::invalid_argument("basisDistance: bases of different lengths");
+  double d2 = 0;
+  for (std::size_t k = 0; k < a.size(); ++k) d2 += (a[k] - b[k]) * (a[k] - b[k]);
+  return std::sqrt(d2);
+}
+
 LogitEstimate versusReference(const RankingResult& r, std::size_t i, const std::vector<std::vector<double>>& bases) {
   LogitEstimate e;
   // Every schedule compares each creative with the reference, so this is the ranker's answer.
   const double p = std::clamp(r.winVsReference.at(i), 1e-9, 1 - 1e-9);
   e.logit = std::log(p / (1 - p));
   if (bases.size() > i && !bases[0].empty() && bases[i].size() == bases[0].size()) {
-    double d2 = 0;
-    for (std::size_t k = 0; k < bases[0].size(); ++k) d2 += (bases[i][k] - bases[0][k]) * (bases[i][k] - bases[0][k]);
-    e.stdError = std::sqrt(d2);
+    e.stdError = basisDistance(bases[i], bases[0]);
   } else {
     e.stdError = std::sqrt(r.stdError.at(i) * r.stdError.at(i) + r.stdError.at(0) * r.stdError.at(0));
   }
@@ -72,11 +78,7 @@ LogitEstimate versusReference(const RankingResult& r, std::size_t i, const std::
 std::optional<LogitEstimate> logitBetween(const Variant& a, const Variant& b) {
   if (a.vsOriginal && b.vsOriginal && !a.uncertaintyBasis.empty() &&
       a.uncertaintyBasis.size() == b.uncertaintyBasis.size()) {
-    double d2 = 0;
-    for (std::size_t k = 0; k < a.uncertaintyBasis.size(); ++k) {
-      d2 += (a.uncertaintyBasis[k] - b.uncertaintyBasis[k]) * (a.uncertaintyBasis[k] - b.uncertaintyBasis[k]);
-    }
-    return LogitEstimate{*a.vsOriginal - *b.vsOriginal, std::sqrt(d2)};
+    return LogitEstimate{*a.vsOriginal - *b.vsOriginal, basisDistance(a.uncertaintyBasis, b.uncertaintyBasis)};
   }
   if (!a.score || !b.score) return std::nullopt;
   const double sa = a.stdError.value_or(0), sb = b.stdError.value_or(0);

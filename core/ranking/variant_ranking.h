@@ -38,6 +38,9 @@ struct VariantRanking {
   std::optional<double> ctrScale;        // CtrRanker::ctrScale: log CTR ratio per logit
 };
 
+// The standard error of logit P(a beats b) from two uncertainty bases: their distance.
+double basisDistance(const std::vector<double>& a, const std::vector<double>& b);
+
 // Creative i of a ranking against its reference (creative 0): the ranker's own answer, logit
 // P(i beats 0), with its standard error from the creatives' uncertainty bases when given (one
 // per creative, CtrRanker::uncertaintyBasis), else from the scores' errors as independent.

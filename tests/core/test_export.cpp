@@ -243,11 +243,11 @@ TEST(Export, ItemsComeFromTheProject) {
   v.seed = 5;
   v.paramsJson = R"({"engine": "builtin", "style": "linen-soft", "prompt": "linen, soft light"})";
   const auto a = project.store().addVariant(v);
-  project.store().setRanking(a, {0.25, 2, 0.6, "builtin@1"});
+  project.store().setRanking(a, {0.25, 2, 0.6, "builtin@1", 0, 0, 0, {}, std::nullopt});
   Variant best = v;
   best.paramsJson = R"({"engine": "builtin", "style": "marble"})";
   const auto d = project.store().addVariant(best);  // newer, ranked above a
-  project.store().setRanking(d, {0.5, 1, 0.7, "builtin@1"});
+  project.store().setRanking(d, {0.5, 1, 0.7, "builtin@1", 0, 0, 0, {}, std::nullopt});
   v.productId = jar.id;
   v.promptId.reset();
   v.paramsJson = R"({"engine": "sd15"})";

@@ -31,7 +31,7 @@ TEST(ProjectStore, PersistsEveryRecordKindAcrossReopen) {
     v.seed = 42;
     v.paramsJson = R"({"steps":30})";
     variantId = store.addVariant(v);
-    store.setRanking(variantId, {1.25, 1, 0.7, "builtin-ranker@1", 0.25, 0.85, 0.3});
+    store.setRanking(variantId, {1.25, 1, 0.7, "builtin-ranker@1", 0.25, 0.85, 0.3, {}, std::nullopt});
     store.addClickRecord({0, "cr-1", productId, "sku-9", "a.png", "abcd", 1500, 30, std::nullopt, std::nullopt, "", ""});
     store.registerModel({0, "sd15", "majicMIX v7", "/models/sd", "fp16"});
     store.registerModel({0, "sd15", "majicMIX v7 (renamed)", "/models/sd", "fp32"});  // same path: updated
@@ -155,6 +155,12 @@ TEST(ProjectStore, RecordsWhichStudioVersionCreatedAndLastWroteIt) {
   EXPECT_EQ(studioVersionLine(), before.empty() ? studioVersion() : studioVersion() + " (git " + before + ")");
 }
 
+// What schema 5 added (the CTR readout's columns), dropped again to make an older file.
+constexpr const char* kDropSchema5 =
+    "ALTER TABLE variants DROP COLUMN std_error; ALTER TABLE variants DROP COLUMN vs_original;"
+    "ALTER TABLE variants DROP COLUMN vs_original_std_error;"
+    "ALTER TABLE variants DROP COLUMN uncertainty_basis; ALTER TABLE variants DROP COLUMN ctr_scale;";
+
 TEST(ProjectStore, MigratesAVersionOneProjectKeepingItsData) {
   test::TempDir dir;
   { ProjectStore::open(dir / "old.caig"); }
@@ -162,6 +168,7 @@ TEST(ProjectStore, MigratesAVersionOneProjectKeepingItsData) {
   // as version 1 created it), no cutout columns, one product.
   sqlite3* db = nullptr;
   sqlite3_open((dir / "old.caig").c_str(), &db);
+  ASSERT_EQ(sqlite3_exec(db, kDropSchema5, nullptr, nullptr, nullptr), SQLITE_OK);
   ASSERT_EQ(
       sqlite3_exec(db,
                    "DROP TABLE click_records; DROP TABLE click_imports; DROP TABLE click_products;"
@@ -173,9 +180,6 @@ TEST(ProjectStore, MigratesAVersionOneProjectKeepingItsData) {
                    " clicks INTEGER NOT NULL, imported_at TEXT NOT NULL DEFAULT '');"
                    "ALTER TABLE products DROP COLUMN cutout_path;"
                    "ALTER TABLE products DROP COLUMN cutout_engine;"
-                   "ALTER TABLE variants DROP COLUMN std_error; ALTER TABLE variants DROP COLUMN vs_original;"
-                   "ALTER TABLE variants DROP COLUMN vs_original_std_error;"
-                   "ALTER TABLE variants DROP COLUMN uncertainty_basis; ALTER TABLE variants DROP COLUMN ctr_scale;"
                    "INSERT INTO products(title, image_path) VALUES ('Old mug', 'products/m.png');"
                    "PRAGMA user_version = 1;",
                    nullptr, nullptr, nullptr),
@@ -350,12 +354,10 @@ TEST(ProjectStore, MigratesAVersionThreeProjectToPlacements) {
   }
   sqlite3* db = nullptr;
   sqlite3_open((dir / "v3.caig").c_str(), &db);
+  ASSERT_EQ(sqlite3_exec(db, kDropSchema5, nullptr, nullptr, nullptr), SQLITE_OK);
   ASSERT_EQ(
       sqlite3_exec(db,
                    "DROP TABLE product_placements;"
-                   "ALTER TABLE variants DROP COLUMN std_error; ALTER TABLE variants DROP COLUMN vs_original;"
-                   "ALTER TABLE variants DROP COLUMN vs_original_std_error;"
-                   "ALTER TABLE variants DROP COLUMN uncertainty_basis; ALTER TABLE variants DROP COLUMN ctr_scale;"
                    "PRAGMA user_version = 3;",
                    nullptr, nullptr, nullptr),
       SQLITE_OK);
@@ -386,15 +388,13 @@ TEST(ProjectStore, MigratesAVersionFourProjectToTheReadoutColumns) {
     v.productId = id;
     v.imagePath = "variants/a.png";
     variantId = store.addVariant(v);
-    store.setRanking(variantId, {0.5, 1, 0.3, "builtin@1"});
+    store.setRanking(variantId, {0.5, 1, 0.3, "builtin@1", 0, 0, 0, {}, std::nullopt});
   }
   sqlite3* db = nullptr;
   sqlite3_open((dir / "v4.caig").c_str(), &db);
+  ASSERT_EQ(sqlite3_exec(db, kDropSchema5, nullptr, nullptr, nullptr), SQLITE_OK);
   ASSERT_EQ(
       sqlite3_exec(db,
-                   "ALTER TABLE variants DROP COLUMN std_error; ALTER TABLE variants DROP COLUMN vs_original;"
-                   "ALTER TABLE variants DROP COLUMN vs_original_std_error;"
-                   "ALTER TABLE variants DROP COLUMN uncertainty_basis; ALTER TABLE variants DROP COLUMN ctr_scale;"
                    "PRAGMA user_version = 4;",
                    nullptr, nullptr, nullptr),
       SQLITE_OK);
