@@ -59,20 +59,24 @@ int runExport(const ExportArgs& a) {
     caig::GenerationEngines engines;
     engines.generators = &generators;
     const caig::CopySpace copy = caig::parseCopySpace(a.copySpace);
-    if (caig::parseFrameMode(a.frames) == caig::FrameMode::Draw) {
-      frames.emplace(project, request.items, request.presetIds, copy);
+    const caig::FrameMode mode = caig::parseFrameMode(a.frames);
+    if (mode != caig::FrameMode::Fit) {
+      frames.emplace(project, request.items, request.presetIds, copy, mode);
       for (const auto& note : frames->notes()) std::fprintf(stderr, "caig export: %s\n", note.c_str());
       if (frames->framesToDraw() > 0) {
         std::string names;
         for (const auto& e : frames->engines()) names += (names.empty() ? "" : ", ") + e;
-        std::fprintf(stderr, "drawing %d frame%s again (%s)\n", frames->framesToDraw(),
-                     frames->framesToDraw() == 1 ? "" : "s", names.c_str());
+        std::fprintf(stderr, "%s %d frame%s%s (%s)\n", mode == caig::FrameMode::Outpaint ? "composing" : "drawing",
+                     frames->framesToDraw(), frames->framesToDraw() == 1 ? "" : "s",
+                     mode == caig::FrameMode::Outpaint ? "" : " again", names.c_str());
       }
       request.drawFrame = [&](std::size_t index, const std::string& presetId) {
         return frames->draw(engines, index, presetId);
       };
     } else if (copy.top > 0 || copy.bottom > 0) {
-      std::fprintf(stderr, "caig export: --copy-space needs --frames draw (a fitted image keeps its product where it is)\n");
+      std::fprintf(
+          stderr,
+          "caig export: --copy-space needs --frames draw or outpaint (a fitted image keeps its product where it is)\n");
       return 1;
     }
     const auto result = caig::exportVariants(request);
@@ -110,9 +114,10 @@ void addExportCommand(CLI::App& app, int& status) {
   cmd->add_flag("--overwrite", a->overwrite, "Replace files a previous export left in --out");
   cmd->add_option("--frames", a->frames,
                   "draw: each size composed for its own frame, drawn again from the variant's prompt and seed "
-                  "(built-in: instant; SD1.5: one generation per size); fit: the stored image fitted, its "
-                  "backdrop extended")
-      ->check(CLI::IsMember({"draw", "fit"}))
+                  "(built-in: instant; SD1.5: one generation per size); outpaint: SD1.5 variants kept whole and "
+                  "the frame around them painted with the same prompt and seed (others drawn); fit: the stored "
+                  "image fitted, its backdrop extended")
+      ->check(CLI::IsMember({"draw", "outpaint", "fit"}))
       ->capture_default_str();
   cmd->add_option("--copy-space", a->copySpace, "Keep the top or bottom 20% of every frame free for a headline or call to action")
       ->check(CLI::IsMember({"none", "top", "bottom"}))

@@ -31,18 +31,22 @@ ExportDialog::ExportDialog(int variantCount, const QString& folder, QWidget* par
   frames_ = new QComboBox(this);
   frames_->setObjectName("exportFrames");
   frames_->addItem(tr("Drawn for each size (same prompt and seed)"), QStringLiteral("draw"));
+  frames_->addItem(tr("Outpainted around the ranked image (SD1.5)"), QStringLiteral("outpaint"));
   frames_->addItem(tr("The ranked image, backdrop extended"), QStringLiteral("fit"));
-  frames_->setToolTip(tr("Drawn: each ad size is composed for its own frame, the product placed by the same "
-                         "rule. Built-in backdrops take milliseconds; an SD1.5 variant takes one generation "
-                         "per size.\nExtended: the exact pixels that were ranked, centred, the backdrop "
-                         "continued softly to the edges."));
+  frames_->setToolTip(
+      tr("Drawn: each ad size is composed for its own frame, the product placed by the same "
+         "rule. Built-in backdrops take milliseconds; an SD1.5 variant takes one generation "
+         "per size.\nOutpainted: an SD1.5 variant is kept whole and only the frame around it "
+         "is painted, with the same prompt and seed (one generation per size); built-in "
+         "variants are drawn.\nExtended: the exact pixels that were ranked, centred, the "
+         "backdrop continued softly to the edges."));
   copySpace_ = new QComboBox(this);
   copySpace_->setObjectName("exportCopySpace");
   copySpace_->addItem(tr("None"), QStringLiteral("none"));
   copySpace_->addItem(tr("Top 20% (headline)"), QStringLiteral("top"));
   copySpace_->addItem(tr("Bottom 20% (call to action)"), QStringLiteral("bottom"));
   connect(frames_, &QComboBox::currentIndexChanged, this, [this] {
-    const bool draw = frames_->currentData().toString() == "draw";
+    const bool draw = frames_->currentData().toString() != "fit";
     copySpace_->setEnabled(draw);
     if (!draw) copySpace_->setCurrentIndex(0);
   });
@@ -75,10 +79,11 @@ ExportDialog::ExportDialog(int variantCount, const QString& folder, QWidget* par
   form->addRow(tr("Format"), format_);
   form->addRow(tr("Quality"), quality_);
   form->addRow(tr("Folder"), folderRow);
-  auto* note = new QLabel(tr("A size of another shape than the variant is drawn again for its own frame from "
-                             "the variant's prompt and seed, the product's own pixels pasted back. A "
-                             "manifest.csv lists every file with its prompt, seed, predicted CTR and how it "
-                             "was framed."));
+  auto* note =
+      new QLabel(tr("A size of another shape than the variant is drawn again for its own frame from "
+                    "the variant's prompt and seed, or outpainted around it, the product's own pixels "
+                    "pasted back. A manifest.csv lists every file with its prompt, seed, predicted CTR "
+                    "and how it was framed."));
   note->setWordWrap(true);
   note->setStyleSheet("color: palette(dark);");
   auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, this);

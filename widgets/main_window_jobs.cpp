@@ -211,8 +211,8 @@ void MainWindow::exportVariants(const QList<qint64>& variantIds, caig::ExportReq
   try {
     request.items = caig::exportItemsFromProject(*project_, currentProduct_,
                                                  std::vector<std::int64_t>(variantIds.begin(), variantIds.end()));
-    if (frames == caig::FrameMode::Draw) {
-      adFrames = std::make_shared<caig::AdFrames>(*project_, request.items, request.presetIds, copy);
+    if (frames != caig::FrameMode::Fit) {
+      adFrames = std::make_shared<caig::AdFrames>(*project_, request.items, request.presetIds, copy, frames);
     }
   } catch (const std::exception& e) {
     reportError(tr("Could not export"), e.what());

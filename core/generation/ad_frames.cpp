@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "core/generation/composition.h"
+#include "core/generation/generator_registry.h"
 #include "core/image/image_io.h"
 #include "core/project/export.h"
 #include "core/project/project.h"
@@ -12,12 +13,20 @@
 
 namespace caig {
 
-std::string toString(FrameMode mode) { return mode == FrameMode::Draw ? "draw" : "fit"; }
+std::string toString(FrameMode mode) {
+  switch (mode) {
+    case FrameMode::Draw: return "draw";
+    case FrameMode::Outpaint: return "outpaint";
+    case FrameMode::Fit: return "fit";
+  }
+  return "draw";
+}
 
 FrameMode parseFrameMode(const std::string& name) {
   if (name == "draw") return FrameMode::Draw;
+  if (name == "outpaint") return FrameMode::Outpaint;
   if (name == "fit") return FrameMode::Fit;
-  throw std::invalid_argument("unknown frame mode '" + name + "' (draw or fit)");
+  throw std::invalid_argument("unknown frame mode '" + name + "' (draw, outpaint or fit)");
 }
 
 CopySpace parseCopySpace(const std::string& name) {
@@ -51,8 +60,10 @@ cv::Size variantSize(const ExportItem& item) {
 }  // namespace
 
 AdFrames::AdFrames(const Project& project, const std::vector<ExportItem>& items,
-                   const std::vector<std::string>& presetIds, CopySpace copy) {
+                   const std::vector<std::string>& presetIds, CopySpace copy, FrameMode mode) {
+  if (mode == FrameMode::Fit) return;
   const bool moveProduct = copy.top > 0 || copy.bottom > 0;
+  std::set<std::string> drawnNoted;  // engines whose variants are drawn though outpainting was asked
   std::map<std::int64_t, std::vector<Variant>> variantsOf;
   std::map<std::int64_t, std::vector<PromptRecord>> promptsOf;
   for (std::size_t index = 0; index < items.size(); ++index) {
@@ -75,17 +86,28 @@ AdFrames::AdFrames(const Project& project, const std::vector<ExportItem>& items,
       }
       const GenerationRequest base = repeatRequest(*variant, prompt);
       const cv::Size own = variantSize(item);
+      const bool outpaint = mode == FrameMode::Outpaint && generatorKind(base.engine).inpaints;
       bool anyDrawn = false;
       for (const auto& presetId : presetIds) {
         if (!moveProduct && sameAspect(own, adPreset(presetId).size)) continue;
-        GenerationRequest r = base;
-        r.presetId = presetId;
-        if (moveProduct) {
-          r.composition.copyTop = copy.top;
-          r.composition.copyBottom = copy.bottom;
+        Frame frame{item.productId, base, {}, {}, 0.0, 0.0};
+        frame.request.presetId = presetId;
+        if (moveProduct || outpaint) {  // an outpainted frame's own room for copy places the source in it
+          frame.request.composition.copyTop = copy.top;
+          frame.request.composition.copyBottom = copy.bottom;
+        }
+        if (outpaint) {
+          frame.outpaintFrom = item.image;
+          frame.sourcePlacement = base.placement;
+          frame.sourceCopyTop = base.composition.copyTop;
+          frame.sourceCopyBottom = base.composition.copyBottom;
+        } else if (mode == FrameMode::Outpaint && drawnNoted.insert(base.engine).second) {
+          notes_.push_back(generatorKind(base.engine).label +
+                           ": its variants are drawn again for each size, not outpainted (the engine paints whole "
+                           "backgrounds)");
         }
         anyDrawn = true;
-        requests_[{index, presetId}] = {item.productId, std::move(r)};
+        requests_[{index, presetId}] = std::move(frame);
       }
       if (anyDrawn && !products_.count(item.productId)) {
         const auto product = project.store().product(item.productId);
@@ -108,17 +130,22 @@ std::vector<std::string> AdFrames::engines() const {
   return {names.begin(), names.end()};
 }
 
-cv::Mat AdFrames::draw(GenerationEngines& engines, std::size_t index, const std::string& presetId,
-                       const std::atomic<bool>* cancel) const {
+ExportFrame AdFrames::draw(GenerationEngines& engines, std::size_t index, const std::string& presetId,
+                           const std::atomic<bool>* cancel) const {
   const auto it = requests_.find({index, presetId});
   if (it == requests_.end()) return {};
-  const ProductShot& p = products_.at(it->second.productId);
+  const Frame& frame = it->second;
+  const ProductShot& p = products_.at(frame.productId);
   GenerationEngines noRanking = engines;  // a frame is not a new variant: nothing to rank
   noRanking.ranker = nullptr;
-  const GenerationOutcome outcome =
-      runGeneration(noRanking, prepareGeneration(p.shot, p.alpha, p.title, p.category, it->second.request), {}, cancel);
+  GenerationInput input = prepareGeneration(p.shot, p.alpha, p.title, p.category, frame.request);
+  if (!frame.outpaintFrom.empty()) {
+    input.outpaint = OutpaintSource{loadImage(frame.outpaintFrom), frame.sourcePlacement, frame.sourceCopyTop,
+                                    frame.sourceCopyBottom};
+  }
+  const GenerationOutcome outcome = runGeneration(noRanking, input, {}, cancel);
   if (outcome.cancelled || outcome.variants.empty()) throw std::runtime_error("export cancelled");
-  return outcome.variants.front().image;
+  return {outcome.variants.front().image, input.outpaint ? "outpainted" : "drawn"};
 }
 
 }  // namespace caig

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <opencv2/imgproc.hpp>
 #include <random>
 #include <set>
@@ -101,7 +102,63 @@ cv::Mat toBgr8(const cv::Mat& image, const char* what) {
   return bgr;
 }
 
+// `p`, a placement on a canvas of `from` pixels, carried onto the rectangle `to` of another canvas.
+Placement carryPlacement(const Placement& p, cv::Size from, const cv::Rect& to) {
+  const double sx = double(to.width) / from.width, sy = double(to.height) / from.height;
+  const int x0 = to.x + static_cast<int>(std::lround(p.target.x * sx));
+  const int y0 = to.y + static_cast<int>(std::lround(p.target.y * sy));
+  const int x1 = to.x + static_cast<int>(std::lround(p.target.br().x * sx));
+  const int y1 = to.y + static_cast<int>(std::lround(p.target.br().y * sy));
+  return {p.source, {x0, y0, std::max(1, x1 - x0), std::max(1, y1 - y0)}};
+}
+
+// The band of an outpainted source that is painted again so that it joins the new frame without a
+// seam: two latent cells of an SD working image, on the sides that face new frame.
+constexpr int kOutpaintSeam = 16;
+
+cv::Rect insideSeam(const cv::Rect& r, cv::Size frame, int seam) {
+  const int left = r.x > 0 ? seam : 0, top = r.y > 0 ? seam : 0;
+  const int right = r.br().x < frame.width ? seam : 0, bottom = r.br().y < frame.height ? seam : 0;
+  return {r.x + left, r.y + top, std::max(0, r.width - left - right), std::max(0, r.height - top - bottom)};
+}
+
+// `kept` over `painted` inside `rect`, ramped from the painted frame to the kept image across the
+// seam band of each side that faces new frame; 1 (the kept pixels exactly) inside the band.
+cv::Mat blendKept(const cv::Mat& painted, const cv::Mat& kept, const cv::Rect& rect, int seam) {
+  cv::Mat out = painted.clone();
+  const cv::Size frame = painted.size();
+  const bool left = rect.x > 0, top = rect.y > 0, right = rect.br().x < frame.width,
+             bottom = rect.br().y < frame.height;
+  auto ramp = [&](int d) { return seam <= 0 ? 1.0 : std::clamp((d + 0.5) / seam, 0.0, 1.0); };
+  for (int y = 0; y < rect.height; ++y) {
+    const double wy = std::min(top ? ramp(y) : 1.0, bottom ? ramp(rect.height - 1 - y) : 1.0);
+    const auto* k = kept.ptr<cv::Vec3b>(y);
+    auto* o = out.ptr<cv::Vec3b>(rect.y + y) + rect.x;
+    for (int x = 0; x < rect.width; ++x) {
+      const double w = std::min({wy, left ? ramp(x) : 1.0, right ? ramp(rect.width - 1 - x) : 1.0});
+      if (w >= 1.0) {
+        o[x] = k[x];
+      } else {
+        for (int c = 0; c < 3; ++c) o[x][c] = cv::saturate_cast<uchar>(w * k[x][c] + (1.0 - w) * o[x][c]);
+      }
+    }
+  }
+  return out;
+}
+
 }  // namespace
+
+cv::Rect outpaintRect(cv::Size source, cv::Size frame, double copyTop, double copyBottom) {
+  if (source.width <= 0 || source.height <= 0 || frame.width <= 0 || frame.height <= 0) {
+    throw std::invalid_argument("outpainting needs a source and a frame that are not empty");
+  }
+  const int top = static_cast<int>(std::lround(copyTop * frame.height));
+  const int rows = std::max(1, frame.height - top - static_cast<int>(std::lround(copyBottom * frame.height)));
+  const double s = std::min(double(frame.width) / source.width, double(rows) / source.height);
+  const int w = std::clamp(static_cast<int>(std::lround(source.width * s)), 1, frame.width);
+  const int h = std::clamp(static_cast<int>(std::lround(source.height * s)), 1, rows);
+  return {(frame.width - w) / 2, top + (rows - h) / 2, w, h};
+}
 
 // ---- Prepare ------------------------------------------------------------------------------
 
@@ -309,8 +366,46 @@ GenerationOutcome runGeneration(GenerationEngines& engines, const GenerationInpu
   const cv::Size adSize = input.givenCanvas ? input.givenCanvas->canvas : adPreset(request.presetId).size;
   const cv::Size work = input.givenCanvas ? adSize : generator.workingSize(adSize, settings);
   Layout workLayout, adLayout;
+  // Outpainting: where the source ad lies on the frame, at the ad size and at the working size.
+  cv::Rect keptAd, keptWork;
+  cv::Mat keptSource;  // the source at keptAd's size
+  int seamAd = 0;
   if (input.givenCanvas) {
     workLayout = adLayout = *input.givenCanvas;
+  } else if (input.outpaint) {
+    if (!kind.inpaints || !generator.inpaints()) {
+      throw std::invalid_argument("the " + kind.name +
+                                  " engine paints whole backgrounds and cannot outpaint: draw the frame again instead");
+    }
+    const cv::Mat source = toBgr8(input.outpaint->image, "outpaint source");
+    CompositionParams sourceComp = comp;
+    sourceComp.copyTop = input.outpaint->copyTop;
+    sourceComp.copyBottom = input.outpaint->copyBottom;
+    const cv::Rect box = productBox(product.alpha);
+    const Placement onSource = productPlacement(box, source.size(), input.outpaint->placement, sourceComp);
+    keptAd = outpaintRect(source.size(), adSize, comp.copyTop, comp.copyBottom);
+    const double kx = double(work.width) / adSize.width, ky = double(work.height) / adSize.height;
+    const int x0 = static_cast<int>(std::lround(keptAd.x * kx)), y0 = static_cast<int>(std::lround(keptAd.y * ky));
+    keptWork = cv::Rect(x0, y0, std::max(1, static_cast<int>(std::lround(keptAd.br().x * kx)) - x0),
+                        std::max(1, static_cast<int>(std::lround(keptAd.br().y * ky)) - y0)) &
+               cv::Rect({0, 0}, work);
+    adLayout = layoutProduct(product, adSize, carryPlacement(onSource, source.size(), keptAd), comp);
+    workLayout = layoutProduct(product, work, carryPlacement(onSource, source.size(), keptWork), comp);
+    // The engine sees the source where it is kept (the product as the layout has it on top) and
+    // repaints the rest of the frame and a seam band inside the source's inner edges.
+    cv::Mat sourceWork, layer = workLayout.product.clone();
+    cv::resize(source, sourceWork, keptWork.size(), 0, 0, cv::INTER_AREA);
+    sourceWork.copyTo(layer(keptWork));
+    workLayout.product.copyTo(layer, workLayout.alpha > 0);
+    workLayout.product = layer;
+    workLayout.mask(insideSeam(keptWork, work, kOutpaintSeam)).setTo(0);
+    if (keptAd.size() == source.size()) {
+      keptSource = source;
+    } else {
+      cv::resize(source, keptSource, keptAd.size(), 0, 0,
+                 keptAd.area() < source.size().area() ? cv::INTER_AREA : cv::INTER_CUBIC);
+    }
+    seamAd = static_cast<int>(std::lround(kOutpaintSeam / std::min(kx, ky)));
   } else {
     const cv::Rect box = productBox(product.alpha);
     adLayout = layoutProduct(product, adSize, productPlacement(box, adSize, request.placement, comp), comp);
@@ -364,7 +459,16 @@ GenerationOutcome runGeneration(GenerationEngines& engines, const GenerationInpu
         // INTER_CUBIC upscales a 512 px background to 1080+ px without the ringing of Lanczos.
         cv::resize(v.background, background, adSize, 0, 0, work.area() < adSize.area() ? cv::INTER_CUBIC : cv::INTER_AREA);
       }
-      v.image = pasteBack(background, adLayout, comp);
+      if (!input.outpaint) {
+        v.image = pasteBack(background, adLayout, comp);
+      } else if (keptSource.size() == input.outpaint->image.size()) {
+        // Kept at its own scale, the source holds the product's pixels already (its soft edge
+        // blended once): it goes over the pasted frame, so the ranked pixels stay exactly.
+        v.image = blendKept(pasteBack(background, adLayout, comp), keptSource, keptAd, seamAd);
+      } else {
+        // Rescaled, it holds resampled product pixels: the shot's own are pasted over it.
+        v.image = pasteBack(blendKept(background, keptSource, keptAd, seamAd), adLayout, comp);
+      }
     }
     v.canvasAlpha = adLayout.alpha;
     v.seconds = secondsSince(start);
@@ -381,6 +485,10 @@ GenerationOutcome runGeneration(GenerationEngines& engines, const GenerationInpu
                           {"placement", placementJson(request.placement)},
                           {"settings", settings}};
     if (comp.copyTop > 0 || comp.copyBottom > 0) params["copySpace"] = {{"top", comp.copyTop}, {"bottom", comp.copyBottom}};
+    if (input.outpaint) {
+      params["outpaint"] = {{"sourceSize", {input.outpaint->image.cols, input.outpaint->image.rows}},
+                            {"rect", {keptAd.x, keptAd.y, keptAd.width, keptAd.height}}};
+    }
     nlohmann::json timings = nlohmann::json::object();
     for (auto& [key, value] : out.record.items()) {
       if (key == "timings" && value.is_object()) {

@@ -67,6 +67,21 @@ struct GenerationRequest {
   CompositionParams composition;
 };
 
+// Outpainting: a stored ad extended to another frame. Its image is fitted inside the new frame
+// (the room for copy left free), kept, and only the frame around it is painted by an inpainting
+// engine with the same prompt and seed; the product's own pixels are pasted back where the ad had
+// them. What the user picks over drawing the frame again when the ranked image must stay.
+struct OutpaintSource {
+  cv::Mat image;  // CV_8UC3, the ad to extend at its own size
+  // How the product was placed on it (as recorded with the variant), so the job finds it again.
+  std::optional<PlacementOverride> placement;
+  double copyTop = 0.0, copyBottom = 0.0;
+};
+
+// Where the source lies in an outpainted frame of `frame` pixels: fitted (aspect kept) inside the
+// rows that room for copy leaves free, centred there. Rounded to whole pixels.
+cv::Rect outpaintRect(cv::Size source, cv::Size frame, double copyTop, double copyBottom);
+
 // Everything the job reads before it runs.
 struct GenerationInput {
   GenerationRequest request;  // settings complete and checked
@@ -86,6 +101,9 @@ struct GenerationInput {
   // The plain inpainting job: the canvas as given (image, mask, control at one size), no placement
   // and no paste-back; the variants are the engine's images at that size.
   std::optional<Layout> givenCanvas;
+  // Set: the job extends this ad to the request's ad size instead of drawing a new one (one prompt,
+  // an engine that inpaints; the request's room for copy places the source in the frame).
+  std::optional<OutpaintSource> outpaint;
 };
 
 // Reads product `productId` of the project: shot, cutout, placement, prompts, style weights and

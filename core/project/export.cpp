@@ -511,8 +511,9 @@ ExportResult exportVariants(const ExportRequest& request, const std::function<bo
     }
     for (const auto& presetId : request.presetIds) {
       const cv::Size size = adPreset(presetId).size;
-      cv::Mat ad = request.drawFrame ? request.drawFrame(index, presetId) : cv::Mat();
-      const char* frame = ad.empty() ? "fitted" : "drawn";
+      ExportFrame drawn = request.drawFrame ? request.drawFrame(index, presetId) : ExportFrame{};
+      cv::Mat ad = drawn.image;
+      const std::string frame = ad.empty() ? "fitted" : drawn.how;
       if (ad.empty()) {
         ad = fitToAdSize(source, size);
       } else if (ad.size() != size) {

@@ -62,6 +62,14 @@ struct ExportItem {
   std::string rankerId;
 };
 
+// One ad composed for its frame by core/generation/ad_frames.h: `image` at the preset's size and
+// how it was made ("drawn" again, or "outpainted" from the stored variant), both written into the
+// file's metadata and the manifest. An empty image: the stored variant is fitted instead.
+struct ExportFrame {
+  cv::Mat image;
+  std::string how = "drawn";
+};
+
 struct ExportRequest {
   std::vector<ExportItem> items;
   std::vector<std::string> presetIds;
@@ -69,10 +77,10 @@ struct ExportRequest {
   int jpegQuality = 92;  // also the WebP quality
   std::filesystem::path folder;
   bool replaceExisting = false;  // false: ExportWouldReplace when a file to write exists already
-  // The ad for item `index` at `presetId` drawn for that frame (core/generation/ad_frames.h), or
-  // an empty image when the stored variant is to be fitted (fitToAdSize). Unset: every file is
+  // The ad for item `index` at `presetId` composed for that frame (core/generation/ad_frames.h),
+  // or an empty image when the stored variant is to be fitted (fitToAdSize). Unset: every file is
   // fitted. Called on the exporting thread.
-  std::function<cv::Mat(std::size_t index, const std::string& presetId)> drawFrame;
+  std::function<ExportFrame(std::size_t index, const std::string& presetId)> drawFrame;
 };
 
 struct ExportResult {
@@ -101,7 +109,8 @@ std::vector<std::filesystem::path> existingExportFiles(const ExportRequest& requ
 cv::Mat fitToAdSize(const cv::Mat& image, cv::Size target);
 
 // Name/value pairs embedded in each exported file ("caig:prompt", "caig:seed", ...); `frame` is
-// "drawn" (composed for this size) or "fitted" (the stored variant fitted to it).
+// "drawn" (composed for this size), "outpainted" (the stored variant extended to it) or "fitted"
+// (the stored variant fitted to it).
 std::vector<std::pair<std::string, std::string>> exportMetadata(const ExportItem& item, const std::string& presetId,
                                                                 const std::string& frame = "fitted");
 

@@ -283,6 +283,7 @@ GeneratorOption option(std::string key, std::string flag, std::string label, std
 GeneratorKind sdGeneratorKind() {
   GeneratorKind k;
   k.name = "sd15";
+  k.inpaints = true;
   k.label = "Stable Diffusion 1.5 + ControlNet";
   k.filePrefix = "sd";
   auto model = option("model", "model", "Model", "diffusers SD1.5 (ControlNet-inpaint) pipeline folder",

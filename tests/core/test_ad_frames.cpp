@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "../flat_colour_generator.h"
 #include "../models/test_util.h"
 #include "core/generation/ad_frames.h"
 #include "core/generation/generation_job.h"
@@ -27,11 +28,12 @@ struct MugWithVariants {
   Project project = Project::create(dir / "p");
   Product product = project.importProductShot(test::kDemoDir / "mug.png", "Teal Stoneware Coffee Mug", "kitchen");
   std::vector<Variant> variants;
-  explicit MugWithVariants(int count) {
+  explicit MugWithVariants(int count, const std::string& engine = "builtin", const std::string& preset = "1:1-512") {
     project.setCutout(product.id, test::demoAlpha("mug"), "alpha-file");
     GenerationRequest r;
+    r.engine = engine;
     r.prompts = count;
-    r.presetId = "1:1-512";
+    r.presetId = preset;
     r.seed = 5;
     const GenerationInput input = prepareGeneration(project, product.id, r);
     GenerationEngines engines;
@@ -107,7 +109,7 @@ TEST(AdFrames, ADrawnFrameIsTheVariantGeneratedAtThatSize) {
   const auto items = m.items();
   const AdFrames frames(m.project, items, {"9:16"});
   GenerationEngines engines;
-  const cv::Mat frame = frames.draw(engines, 0, "9:16");
+  const cv::Mat frame = frames.draw(engines, 0, "9:16").image;
   ASSERT_EQ(frame.size(), cv::Size(1080, 1920));
 
   std::optional<PromptRecord> prompt;
@@ -133,7 +135,7 @@ TEST(AdFrames, RoomForCopyKeepsTheProductOutOfTheBandOnEverySize) {
   EXPECT_EQ(frames.framesToDraw(), 2);  // the square too: its product moves up
   GenerationEngines engines;
   for (const auto& preset : presets) {
-    const cv::Mat frame = frames.draw(engines, 0, preset);
+    const cv::Mat frame = frames.draw(engines, 0, preset).image;
     const cv::Size size = adPreset(preset).size;
     // The frame is the variant generated at that size with the room asked for; that generation's
     // canvas alpha says where the product went.
@@ -180,10 +182,146 @@ TEST(AdFrames, AVariantThatCannotBeDrawnAgainIsFittedWithANote) {
   ASSERT_EQ(frames.notes().size(), 1u);
   EXPECT_NE(frames.notes()[0].find("dall-e"), std::string::npos) << frames.notes()[0];
   GenerationEngines engines;
-  EXPECT_TRUE(frames.draw(engines, 1, "9:16").empty());
-  EXPECT_FALSE(frames.draw(engines, 0, "9:16").empty());
+  EXPECT_TRUE(frames.draw(engines, 1, "9:16").image.empty());
+  EXPECT_FALSE(frames.draw(engines, 0, "9:16").image.empty());
   EXPECT_EQ(parseFrameMode("draw"), FrameMode::Draw);
+  EXPECT_EQ(parseFrameMode("outpaint"), FrameMode::Outpaint);
+  EXPECT_EQ(toString(FrameMode::Outpaint), "outpaint");
   EXPECT_THROW(parseFrameMode("stretch"), std::invalid_argument);
+}
+
+// ---- Outpainting ----------------------------------------------------------------------------
+
+// Square variants of the test's inpainting engine (tests/flat_colour_generator.h: seeded noise
+// where the mask asks, the layout's pixels kept elsewhere), made at 1080 px so that a 9:16 frame
+// holds the square at its own scale.
+struct NoiseMug : MugWithVariants {
+  NoiseMug() : MugWithVariants(1, (test::registerNoiseInpaintingGenerator(), "noise"), "1:1-1080") {}
+  cv::Mat source() const { return loadImage(project.absolute(variants[0].imagePath)); }
+};
+
+TEST(AdFrames, OutpaintingKeepsTheRankedSquareAndPaintsOnlyTheNewFrame) {
+  NoiseMug m;
+  const auto items = m.items();
+  const AdFrames frames(m.project, items, {"1:1-1080", "9:16"}, {}, FrameMode::Outpaint);
+  EXPECT_TRUE(frames.notes().empty());
+  EXPECT_EQ(frames.framesToDraw(), 1);  // the square size is the ranked image itself
+  GenerationEngines engines;
+  EXPECT_TRUE(frames.draw(engines, 0, "1:1-1080").image.empty());
+  const ExportFrame frame = frames.draw(engines, 0, "9:16");
+  EXPECT_EQ(frame.how, "outpainted");
+  ASSERT_EQ(frame.image.size(), cv::Size(1080, 1920));
+
+  // The square sits full width, centred: every pixel of it is the ranked image's, except a seam
+  // band (16 working px = 32 ad px here) along the two edges that meet new frame.
+  const cv::Rect kept = outpaintRect({1080, 1080}, {1080, 1920}, 0, 0);
+  ASSERT_EQ(kept, cv::Rect(0, 420, 1080, 1080));
+  const cv::Mat source = m.source();
+  const cv::Rect inner(0, kept.y + 32, 1080, 1080 - 64);
+  EXPECT_EQ(cv::norm(frame.image(inner), source(inner - kept.tl()), cv::NORM_INF), 0.0);
+  // The new strips are painted (the engine's noise), not the square's edge carried outwards.
+  const cv::Mat above = frame.image(cv::Rect(0, 0, 1080, kept.y)),
+                below = frame.image(cv::Rect(0, kept.br().y, 1080, 420));
+  EXPECT_LE(longestCopiedRun(above, false), 3);
+  EXPECT_LE(longestCopiedRun(below, false), 3);
+  cv::Scalar mean, sd;
+  cv::meanStdDev(above, mean, sd);
+  EXPECT_GT(sd[0], 30.0);  // noise, not a flat extension
+  // Across the seam the frame moves from the painted strip to the square gradually: no row jumps
+  // by more than the noise itself does from one row to the next.
+  EXPECT_LT(cv::norm(frame.image.row(kept.y + 31), source.row(31), cv::NORM_L1) / (1080 * 3),
+            cv::norm(frame.image.row(kept.y), source.row(0), cv::NORM_L1) / (1080 * 3));
+}
+
+TEST(AdFrames, AnOutpaintedFrameKeepsTheProductPixelsAndItsRoomForCopy) {
+  NoiseMug m;
+  const auto items = m.items();
+  const AdFrames frames(m.project, items, {"9:16", "1.91:1"}, parseCopySpace("bottom"), FrameMode::Outpaint);
+  GenerationEngines engines;
+  const cv::Mat shot = loadImage(m.project.absolute(m.product.imagePath));
+  const cv::Mat source = m.source();
+  for (const std::string preset : {"9:16", "1.91:1"}) {
+    const cv::Size size = adPreset(preset).size;
+    const cv::Mat ad = frames.draw(engines, 0, preset).image;
+    ASSERT_EQ(ad.size(), size);
+    // The square fits into the rows above the band, so the product stays out of it too.
+    const cv::Rect kept = outpaintRect(source.size(), size, 0.0, kCopySpace);
+    EXPECT_LE(kept.br().y, std::lround(0.8 * size.height)) << preset;
+    // The product's own pixels, laid out where the square had it: exactly those of the ad made
+    // with the square's placement carried onto the kept rectangle (the job's paste-back).
+    GenerationRequest r;
+    r.engine = "noise";
+    r.presetId = preset;
+    r.prompts = 1;
+    r.givenPrompts = {{"outpaint", "user", 0, nullptr}};
+    r.composition.copyBottom = kCopySpace;
+    GenerationInput input = prepareGeneration(shot, test::demoAlpha("mug"), "mug", "kitchen", r);
+    input.outpaint = OutpaintSource{source, std::nullopt, 0.0, 0.0};
+    const GenerationOutcome out = runGeneration(engines, input);
+    ASSERT_EQ(out.variants.size(), 1u);
+    const cv::Mat& alpha = out.variants[0].canvasAlpha;
+    const cv::Rect box = productBox(alpha);
+    EXPECT_TRUE((box & kept) == box) << preset;
+    EXPECT_LE(box.br().y, kept.br().y) << preset;
+    // Where the product is opaque, the outpainted frame and this run agree on every pixel (the
+    // noise differs only by seed, and both ran with the recorded one for their frame).
+    cv::Mat opaque;  // the opaque core, past paste-back's feathered ramp at the product's edge
+    cv::erode(alpha == 255, opaque, cv::Mat::ones(7, 7, CV_8U));
+    cv::Mat diff;
+    cv::absdiff(ad, out.variants[0].image, diff);
+    cv::Mat grey;
+    cv::cvtColor(diff, grey, cv::COLOR_BGR2GRAY);
+    EXPECT_EQ(cv::countNonZero(grey & opaque), 0) << preset;
+    EXPECT_GT(cv::countNonZero(opaque), 1000) << preset;
+    EXPECT_EQ(out.variants[0].params.at("outpaint").at("rect"),
+              nlohmann::json({kept.x, kept.y, kept.width, kept.height}));
+    // The engine was asked to keep the square (less its seam band) and to paint the rest: at the
+    // working size, inside that band the background is the square as the engine was handed it
+    // (the product's pixels laid over it from the shot), outside it the engine's noise.
+    const cv::Mat& background = out.variants[0].background;
+    const cv::Size work = background.size();
+    ASSERT_EQ(work, cv::Size(size.width / 2, size.height / 2));
+    const auto half = [](int v) { return static_cast<int>(std::lround(v * 0.5)); };
+    const cv::Rect keptWork(half(kept.x), half(kept.y), half(kept.br().x) - half(kept.x),
+                            half(kept.br().y) - half(kept.y));
+    cv::Mat sourceWork;
+    cv::resize(source, sourceWork, keptWork.size(), 0, 0, cv::INTER_AREA);
+    const cv::Rect inner(16, 16, keptWork.width - 32, keptWork.height - 32);
+    cv::Mat same;
+    cv::cvtColor(background(keptWork)(inner) != sourceWork(inner), same, cv::COLOR_BGR2GRAY);
+    EXPECT_GT(1.0 - cv::countNonZero(same) / double(inner.area()), 0.5) << preset;
+    cv::Scalar mean, sd;
+    cv::meanStdDev(background(cv::Rect(0, keptWork.br().y, work.width, work.height - keptWork.br().y)), mean, sd);
+    EXPECT_GT(sd[0], 30.0) << preset;
+  }
+}
+
+TEST(AdFrames, BuiltinVariantsAreDrawnWhenOutpaintingIsAsked) {
+  MugWithVariants m(1);
+  const auto items = m.items();
+  const AdFrames frames(m.project, items, {"9:16"}, {}, FrameMode::Outpaint);
+  ASSERT_EQ(frames.notes().size(), 1u);
+  EXPECT_NE(frames.notes()[0].find("not outpainted"), std::string::npos) << frames.notes()[0];
+  GenerationEngines engines;
+  const ExportFrame frame = frames.draw(engines, 0, "9:16");
+  EXPECT_EQ(frame.how, "drawn");
+  EXPECT_EQ(frame.image.size(), cv::Size(1080, 1920));
+  // And a job that asks the built-in engine to outpaint is refused with the reason.
+  GenerationRequest r;
+  r.presetId = "9:16";
+  r.prompts = 1;
+  r.givenPrompts = {{"a marble table", "user", 0, nullptr}};
+  GenerationInput input = prepareGeneration(loadImage(m.project.absolute(m.product.imagePath)), test::demoAlpha("mug"),
+                                            "mug", "kitchen", r);
+  input.outpaint = OutpaintSource{loadImage(m.project.absolute(m.variants[0].imagePath)), std::nullopt, 0.0, 0.0};
+  try {
+    runGeneration(engines, input);
+    ADD_FAILURE() << "the built-in engine outpainted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot outpaint"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(outpaintRect({1080, 1080}, {1200, 628}, 0, 0), cv::Rect(286, 0, 628, 628));
+  EXPECT_EQ(outpaintRect({512, 512}, {1080, 1920}, kCopySpace, 0), cv::Rect(0, 612, 1080, 1080));
 }
 
 }  // namespace

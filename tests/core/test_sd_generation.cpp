@@ -261,6 +261,61 @@ TEST_F(SdTinyModel, SeedModesAcrossPromptsAndOtherSizes) {
   EXPECT_EQ(cv::norm(redo.variants[0].image, random.variants[1].image, cv::NORM_INF), 0.0);
 }
 
+// Outpainting with the real engine: a square SD variant extended to a 1.91:1 banner (1200x628,
+// working 128x64: not a multiple of 8 for the ad, the engine's sizes for its latents). The square
+// is kept in the middle (rescaled to the banner's height), only the sides are painted.
+TEST_F(SdTinyModel, OutpaintingExtendsASquareVariantToABanner) {
+  GenerationRequest r = tinyRequest();
+  r.settings["steps"] = 1;
+  const auto square = render(shot_, alpha_, prompts_, r);
+  ASSERT_EQ(square.variants.size(), 1u);
+  const cv::Mat source = square.variants[0].image;  // 512x512
+
+  r.presetId = "1.91:1";
+  r.givenPrompts = {{prompts_[0], "user", 0, nullptr}};
+  r.prompts = 1;
+  GenerationInput input = prepareGeneration(shot_, alpha_, "Glass Jar", "", r);
+  input.outpaint = OutpaintSource{source, std::nullopt, 0.0, 0.0};
+  GenerationEngines engines;
+  engines.generators = cache_.get();
+  const auto out = runGeneration(engines, input);
+  ASSERT_EQ(out.variants.size(), 1u);
+  const auto& v = out.variants[0];
+  ASSERT_EQ(v.image.size(), cv::Size(1200, 628));
+  EXPECT_EQ(v.background.size(), workingSize({1200, 628}, 128));
+  const cv::Rect kept = outpaintRect(source.size(), {1200, 628}, 0, 0);
+  EXPECT_EQ(kept, cv::Rect(286, 0, 628, 628));
+  EXPECT_EQ(v.params.at("outpaint").at("sourceSize"), nlohmann::json({512, 512}));
+
+  // Inside the seam band, away from the product, the banner is the square rescaled.
+  cv::Mat scaled;
+  cv::resize(source, scaled, kept.size(), 0, 0, cv::INTER_CUBIC);
+  const int seam = static_cast<int>(std::lround(16.0 * 628 / v.background.rows));
+  cv::Mat away = v.canvasAlpha(kept) == 0;
+  cv::erode(away, away, cv::Mat::ones(9, 9, CV_8U));
+  away(cv::Rect(0, 0, seam, kept.height)).setTo(0);
+  away(cv::Rect(kept.width - seam, 0, seam, kept.height)).setTo(0);
+  ASSERT_GT(cv::countNonZero(away), 10000);
+  EXPECT_EQ(cv::norm(v.image(kept), scaled, cv::NORM_INF, away), 0.0);
+  // The product's opaque pixels are the shot's, laid out where the square had it, scaled.
+  const Placement onSquare = defaultPlacement(productBox(alpha_), {512, 512});
+  const double k = 628.0 / 512;
+  const auto at = [&](int v0, int offset) { return offset + static_cast<int>(std::lround(v0 * k)); };
+  const cv::Rect target(at(onSquare.target.x, kept.x), at(onSquare.target.y, 0),
+                        at(onSquare.target.br().x, kept.x) - at(onSquare.target.x, kept.x),
+                        at(onSquare.target.br().y, 0) - at(onSquare.target.y, 0));
+  const Layout product = layoutProduct(prepareProduct(shot_, alpha_), {1200, 628}, Placement{onSquare.source, target});
+  EXPECT_EQ(cv::norm(product.alpha, v.canvasAlpha, cv::NORM_INF), 0.0);
+  const cv::Mat opaque = pasteWeights(v.canvasAlpha, r.composition.featherPx) == 1.0f;
+  ASSERT_GT(cv::countNonZero(opaque), 1000);
+  EXPECT_EQ(cv::norm(v.image, product.product, cv::NORM_INF, opaque), 0.0);
+  // The sides are painted by the model, not the square's edge carried outwards.
+  const cv::Mat left = v.image(cv::Rect(0, 0, kept.x, 628));
+  cv::Mat edge;
+  cv::repeat(v.image(cv::Rect(kept.x + seam, 0, 1, 628)), 1, kept.x, edge);
+  EXPECT_GT(cv::norm(left, edge, cv::NORM_L1) / left.total(), 10.0);
+}
+
 TEST_F(SdTinyModel, CancellationStopsWithinAStepAndSavesNothing) {
   test::TempDir tmp;
   Project project = Project::create(tmp / "p");

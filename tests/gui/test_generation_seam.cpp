@@ -3,8 +3,11 @@
 // offered in the engine list with its own setting, renders through the job queue with previews,
 // is stored and ranked, and "same seed again" makes its pixels again. Saves screenshots.
 
+#include <QCheckBox>
 #include <QComboBox>
+#include <QDir>
 #include <QGroupBox>
+#include <QListWidget>
 #include <QPushButton>
 #include <QSignalSpy>
 #include <QSpinBox>
@@ -14,9 +17,11 @@
 #include <nlohmann/json.hpp>
 
 #include "../flat_colour_generator.h"
+#include "core/project/export.h"
 #include "core/project/project.h"
 #include "gui_demo_window.h"
 #include "gui_test_support.h"
+#include "widgets/export_dialog.h"
 #include "widgets/job_queue.h"
 #include "widgets/main_window.h"
 
@@ -85,6 +90,70 @@ class GenerationSeamTest : public QObject {
     QCOMPARE(all.size(), 3u);
     QCOMPARE(all.back().imagePath, variants[1].imagePath);
     QCOMPARE(all.back().promptId, variants[1].promptId);
+  }
+
+  // An inpainting engine's variant exported to a story through the Export dialog's "Outpainted"
+  // choice: the square kept whole in the 9:16 frame, the strips above and below painted.
+  void anInpaintingEnginesVariantIsOutpaintedOnExport() {
+    QTemporaryDir tmp;
+    qputenv("CAIG_ISNET_DIR", tmp.filePath("no-isnet").toUtf8());
+    qputenv("CAIG_MODELS_DIR", tmp.filePath("models").toUtf8());
+    caig::test::registerNoiseInpaintingGenerator();
+    MainWindow window;
+    caig::test::openDemoWindow(window, tmp.filePath("Outpaint Project"), QSize(1500, 950));
+    if (QTest::currentTestFailed()) return;
+    const qint64 product = window.currentProductId();
+    auto* engine = window.findChild<QComboBox*>("engineCombo");
+    const int noise = engine->findText("Seeded noise inpainting (test)");
+    QVERIFY(noise > 0);
+    engine->setCurrentIndex(noise);
+    window.findChild<QSpinBox*>("variantCount")->setValue(1);
+    auto* preset = window.findChild<QComboBox*>("presetCombo");
+    preset->setCurrentIndex(preset->findData(QStringLiteral("1:1-1080")));
+    QSignalSpy ranked(&window, &MainWindow::rankingFinished);
+    QTest::mouseClick(window.findChild<QPushButton*>("generateButton"), Qt::LeftButton);
+    QTRY_VERIFY_WITH_TIMEOUT(!ranked.isEmpty() && window.jobQueue()->isIdle(), 120000);
+    const auto variants = window.project()->store().variants(product);
+    QCOMPARE(variants.size(), 1u);
+
+    const QString out = tmp.filePath("ads");
+    bool dialogSeen = false;
+    caig::test::onNextModal([&](QWidget* modal) {
+      auto* dialog = qobject_cast<caig::ui::ExportDialog*>(modal);
+      if (!dialog) return;
+      dialogSeen = true;
+      for (const char* id : {"preset_1:1-1080", "preset_4:5", "preset_1.91:1"}) {
+        if (auto* box = dialog->findChild<QCheckBox*>(id)) box->setChecked(false);
+      }
+      auto* frames = dialog->findChild<QComboBox*>("exportFrames");
+      frames->setCurrentIndex(frames->findData(QStringLiteral("outpaint")));
+      dialog->setFolder(out);
+      caig::test::screenshot(*dialog, "gui_outpaint_export_dialog.png");
+      dialog->accept();
+    });
+    QSignalSpy exported(&window, &MainWindow::exportFinished);
+    auto* grid = window.findChild<QListWidget*>("variantList");
+    QVERIFY(grid && grid->count() == 1);
+    grid->item(0)->setSelected(true);
+    QTest::mouseClick(window.findChild<QPushButton*>("exportButton"), Qt::LeftButton);
+    QVERIFY(dialogSeen);
+    QVERIFY(exported.wait(60000));
+    QVERIFY2(exported.at(0).at(1).toString().isEmpty(), qPrintable(exported.at(0).at(1).toString()));
+    QCOMPARE(exported.at(0).at(0).toInt(), 1);
+    const QStringList files = QDir(out).entryList({"*9x16*.png"}, QDir::Files);
+    QCOMPARE(files.size(), 1);
+    const QString file = QDir(out).filePath(files[0]);
+    const auto meta = caig::readExportMetadata(file.toStdString());
+    QCOMPARE(QString::fromStdString(meta.at("caig:frame")), QStringLiteral("outpainted"));
+    // The square's middle rows are the stored variant's pixels exactly.
+    const QImage story(file),
+        square(QString::fromStdString(window.project()->absolute(variants[0].imagePath).string()));
+    QCOMPARE(story.size(), QSize(1080, 1920));
+    for (int y : {460, 960, 1460}) {
+      for (int x = 0; x < 1080; x += 7) QCOMPARE(story.pixel(x, y), square.pixel(x, y - 420));
+    }
+    QFile::remove(QStringLiteral(CAIG_SCREENSHOT_DIR "/gui_outpaint_9x16.png"));
+    QVERIFY(QFile::copy(file, QStringLiteral(CAIG_SCREENSHOT_DIR "/gui_outpaint_9x16.png")));
   }
 };
 

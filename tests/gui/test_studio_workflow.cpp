@@ -163,8 +163,10 @@ class StudioWorkflowTest : public QObject {
         auto* frames = dialog->findChild<QComboBox*>("exportFrames");
         auto* copy = dialog->findChild<QComboBox*>("exportCopySpace");
         QCOMPARE(frames->currentData().toString(), QString("draw"));
-        frames->setCurrentIndex(1);
+        frames->setCurrentIndex(frames->findData(QStringLiteral("fit")));
         QVERIFY(!copy->isEnabled());
+        frames->setCurrentIndex(frames->findData(QStringLiteral("outpaint")));
+        QVERIFY(copy->isEnabled());
         frames->setCurrentIndex(0);
         QVERIFY(copy->isEnabled());
         dialog->setFolder(out);
