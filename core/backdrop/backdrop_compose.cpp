@@ -90,7 +90,7 @@ cv::Mat1f shadowMap(const BackdropSpec& s, const cv::Mat& alpha, const Footprint
 
 }  // namespace
 
-BackdropSpec fitSpecToProduct(const BackdropSpec& spec, const cv::Mat& alpha) {
+BackdropSpec fitSpecToProduct(const BackdropSpec& spec, const cv::Mat& alpha, double copyBottom) {
   BackdropSpec s = spec;
   clampSpec(s);
   Footprint f;
@@ -99,6 +99,16 @@ BackdropSpec fitSpecToProduct(const BackdropSpec& spec, const cv::Mat& alpha) {
   s.podium.centerX = (f.box.x + 0.5 * f.box.width) / W;
   s.podium.top = std::clamp((f.baseY + 0.5) / H, 0.0, 1.0);
   s.podium.width = std::clamp(std::max(s.podium.width, 1.3 * f.box.width / W), 0.05, 1.5);
+  if (copyBottom > 0.0 && s.podium.shape != PodiumShape::None) {
+    // drawPodium reaches 3 top-face half-heights (0.08 x its width each) below its body: the
+    // ambient occlusion where it meets the floor.
+    const double room = 1.0 - copyBottom - s.podium.top - 0.24 * s.podium.width * W / H;
+    if (room < 0.02) {
+      s.podium.shape = PodiumShape::None;
+    } else {
+      s.podium.height = std::min(s.podium.height, room);
+    }
+  }
   // A table's far edge must stay behind the product, not cut through its base.
   if (s.layout == BackdropLayout::FloorHorizon || s.layout == BackdropLayout::Sweep) {
     const double maxHorizon = (f.baseY - 0.22 * f.box.height) / H;
@@ -157,9 +167,9 @@ cv::Mat composeProduct(const BackdropSpec& specIn, const cv::Mat& backdrop, cons
   return pasteBack(shaded, product, productAlpha, CompositionParams{}.featherPx);
 }
 
-cv::Mat renderAd(const BackdropSpec& spec, const cv::Mat& productBgr, const cv::Mat& productAlpha) {
+cv::Mat renderAd(const BackdropSpec& spec, const cv::Mat& productBgr, const cv::Mat& productAlpha, double copyBottom) {
   if (productAlpha.type() != CV_8UC1) throw std::invalid_argument("renderAd: alpha must be CV_8UC1");
-  const BackdropSpec fitted = fitSpecToProduct(spec, productAlpha);
+  const BackdropSpec fitted = fitSpecToProduct(spec, productAlpha, copyBottom);
   return composeProduct(fitted, renderBackdrop(fitted, productAlpha.size()), productBgr, productAlpha);
 }
 

@@ -18,7 +18,10 @@ cv::Mat renderBackdrop(const BackdropSpec& spec, cv::Size size);
 
 // The spec with its podium moved under the product (centred on it, top face at its base, at
 // least 1.3x its width) and a floor horizon kept behind it. `productAlpha`: CV_8UC1 canvas.
-BackdropSpec fitSpecToProduct(const BackdropSpec& spec, const cv::Mat& productAlpha);
+// `copyBottom`: that fraction of the height at the bottom is room for copy; the podium (and the
+// shadow where it meets the floor) ends above it, shortened, or left out where under 2% of the
+// height is left for it.
+BackdropSpec fitSpecToProduct(const BackdropSpec& spec, const cv::Mat& productAlpha, double copyBottom = 0.0);
 
 // `backdrop` CV_8UC3; `productBgr` CV_8UC3 (or CV_8UC4, alpha channel ignored) and
 // `productAlpha` CV_8UC1, all of the backdrop's size, the product already placed. Adds the
@@ -29,6 +32,7 @@ cv::Mat composeProduct(const BackdropSpec& spec, const cv::Mat& backdrop, const 
                        const cv::Mat& productAlpha);
 
 // fitSpecToProduct + renderBackdrop + composeProduct at the product canvas's size.
-cv::Mat renderAd(const BackdropSpec& spec, const cv::Mat& productBgr, const cv::Mat& productAlpha);
+cv::Mat renderAd(const BackdropSpec& spec, const cv::Mat& productBgr, const cv::Mat& productAlpha,
+                 double copyBottom = 0.0);
 
 }  // namespace caig

@@ -47,7 +47,7 @@ class BuiltinBackdropGenerator : public BackgroundGenerator {
                                r.layout.alpha);
     }
     d.spec.seed = r.seed;  // the variant's seed drives the textures, grain and bokeh
-    out.image = renderAd(d.spec, r.layout.product, r.layout.alpha);
+    out.image = renderAd(d.spec, r.layout.product, r.layout.alpha, r.copyBottom);
     if (onStep) onStep(1, 1, {});
     out.record = {{"spec", toJson(d.spec)}, {"style", d.styleId}, {"harmony", toString(d.harmony)}};
     return out;

@@ -31,6 +31,9 @@ struct BackgroundRequest {
   nlohmann::json plan;
   std::uint64_t seed = 0;
   std::string title, category;  // the product's, for engines that read the product's palette
+  // Room for copy: these fractions of the height at the top and the bottom are kept free of the
+  // product (see CompositionParams); engines that draw props (a podium) keep those out too.
+  double copyTop = 0.0, copyBottom = 0.0;
 };
 
 struct GeneratedBackground {

@@ -179,5 +179,39 @@ TEST(Backdrop, ContactShadowDarkensOnlyNearTheBase) {
   EXPECT_GT(g0.at<uchar>(303, 200) - g1.at<uchar>(303, 200), 20);
 }
 
+// Room for copy at the bottom: the podium under the product ends above the band (its body
+// shortened, the shadow where it meets the floor included), so a call to action set there does
+// not sit on the podium; with no room left it is left out.
+TEST(Backdrop, ThePodiumStaysOutOfABottomCopyBand) {
+  const cv::Size size(540, 960);
+  cv::Mat alpha = cv::Mat::zeros(size, CV_8UC1);
+  cv::rectangle(alpha, cv::Rect(190, 300, 160, 300), cv::Scalar(255), cv::FILLED);  // base at row 599
+  BackdropSpec s = busySpec();
+  s.podium.height = 0.3;
+  const int band = static_cast<int>(0.8 * size.height);
+  const auto backdrops = [&](double copyBottom) {
+    const BackdropSpec fitted = fitSpecToProduct(s, alpha, copyBottom);
+    BackdropSpec bare = fitted;
+    bare.podium.shape = PodiumShape::None;
+    return std::make_pair(renderBackdrop(fitted, size), renderBackdrop(bare, size));
+  };
+  // Without room for copy the podium reaches into those rows (what the measure sees) ...
+  const auto [free, freeBare] = backdrops(0.0);
+  EXPECT_GT(cv::norm(free.rowRange(band, size.height), freeBare.rowRange(band, size.height), cv::NORM_L1), 1e5);
+  // ... with it, the rows of the band are the backdrop's alone, and the podium is still there above.
+  const BackdropSpec fitted = fitSpecToProduct(s, alpha, 0.2);
+  EXPECT_EQ(fitted.podium.shape, PodiumShape::Cylinder);
+  EXPECT_LT(fitted.podium.height, 0.3);
+  EXPECT_GT(fitted.podium.height, 0.05);
+  const auto [kept, keptBare] = backdrops(0.2);
+  EXPECT_EQ(cv::norm(kept.rowRange(band, size.height), keptBare.rowRange(band, size.height), cv::NORM_INF), 0.0);
+  EXPECT_GT(cv::norm(kept.rowRange(600, band), keptBare.rowRange(600, band), cv::NORM_L1), 1e5);
+  // A product standing just above the band leaves no room: no podium.
+  cv::Mat low = cv::Mat::zeros(size, CV_8UC1);
+  cv::rectangle(low, cv::Rect(190, 460, 160, 300), cv::Scalar(255), cv::FILLED);  // base at row 759
+  EXPECT_EQ(fitSpecToProduct(s, low, 0.2).podium.shape, PodiumShape::None);
+  EXPECT_EQ(fitSpecToProduct(s, low, 0.0).podium.shape, PodiumShape::Cylinder);
+}
+
 }  // namespace
 }  // namespace caig
