@@ -80,6 +80,8 @@ struct NeuralRanker::Impl {
   PairScore last;
   int comparisons = 0;
   double disagreementSum = 0;
+  std::optional<double> ctrScale;  // from the folder's ctr_calibration.json
+  std::string calibrationError;    // why that file could not be read
 
   const at::Tensor& idsFor(const std::string& title) {
     if (!cachedIds.defined() || title != cachedTitle) {
@@ -110,6 +112,16 @@ NeuralRanker::NeuralRanker(const NeuralRankerOptions& options) : impl_(std::make
   checkTokenizerFitsModel(*impl.tokenizer, impl.model->llava().languageModel().config().vocabSize,
                           impl.model->llava().imageTokenIndex(), e.modelDir);
   impl.id = "llava-rm:" + modelFolderName(e.modelDir) + "@" + fingerprint(e.modelDir);
+  // A damaged calibration costs the lifts their CTR terms, not the ranking.
+  try {
+    impl.ctrScale = readCtrCalibration(e.modelDir);
+  } catch (const std::exception& error) {
+    impl.calibrationError = error.what();
+  }
+}
+
+std::optional<double> NeuralRanker::ctrScale() const {
+  return impl_->ctrScale;
 }
 
 NeuralRanker::~NeuralRanker() = default;
@@ -150,7 +162,14 @@ std::string NeuralRanker::status() const {
                   "LLaVA reward model on %s; both image orders averaged, mean order disagreement %.3f over %d pairs",
                   impl_->device.str().c_str(), meanDisagreement(), impl_->comparisons);
   }
-  return buf;
+  std::string text = buf;
+  if (impl_->ctrScale) {
+    std::snprintf(buf, sizeof buf, "; CTR scale %.3f per logit, fitted on its training clicks", *impl_->ctrScale);
+    text += buf;
+  } else if (!impl_->calibrationError.empty()) {
+    text += "; no CTR scale (" + impl_->calibrationError + ")";
+  }
+  return text;
 }
 
 const PairScore& NeuralRanker::lastPreference() const { return impl_->last; }

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "core/ranking/ctr_ranker.h"
@@ -47,6 +48,8 @@ class NeuralRanker : public CtrRanker {
   std::string id() const override;
   double winProbability(const Creative& left, const Creative& right, const RankContext& ctx) override;
   std::string status() const override;
+  // The CTR scale its training run fitted (<folder>/ctr_calibration.json); empty without one.
+  std::optional<double> ctrScale() const override;
 
   // The full answer for one pair (what winProbability returns is probLeftWins).
   PairScore score(const Creative& left, const Creative& right, const RankContext& ctx);

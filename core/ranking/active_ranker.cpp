@@ -51,6 +51,18 @@ ActiveRanker describeActiveRanker(const Project& project, const std::filesystem:
     out.trainedAt = localTime(rewardModelDir / "config.json");
     out.status = out.calibrated ? "trained on this project's clicks"
                                 : "trained on other clicks than yours: uncalibrated for your audience";
+    if (out.calibrated) {
+      // Its lifts read in CTR terms only with the scale its training run fitted.
+      try {
+        if (const auto scale = readCtrCalibration(rewardModelDir)) {
+          out.status += cv::format("; CTR scale %.3f per logit", *scale);
+        } else {
+          out.status += "; no CTR scale saved with it, so lifts are the raw pairwise reading";
+        }
+      } catch (const std::exception& e) {
+        out.status += std::string("; its CTR scale is unreadable (") + e.what() + ")";
+      }
+    }
     return out;
   }
   BuiltinRanker ranker;

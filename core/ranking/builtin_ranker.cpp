@@ -440,14 +440,9 @@ TrainReport BuiltinRanker::trainOnFeatures(const std::vector<std::pair<FeatureVe
 void BuiltinRanker::calibrateCtrScale(const std::vector<std::pair<FeatureVector, FeatureVector>>& pairs,
                                       const std::vector<double>& logCtrRatios) {
   if (pairs.size() != logCtrRatios.size()) throw RankerError("builtin ranker: one CTR ratio per pair");
-  double ll = 0, lr = 0;
-  for (std::size_t i = 0; i < pairs.size(); ++i) {
-    if (!std::isfinite(logCtrRatios[i])) continue;
-    const double l = logit(pairs[i].first, pairs[i].second);
-    ll += l * l;
-    lr += l * logCtrRatios[i];
-  }
-  if (ll > 0) ctrScale_ = std::max(0.0, lr / ll);
+  std::vector<double> logits;
+  for (const auto& [a, b] : pairs) logits.push_back(logit(a, b));
+  if (const auto scale = fitCtrScale(logits, logCtrRatios)) ctrScale_ = scale;
 }
 
 void BuiltinRanker::save(const std::filesystem::path& path) const {

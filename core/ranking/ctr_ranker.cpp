@@ -3,7 +3,12 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <numeric>
+
+#include "models/io/atomic_file.h"
+#include "models/io/errors.h"
+#include "models/io/json_file.h"
 
 namespace caig {
 namespace {
@@ -266,6 +271,47 @@ RankingResult rankCreatives(CtrRanker& ranker, const std::vector<Creative>& crea
     r.winVsBestOther[a] = r.pairwise(a, best);
   }
   return r;
+}
+
+// ---- CTR scale ----------------------------------------------------------------------------
+
+std::optional<double> fitCtrScale(const std::vector<double>& logits, const std::vector<double>& logCtrRatios) {
+  if (logits.size() != logCtrRatios.size()) throw RankerError("fitCtrScale: one CTR ratio per logit");
+  double ll = 0, lr = 0;
+  for (std::size_t i = 0; i < logits.size(); ++i) {
+    if (!std::isfinite(logits[i]) || !std::isfinite(logCtrRatios[i])) continue;
+    ll += logits[i] * logits[i];
+    lr += logits[i] * logCtrRatios[i];
+  }
+  if (!(ll > 0)) return std::nullopt;
+  return std::max(0.0, lr / ll);
+}
+
+void writeCtrCalibration(const std::filesystem::path& modelDir, double ctrScale, int pairs, std::int64_t trainingRun) {
+  const nlohmann::json j{{"format", "caig-ctr-calibration"},
+                         {"version", 1},
+                         {"ctrScale", ctrScale},
+                         {"pairs", pairs},
+                         {"trainingRun", trainingRun}};
+  const std::string text = j.dump(2) + "\n";
+  io::AtomicFile file(modelDir / kCtrCalibrationFile);
+  file.write(text.data(), text.size());
+  file.commit();
+}
+
+std::optional<double> readCtrCalibration(const std::filesystem::path& modelDir) {
+  const std::filesystem::path file = modelDir / kCtrCalibrationFile;
+  std::error_code ec;
+  if (!std::filesystem::exists(file, ec)) return std::nullopt;
+  const nlohmann::json j = io::readJsonFile(file);
+  if (!j.is_object() || j.value("format", "") != "caig-ctr-calibration") {
+    throw io::FormatError(file.string() + ": not a CTR calibration (format caig-ctr-calibration)");
+  }
+  const auto scale = j.find("ctrScale");
+  if (scale == j.end() || !scale->is_number() || !std::isfinite(scale->get<double>()) || scale->get<double>() < 0) {
+    throw io::FormatError(file.string() + ": 'ctrScale' is not a non-negative number");
+  }
+  return scale->get<double>();
 }
 
 }  // namespace caig

@@ -5,6 +5,8 @@
 // with a Bradley-Terry model into scores, standard errors and win probabilities.
 // Qt-free and Torch-free: the built-in ranker and the neural reward model both implement it.
 
+#include <cstdint>
+#include <filesystem>
 #include <opencv2/core.hpp>
 #include <optional>
 #include <stdexcept>
@@ -95,6 +97,23 @@ BradleyTerryFit fitBradleyTerry(int n, const std::vector<PairOutcome>& outcomes,
 // In-place Cholesky factor of a symmetric positive definite matrix: its lower triangle becomes L
 // with L L^T = a (the upper triangle is left as it was). False when it is not positive definite.
 bool choleskyLower(cv::Mat1d& a);
+
+// ---- CTR scale ----------------------------------------------------------------------------
+
+// How many log CTR ratios one logit of P(a beats b) is worth on click pairs: the least-squares
+// slope through the origin of log(CTR_a / CTR_b) on the ranker's logit for (a, b), floored at 0
+// (a ranker that orders pairs backwards gets no lift, not a negative one). Pairs with a
+// non-finite number are skipped; empty when no logit is non-zero. Throws RankerError for lists
+// of different lengths.
+std::optional<double> fitCtrScale(const std::vector<double>& logits, const std::vector<double>& logCtrRatios);
+
+// A reward-model folder's CTR scale, written by the training run that made the folder:
+// <folder>/ctr_calibration.json {"format": "caig-ctr-calibration", "version": 1, "ctrScale",
+// "pairs", "trainingRun"}. Atomic; throws io::FileError.
+inline constexpr const char* kCtrCalibrationFile = "ctr_calibration.json";
+void writeCtrCalibration(const std::filesystem::path& modelDir, double ctrScale, int pairs, std::int64_t trainingRun);
+// Empty when the folder has no such file; throws io::FormatError naming it when it is malformed.
+std::optional<double> readCtrCalibration(const std::filesystem::path& modelDir);
 
 // Kendall's tau-a between two score vectors (1 = same order, -1 = reversed); ties count 0.
 double kendallTau(const std::vector<double>& a, const std::vector<double>& b);

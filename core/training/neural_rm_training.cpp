@@ -108,21 +108,31 @@ std::vector<double> labelProbabilities(const LlamaModel& model, const RewardHead
 }
 
 // Examples come in pairs (winner left, winner right): P(winner wins) averages both orders, as
-// the ranker does, so the metrics are those of the studio's ranking.
-PairMetrics pairMetrics(const LlamaModel& model, const RewardHeads& heads, const std::vector<RewardExample>& examples,
-                        int64_t batchSize) {
-  PairMetrics m;
-  if (examples.empty()) return m;
+// the ranker does, so the metrics are those of the studio's ranking. One number per pair.
+std::vector<double> pairWinProbabilities(const LlamaModel& model, const RewardHeads& heads,
+                                         const std::vector<RewardExample>& examples, int64_t batchSize) {
   const auto p = labelProbabilities(model, heads, examples, batchSize);
-  m.pairs = static_cast<int>(p.size() / 2);
-  for (int k = 0; k < m.pairs; ++k) {
-    const double win = 0.5 * (p[2 * k] + p[2 * k + 1]);
+  std::vector<double> wins;
+  for (std::size_t k = 0; k + 1 < p.size(); k += 2) wins.push_back(0.5 * (p[k] + p[k + 1]));
+  return wins;
+}
+
+PairMetrics metricsOf(const std::vector<double>& wins) {
+  PairMetrics m;
+  if (wins.empty()) return m;
+  m.pairs = static_cast<int>(wins.size());
+  for (const double win : wins) {
     m.accuracy += win > 0.5 ? 1.0 : (win == 0.5 ? 0.5 : 0.0);
     m.logLoss += -std::log(std::max(win, 1e-12));
   }
   m.accuracy /= m.pairs;
   m.logLoss /= m.pairs;
   return m;
+}
+
+PairMetrics pairMetrics(const LlamaModel& model, const RewardHeads& heads, const std::vector<RewardExample>& examples,
+                        int64_t batchSize) {
+  return metricsOf(pairWinProbabilities(model, heads, examples, batchSize));
 }
 
 // Copies the small files a model folder needs beside its weights (tokenizer, processor
@@ -247,6 +257,11 @@ std::string NeuralRmResult::summary() const {
     s << "held out: none (one product with pairs, or --val-fraction 0): accuracy unknown\n";
   }
   if (cancelled) s << "cancelled; checkpoint " << lastCheckpoint.string() << " (continue with --resume)\n";
+  if (ctrScale) {
+    std::snprintf(buf, sizeof buf, "CTR scale: %.3f log CTR ratio per logit (fitted on the training pairs)\n",
+                  *ctrScale);
+    s << buf;
+  }
   if (!adapterDir.empty()) s << "adapter -> " << adapterDir.string() << "\n";
   if (!mergedDir.empty()) s << "merged reward model -> " << mergedDir.string() << "\n";
   return s.str();
@@ -272,6 +287,7 @@ std::string NeuralRmResult::metricsJson() const {
   j["merged"] = mergedDir.string();
   j["lastCheckpoint"] = lastCheckpoint.string();
   j["seconds"] = seconds;
+  if (ctrScale) j["ctrScale"] = *ctrScale;
   return j.dump();
 }
 
@@ -530,7 +546,18 @@ NeuralRmResult trainNeuralRewardModel(Project& project, const NeuralRmOptions& o
       project.store().finishTrainingRun(result.runId, "cancelled", result.metricsJson());
       return result;
     }
-    result.trainAfter = pairMetrics(lm, heads, trainExamples, evalBatch);
+    const std::vector<double> trainWins = pairWinProbabilities(lm, heads, trainExamples, evalBatch);
+    result.trainAfter = metricsOf(trainWins);
+    // How much CTR one logit is worth on this team's pairs, so the readout's lifts are in CTR terms.
+    {
+      std::vector<double> logits, logRatios;
+      for (std::size_t k = 0; k < trainWins.size() && k < split.train.size(); ++k) {
+        const double w = std::clamp(trainWins[k], 1e-9, 1.0 - 1e-9);
+        logits.push_back(std::log(w / (1.0 - w)));
+        logRatios.push_back(std::log(split.train[k].ratio));
+      }
+      result.ctrScale = fitCtrScale(logits, logRatios);
+    }
     if (!valExamples.empty()) result.validationAfter = pairMetrics(lm, heads, valExamples, evalBatch);
 
     // The adapter folder (PEFT files + heads + what it was trained from), then the merged folder.
@@ -546,6 +573,7 @@ NeuralRmResult trainNeuralRewardModel(Project& project, const NeuralRmOptions& o
                         {"pairSide", o.pairSide},
                         {"trainingRun", result.runId},
                         {"heldOutSplit", "by product"},
+                        {"ctrScale", result.ctrScale ? nlohmann::json(*result.ctrScale) : nlohmann::json()},
                         {"metrics", nlohmann::json::parse(result.metricsJson())}};
     writeText(result.adapterDir / "reward_model.json", info.dump(2) + "\n");
     std::vector<std::pair<std::string, at::Tensor>> headTensors;
@@ -553,6 +581,7 @@ NeuralRmResult trainNeuralRewardModel(Project& project, const NeuralRmOptions& o
     if (o.merge) {
       result.mergedDir = result.adapterDir / "merged";
       saveMergedLlavaFolder(o.modelDir, lm, lora, result.mergedDir, headTensors, tokenizerDir, o.visionTowerDir);
+      if (result.ctrScale) writeCtrCalibration(result.mergedDir, *result.ctrScale, result.trainPairs, result.runId);
     }
     result.seconds = elapsed();
     project.store().transaction([&] {

@@ -96,6 +96,9 @@ struct NeuralRmResult {
   int trainExamples = 0;  // both orders of every train pair
   PairMetrics trainBefore, trainAfter;
   std::optional<PairMetrics> validationBefore, validationAfter;
+  // Log CTR ratio per logit, fitted on the training pairs after training (see fitCtrScale), and
+  // written into the merged folder's ctr_calibration.json so its rankings read in CTR terms.
+  std::optional<double> ctrScale;
   std::vector<double> stepLosses;  // this call's steps
   int64_t steps = 0;               // optimiser steps done in total (a resumed run counts earlier ones)
   int64_t resumedFromStep = 0;     // 0: fresh start

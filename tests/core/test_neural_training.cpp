@@ -202,6 +202,32 @@ TEST(NeuralRewardModel, TrainsOnClickPairsAndSavesALoadableAdapter) {
                    lb = base.pairLogits(ids, pixels);
   EXPECT_LT(maxAbsDiff(la, lm), 1e-4);
   EXPECT_GT(maxAbsDiff(la, lb), 1e-3);
+
+  // The CTR scale fitted on the training pairs (the trained model orders most of them right, so
+  // it is positive) travels with the merged folder, and the neural ranker reads it; a damaged
+  // file costs the lifts their CTR terms, not the ranking.
+  ASSERT_TRUE(r.ctrScale.has_value()) << r.summary();
+  EXPECT_GT(*r.ctrScale, 0.0);
+  EXPECT_NE(r.summary().find("CTR scale"), std::string::npos) << r.summary();
+  EXPECT_EQ(caig::readCtrCalibration(r.mergedDir), r.ctrScale);
+  caig::NeuralRankerOptions ro;
+  ro.engine.modelDir = r.mergedDir;
+  ro.engine.device = "cpu";
+  ro.pairSide = 32;
+  {
+    caig::NeuralRanker ranker(ro);
+    EXPECT_EQ(ranker.ctrScale(), r.ctrScale);
+    EXPECT_NE(ranker.status().find("CTR scale"), std::string::npos) << ranker.status();
+  }
+  std::ofstream(r.mergedDir / caig::kCtrCalibrationFile) << "{\"format\": \"caig-ctr-calibration\", \"ctrScale\": -1}";
+  EXPECT_THROW(caig::readCtrCalibration(r.mergedDir), caig::io::FormatError);
+  {
+    caig::NeuralRanker ranker(ro);
+    EXPECT_FALSE(ranker.ctrScale().has_value());
+    EXPECT_NE(ranker.status().find("ctr_calibration.json"), std::string::npos) << ranker.status();
+  }
+  fs::remove(r.mergedDir / caig::kCtrCalibrationFile);
+  EXPECT_FALSE(caig::readCtrCalibration(r.mergedDir).has_value());
 }
 
 TEST(NeuralRewardModel, CancelsWithACheckpointAndResumesToTheSameWeights) {

@@ -117,6 +117,12 @@ TEST(RmTraining, RecoversTheHiddenClickModel) {
   EXPECT_EQ(own.id, "llava-rm:rm-1@");
   EXPECT_TRUE(rankedBy("llava-rm:rm-1@3f2a", own));
   EXPECT_FALSE(rankedBy("llava-rm:rm-10@3f2a", own));
+  // Its lifts are in CTR terms when its training run saved the scale beside it.
+  EXPECT_NE(own.status.find("no CTR scale saved"), std::string::npos) << own.status;
+  fs::create_directories(project.dir() / "models/rm-1");
+  writeCtrCalibration(project.dir() / "models/rm-1", 0.052, 30, 7);
+  const ActiveRanker scaled = describeActiveRanker(project, project.dir() / "models/rm-1");
+  EXPECT_NE(scaled.status.find("CTR scale 0.052 per logit"), std::string::npos) << scaled.status;
   EXPECT_FALSE(describeActiveRanker(project, dir / "installed/rm").calibrated);
   bool registered = false;
   for (const auto& m : project.store().models()) registered |= m.kind == "reward" && m.name == r.rankerId;
