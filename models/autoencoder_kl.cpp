@@ -322,6 +322,10 @@ AutoencoderKL AutoencoderKL::load(const std::filesystem::path& dir, c10::Device 
   return model;
 }
 
+void AutoencoderKL::loadWeights(const io::Checkpoint& checkpoint, const WeightNaming& naming, const std::string& what) {
+  loadModuleWeights(*impl_->net, checkpoint, what, naming);
+}
+
 const AutoencoderKLConfig& AutoencoderKL::config() const {
   return impl_->config;
 }

@@ -15,6 +15,8 @@
 #include <memory>
 #include <vector>
 
+#include "models/nn/load_weights.h"
+
 namespace caig {
 
 struct AutoencoderKLConfig {
@@ -40,6 +42,10 @@ class AutoencoderKL {
   // Throws io::FileError / io::FormatError naming the file.
   static AutoencoderKL load(const std::filesystem::path& dir, c10::Device device = c10::Device("cpu"),
                             c10::ScalarType dtype = c10::kFloat);
+
+  // The weights from a checkpoint of another layout (a single-file SD checkpoint's
+  // first_stage_model.*, see models/sd_single_file.h). Throws io::FormatError.
+  void loadWeights(const io::Checkpoint& checkpoint, const WeightNaming& naming, const std::string& what);
 
   const AutoencoderKLConfig& config() const;
   void to(c10::Device device, c10::ScalarType dtype);

@@ -148,6 +148,10 @@ void ClipTextModel::loadWeights(const io::Checkpoint& checkpoint) {
   loadModuleWeights(*impl_->net, checkpoint, "CLIP text", naming);
 }
 
+void ClipTextModel::loadWeights(const io::Checkpoint& checkpoint, const WeightNaming& naming, const std::string& what) {
+  loadModuleWeights(*impl_->net, checkpoint, what, naming);
+}
+
 void ClipTextModel::to(c10::Device device) {
   impl_->net->to(device);
   impl_->device = device;

@@ -14,6 +14,8 @@
 #include <utility>
 #include <vector>
 
+#include "models/nn/load_weights.h"
+
 namespace caig::io {
 class Checkpoint;
 }
@@ -60,6 +62,8 @@ class ClipTextModel {
   // Throws io::FormatError naming missing/unexpected/mismatched keys. The non-weight buffer
   // text_model.embeddings.position_ids that older checkpoints carry is accepted and ignored.
   void loadWeights(const io::Checkpoint& checkpoint);
+  // From a checkpoint of another layout (a single-file SD checkpoint's cond_stage_model.*).
+  void loadWeights(const io::Checkpoint& checkpoint, const WeightNaming& naming, const std::string& what);
   void to(c10::Device device);
   c10::Device device() const;
 

@@ -95,6 +95,11 @@ UNet2DConditionModel UNet2DConditionModel::load(const std::filesystem::path& dir
   return model;
 }
 
+void UNet2DConditionModel::loadWeights(const io::Checkpoint& checkpoint, const WeightNaming& naming,
+                                       const std::string& what) {
+  loadModuleWeights(*impl_->net, checkpoint, what, naming);
+}
+
 const UNet2DConfig& UNet2DConditionModel::config() const {
   return impl_->config;
 }

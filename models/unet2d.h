@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "models/nn/load_weights.h"
+
 namespace caig {
 
 // The config fields the SD1.5 family uses. Per-block lists are expanded to one entry per down
@@ -69,6 +71,11 @@ class UNet2DConditionModel {
   // missing/unexpected/mis-shaped keys, all listed).
   static UNet2DConditionModel load(const std::filesystem::path& dir, c10::Device device = c10::Device("cpu"),
                                    c10::ScalarType dtype = c10::kFloat);
+
+  // The weights from a checkpoint of another layout (a single-file SD checkpoint's
+  // model.diffusion_model.*, see models/sd_single_file.h), every key checked as load() does.
+  // Throws io::FormatError naming what is missing, unexpected or mis-shaped.
+  void loadWeights(const io::Checkpoint& checkpoint, const WeightNaming& naming, const std::string& what);
 
   const UNet2DConfig& config() const;
   void to(c10::Device device, c10::ScalarType dtype);

@@ -51,7 +51,14 @@ void loadModuleWeights(torch::nn::Module& module, const io::Checkpoint& checkpoi
     const auto& info = checkpoint.info(name);
     const bool floating = info.dtype == io::DType::F32 || info.dtype == io::DType::F16 ||
                           info.dtype == io::DType::BF16 || info.dtype == io::DType::F64;
-    if (!floating || info.shape != target.sizes().vec()) {
+    const auto elements = [](const std::vector<int64_t>& shape) {
+      int64_t n = 1;
+      for (const int64_t d : shape) n *= d;
+      return n;
+    };
+    const bool shapeFits = info.shape == target.sizes().vec() ||
+                           (naming.reshapes && naming.reshapes(name) && elements(info.shape) == target.numel());
+    if (!floating || !shapeFits) {
       mismatched.push_back(name + ": checkpoint " + io::dtypeName(info.dtype) + " " + shapeText(info.shape) +
                            ", model float " + shapeText(target.sizes()));
     }
@@ -68,7 +75,7 @@ void loadModuleWeights(torch::nn::Module& module, const io::Checkpoint& checkpoi
     throw io::FormatError(msg.str());
   }
   at::NoGradGuard noGrad;
-  for (auto& [name, target] : targets) target.copy_(checkpoint.tensor(name));
+  for (auto& [name, target] : targets) target.copy_(checkpoint.tensor(name).reshape(target.sizes()));
 }
 
 }  // namespace caig

@@ -28,6 +28,9 @@ struct WeightNaming {
   // Checkpoint keys that may be present without being loaded: non-weight buffers some exporters
   // saved (CLIP's position_ids), other models' parts (a LLaVA file's vision tower).
   std::function<bool(const std::string&)> ignore;
+  // Checkpoint keys whose tensor may come in another shape of as many elements, reshaped to the
+  // module's: LDM files store the VAE's attention projections as 1x1 convolutions.
+  std::function<bool(const std::string&)> reshapes;
 };
 void loadModuleWeights(torch::nn::Module& module, const io::Checkpoint& checkpoint, const std::string& what,
                        const WeightNaming& naming);
