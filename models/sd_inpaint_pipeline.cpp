@@ -13,6 +13,7 @@
 #include "models/diffusion_schedulers.h"
 #include "models/io/errors.h"
 #include "models/io/model_folder.h"
+#include "models/sd_single_file.h"
 #include "models/unet2d.h"
 
 namespace caig {
@@ -48,7 +49,42 @@ SdInpaintPipeline::~SdInpaintPipeline() = default;
 SdInpaintPipeline::SdInpaintPipeline(SdInpaintPipeline&&) noexcept = default;
 SdInpaintPipeline& SdInpaintPipeline::operator=(SdInpaintPipeline&&) noexcept = default;
 
+const char* const kSd15SchedulerConfig = R"({
+  "_class_name": "EulerAncestralDiscreteScheduler",
+  "beta_end": 0.012,
+  "beta_schedule": "scaled_linear",
+  "beta_start": 0.00085,
+  "num_train_timesteps": 1000,
+  "steps_offset": 1,
+  "trained_betas": null
+})";
+
 SdInpaintPipeline SdInpaintPipeline::load(const std::filesystem::path& pipelineDir, const SdLoadOptions& options) {
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(pipelineDir, ec)) {
+    // A single-file checkpoint: its three networks, SD1.5's scheduler, the ControlNet given.
+    if (options.controlnetDir.empty()) {
+      throw io::FileError(pipelineDir.string() + ": a single-file checkpoint holds no ControlNet; give one");
+    }
+    const SdSingleFileHints hints = options.singleFileHints ? *options.singleFileHints : ldmHintsBeside(pipelineDir);
+    SdInpaintPipeline p;
+    Impl& m = *p.impl_;
+    m.device = options.device;
+    m.dtype = options.dtype;
+    m.schedulerConfig = nlohmann::json::parse(kSd15SchedulerConfig);
+    m.schedulerName = options.schedulerName;
+    makeScheduler(m.schedulerName, m.schedulerConfig);
+    m.textEncoder.emplace(loadSingleFileClip(pipelineDir, options.device, hints));
+    m.unet.emplace(loadSingleFileUnet(pipelineDir, options.device, options.dtype, hints));
+    m.controlnet.emplace(ControlNetModel::load(options.controlnetDir, options.device, options.dtype));
+    m.vae.emplace(loadSingleFileVae(pipelineDir, options.device, options.dtype, hints));
+    const int64_t inCh = m.unet->config().inChannels;
+    if (inCh != 4 && inCh != 9) {
+      throw io::FormatError(pipelineDir.string() + ": a UNet of " + std::to_string(inCh) +
+                            " input channels (need 4, or 9 for an inpainting checkpoint)");
+    }
+    return p;
+  }
   const auto folder = io::ModelFolder::open(pipelineDir);
   // componentPath() throws io::FileError naming a missing subfolder.
   const auto part = [&](const std::string& name) { return folder.componentPath(name); };

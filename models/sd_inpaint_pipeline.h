@@ -19,6 +19,8 @@
 #include <string>
 #include <vector>
 
+#include "models/sd_single_file_hints.h"
+
 namespace caig {
 
 class NoiseSource;
@@ -34,7 +36,16 @@ struct SdLoadOptions {
   c10::ScalarType dtype = c10::kFloat;
   std::filesystem::path controlnetDir;  // empty: the pipeline folder's controlnet/
   std::string schedulerName;            // "" = the folder's scheduler class; else a makeScheduler() name
+  // A single-file checkpoint (models/sd_single_file.h) instead of a folder: what its shapes
+  // cannot say (default: the .yaml beside it, else SD1.5's values). It has no scheduler config
+  // (kSd15SchedulerConfig is used) and holds no ControlNet: controlnetDir is then required.
+  std::optional<SdSingleFileHints> singleFileHints;
 };
+
+// The scheduler a single-file SD1.5 checkpoint is sampled with: SD1.5's training betas
+// (runwayml/stable-diffusion-v1-5's scaled_linear 0.00085..0.012, steps_offset 1) with Euler a,
+// CAIG's sampler; the engine's sampler choice swaps the class and keeps the betas.
+extern const char* const kSd15SchedulerConfig;
 
 struct SdInpaintJob {
   at::Tensor image;    // [1, 3, H, W] float RGB in [0, 1]; H, W multiples of 8
@@ -67,8 +78,9 @@ struct SdInpaintResult {
 class SdInpaintPipeline {
  public:
   // A diffusers pipeline folder (model_index.json + text_encoder, unet, controlnet, vae,
-  // scheduler; a tokenizer folder is not needed here). Weights go straight to options.device.
-  // Throws io::FileError naming a missing component folder, io::FormatError for bad content.
+  // scheduler; a tokenizer folder is not needed here), or a single-file SD1.x checkpoint (a
+  // .safetensors file; see SdLoadOptions). Weights go straight to options.device. Throws
+  // io::FileError naming a missing component folder, io::FormatError for bad content.
   static SdInpaintPipeline load(const std::filesystem::path& pipelineDir, const SdLoadOptions& options = {});
   ~SdInpaintPipeline();
   SdInpaintPipeline(SdInpaintPipeline&&) noexcept;

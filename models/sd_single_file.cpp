@@ -98,6 +98,7 @@ SdSingleFileHints readLdmYamlHints(const fs::path& yaml) {
       if (key == "norm_num_groups" || key == "tiny_fixture_norm_num_groups") hints.normNumGroups = std::stoll(value);
       if (key == "num_heads" && section == "unet_config") hints.unetHeads = std::stoll(value);
       if (key == "scale_factor") hints.scalingFactor = std::stod(value);
+      if (key == "caig_clip_num_heads") hints.clipHeads = std::stoll(value);
     } catch (const std::exception&) {
       throw io::FormatError(yaml.string() + ": '" + key + "' is not a number: " + value);
     }
@@ -328,8 +329,9 @@ ClipTextConfig ldmClipConfig(const io::Checkpoint& checkpoint, const std::string
   }
   const int64_t heads = hints.clipHeads.value_or(c.hiddenSize / 64);
   if (heads < 1 || c.hiddenSize % heads != 0) {
-    throw io::FormatError(what + ": a hidden size of " + std::to_string(c.hiddenSize) +
-                          " does not split into heads of 64; the number of heads must be given");
+    throw io::FormatError(
+        what + ": a hidden size of " + std::to_string(c.hiddenSize) +
+        " does not split into heads of 64: name them with caig_clip_num_heads in the .yaml beside the file");
   }
   c.numAttentionHeads = static_cast<int>(heads);
   c.padTokenId = c.eosTokenId;  // SD1.5's tokenizer pads with the end token

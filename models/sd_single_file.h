@@ -16,6 +16,7 @@
 #include "models/autoencoder_kl.h"
 #include "models/clip_text.h"
 #include "models/nn/load_weights.h"
+#include "models/sd_single_file_hints.h"
 #include "models/unet2d.h"
 
 namespace caig {
@@ -24,17 +25,12 @@ namespace io {
 class Checkpoint;
 }
 
-// What the shapes cannot say.
-struct SdSingleFileHints {
-  std::optional<int64_t> normNumGroups;  // UNet and VAE GroupNorm groups (LDM: 32)
-  std::optional<int64_t> unetHeads;      // attention heads per UNet block (SD1.5: 8)
-  std::optional<int64_t> clipHeads;      // CLIP text heads (SD1.5: hidden / 64 = 12)
-  std::optional<double> scalingFactor;   // the VAE's latent scale (SD1.5: 0.18215)
-};
-
 // The hints an LDM config .yaml holds: unet_config's num_heads, scale_factor, and
-// norm_num_groups (the tiny fixtures' tiny_fixture_norm_num_groups). Only these scalar keys are
-// read (a line-based reader, no YAML library). Throws io::FileError when the file is unreadable.
+// norm_num_groups (the tiny fixtures' tiny_fixture_norm_num_groups); no LDM yaml names the CLIP
+// text encoder's heads (FrozenCLIPEmbedder loads ViT-L/14's), so CAIG reads caig_clip_num_heads
+// for text encoders other than SD1.5's. Only these scalar keys are read (a line-based reader, no
+// YAML library). Throws io::FileError when the file is unreadable, io::FormatError for a value
+// that is not a number.
 SdSingleFileHints readLdmYamlHints(const std::filesystem::path& yaml);
 // `checkpoint`'s hints: the .yaml of the same stem beside it when there is one, else none.
 SdSingleFileHints ldmHintsBeside(const std::filesystem::path& checkpointFile);

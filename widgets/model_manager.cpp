@@ -80,12 +80,16 @@ ModelManager::ModelManager(const std::filesystem::path& modelsDir, QWidget* pare
 
   auto* buttons = new QHBoxLayout;
   add_ = new QPushButton(tr("Add folder..."), this);
+  addFile_ = new QPushButton(tr("Add file..."), this);
+  addFile_->setObjectName("addModelFile");
+  addFile_->setToolTip(tr("A single-file SD1.5 checkpoint (.safetensors, as A1111, ComfyUI and Civitai have them)"));
   verify_ = new QPushButton(tr("Verify"), this);
   verify_->setToolTip(tr("Re-read every weight header and hash the weight files (xxHash64)"));
   remove_ = new QPushButton(tr("Remove from list"), this);
   remove_->setToolTip(tr("Forget a folder you added; its files stay where they are"));
   auto* close = new QPushButton(tr("Close"), this);
   buttons->addWidget(add_);
+  buttons->addWidget(addFile_);
   buttons->addWidget(verify_);
   buttons->addWidget(remove_);
   buttons->addStretch(1);
@@ -95,6 +99,11 @@ ModelManager::ModelManager(const std::filesystem::path& modelsDir, QWidget* pare
   connect(add_, &QPushButton::clicked, this, [this] {
     const QString dir = QFileDialog::getExistingDirectory(this, tr("Add a model folder"), QDir::homePath());
     if (!dir.isEmpty()) addFolder(dir);
+  });
+  connect(addFile_, &QPushButton::clicked, this, [this] {
+    const QString file = QFileDialog::getOpenFileName(this, tr("Add a checkpoint file"), QDir::homePath(),
+                                                      tr("Safetensors checkpoints (*.safetensors)"));
+    if (!file.isEmpty()) addFolder(file);
   });
   connect(verify_, &QPushButton::clicked, this, [this] { verifySelected(true); });
   connect(remove_, &QPushButton::clicked, this, [this] { removeSelected(); });
@@ -164,6 +173,7 @@ void ModelManager::updateButtons() {
   }
   remove_->setEnabled(removable && registry_.has_value());
   add_->setEnabled(registry_.has_value());
+  addFile_->setEnabled(registry_.has_value());
 }
 
 bool ModelManager::addFolder(const QString& folder) {

@@ -57,6 +57,7 @@ class ModelManager : public QDialog {
   QLabel* empty_ = nullptr;
   QLabel* message_ = nullptr;
   QPushButton* add_ = nullptr;
+  QPushButton* addFile_ = nullptr;
   QPushButton* verify_ = nullptr;
   QPushButton* remove_ = nullptr;
 };

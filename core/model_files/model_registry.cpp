@@ -33,7 +33,7 @@ const char* modelKindName(ModelKind kind) {
   switch (kind) {
     case ModelKind::BuiltIn: return "built-in engine";
     case ModelKind::Isnet: return "ISNet cutout";
-    case ModelKind::StableDiffusion: return "Stable Diffusion pipeline";
+    case ModelKind::StableDiffusion: return "Stable Diffusion model";
     case ModelKind::ControlNet: return "ControlNet";
     case ModelKind::Llava: return "LLaVA prompt model";
     case ModelKind::RewardModel: return "reward model";
@@ -227,9 +227,45 @@ bool isConfigOnlyComponent(const json& entry) {
          containsNoCase(cls, "featureextractor") || containsNoCase(cls, "imageprocessor");
 }
 
+bool startsWith(const std::string& s, const char* prefix) {
+  return s.rfind(prefix, 0) == 0;
+}
+
+// A single .safetensors file, named by its keys (the header only): an SD1.x checkpoint the sd15
+// engine loads (models/sd_single_file.h), or what it is and that it is not loadable here yet.
+void inspectFileInto(InstalledModel& m, Weights& w) {
+  w.add(m.path);
+  bool sdxl = false, sd2 = false, controlnet = false, lora = false;
+  for (const auto& [name, shape] : w.shapes) {
+    sdxl |= startsWith(name, "conditioner.embedders.");
+    sd2 |= startsWith(name, "cond_stage_model.model.");
+    controlnet |= startsWith(name, "control_model.") || startsWith(name, "input_hint_block.");
+    lora |=
+        startsWith(name, "lora_unet_") || startsWith(name, "lora_te_") || name.find(".lora_down.") != std::string::npos;
+  }
+  const auto unet = w.shapes.find("model.diffusion_model.input_blocks.0.0.weight");
+  if (sdxl) throw io::FormatError("an SDXL checkpoint: only SD1.x is supported");
+  if (sd2) throw io::FormatError("an SD2.x checkpoint: only SD1.x is supported");
+  if (lora) throw io::FormatError("a LoRA file: LoRAs are not applied by this build yet");
+  if (controlnet)
+    throw io::FormatError("a ControlNet in the original layout: give a diffusers ControlNet folder for now");
+  if (unet == w.shapes.end() || unet->second.size() != 4) {
+    throw io::FormatError("not a Stable Diffusion checkpoint (no model.diffusion_model.input_blocks.0.0.weight)");
+  }
+  m.kind = ModelKind::StableDiffusion;
+  m.detail = unet->second[1] == 9 ? "single-file SD1.x inpainting checkpoint" : "single-file SD1.x checkpoint";
+  if (!w.shapes.count("first_stage_model.encoder.conv_in.weight") && !w.shapes.count("vae.encoder.conv_in.weight")) {
+    throw MissingFile("the checkpoint has no VAE (first_stage_model.*)");
+  }
+}
+
 void inspectInto(InstalledModel& m, Weights& w) {
   const fs::path& dir = m.path;
   std::error_code ec;
+  if (fs::is_regular_file(dir, ec)) {
+    inspectFileInto(m, w);
+    return;
+  }
   if (fs::is_regular_file(dir / "isnet.safetensors", ec)) {
     m.kind = ModelKind::Isnet;
     m.detail = "IS-Net (DIS) salient object segmentation";
@@ -319,12 +355,14 @@ InstalledModel ModelRegistry::inspect(const fs::path& folder) {
   m.name = m.path.filename().string();
   m.neural = true;
   std::error_code ec;
-  if (!fs::is_directory(m.path, ec)) {
+  const bool file = fs::is_regular_file(m.path, ec);
+  if (!file && !fs::is_directory(m.path, ec)) {
     m.status = ModelStatus::MissingFiles;
     m.reason = "folder " + quoted(m.path) + " not found";
     return m;
   }
-  m.bytesOnDisk = folderBytes(m.path);
+  if (file) m.name = m.path.stem().string();  // as A1111 lists checkpoints
+  m.bytesOnDisk = file ? static_cast<uint64_t>(fs::file_size(m.path, ec)) : folderBytes(m.path);
   Weights w;
   try {
     inspectInto(m, w);
@@ -397,7 +435,10 @@ bool ModelRegistry::addFolder(const fs::path& folder) {
   std::error_code ec;
   fs::path abs = fs::absolute(folder, ec).lexically_normal();
   if (abs.filename().empty()) abs = abs.parent_path();
-  if (!fs::is_directory(abs, ec)) throw io::FileError(quoted(folder) + " is not a folder");
+  const bool singleFile = fs::is_regular_file(abs, ec) && abs.extension() == ".safetensors";
+  if (!singleFile && !fs::is_directory(abs, ec)) {
+    throw io::FileError(quoted(folder) + " is neither a model folder nor a .safetensors checkpoint");
+  }
   if (std::find(userFolders_.begin(), userFolders_.end(), abs) != userFolders_.end()) return false;
   userFolders_.push_back(abs);
   try {
@@ -432,7 +473,10 @@ std::vector<InstalledModel> ModelRegistry::scan() const {
   if (fs::is_directory(modelsDir_, ec)) {
     for (fs::directory_iterator it(modelsDir_, ec), end; !ec && it != end; it.increment(ec)) {
       std::error_code dirEc;
-      if (it->is_directory(dirEc)) found.push_back(it->path());
+      // Folders, and single-file checkpoints dropped in beside them (what A1111 users have).
+      if (it->is_directory(dirEc) || (it->is_regular_file(dirEc) && it->path().extension() == ".safetensors")) {
+        found.push_back(it->path());
+      }
     }
   }
   // An ISNet folder moved elsewhere with $CAIG_ISNET_DIR (see core/cutout/cutout_engines.h) is installed too.

@@ -7,10 +7,13 @@
 #include <opencv2/imgproc.hpp>
 #include <random>
 
-#include "core/text/clip_tokenizer.h"
+#include "core/base/resources.h"
 #include "core/sd/sd_pipeline_binding.h"
+#include "core/text/clip_tokenizer.h"
+#include "models/io/checkpoint.h"
 #include "models/io/errors.h"
 #include "models/io/model_folder.h"
+#include "models/sd_single_file.h"
 
 namespace caig {
 
@@ -33,9 +36,18 @@ std::string folderName(const fs::path& dir) {
   if (p.filename().empty()) p = p.parent_path();
   std::error_code ec;
   const fs::path canonical = fs::weakly_canonical(p, ec);
-  if (!ec && !canonical.filename().empty()) return canonical.filename().string();
-  return p.filename().string();
+  // A single-file checkpoint is named without its extension, as A1111 does.
+  const fs::path name = !ec && !canonical.filename().empty() ? canonical.filename() : p.filename();
+  return name.extension() == ".safetensors" ? name.stem().string() : name.string();
 }
+
+// The CLIP tokenizer the studio ships, for checkpoints that carry none.
+fs::path bundledClipTokenizer() {
+  return resourceDir() / "clip-tokenizer";
+}
+
+void checkPipelineFolder(const SdSettings& r);
+void checkControlNetFolder(const SdSettings& r);
 
 bool hasWeights(const fs::path& dir) {
   try {
@@ -46,17 +58,55 @@ bool hasWeights(const fs::path& dir) {
   }
 }
 
-// Checks the folders before any weight is read, so that a wrong path or a half-downloaded
-// model gets one message that names what is missing.
+// A single-file checkpoint (A1111 / ComfyUI / Civitai): a .safetensors file, looked into (its
+// header only) so that an SDXL file or a LoRA given as the model is named before loading.
+bool isSingleFile(const fs::path& model) {
+  std::error_code ec;
+  return fs::is_regular_file(model, ec);
+}
+
+void checkSingleFile(const SdSettings& r) {
+  const std::string ext = r.modelDir.extension().string();
+  if (ext == ".ckpt" || ext == ".pt" || ext == ".pth" || ext == ".bin") {
+    throw SdModelError(r.modelDir.string() +
+                       ": a pickle checkpoint; CAIG Studio never loads pickle files (code can hide in them): "
+                       "use the model's .safetensors file");
+  }
+  try {
+    inspectSdSingleFile(io::Checkpoint::open(r.modelDir), r.modelDir.string());
+  } catch (const std::exception& e) {
+    throw SdModelError(e.what());
+  }
+  if (r.controlnetDir.empty()) {
+    throw SdModelError(r.modelDir.string() +
+                       ": a single-file checkpoint holds no ControlNet: choose a ControlNet canny folder "
+                       "(--controlnet, or ControlNet in the Generate dock)");
+  }
+  for (const char* f : {"vocab.json", "merges.txt"}) {
+    if (!fs::is_regular_file(bundledClipTokenizer() / f)) {
+      throw SdModelError(bundledClipTokenizer().string() + ": the studio's CLIP tokenizer (" + f + ") is missing");
+    }
+  }
+}
+
+// Checks the folders (or the file) before any weight is read, so that a wrong path or a
+// half-downloaded model gets one message that names what is missing.
 void checkModelFolders(const SdSettings& r) {
   if (r.modelDir.empty()) throw SdModelError("no Stable Diffusion model folder given");
-  if (!fs::is_directory(r.modelDir)) {
-    throw SdModelError(r.modelDir.string() + ": no such Stable Diffusion model folder");
+  if (isSingleFile(r.modelDir)) {
+    checkSingleFile(r);
+  } else if (!fs::is_directory(r.modelDir)) {
+    throw SdModelError(r.modelDir.string() + ": no such Stable Diffusion model folder or file");
   }
+  if (!isSingleFile(r.modelDir)) checkPipelineFolder(r);
+  checkControlNetFolder(r);
+}
+
+void checkPipelineFolder(const SdSettings& r) {
   if (!fs::is_regular_file(r.modelDir / "model_index.json")) {
-    throw SdModelError(r.modelDir.string() +
-                       ": not a diffusers pipeline folder (no model_index.json); convert single-file "
-                       "checkpoints to the diffusers layout first");
+    throw SdModelError(
+        r.modelDir.string() +
+        ": not a diffusers pipeline folder (no model_index.json) nor a single-file .safetensors checkpoint");
   }
   std::vector<std::string> needed = {"tokenizer", "text_encoder", "unet", "vae", "scheduler"};
   if (r.controlnetDir.empty()) needed.push_back("controlnet");
@@ -85,6 +135,9 @@ void checkModelFolders(const SdSettings& r) {
       }
     }
   }
+}
+
+void checkControlNetFolder(const SdSettings& r) {
   if (!r.controlnetDir.empty()) {
     if (!fs::is_directory(r.controlnetDir)) {
       throw SdModelError(r.controlnetDir.string() + ": no such ControlNet folder");
@@ -97,7 +150,6 @@ void checkModelFolders(const SdSettings& r) {
     }
   }
 }
-
 
 }  // namespace
 
@@ -112,7 +164,8 @@ struct SdEngine::Impl {
 
 SdEngine::SdEngine(const SdSettings& request) {
   checkModelFolders(request);
-  auto tokenizer = ClipTokenizer::load(request.modelDir / "tokenizer");
+  auto tokenizer =
+      ClipTokenizer::load(isSingleFile(request.modelDir) ? bundledClipTokenizer() : request.modelDir / "tokenizer");
   auto pipeline = SdPipelineBinding::load(request);
   std::string id = folderName(request.modelDir);
   id += "+" + (request.controlnetDir.empty() ? std::string("controlnet") : folderName(request.controlnetDir));
@@ -286,8 +339,10 @@ GeneratorKind sdGeneratorKind() {
   k.inpaints = true;
   k.label = "Stable Diffusion 1.5 + ControlNet";
   k.filePrefix = "sd";
-  auto model = option("model", "model", "Model", "diffusers SD1.5 (ControlNet-inpaint) pipeline folder",
-                      OptionType::Model, nullptr);
+  auto model =
+      option("model", "model", "Model",
+             "diffusers SD1.5 pipeline folder, or a single-file SD1.5 .safetensors checkpoint (A1111 / Civitai)",
+             OptionType::Model, nullptr);
   model.modelKind = ModelKind::StableDiffusion;
   model.primaryModel = true;
   auto controlnet = option("controlnet", "controlnet", "ControlNet",
@@ -340,7 +395,10 @@ GeneratorKind sdGeneratorKind() {
       if (s[key].is_string()) s[key] = absoluteName(s[key].get<std::string>());
       if (s[key].is_string() && s[key].get<std::string>().empty()) s[key] = nullptr;
     }
-    if (!s["model"].is_string()) throw SdModelError("the sd15 engine needs a model: --model DIR (a diffusers SD1.5 folder)");
+    if (!s["model"].is_string())
+      throw SdModelError(
+          "the sd15 engine needs a model: --model DIR|FILE (a diffusers SD1.5 folder or a single-file .safetensors "
+          "checkpoint)");
     checkModelFolders(sdSettings(s));
   };
   k.create = [](const GeneratorSettings& s) { return std::make_unique<SdGenerator>(sdSettings(s)); };

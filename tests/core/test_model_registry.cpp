@@ -6,6 +6,7 @@
 #include <xxhash.h>
 
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <random>
 
@@ -340,6 +341,41 @@ TEST(ModelRegistry, ScansTheModelsDirAndUserFolders) {
   EXPECT_FALSE(registry.removeFolder(models[builtins + 1].path));
   EXPECT_TRUE(fs::exists(kData / "tiny-qwen2" / "model.safetensors"));  // never deleted
   EXPECT_EQ(ModelRegistry(modelsDir).userFolders().size(), 1u);
+}
+
+// Single-file checkpoints dropped into the models folder (or added by hand) are listed by what
+// their keys say; what the sd15 engine cannot load is listed as invalid with the reason.
+TEST(ModelRegistry, ListsSingleFileCheckpointsByWhatTheyHold) {
+  TempDir tmp;
+  const fs::path modelsDir = tmp.path() / "models";
+  fs::create_directories(modelsDir);
+  const fs::path sf = kData / "single_file_sd15";
+  fs::copy_file(sf / "tiny-sd15.safetensors", modelsDir / "tiny-sd15.safetensors");
+  fs::copy_file(sf / "tiny-sd15-inpainting.safetensors", modelsDir / "tiny-sd15-inpainting.safetensors");
+  writeAll(modelsDir / "notes.txt", "not a model");
+  writeSafetensors(modelsDir / "style-lora.safetensors",
+                   {{"lora_unet_down_blocks_0_attentions_0_proj_in.lora_down.weight", "F16", {2, 4}}});
+  ModelRegistry registry(modelsDir);
+  const auto models = registry.scan();
+  const size_t builtins = ModelRegistry::builtInEngines().size();
+  ASSERT_EQ(models.size(), builtins + 3);  // notes.txt is not looked at
+  std::map<std::string, caig::InstalledModel> byName;
+  for (std::size_t i = builtins; i < models.size(); ++i) byName[models[i].name] = models[i];
+  ASSERT_TRUE(byName.count("tiny-sd15") && byName.count("tiny-sd15-inpainting") && byName.count("style-lora"));
+  EXPECT_EQ(byName["tiny-sd15"].kind, ModelKind::StableDiffusion);
+  EXPECT_EQ(byName["tiny-sd15"].status, caig::ModelStatus::Ok) << byName["tiny-sd15"].reason;
+  EXPECT_EQ(byName["tiny-sd15"].detail, "single-file SD1.x checkpoint");
+  EXPECT_EQ(byName["tiny-sd15"].bytesOnDisk, fs::file_size(sf / "tiny-sd15.safetensors"));
+  EXPECT_EQ(byName["tiny-sd15"].precision(), "F32");
+  EXPECT_EQ(byName["tiny-sd15-inpainting"].detail, "single-file SD1.x inpainting checkpoint");
+  EXPECT_EQ(byName["tiny-sd15-inpainting"].precision(), "F16");
+  EXPECT_EQ(byName["style-lora"].status, caig::ModelStatus::Invalid);
+  EXPECT_NE(byName["style-lora"].reason.find("a LoRA file"), std::string::npos) << byName["style-lora"].reason;
+  // Added from elsewhere, as a file.
+  EXPECT_TRUE(registry.addFolder(sf / "tiny-sd15-with-ema.safetensors"));
+  EXPECT_THROW(registry.addFolder(sf / "tiny-sd15.yaml"), caig::io::FileError);
+  EXPECT_EQ(registry.scan().back().name, "tiny-sd15-with-ema");
+  EXPECT_EQ(registry.scan().back().kind, ModelKind::StableDiffusion);
 }
 
 TEST(ModelRegistry, ListsAnIsnetFolderMovedWithTheEnvironment) {

@@ -1,6 +1,7 @@
 // The model manager dialog over the tiny model folders of tests/data.
 
 #include <QLabel>
+#include <QPushButton>
 #include <QTableWidget>
 #include <QTemporaryDir>
 #include <QtTest>
@@ -69,8 +70,16 @@ class ModelManagerTest : public QObject {
     QVERIFY(!dialog.addFolder(QString::fromStdString((kData / "tiny-qwen2").string())));
     QVERIFY(dialog.message().contains("already listed"));
     QVERIFY(!dialog.addFolder(tmp.filePath("nowhere")));
-    QVERIFY(dialog.message().contains("not a folder"));
-    QCOMPARE(dialog.table()->rowCount(), builtins + 3);
+    QVERIFY2(dialog.message().contains("neither a model folder nor a .safetensors checkpoint"),
+             qPrintable(dialog.message()));
+    // A single-file checkpoint, as the "Add file..." button hands it over.
+    QVERIFY(dialog.addFolder(QString::fromStdString((kData / "single_file_sd15" / "tiny-sd15.safetensors").string())));
+    QVERIFY2(dialog.message().contains("Added tiny-sd15: Stable Diffusion model"), qPrintable(dialog.message()));
+    QVERIFY(dialog.findChild<QPushButton*>("addModelFile"));
+    QCOMPARE(dialog.table()->rowCount(), builtins + 4);
+    const int single = rowNamed(dialog, "tiny-sd15");
+    QCOMPARE(dialog.table()->item(single, ModelManager::Status)->text(), QStringLiteral("ok"));
+    QCOMPARE(dialog.table()->item(single, ModelManager::Precision)->text(), QStringLiteral("F32"));
     const int sd = rowNamed(dialog, "tiny-sd-configs");
     const QString sdStatus = dialog.table()->item(sd, ModelManager::Status)->text();
     QVERIFY2(sdStatus.startsWith("missing files: missing ") && sdStatus.contains("unet weights"), qPrintable(sdStatus));
@@ -92,10 +101,10 @@ class ModelManagerTest : public QObject {
     QVERIFY(!dialog.removeSelected());
     dialog.table()->selectRow(rowNamed(dialog, "tiny-qwen2"));
     QVERIFY(dialog.removeSelected());
-    QCOMPARE(dialog.table()->rowCount(), builtins + 2);
+    QCOMPARE(dialog.table()->rowCount(), builtins + 3);
     QVERIFY(rowNamed(dialog, "tiny-qwen2") < 0);
     QVERIFY(fs::exists(kData / "tiny-qwen2" / "model.safetensors"));
-    QCOMPARE(ModelRegistry(models).userFolders().size(), size_t{1});
+    QCOMPARE(ModelRegistry(models).userFolders().size(), size_t{2});
   }
 };
 

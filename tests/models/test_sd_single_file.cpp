@@ -11,9 +11,11 @@
 #include <filesystem>
 #include <string>
 
+#include "models/diffusion_schedulers.h"
 #include "models/io/checkpoint.h"
 #include "models/io/errors.h"
 #include "models/io/safetensors.h"
+#include "models/sd_inpaint_pipeline.h"
 #include "models/sd_single_file.h"
 #include "test_util.h"
 
@@ -208,6 +210,56 @@ TEST(SdSingleFile, WhatAFileIsNotAndWhatItLacksAreNamed) {
   caig::test::writeFile(tmp.path() / "cut.safetensors", bytes.substr(0, bytes.size() / 2));
   EXPECT_NE(errorOf([&] { caig::loadSingleFileUnet(tmp.path() / "cut.safetensors"); }).find("cut.safetensors"),
             std::string::npos);
+}
+
+// The whole ControlNet-inpaint job on the single file + the tiny ControlNet folder, against
+// diffusers' StableDiffusionControlNetInpaintPipeline on the tiny-sd15/ folder it was converted
+// from (pipeline_sd15_controlnet_inpaint: Euler a, 4 steps, its noise recorded).
+class RecordedNoise : public caig::NoiseSource {
+ public:
+  explicit RecordedNoise(const caig::io::Checkpoint& io) : io_(io) {}
+  at::Tensor next(const at::Tensor& like) override {
+    return io_.tensor("ea_noise_" + std::to_string(i_++)).to(like.device(), like.scalar_type());
+  }
+
+ private:
+  const caig::io::Checkpoint& io_;
+  int i_ = 0;
+};
+
+at::Tensor fromU8(const at::Tensor& hwc) {
+  const at::Tensor f = hwc.to(at::kFloat) / 255.0;
+  return hwc.dim() == 2 ? f.unsqueeze(0).unsqueeze(0) : f.permute({2, 0, 1}).unsqueeze(0).contiguous();
+}
+
+TEST(SdSingleFile, TheControlNetInpaintJobMatchesDiffusersOnTheFolderItCameFrom) {
+  const auto io = caig::io::Checkpoint::open(kDir / "pipeline_sd15_controlnet_inpaint" / "io.safetensors");
+  caig::SdLoadOptions o;
+  o.controlnetDir = kDir / "tiny-controlnet";
+  o.singleFileHints = tinyHints();
+  const auto pipe = caig::SdInpaintPipeline::load(kFile, o);
+  EXPECT_EQ(pipe.schedulerName(), "euler_a");  // SD1.5's betas with Euler a when the file has none
+  caig::SdInpaintJob j;
+  j.image = fromU8(io.tensor("image_u8"));
+  j.mask = fromU8(io.tensor("mask_u8"));
+  j.control = fromU8(io.tensor("control_u8"));
+  j.promptEmbeds = pipe.encodePrompt(io.tensor("prompt_ids"));
+  j.negativeEmbeds = pipe.encodePrompt(io.tensor("negative_prompt_ids"));
+  EXPECT_LE(maxAbsErr(j.promptEmbeds, io.tensor("prompt_embeds")), 1e-4);
+  j.steps = 4;
+  j.initialLatents = io.tensor("latents");
+  RecordedNoise noise(io);
+  j.noise = &noise;
+  j.keepStepLatents = true;
+  const caig::SdInpaintResult r = pipe.run(j);
+  ASSERT_EQ(r.stepLatents.size(), 4u);
+  for (int i = 0; i < 4; ++i) {
+    const at::Tensor ref = io.tensor("latents_after_step_" + std::to_string(i));
+    EXPECT_LE(maxAbsErr(r.stepLatents[i], ref), 1e-5 * ref.abs().max().item<double>()) << "step " << i;
+  }
+  EXPECT_LE(maxAbsErr(r.image, io.tensor("output")), 1e-4);
+  // No ControlNet given: the file has none, and says so.
+  EXPECT_NE(errorOf([] { caig::SdInpaintPipeline::load(kFile); }).find("holds no ControlNet"), std::string::npos);
 }
 
 }  // namespace
