@@ -127,6 +127,11 @@ ControlNetModel ControlNetModel::load(const std::filesystem::path& dir, c10::Dev
   return model;
 }
 
+void ControlNetModel::loadWeights(const io::Checkpoint& checkpoint, const WeightNaming& naming,
+                                  const std::string& what) {
+  loadModuleWeights(*impl_->net, checkpoint, what, naming);
+}
+
 const ControlNetConfig& ControlNetModel::config() const {
   return impl_->config;
 }

@@ -48,6 +48,10 @@ class ControlNetModel {
   static ControlNetModel load(const std::filesystem::path& dir, c10::Device device = c10::Device("cpu"),
                               c10::ScalarType dtype = c10::kFloat);
 
+  // The weights from a checkpoint of another layout (lllyasviel's original one, see
+  // models/sd_single_file.h). Throws io::FormatError.
+  void loadWeights(const io::Checkpoint& checkpoint, const WeightNaming& naming, const std::string& what);
+
   const ControlNetConfig& config() const;
   void to(c10::Device device, c10::ScalarType dtype);
   c10::Device device() const;

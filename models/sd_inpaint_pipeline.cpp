@@ -49,6 +49,17 @@ SdInpaintPipeline::~SdInpaintPipeline() = default;
 SdInpaintPipeline::SdInpaintPipeline(SdInpaintPipeline&&) noexcept = default;
 SdInpaintPipeline& SdInpaintPipeline::operator=(SdInpaintPipeline&&) noexcept = default;
 
+namespace {
+
+// A diffusers ControlNet folder, or a single file in lllyasviel's original layout.
+ControlNetModel loadControlNet(const std::filesystem::path& path, const SdLoadOptions& options) {
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(path, ec)) return loadSingleFileControlNet(path, options.device, options.dtype);
+  return ControlNetModel::load(path, options.device, options.dtype);
+}
+
+}  // namespace
+
 const char* const kSd15SchedulerConfig = R"({
   "_class_name": "EulerAncestralDiscreteScheduler",
   "beta_end": 0.012,
@@ -76,7 +87,7 @@ SdInpaintPipeline SdInpaintPipeline::load(const std::filesystem::path& pipelineD
     makeScheduler(m.schedulerName, m.schedulerConfig);
     m.textEncoder.emplace(loadSingleFileClip(pipelineDir, options.device, hints));
     m.unet.emplace(loadSingleFileUnet(pipelineDir, options.device, options.dtype, hints));
-    m.controlnet.emplace(ControlNetModel::load(options.controlnetDir, options.device, options.dtype));
+    m.controlnet.emplace(loadControlNet(options.controlnetDir, options));
     m.vae.emplace(loadSingleFileVae(pipelineDir, options.device, options.dtype, hints));
     const int64_t inCh = m.unet->config().inChannels;
     if (inCh != 4 && inCh != 9) {
@@ -97,8 +108,8 @@ SdInpaintPipeline SdInpaintPipeline::load(const std::filesystem::path& pipelineD
   makeScheduler(m.schedulerName, m.schedulerConfig);  // validate now, not at the first run
   m.textEncoder.emplace(ClipTextModel::load(part("text_encoder"), options.device));
   m.unet.emplace(UNet2DConditionModel::load(part("unet"), options.device, options.dtype));
-  m.controlnet.emplace(ControlNetModel::load(
-      options.controlnetDir.empty() ? part("controlnet") : options.controlnetDir, options.device, options.dtype));
+  m.controlnet.emplace(
+      loadControlNet(options.controlnetDir.empty() ? part("controlnet") : options.controlnetDir, options));
   m.vae.emplace(AutoencoderKL::load(part("vae"), options.device, options.dtype));
   const int64_t inCh = m.unet->config().inChannels;
   if (inCh != 4 && inCh != 9)

@@ -34,7 +34,8 @@ struct SdLoadOptions {
   // Weights of UNet, ControlNet and VAE (the text encoder stays fp32; its output is cast). fp32
   // on CPU; fp16 is the usual choice on CUDA.
   c10::ScalarType dtype = c10::kFloat;
-  std::filesystem::path controlnetDir;  // empty: the pipeline folder's controlnet/
+  // A diffusers ControlNet folder or an original-layout single file; empty: the pipeline folder's controlnet/.
+  std::filesystem::path controlnetDir;
   std::string schedulerName;            // "" = the folder's scheduler class; else a makeScheduler() name
   // A single-file checkpoint (models/sd_single_file.h) instead of a folder: what its shapes
   // cannot say (default: the .yaml beside it, else SD1.5's values). It has no scheduler config

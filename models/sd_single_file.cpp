@@ -96,7 +96,9 @@ SdSingleFileHints readLdmYamlHints(const fs::path& yaml) {
     }
     try {
       if (key == "norm_num_groups" || key == "tiny_fixture_norm_num_groups") hints.normNumGroups = std::stoll(value);
-      if (key == "num_heads" && section == "unet_config") hints.unetHeads = std::stoll(value);
+      if (key == "num_heads" && (section == "unet_config" || section == "control_stage_config")) {
+        hints.unetHeads = std::stoll(value);
+      }
       if (key == "scale_factor") hints.scalingFactor = std::stod(value);
       if (key == "caig_clip_num_heads") hints.clipHeads = std::stoll(value);
     } catch (const std::exception&) {
@@ -157,15 +159,16 @@ SdSingleFile inspectSdSingleFile(const io::Checkpoint& checkpoint, const std::st
 
 // ---- UNet -----------------------------------------------------------------------------------
 
-UNet2DConfig ldmUnetConfig(const io::Checkpoint& checkpoint, const SdSingleFile& layout,
-                           const SdSingleFileHints& hints) {
-  const std::string& p = layout.unetPrefix;
-  const std::string what = "the single-file UNet";
+namespace {
+
+// The encoder half of an LDM UNet under `p` (a ControlNet has only this half): block channels,
+// layers per block, where the attention is, the text width, the projection's form.
+UNet2DConfig ldmEncoderConfig(const io::Checkpoint& checkpoint, const std::string& p, const SdSingleFileHints& hints,
+                              const std::string& what) {
   UNet2DConfig c;
   const auto& convIn = shapeOf(checkpoint, p + "input_blocks.0.0.weight", what);
   if (convIn.size() != 4) throw io::FormatError(what + ": " + p + "input_blocks.0.0.weight is not a convolution");
   c.inChannels = convIn[1];
-  c.outChannels = shapeOf(checkpoint, p + "out.2.weight", what).at(0);
   // Layers per block: the resnets before the first downsampler (input_blocks.{L+1}.0.op).
   int layers = 0;
   while (checkpoint.contains(p + "input_blocks." + std::to_string(layers + 1) + ".0.in_layers.2.weight")) ++layers;
@@ -191,6 +194,7 @@ UNet2DConfig ldmUnetConfig(const io::Checkpoint& checkpoint, const SdSingleFile&
   c.midBlockType =
       checkpoint.contains(p + "middle_block.1.proj_in.weight") ? "UNetMidBlock2DCrossAttn" : "UNetMidBlock2D";
   // The first attention tells the text width, the projection's form and the transformer depth.
+  c.transformerLayersPerBlock.assign(levels, 1);
   for (std::size_t level = 0; level < levels; ++level) {
     if (!attention[level]) continue;
     const std::string a = p + "input_blocks." + std::to_string((layers + 1) * level + 1) + ".1.";
@@ -202,8 +206,17 @@ UNet2DConfig ldmUnetConfig(const io::Checkpoint& checkpoint, const SdSingleFile&
     break;
   }
   c.numAttentionHeads.assign(levels, hints.unetHeads.value_or(8));
-  if (c.transformerLayersPerBlock.size() != levels) c.transformerLayersPerBlock.assign(levels, 1);
   c.normNumGroups = hints.normNumGroups.value_or(32);
+  return c;
+}
+
+}  // namespace
+
+UNet2DConfig ldmUnetConfig(const io::Checkpoint& checkpoint, const SdSingleFile& layout,
+                           const SdSingleFileHints& hints) {
+  const std::string what = "the single-file UNet";
+  UNet2DConfig c = ldmEncoderConfig(checkpoint, layout.unetPrefix, hints, what);
+  c.outChannels = shapeOf(checkpoint, layout.unetPrefix + "out.2.weight", what).at(0);
   return c;
 }
 
@@ -349,6 +362,56 @@ WeightNaming ldmClipNaming(const std::string& prefix) {
   return n;
 }
 
+// ---- ControlNet -----------------------------------------------------------------------------
+
+std::string ldmControlNetPrefix(const io::Checkpoint& checkpoint) {
+  if (checkpoint.contains("control_model.input_hint_block.0.weight")) return "control_model.";
+  if (checkpoint.contains("input_hint_block.0.weight")) return "";
+  return "-";
+}
+
+ControlNetConfig ldmControlNetConfig(const io::Checkpoint& checkpoint, const std::string& p,
+                                     const SdSingleFileHints& hints) {
+  const std::string what = "the single-file ControlNet";
+  ControlNetConfig c;
+  c.unet = ldmEncoderConfig(checkpoint, p, hints, what);
+  c.unet.upBlockTypes.clear();
+  const auto& hintIn = shapeOf(checkpoint, p + "input_hint_block.0.weight", what);
+  c.conditioningChannels = hintIn.at(1);
+  // conv_in (0), pairs of convs whose second strides (2 4, 6 8, ...), conv_out (4n - 2): the
+  // channels are conv_in's and each pair's second.
+  c.conditioningEmbeddingOutChannels = {hintIn.at(0)};
+  for (int second = 4; checkpoint.contains(p + "input_hint_block." + std::to_string(second + 2) + ".weight");
+       second += 4) {
+    c.conditioningEmbeddingOutChannels.push_back(
+        shapeOf(checkpoint, p + "input_hint_block." + std::to_string(second) + ".weight", what).at(0));
+  }
+  return c;
+}
+
+std::string ldmControlNetKey(const std::string& name, const ControlNetConfig& config) {
+  const auto parts = split(name);
+  const int n = static_cast<int>(config.conditioningEmbeddingOutChannels.size());
+  if (parts[0] == "controlnet_cond_embedding" && parts.size() >= 3) {
+    if (parts[1] == "conv_in") return "input_hint_block.0." + join(parts, 2);
+    if (parts[1] == "conv_out") return "input_hint_block." + std::to_string(4 * n - 2) + "." + join(parts, 2);
+    if (parts[1] == "blocks" && parts.size() >= 4) {
+      return "input_hint_block." + std::to_string(2 * number(parts[2]) + 2) + "." + join(parts, 3);
+    }
+  }
+  if (parts[0] == "controlnet_down_blocks" && parts.size() >= 3)
+    return "zero_convs." + parts[1] + ".0." + join(parts, 2);
+  if (parts[0] == "controlnet_mid_block") return "middle_block_out.0." + join(parts, 1);
+  return ldmUnetKey(name, config.unet);
+}
+
+WeightNaming ldmControlNetNaming(const ControlNetConfig& config, const std::string& prefix) {
+  WeightNaming n;
+  n.checkpointKey = [config, prefix](const std::string& name) { return prefix + ldmControlNetKey(name, config); };
+  n.ignore = [prefix](const std::string& key) { return !prefix.empty() && !startsWith(key, prefix); };
+  return n;
+}
+
 // ---- Loading --------------------------------------------------------------------------------
 
 namespace {
@@ -408,6 +471,22 @@ ClipTextModel loadSingleFileClip(const fs::path& file, c10::Device device,
     ClipTextModel model(config);
     model.loadWeights(checkpoint, ldmClipNaming(layout.clipPrefix), "CLIP text");
     model.to(device);
+    return model;
+  });
+}
+
+ControlNetModel loadSingleFileControlNet(const fs::path& file, c10::Device device, c10::ScalarType dtype,
+                                         const std::optional<SdSingleFileHints>& hints) {
+  const auto checkpoint = io::Checkpoint::open(file);
+  return withFileName(file, [&] {
+    const std::string prefix = ldmControlNetPrefix(checkpoint);
+    if (prefix == "-") {
+      throw io::FormatError("not a ControlNet in the original layout (no control_model.input_hint_block.0.weight)");
+    }
+    const ControlNetConfig config = ldmControlNetConfig(checkpoint, prefix, hints ? *hints : ldmHintsBeside(file));
+    ControlNetModel model(config);
+    model.loadWeights(checkpoint, ldmControlNetNaming(config, prefix), "ControlNetModel");
+    model.to(device, dtype);
     return model;
   });
 }

@@ -15,6 +15,7 @@
 
 #include "models/autoencoder_kl.h"
 #include "models/clip_text.h"
+#include "models/controlnet.h"
 #include "models/nn/load_weights.h"
 #include "models/sd_single_file_hints.h"
 #include "models/unet2d.h"
@@ -67,6 +68,16 @@ WeightNaming ldmClipNaming(const std::string& prefix);
 std::string ldmUnetKey(const std::string& diffusersName, const UNet2DConfig& config);
 std::string ldmVaeKey(const std::string& diffusersName, const AutoencoderKLConfig& config);
 
+// ControlNets in lllyasviel's original layout (control_v11p_sd15_canny.safetensors):
+// control_model.{time_embed, input_hint_block, input_blocks, zero_convs, middle_block,
+// middle_block_out}.* (the prefix may be absent). ldmControlNetPrefix is "-" for a file that is
+// not one.
+std::string ldmControlNetPrefix(const io::Checkpoint& checkpoint);
+ControlNetConfig ldmControlNetConfig(const io::Checkpoint& checkpoint, const std::string& prefix,
+                                     const SdSingleFileHints& hints = {});
+std::string ldmControlNetKey(const std::string& diffusersName, const ControlNetConfig& config);
+WeightNaming ldmControlNetNaming(const ControlNetConfig& config, const std::string& prefix);
+
 // The components, loaded from `file` (its hints read beside it unless given; the VAE also from a
 // VAE file on its own, LDM names at the top). Throw io::FileError / io::FormatError naming the
 // file and the keys.
@@ -76,6 +87,9 @@ UNet2DConditionModel loadSingleFileUnet(const std::filesystem::path& file, c10::
 AutoencoderKL loadSingleFileVae(const std::filesystem::path& file, c10::Device device = c10::Device("cpu"),
                                 c10::ScalarType dtype = c10::kFloat,
                                 const std::optional<SdSingleFileHints>& hints = std::nullopt);
+ControlNetModel loadSingleFileControlNet(const std::filesystem::path& file, c10::Device device = c10::Device("cpu"),
+                                         c10::ScalarType dtype = c10::kFloat,
+                                         const std::optional<SdSingleFileHints>& hints = std::nullopt);
 ClipTextModel loadSingleFileClip(const std::filesystem::path& file, c10::Device device = c10::Device("cpu"),
                                  const std::optional<SdSingleFileHints>& hints = std::nullopt);
 

@@ -247,8 +247,11 @@ void inspectFileInto(InstalledModel& m, Weights& w) {
   if (sdxl) throw io::FormatError("an SDXL checkpoint: only SD1.x is supported");
   if (sd2) throw io::FormatError("an SD2.x checkpoint: only SD1.x is supported");
   if (lora) throw io::FormatError("a LoRA file: LoRAs are not applied by this build yet");
-  if (controlnet)
-    throw io::FormatError("a ControlNet in the original layout: give a diffusers ControlNet folder for now");
+  if (controlnet) {
+    m.kind = ModelKind::ControlNet;
+    m.detail = "single-file ControlNet (original layout)";
+    return;
+  }
   if (unet == w.shapes.end() || unet->second.size() != 4) {
     throw io::FormatError("not a Stable Diffusion checkpoint (no model.diffusion_model.input_blocks.0.0.weight)");
   }

@@ -138,6 +138,22 @@ void checkPipelineFolder(const SdSettings& r) {
 }
 
 void checkControlNetFolder(const SdSettings& r) {
+  if (isSingleFile(r.controlnetDir)) {  // lllyasviel's control_v11p_sd15_canny.safetensors
+    if (r.controlnetDir.extension() != ".safetensors") {
+      throw SdModelError(r.controlnetDir.string() + ": not a .safetensors ControlNet (pickle files are never loaded)");
+    }
+    try {
+      if (ldmControlNetPrefix(io::Checkpoint::open(r.controlnetDir)) == "-") {
+        throw SdModelError(r.controlnetDir.string() +
+                           ": not a ControlNet (no control_model.input_hint_block.0.weight)");
+      }
+    } catch (const SdModelError&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw SdModelError(e.what());
+    }
+    return;
+  }
   if (!r.controlnetDir.empty()) {
     if (!fs::is_directory(r.controlnetDir)) {
       throw SdModelError(r.controlnetDir.string() + ": no such ControlNet folder");
@@ -345,8 +361,10 @@ GeneratorKind sdGeneratorKind() {
              OptionType::Model, nullptr);
   model.modelKind = ModelKind::StableDiffusion;
   model.primaryModel = true;
-  auto controlnet = option("controlnet", "controlnet", "ControlNet",
-                           "ControlNet canny folder (default: the model's controlnet/)", OptionType::Model, nullptr);
+  auto controlnet =
+      option("controlnet", "controlnet", "ControlNet",
+             "ControlNet canny folder or original-layout .safetensors file (default: the model's controlnet/)",
+             OptionType::Model, nullptr);
   controlnet.modelKind = ModelKind::ControlNet;
   controlnet.noneLabel = "The pipeline's own controlnet/";
   auto sampler = option("sampler", "sampler", "Sampler", "euler, euler_a, ddim, dpmpp_2m, dpmpp_2m_karras, unipc, lcm",

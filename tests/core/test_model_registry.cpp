@@ -352,13 +352,14 @@ TEST(ModelRegistry, ListsSingleFileCheckpointsByWhatTheyHold) {
   const fs::path sf = kData / "single_file_sd15";
   fs::copy_file(sf / "tiny-sd15.safetensors", modelsDir / "tiny-sd15.safetensors");
   fs::copy_file(sf / "tiny-sd15-inpainting.safetensors", modelsDir / "tiny-sd15-inpainting.safetensors");
+  fs::copy_file(sf / "tiny-controlnet-ldm.safetensors", modelsDir / "canny.safetensors");
   writeAll(modelsDir / "notes.txt", "not a model");
   writeSafetensors(modelsDir / "style-lora.safetensors",
                    {{"lora_unet_down_blocks_0_attentions_0_proj_in.lora_down.weight", "F16", {2, 4}}});
   ModelRegistry registry(modelsDir);
   const auto models = registry.scan();
   const size_t builtins = ModelRegistry::builtInEngines().size();
-  ASSERT_EQ(models.size(), builtins + 3);  // notes.txt is not looked at
+  ASSERT_EQ(models.size(), builtins + 4);  // notes.txt is not looked at
   std::map<std::string, caig::InstalledModel> byName;
   for (std::size_t i = builtins; i < models.size(); ++i) byName[models[i].name] = models[i];
   ASSERT_TRUE(byName.count("tiny-sd15") && byName.count("tiny-sd15-inpainting") && byName.count("style-lora"));
@@ -369,6 +370,8 @@ TEST(ModelRegistry, ListsSingleFileCheckpointsByWhatTheyHold) {
   EXPECT_EQ(byName["tiny-sd15"].precision(), "F32");
   EXPECT_EQ(byName["tiny-sd15-inpainting"].detail, "single-file SD1.x inpainting checkpoint");
   EXPECT_EQ(byName["tiny-sd15-inpainting"].precision(), "F16");
+  EXPECT_EQ(byName["canny"].kind, ModelKind::ControlNet);
+  EXPECT_EQ(byName["canny"].status, caig::ModelStatus::Ok) << byName["canny"].reason;
   EXPECT_EQ(byName["style-lora"].status, caig::ModelStatus::Invalid);
   EXPECT_NE(byName["style-lora"].reason.find("a LoRA file"), std::string::npos) << byName["style-lora"].reason;
   // Added from elsewhere, as a file.

@@ -212,6 +212,32 @@ TEST(SdSingleFile, WhatAFileIsNotAndWhatItLacksAreNamed) {
             std::string::npos);
 }
 
+// lllyasviel's layout: the residuals of diffusers' ControlNetModel (from_single_file on the cldm
+// file), at conditioning scale 0.8, and the mapping of its three extra parts.
+TEST(SdSingleFile, AnOriginalLayoutControlNetMatchesDiffusers) {
+  const auto io = caig::io::Checkpoint::open(kDir / "controlnet_ldm" / "io.safetensors");
+  const fs::path file = kDir / "tiny-controlnet-ldm.safetensors";
+  const auto controlnet = caig::loadSingleFileControlNet(file);  // the yaml beside it: 2 groups, 2 heads
+  EXPECT_EQ(controlnet.config().conditioningEmbeddingOutChannels, (std::vector<int64_t>{8, 8, 16, 16}));
+  EXPECT_EQ(controlnet.config().conditioningChannels, 3);
+  const auto r = controlnet.forward(io.tensor("sample"), io.tensor("timesteps"), io.tensor("encoder_hidden_states"),
+                                    io.tensor("controlnet_cond"), 0.8);
+  ASSERT_EQ(r.down.size(), 12u);
+  for (int i = 0; i < 12; ++i) {
+    EXPECT_LE(maxAbsErr(r.down[static_cast<std::size_t>(i)], io.tensor("down_residual_" + std::to_string(i))), 1e-4)
+        << i;
+  }
+  EXPECT_LE(maxAbsErr(r.mid, io.tensor("mid_residual")), 1e-4);
+  EXPECT_EQ(caig::ldmControlNetKey("controlnet_cond_embedding.conv_out.weight", controlnet.config()),
+            "input_hint_block.14.weight");
+  EXPECT_EQ(caig::ldmControlNetKey("controlnet_cond_embedding.blocks.5.bias", controlnet.config()),
+            "input_hint_block.12.bias");
+  EXPECT_EQ(caig::ldmControlNetKey("controlnet_down_blocks.11.weight", controlnet.config()), "zero_convs.11.0.weight");
+  EXPECT_EQ(caig::ldmControlNetKey("controlnet_mid_block.bias", controlnet.config()), "middle_block_out.0.bias");
+  // A checkpoint is not a ControlNet.
+  EXPECT_NE(errorOf([] { caig::loadSingleFileControlNet(kFile); }).find("not a ControlNet"), std::string::npos);
+}
+
 // The whole ControlNet-inpaint job on the single file + the tiny ControlNet folder, against
 // diffusers' StableDiffusionControlNetInpaintPipeline on the tiny-sd15/ folder it was converted
 // from (pipeline_sd15_controlnet_inpaint: Euler a, 4 steps, its noise recorded).
@@ -258,6 +284,13 @@ TEST(SdSingleFile, TheControlNetInpaintJobMatchesDiffusersOnTheFolderItCameFrom)
     EXPECT_LE(maxAbsErr(r.stepLatents[i], ref), 1e-5 * ref.abs().max().item<double>()) << "step " << i;
   }
   EXPECT_LE(maxAbsErr(r.image, io.tensor("output")), 1e-4);
+  // Both as single files, the ControlNet in lllyasviel's layout: the same job, the same image.
+  o.controlnetDir = kDir / "tiny-controlnet-ldm.safetensors";
+  const auto files = caig::SdInpaintPipeline::load(kFile, o);
+  RecordedNoise again(io);
+  j.noise = &again;
+  j.keepStepLatents = false;
+  EXPECT_LE(maxAbsErr(files.run(j).image, io.tensor("output")), 1e-4);
   // No ControlNet given: the file has none, and says so.
   EXPECT_NE(errorOf([] { caig::SdInpaintPipeline::load(kFile); }).find("holds no ControlNet"), std::string::npos);
 }
