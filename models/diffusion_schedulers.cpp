@@ -529,8 +529,10 @@ class DpmSolverScheduler final : public MultistepBase {
   at::Tensor step(const at::Tensor& out, size_t i, const at::Tensor& xIn, NoiseSource&) override {
     checkIndex(i, timesteps_.size());
     const size_t n = timesteps_.size();
+    // diffusers lowers the final step to first order; its lower_order_second (the step before,
+    // below 15 steps) only turns a third-order solver into a second-order one, so a second-order
+    // solver stays second order there.
     const bool lowerFinal = i == n - 1 && (eulerAtFinal_ || (lowerOrderFinal_ && n < 15) || finalType_ == "zero");
-    const bool lowerSecond = i + 2 == n && lowerOrderFinal_ && n < 15;
     const at::Tensor x = xIn.to(at::kFloat);
     const at::Tensor m0 = toX0(out.to(at::kFloat), x, i);
     push(m0);
@@ -538,7 +540,7 @@ class DpmSolverScheduler final : public MultistepBase {
     const float h = t.lambda - s0.lambda;
     const float coef = t.alpha * (torchExp(-h) - 1.0f);
     at::Tensor prev;
-    if (lowerOrderNums_ < 1 || lowerFinal || lowerSecond) {
+    if (lowerOrderNums_ < 1 || lowerFinal) {
       prev = static_cast<double>(t.sigma / s0.sigma) * x - static_cast<double>(coef) * m0;
     } else {
       const AlphaSigma s1 = alphaSigma(sigmas_[i - 1]);

@@ -60,19 +60,17 @@ nlohmann::json readIoJson() {
   return nlohmann::json::parse(text);
 }
 
-class SchedulerFixture : public ::testing::TestWithParam<std::string> {};
-
-TEST_P(SchedulerFixture, MatchesDiffusers) {
-  const std::string caseName = GetParam();
-  const nlohmann::json io = readIoJson();
-  const nlohmann::json& c = io.at("cases").at(caseName);
-  const auto ckpt = caig::io::Checkpoint::open(kDir / "io.safetensors");
+// One case of a fixture folder: the fake model's loop against diffusers' model inputs,
+// trajectory and final sample, the recorded noise consumed in order.
+void checkCase(const fs::path& dir, const nlohmann::json& c, const std::string& caseName,
+               const std::string& scheduler) {
+  const auto ckpt = caig::io::Checkpoint::open(dir / "io.safetensors");
 
   nlohmann::json config = c.at("resolved_config");
   config["_class_name"] = c.at("class");
   // Both the explicit name and the class-name route must give the same scheduler.
   auto byClass = caig::makeScheduler("", config);
-  auto sched = caig::makeScheduler(schedulerName(caseName), config);
+  auto sched = caig::makeScheduler(scheduler, config);
   EXPECT_EQ(byClass->name(), sched->name());
 
   const int steps = c.at("steps").get<int>();
@@ -117,6 +115,27 @@ TEST_P(SchedulerFixture, MatchesDiffusers) {
     y = sched->step(0.1 * yin + std::sin(sched->timesteps()[i] / 100.0), i, y, again);
   }
   EXPECT_EQ(maxAbsErr(x, y), 0.0);
+}
+
+class SchedulerFixture : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(SchedulerFixture, MatchesDiffusers) {
+  const std::string caseName = GetParam();
+  checkCase(kDir, readIoJson().at("cases").at(caseName), caseName, schedulerName(caseName));
+}
+
+// DPM++ 2M below 15 steps, where diffusers lowers the final step to first order but keeps the
+// second-to-last at second order (its lower_order_second only lowers a third-order solver):
+// tests/data/schedulers_few_steps, made with ../shared/refenv (io.json says how).
+TEST(Schedulers, DpmSolverBelowFifteenStepsMatchesDiffusers) {
+  const fs::path dir = fs::path(CAIG_TEST_DATA) / "schedulers_few_steps";
+  std::ifstream in(dir / "io.json");
+  const nlohmann::json io = nlohmann::json::parse(in);
+  ASSERT_EQ(io.at("cases").size(), 4u);
+  for (const auto& [caseName, c] : io.at("cases").items()) {
+    SCOPED_TRACE(caseName);
+    checkCase(dir, c, caseName, c.at("scheduler").get<std::string>());
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Diffusers, SchedulerFixture,
