@@ -11,30 +11,31 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/base/user_message.h"
-#include "core/base/resources.h"
-#include "core/base/version.h"
-#include "core/model_files/model_registry.h"
-#include "core/ranking/builtin_ranker.h"
-#include "core/ranking/variant_ranking.h"
-#include "core/cutout/cutout_engines.h"
-#include "core/project/demo_products.h"
-#include "core/cutout/isnet_import.h"
-#include "core/image/image_io.h"
-#include "core/project/project.h"
-#include "core/training/rm_training.h"
-#include "core/prompts/prompt_writer.h"
-#include "core/training/style_preferences.h"
-#include "app/cli_text.h"
-#include "app/cli_llava.h"
 #include "app/cli_app.h"
 #include "app/cli_export.h"
 #include "app/cli_generate.h"
+#include "app/cli_llava.h"
 #include "app/cli_ranking.h"
+#include "app/cli_text.h"
+#include "core/base/resources.h"
+#include "core/base/user_message.h"
+#include "core/base/version.h"
+#include "core/cutout/cutout_engines.h"
+#include "core/cutout/isnet_import.h"
 #include "core/generation/standard_generators.h"
+#include "core/image/image_io.h"
+#include "core/model_files/model_registry.h"
+#include "core/project/demo_products.h"
+#include "core/project/project.h"
+#include "core/prompts/prompt_writer.h"
+#include "core/ranking/builtin_ranker.h"
+#include "core/ranking/variant_ranking.h"
+#include "core/training/rm_training.h"
+#include "core/training/style_preferences.h"
 #include "models/io/checkpoint.h"
 #include "models/io/errors.h"
 #include "models/io/model_folder.h"
+#include "models/sd_single_file.h"
 
 namespace fs = std::filesystem;
 
@@ -48,8 +49,29 @@ std::string shapeText(const std::vector<int64_t>& shape) {
   return s + "]";
 }
 
+// What a single file is, in the words of models/sd_single_file.h; nothing for other weights.
+void describeSingleFile(const caig::io::Checkpoint& ckpt, const fs::path& path) {
+  if (caig::ldmControlNetPrefix(ckpt) != "-") {
+    std::printf("%s: ControlNet, original layout (--controlnet FILE)\n", path.string().c_str());
+    return;
+  }
+  try {
+    const caig::SdSingleFile f = caig::inspectSdSingleFile(ckpt, path.string());
+    std::printf("%s: single-file SD1.x checkpoint, %s UNet (%lld input channels)%s%s", path.string().c_str(),
+                f.unetInChannels == 9 ? "inpainting" : "text-to-image", static_cast<long long>(f.unetInChannels),
+                f.vaePrefix.empty() ? ", no VAE" : ", VAE",
+                f.clipPrefix.empty() ? ", no text encoder" : ", text encoder");
+    if (f.emaTensors > 0) std::printf("; %lld EMA tensors (ignored)", static_cast<long long>(f.emaTensors));
+    std::printf("\n");
+  } catch (const caig::io::FormatError& e) {
+    const std::string why = e.what();
+    if (why.find("no Stable Diffusion UNet") == std::string::npos) std::printf("%s\n", why.c_str());
+  }
+}
+
 int inspectWeights(const fs::path& path, bool listAll) {
   const auto ckpt = caig::io::Checkpoint::open(path);
+  describeSingleFile(ckpt, path);
   uint64_t params = 0, bytes = 0;
   std::map<std::string, int> dtypes;
   for (const auto& name : ckpt.names()) {
