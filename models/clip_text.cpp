@@ -196,4 +196,30 @@ at::Tensor ClipTextModel::finalLayerNorm(const at::Tensor& hidden) const {
   return impl_->net->textModel->finalNorm->forward(hidden.to(impl_->device));
 }
 
+at::Tensor weightedTextEmbeddings(const ClipTextModel& encoder, const std::vector<std::vector<int64_t>>& chunkIds,
+                                  const std::vector<std::vector<float>>& chunkWeights, int clipSkip) {
+  if (chunkIds.empty() || chunkIds.size() != chunkWeights.size()) {
+    throw std::invalid_argument("weighted prompt: one weight list per chunk, at least one chunk");
+  }
+  if (clipSkip != 0 && clipSkip != 1) throw std::invalid_argument("weighted prompt: clip skip must be 0 or 1");
+  c10::InferenceMode guard;
+  std::vector<at::Tensor> out;
+  for (std::size_t c = 0; c < chunkIds.size(); ++c) {
+    if (chunkIds[c].size() != chunkWeights[c].size() || chunkIds[c].empty()) {
+      throw std::invalid_argument("weighted prompt: a chunk's ids and weights differ in length");
+    }
+    const auto n = static_cast<int64_t>(chunkIds[c].size());
+    const at::Tensor ids = at::tensor(chunkIds[c], at::kLong).view({1, n});
+    const ClipTextOutput o = encoder.forward(ids);
+    at::Tensor z = clipSkip == 0 ? o.lastHiddenState : encoder.finalLayerNorm(o.penultimateHiddenState);
+    z = z.to(at::kFloat);
+    const at::Tensor w = at::tensor(chunkWeights[c], at::kFloat).to(z.device()).view({1, n, 1});
+    const at::Tensor before = z.mean();
+    z = z * w;
+    z = z * (before / z.mean());
+    out.push_back(z);
+  }
+  return at::cat(out, 1);
+}
+
 }  // namespace caig

@@ -79,4 +79,13 @@ class ClipTextModel {
   std::unique_ptr<Impl> impl_;
 };
 
+// A1111 / CAIG prompt weighting on the encoder (the ids and weights come from
+// core/text/prompt_weighting.h): each 77-id chunk is encoded alone, its hidden states multiplied
+// by the tokens' weights and rescaled so that the chunk keeps the mean it had unweighted; the
+// chunks are concatenated along the sequence, [1, 77 * chunks, hidden]. clipSkip as
+// SdInpaintPipeline::encodePrompt (1: the penultimate layer through the final norm). Throws
+// std::invalid_argument for chunks that are not 77 ids with as many weights.
+at::Tensor weightedTextEmbeddings(const ClipTextModel& encoder, const std::vector<std::vector<int64_t>>& chunkIds,
+                                  const std::vector<std::vector<float>>& chunkWeights, int clipSkip = 0);
+
 }  // namespace caig

@@ -1,0 +1,119 @@
+#include "core/text/prompt_weighting.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+
+#include "core/text/clip_tokenizer.h"
+
+namespace caig {
+
+namespace {
+
+// ':' + [+-]?[.\d]+ + ')' at `pos` (A1111's explicit weight): its length and value, or 0.
+std::size_t explicitWeight(const std::string& s, std::size_t pos, double& value) {
+  if (s[pos] != ':') return 0;
+  std::size_t i = pos + 1;
+  if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
+  const std::size_t digits = i;
+  while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.')) ++i;
+  if (i == digits || i >= s.size() || s[i] != ')') return 0;
+  const std::string number = s.substr(pos + 1, i - pos - 1);
+  char* end = nullptr;
+  value = std::strtod(number.c_str(), &end);
+  if (end != number.c_str() + number.size()) return 0;  // "1.2.3": text, as no float parses it
+  return i + 1 - pos;
+}
+
+bool special(char c) {
+  return c == '\\' || c == '(' || c == ')' || c == '[' || c == ']' || c == '{' || c == '}' || c == ':';
+}
+
+}  // namespace
+
+std::vector<WeightedFragment> parsePromptAttention(const std::string& prompt) {
+  std::vector<WeightedFragment> res;
+  std::vector<std::size_t> round, square;  // where each open group's fragments start
+  const auto multiply = [&](std::size_t from, double by) {
+    for (std::size_t k = from; k < res.size(); ++k) res[k].weight *= by;
+  };
+  std::size_t i = 0;
+  while (i < prompt.size()) {
+    const char c = prompt[i];
+    double w = 0;
+    if (c == '\\' && i + 1 < prompt.size() && std::string("()[]{}\\").find(prompt[i + 1]) != std::string::npos) {
+      res.push_back({std::string(1, prompt[i + 1]), 1.0});  // an escaped character is text
+      i += 2;
+    } else if (c == '(' || c == '{') {
+      round.push_back(res.size());
+      ++i;
+    } else if (c == '[') {
+      square.push_back(res.size());
+      ++i;
+    } else if (const std::size_t n = explicitWeight(prompt, i, w); n > 0 && !round.empty()) {
+      multiply(round.back(), w);
+      round.pop_back();
+      i += n;
+    } else if ((c == ')' || c == '}') && !round.empty()) {
+      multiply(round.back(), 1.1);
+      round.pop_back();
+      ++i;
+    } else if (c == ']' && !square.empty()) {
+      multiply(square.back(), 1 / 1.1);
+      square.pop_back();
+      ++i;
+    } else if (n > 0) {  // an explicit weight with no group open: its text
+      res.push_back({prompt.substr(i, n), 1.0});
+      i += n;
+    } else if (special(c)) {  // a closer without an opener, a lone ':' or '\'
+      res.push_back({std::string(1, c), 1.0});
+      ++i;
+    } else {
+      std::size_t j = i;
+      while (j < prompt.size() && !special(prompt[j])) ++j;
+      res.push_back({prompt.substr(i, j - i), 1.0});
+      i = j;
+    }
+  }
+  for (const std::size_t from : round) multiply(from, 1.1);
+  for (const std::size_t from : square) multiply(from, 1 / 1.1);
+  if (res.empty()) return {{"", 1.0}};
+  std::vector<WeightedFragment> merged{res.front()};
+  for (std::size_t k = 1; k < res.size(); ++k) {
+    if (res[k].weight == merged.back().weight) {
+      merged.back().text += res[k].text;
+    } else {
+      merged.push_back(res[k]);
+    }
+  }
+  return merged;
+}
+
+WeightedChunks weightedPromptChunks(const ClipTokenizer& tokenizer, const std::string& prompt) {
+  std::vector<int64_t> ids;
+  std::vector<float> weights;
+  for (const auto& f : parsePromptAttention(prompt)) {
+    for (const int64_t id : tokenizer.encodeRaw(f.text)) {
+      ids.push_back(id);
+      weights.push_back(static_cast<float>(f.weight));
+    }
+  }
+  WeightedChunks out;
+  out.tokens = ids.size();
+  const std::size_t chunks = std::max<std::size_t>(1, (ids.size() + kPromptChunkTokens - 1) / kPromptChunkTokens);
+  ids.resize(chunks * kPromptChunkTokens, tokenizer.eosId());
+  weights.resize(chunks * kPromptChunkTokens, 1.0f);
+  for (std::size_t c = 0; c < chunks; ++c) {
+    std::vector<int64_t> chunk{tokenizer.bosId()};
+    std::vector<float> w{1.0f};
+    chunk.insert(chunk.end(), ids.begin() + c * kPromptChunkTokens, ids.begin() + (c + 1) * kPromptChunkTokens);
+    w.insert(w.end(), weights.begin() + c * kPromptChunkTokens, weights.begin() + (c + 1) * kPromptChunkTokens);
+    chunk.push_back(tokenizer.eosId());
+    w.push_back(1.0f);
+    out.ids.push_back(std::move(chunk));
+    out.weights.push_back(std::move(w));
+  }
+  return out;
+}
+
+}  // namespace caig

@@ -1,0 +1,114 @@
+// Prompt emphasis and long prompts (core/text/prompt_weighting.h, weightedTextEmbeddings in
+// models/clip_text.h) against CAIG's own embedder, utils/clip_text_custom_embedder.py of
+// github.com/Chenguoz/CAIG (tests/data/prompt_weighting, copied from ../shared/fixtures: the real
+// CLIP vocabulary, the tiny SD1.5 text encoder). Parsed fragments and weights, the chunks' ids
+// (exact) and weights, and the weighted, mean-kept embeddings (1e-4), clip skip included.
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "core/text/clip_tokenizer.h"
+#include "core/text/prompt_weighting.h"
+#include "models/clip_text.h"
+#include "models/io/checkpoint.h"
+#include "models/sd_single_file.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+const fs::path kData = CAIG_TEST_DATA;
+
+const nlohmann::json& cases() {
+  static const nlohmann::json io = [] {
+    std::ifstream in(kData / "prompt_weighting" / "io.json");
+    return nlohmann::json::parse(in);
+  }();
+  return io.at("cases");
+}
+
+const caig::io::Checkpoint& goldens() {
+  static const auto io = caig::io::Checkpoint::open(kData / "prompt_weighting" / "io.safetensors");
+  return io;
+}
+
+const caig::ClipTokenizer& tokenizer() {
+  static const auto t = caig::ClipTokenizer::load(kData / "clip-tokenizer");
+  return t;
+}
+
+// The tiny SD1.5 text encoder the fixture used (tiny-sd15/text_encoder), as it lies in the single file.
+const caig::ClipTextModel& encoder() {
+  static const caig::ClipTextModel m = [] {
+    caig::SdSingleFileHints h = caig::readLdmYamlHints(kData / "single_file_sd15" / "tiny-sd15.yaml");
+    h.clipHeads = 2;
+    return caig::loadSingleFileClip(kData / "single_file_sd15" / "tiny-sd15.safetensors", c10::Device("cpu"), h);
+  }();
+  return m;
+}
+
+// The single-prompt cases (the batch and negative-prompt ones combine these).
+std::vector<std::string> singleCases() {
+  std::vector<std::string> out;
+  for (const auto& [name, c] : cases().items()) {
+    if (c.contains("text") && c.at("text").is_string()) out.push_back(name);
+  }
+  return out;
+}
+
+TEST(PromptWeighting, ParsesLikeCaigsEmbedder) {
+  ASSERT_GE(singleCases().size(), 14u);
+  for (const auto& name : singleCases()) {
+    const auto& c = cases().at(name);
+    const auto parsed = caig::parsePromptAttention(c.at("text").get<std::string>());
+    const auto& expected = c.at("parsed");
+    ASSERT_EQ(parsed.size(), expected.size()) << name;
+    for (std::size_t i = 0; i < parsed.size(); ++i) {
+      EXPECT_EQ(parsed[i].text, expected[i][0].get<std::string>()) << name << " fragment " << i;
+      EXPECT_NEAR(parsed[i].weight, expected[i][1].get<double>(), 1e-12) << name << " fragment " << i;
+    }
+  }
+}
+
+TEST(PromptWeighting, ChunksHaveTheEmbeddersIdsAndWeights) {
+  for (const auto& name : singleCases()) {
+    const auto& c = cases().at(name);
+    const auto chunks = caig::weightedPromptChunks(tokenizer(), c.at("text").get<std::string>());
+    EXPECT_EQ(chunks.tokens, c.at("token_count")[0].get<std::size_t>()) << name;
+    const at::Tensor ids = goldens().tensor(name + "__chunk_ids");  // [1, k, 77]
+    const at::Tensor weights = goldens().tensor(name + "__chunk_weights");
+    ASSERT_EQ(static_cast<int64_t>(chunks.ids.size()), ids.size(1)) << name;
+    for (std::size_t k = 0; k < chunks.ids.size(); ++k) {
+      const at::Tensor mine = at::tensor(chunks.ids[k], at::kLong);
+      EXPECT_TRUE(at::equal(mine, ids[0][static_cast<int64_t>(k)])) << name << " chunk " << k;
+      const at::Tensor w = at::tensor(chunks.weights[k], at::kFloat);
+      EXPECT_LE((w - weights[0][static_cast<int64_t>(k)]).abs().max().item<double>(), 1e-6) << name << " chunk " << k;
+    }
+  }
+}
+
+TEST(PromptWeighting, WeightedEmbeddingsMatchTheEmbedder) {
+  for (const auto& name : singleCases()) {
+    const auto& c = cases().at(name);
+    const auto chunks = caig::weightedPromptChunks(tokenizer(), c.at("text").get<std::string>());
+    const int clipSkip = c.value("clip_stop_at_last_layers", 1) - 1;
+    const at::Tensor embeds = caig::weightedTextEmbeddings(encoder(), chunks.ids, chunks.weights, clipSkip);
+    const at::Tensor expected = goldens().tensor(name + "__embeds");
+    ASSERT_EQ(embeds.sizes(), expected.sizes()) << name;
+    EXPECT_LE((embeds - expected).abs().max().item<double>(), 1e-4) << name;
+  }
+  // Unweighted, one chunk: exactly the plain encoder's output.
+  const auto plain = caig::weightedPromptChunks(tokenizer(), "a glass perfume bottle on a marble podium");
+  const at::Tensor ids = at::tensor(plain.ids[0], at::kLong).view({1, 77});
+  EXPECT_LE((caig::weightedTextEmbeddings(encoder(), plain.ids, plain.weights) - encoder().forward(ids).lastHiddenState)
+                .abs()
+                .max()
+                .item<double>(),
+            1e-6);
+  EXPECT_THROW(caig::weightedTextEmbeddings(encoder(), {}, {}), std::invalid_argument);
+}
+
+}  // namespace
