@@ -127,6 +127,12 @@ at::Tensor SdInpaintPipeline::encodePrompt(const at::Tensor& ids, int clipSkip) 
   return clipSkip == 0 ? out.lastHiddenState : impl_->textEncoder->finalLayerNorm(out.penultimateHiddenState);
 }
 
+at::Tensor SdInpaintPipeline::encodeWeightedPrompt(const std::vector<std::vector<int64_t>>& chunkIds,
+                                                   const std::vector<std::vector<float>>& chunkWeights,
+                                                   int clipSkip) const {
+  return weightedTextEmbeddings(*impl_->textEncoder, chunkIds, chunkWeights, clipSkip);
+}
+
 const AutoencoderKL& SdInpaintPipeline::vae() const {
   return *impl_->vae;
 }

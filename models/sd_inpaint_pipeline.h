@@ -92,6 +92,10 @@ class SdInpaintPipeline {
   // LayerNorm (A1111's "Clip skip: 2", what many SD1.5 fine-tunes expect); 0 = the last layer.
   // Throws std::invalid_argument for other values.
   at::Tensor encodePrompt(const at::Tensor& ids, int clipSkip = 0) const;
+  // A weighted prompt of any length (chunks of 77 ids with per-token weights, see
+  // core/text/prompt_weighting.h): weightedTextEmbeddings on this text encoder, [1, 77 * chunks, D].
+  at::Tensor encodeWeightedPrompt(const std::vector<std::vector<int64_t>>& chunkIds,
+                                  const std::vector<std::vector<float>>& chunkWeights, int clipSkip = 0) const;
 
   // Throws std::invalid_argument for bad shapes (H/W not multiples of 8, mask/control sizes
   // differing from the image, missing embeds, steps < 1). cancel (checked before every step) or

@@ -10,6 +10,7 @@
 #include "core/base/resources.h"
 #include "core/sd/sd_pipeline_binding.h"
 #include "core/text/clip_tokenizer.h"
+#include "core/text/prompt_weighting.h"
 #include "models/io/checkpoint.h"
 #include "models/io/errors.h"
 #include "models/io/model_folder.h"
@@ -298,8 +299,16 @@ class SdGenerator : public BackgroundGenerator {
     }
     auto& impl = engine_.impl();
     SdPipelineBinding::Job job;
-    job.promptIds = impl.tokenizer.encode(r.prompt);
-    job.negativeIds = impl.tokenizer.encode(sd.negativePrompt);
+    // A1111 emphasis and prompts of any length; the shorter of the two padded with empty chunks.
+    WeightedChunks prompt = weightedPromptChunks(impl.tokenizer, r.prompt);
+    WeightedChunks negative = weightedPromptChunks(impl.tokenizer, sd.negativePrompt);
+    const std::size_t chunks = std::max(prompt.ids.size(), negative.ids.size());
+    padPromptChunks(prompt, chunks, impl.tokenizer);
+    padPromptChunks(negative, chunks, impl.tokenizer);
+    job.promptChunks = std::move(prompt.ids);
+    job.promptWeights = std::move(prompt.weights);
+    job.negativeChunks = std::move(negative.ids);
+    job.negativeWeights = std::move(negative.weights);
     job.image = r.layout.product;
     job.mask = r.layout.mask;
     job.control = r.layout.control;

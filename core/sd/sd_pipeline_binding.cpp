@@ -128,9 +128,8 @@ SdPipelineBinding::Output SdPipelineBinding::run(const Job& job) {
   const c10::Device device = impl_->runtime.device;
   const auto start = std::chrono::steady_clock::now();
   SdInpaintJob p;
-  p.promptEmbeds = pipeline.encodePrompt(at::tensor(job.promptIds, at::kLong).unsqueeze(0).to(device), job.clipSkip);
-  p.negativeEmbeds =
-      pipeline.encodePrompt(at::tensor(job.negativeIds, at::kLong).unsqueeze(0).to(device), job.clipSkip);
+  p.promptEmbeds = pipeline.encodeWeightedPrompt(job.promptChunks, job.promptWeights, job.clipSkip);
+  p.negativeEmbeds = pipeline.encodeWeightedPrompt(job.negativeChunks, job.negativeWeights, job.clipSkip);
   p.image = rgbTensor(job.image, device);
   p.mask = greyTensor(job.mask, device);
   p.control = rgbTensor(job.control, device);

@@ -31,7 +31,10 @@ class SdPipelineBinding {
   std::string precisionName() const;  // "fp32", "fp16", "bf16"
 
   struct Job {
-    std::vector<int64_t> promptIds, negativeIds;  // CLIP token ids, padded to 77
+    // The prompt and the negative prompt as weighted chunks of 77 CLIP ids (as many of each,
+    // core/text/prompt_weighting.h).
+    std::vector<std::vector<int64_t>> promptChunks, negativeChunks;
+    std::vector<std::vector<float>> promptWeights, negativeWeights;
     cv::Mat image;                                // CV_8UC3 BGR, working size: the product over the fill
     cv::Mat mask;                                 // CV_8UC1, 255 = repaint
     cv::Mat control;                              // CV_8UC3 canny control image

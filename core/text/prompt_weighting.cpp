@@ -116,4 +116,13 @@ WeightedChunks weightedPromptChunks(const ClipTokenizer& tokenizer, const std::s
   return out;
 }
 
+void padPromptChunks(WeightedChunks& chunks, std::size_t count, const ClipTokenizer& tokenizer) {
+  if (chunks.ids.size() >= count) return;
+  const WeightedChunks empty = weightedPromptChunks(tokenizer, "");
+  while (chunks.ids.size() < count) {
+    chunks.ids.push_back(empty.ids.front());
+    chunks.weights.push_back(empty.weights.front());
+  }
+}
+
 }  // namespace caig

@@ -38,4 +38,8 @@ struct WeightedChunks {
 // `prompt` as chunks: at least one (an empty prompt is one chunk of end tokens).
 WeightedChunks weightedPromptChunks(const ClipTokenizer& tokenizer, const std::string& prompt);
 
+// Extends `chunks` to `count` chunks with the empty prompt's chunk (weights 1), as CAIG's embedder
+// pads the shorter of a prompt and its negative prompt so that both have as many.
+void padPromptChunks(WeightedChunks& chunks, std::size_t count, const ClipTokenizer& tokenizer);
+
 }  // namespace caig

@@ -261,6 +261,33 @@ TEST_F(SdTinyModel, SeedModesAcrossPromptsAndOtherSizes) {
   EXPECT_EQ(cv::norm(redo.variants[0].image, random.variants[1].image, cv::NORM_INF), 0.0);
 }
 
+// A1111 emphasis and prompts past CLIP's 77 positions reach the model: a weighted word changes
+// the background, a 3-chunk prompt renders (the negative prompt padded to as many chunks), and an
+// unweighted prompt renders as before (the weighting is exactly 1 there).
+TEST_F(SdTinyModel, EmphasisAndLongPromptsReachTheModel) {
+  GenerationRequest r = tinyRequest();
+  r.settings["steps"] = 1;
+  const std::string plain = "a glass jar on a marble podium, soft morning light";
+  const auto a = render(shot_, alpha_, {plain}, r);
+  const auto b = render(shot_, alpha_, {"a glass jar on a (marble podium:1.6), soft morning light"}, r);
+  const auto c = render(shot_, alpha_, {"a glass jar on a marble podium, soft morning light"}, r);
+  ASSERT_EQ(a.variants.size(), 1u);
+  EXPECT_GT(cv::norm(a.variants[0].background, b.variants[0].background, cv::NORM_L1), 0.0);
+  EXPECT_EQ(cv::norm(a.variants[0].background, c.variants[0].background, cv::NORM_INF), 0.0);
+  std::string longPrompt;
+  for (int i = 0; i < 20; ++i) longPrompt += "a glass jar on a marble podium, ";  // ~180 tokens
+  const auto d = render(shot_, alpha_, {longPrompt}, r);
+  ASSERT_EQ(d.variants.size(), 1u);
+  EXPECT_EQ(d.variants[0].image.size(), cv::Size(512, 512));
+  // Past the first 75 tokens the prompt still counts (CLIP's 77 would cut it): another ending
+  // after 19 of the 20 repeats, the same first 150 tokens, gives another background.
+  std::string otherEnd;
+  for (int i = 0; i < 19; ++i) otherEnd += "a glass jar on a marble podium, ";
+  otherEnd += "a wooden table in a sunny kitchen";
+  const auto e = render(shot_, alpha_, {otherEnd}, r);
+  EXPECT_GT(cv::norm(d.variants[0].background, e.variants[0].background, cv::NORM_L1), 0.0);
+}
+
 // Outpainting with the real engine: a square SD variant extended to a 1.91:1 banner (1200x628,
 // working 128x64: not a multiple of 8 for the ad, the engine's sizes for its latents). The square
 // is kept in the middle (rescaled to the banner's height), only the sides are painted.
