@@ -2,13 +2,17 @@
 
 #include <QApplication>
 #include <QDialogButtonBox>
+#include <QDragEnterEvent>
+#include <QDropEvent>
 #include <QFileDialog>
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLabel>
+#include <QMimeData>
 #include <QProgressDialog>
 #include <QPushButton>
 #include <QTableWidget>
+#include <QUrl>
 #include <QVBoxLayout>
 #include <set>
 
@@ -49,6 +53,7 @@ QString ModelManager::formatParameters(uint64_t count) {
 ModelManager::ModelManager(const std::filesystem::path& modelsDir, QWidget* parent)
     : QDialog(parent), modelsDir_(modelsDir), device_(queryDeviceInfo()) {
   setWindowTitle(tr("Models"));
+  setAcceptDrops(true);
   setObjectName(QStringLiteral("modelManager"));
   resize(980, 420);
 
@@ -174,6 +179,24 @@ void ModelManager::updateButtons() {
   remove_->setEnabled(removable && registry_.has_value());
   add_->setEnabled(registry_.has_value());
   addFile_->setEnabled(registry_.has_value());
+}
+
+void ModelManager::dragEnterEvent(QDragEnterEvent* event) {
+  if (!registry_ || !event->mimeData()->hasUrls()) return;
+  for (const QUrl& url : event->mimeData()->urls()) {
+    if (url.isLocalFile()) {
+      event->acceptProposedAction();
+      return;
+    }
+  }
+}
+
+void ModelManager::dropEvent(QDropEvent* event) {
+  int added = 0;
+  for (const QUrl& url : event->mimeData()->urls()) {
+    if (url.isLocalFile()) added += addFolder(url.toLocalFile()) ? 1 : 0;
+  }
+  if (added > 0) event->acceptProposedAction();
 }
 
 bool ModelManager::addFolder(const QString& folder) {

@@ -12,6 +12,8 @@
 #include "core/model_files/model_registry.h"
 #include "models/device_info.h"
 
+class QDragEnterEvent;
+class QDropEvent;
 class QLabel;
 class QPushButton;
 class QTableWidget;
@@ -42,6 +44,12 @@ class ModelManager : public QDialog {
 
   // "216", "1.2M", "7.1B".
   static QString formatParameters(uint64_t count);
+
+ protected:
+  // Model folders and .safetensors files dropped from a file manager are added as "Add
+  // folder..." / "Add file..." add them.
+  void dragEnterEvent(QDragEnterEvent* event) override;
+  void dropEvent(QDropEvent* event) override;
 
  private:
   void fillRow(int row, const InstalledModel& m);

@@ -1,9 +1,11 @@
 // The model manager dialog over the tiny model folders of tests/data.
 
 #include <QLabel>
+#include <QMimeData>
 #include <QPushButton>
 #include <QTableWidget>
 #include <QTemporaryDir>
+#include <QUrl>
 #include <QtTest>
 #include <filesystem>
 
@@ -80,6 +82,20 @@ class ModelManagerTest : public QObject {
     const int single = rowNamed(dialog, "tiny-sd15");
     QCOMPARE(dialog.table()->item(single, ModelManager::Status)->text(), QStringLiteral("ok"));
     QCOMPARE(dialog.table()->item(single, ModelManager::Precision)->text(), QStringLiteral("F32"));
+    // A file dropped from a file manager is added the same way.
+    {
+      QMimeData mime;
+      mime.setUrls({QUrl::fromLocalFile(
+          QString::fromStdString((kData / "single_file_sd15" / "tiny-sd15-inpainting.safetensors").string()))});
+      QDragEnterEvent enter(QPoint(10, 10), Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
+      QApplication::sendEvent(&dialog, &enter);
+      QVERIFY(enter.isAccepted());
+      QDropEvent drop(QPointF(10, 10), Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
+      QApplication::sendEvent(&dialog, &drop);
+      QVERIFY(drop.isAccepted());
+    }
+    QVERIFY2(dialog.message().contains("Added tiny-sd15-inpainting"), qPrintable(dialog.message()));
+    QCOMPARE(dialog.table()->rowCount(), builtins + 5);
     const int sd = rowNamed(dialog, "tiny-sd-configs");
     const QString sdStatus = dialog.table()->item(sd, ModelManager::Status)->text();
     QVERIFY2(sdStatus.startsWith("missing files: missing ") && sdStatus.contains("unet weights"), qPrintable(sdStatus));
@@ -101,10 +117,10 @@ class ModelManagerTest : public QObject {
     QVERIFY(!dialog.removeSelected());
     dialog.table()->selectRow(rowNamed(dialog, "tiny-qwen2"));
     QVERIFY(dialog.removeSelected());
-    QCOMPARE(dialog.table()->rowCount(), builtins + 3);
+    QCOMPARE(dialog.table()->rowCount(), builtins + 4);
     QVERIFY(rowNamed(dialog, "tiny-qwen2") < 0);
     QVERIFY(fs::exists(kData / "tiny-qwen2" / "model.safetensors"));
-    QCOMPARE(ModelRegistry(models).userFolders().size(), size_t{2});
+    QCOMPARE(ModelRegistry(models).userFolders().size(), size_t{3});
   }
 };
 
