@@ -35,6 +35,7 @@
 #include "models/io/checkpoint.h"
 #include "models/io/errors.h"
 #include "models/io/model_folder.h"
+#include "models/io/sd_file_kind.h"
 #include "models/sd_single_file.h"
 
 namespace fs = std::filesystem;
@@ -51,22 +52,23 @@ std::string shapeText(const std::vector<int64_t>& shape) {
 
 // What a single file is, in the words of models/sd_single_file.h; nothing for other weights.
 void describeSingleFile(const caig::io::Checkpoint& ckpt, const fs::path& path) {
-  if (caig::ldmControlNetPrefix(ckpt) != "-") {
+  const caig::io::SdFileKind kind = caig::io::classifySdFile(ckpt.names());
+  if (kind == caig::io::SdFileKind::Other) return;
+  if (kind == caig::io::SdFileKind::ControlNet) {
     std::printf("%s: ControlNet, original layout (--controlnet FILE)\n", path.string().c_str());
     return;
   }
-  try {
-    const caig::SdSingleFile f = caig::inspectSdSingleFile(ckpt, path.string());
-    std::printf("%s: single-file SD1.x checkpoint, %s UNet (%lld input channels)%s%s", path.string().c_str(),
-                f.unetInChannels == 9 ? "inpainting" : "text-to-image", static_cast<long long>(f.unetInChannels),
-                f.vaePrefix.empty() ? ", no VAE" : ", VAE",
-                f.clipPrefix.empty() ? ", no text encoder" : ", text encoder");
-    if (f.emaTensors > 0) std::printf("; %lld EMA tensors (ignored)", static_cast<long long>(f.emaTensors));
-    std::printf("\n");
-  } catch (const caig::io::FormatError& e) {
-    const std::string why = e.what();
-    if (why.find("no Stable Diffusion UNet") == std::string::npos) std::printf("%s\n", why.c_str());
+  if (kind != caig::io::SdFileKind::Sd1Checkpoint) {
+    std::printf("%s: %s\n", path.string().c_str(), caig::io::sdFileRefusal(kind).c_str());
+    return;
   }
+  const caig::SdSingleFile f = caig::inspectSdSingleFile(ckpt, path.string());
+  std::printf("%s: single-file SD1.x checkpoint, %s UNet (%lld input channels)%s%s", path.string().c_str(),
+              f.unetInChannels == 9 ? "inpainting" : "text-to-image", static_cast<long long>(f.unetInChannels),
+              f.vaePrefix.empty() ? ", no VAE" : ", VAE",
+              f.clipPrefix.empty() ? ", no text encoder" : ", text encoder");
+  if (f.emaTensors > 0) std::printf("; %lld EMA tensors (ignored)", static_cast<long long>(f.emaTensors));
+  std::printf("\n");
 }
 
 int inspectWeights(const fs::path& path, bool listAll) {

@@ -7,6 +7,7 @@
 
 #include "models/io/checkpoint.h"
 #include "models/io/errors.h"
+#include "models/io/sd_file_kind.h"
 
 namespace caig {
 namespace fs = std::filesystem;
@@ -120,29 +121,14 @@ SdSingleFileHints ldmHintsBeside(const fs::path& checkpointFile) {
 SdSingleFile inspectSdSingleFile(const io::Checkpoint& checkpoint, const std::string& file) {
   SdSingleFile out;
   out.tensors = static_cast<int64_t>(checkpoint.size());
-  bool lora = false, controlnet = false, sdxl = false, sd2 = false;
-  for (const auto& name : checkpoint.names()) {
-    if (startsWith(name, "model_ema.")) ++out.emaTensors;
-    sdxl |= startsWith(name, "conditioner.embedders.");
-    sd2 |= startsWith(name, "cond_stage_model.model.");
-    lora |= startsWith(name, "lora_unet_") || startsWith(name, "lora_te_") ||
-            name.find(".lora_down.") != std::string::npos || name.find(".lora_A.") != std::string::npos;
-    controlnet |= startsWith(name, "control_model.") || startsWith(name, "input_hint_block.");
-  }
-  if (sdxl) throw io::FormatError(file + ": an SDXL checkpoint (conditioner.embedders.*): only SD1.x is supported");
-  if (sd2) {
-    throw io::FormatError(
-        file + ": an SD2.x checkpoint (OpenCLIP text encoder, cond_stage_model.model.*): only SD1.x is supported");
-  }
-  if (lora) throw io::FormatError(file + ": a LoRA file, not a checkpoint");
-  if (controlnet)
-    throw io::FormatError(file + ": a ControlNet file, not a Stable Diffusion checkpoint (give it as the ControlNet)");
-  const std::string unet = "model.diffusion_model.";
-  if (!checkpoint.contains(unet + "input_blocks.0.0.weight")) {
-    throw io::FormatError(file + ": no Stable Diffusion UNet in it (no " + unet + "input_blocks.0.0.weight)");
-  }
-  out.unetPrefix = unet;
-  out.unetInChannels = checkpoint.info(unet + "input_blocks.0.0.weight").shape.at(1);
+  const std::vector<std::string> names = checkpoint.names();
+  for (const auto& name : names) out.emaTensors += startsWith(name, "model_ema.") ? 1 : 0;
+  const io::SdFileKind kind = io::classifySdFile(names);
+  if (kind != io::SdFileKind::Sd1Checkpoint) throw io::FormatError(file + ": " + io::sdFileRefusal(kind));
+  out.unetPrefix = "model.diffusion_model.";
+  const auto& convIn = checkpoint.info(io::kLdmUnetConvIn).shape;
+  if (convIn.size() != 4) throw io::FormatError(file + ": " + io::kLdmUnetConvIn + " is not a convolution");
+  out.unetInChannels = convIn[1];
   for (const char* vae : {"first_stage_model.", "vae."}) {
     if (checkpoint.contains(std::string(vae) + "encoder.conv_in.weight")) {
       out.vaePrefix = vae;

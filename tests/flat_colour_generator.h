@@ -72,7 +72,6 @@ inline GeneratorKind noiseInpaintingKind() {
     cv::Size workingSize(cv::Size ad, const GeneratorSettings&) const override {
       return {std::max(8, ad.width / 2), std::max(8, ad.height / 2)};
     }
-    bool inpaints() const override { return true; }
     bool reusableFor(const GeneratorSettings&) const override { return true; }
     GeneratedBackground generate(const BackgroundRequest& r, const GeneratorSettings&, const BackgroundStep& onStep,
                                  const std::atomic<bool>*) override {

@@ -61,10 +61,6 @@ class BackgroundGenerator {
   virtual std::string describe(const GeneratorSettings& settings) const = 0;
   // The size it draws at for an ad of `adSize` (the ad size itself, or e.g. 512 on the long side).
   virtual cv::Size workingSize(cv::Size adSize, const GeneratorSettings& settings) const = 0;
-  // True for an inpainting model: its image already holds the layout's pixels where the mask is
-  // black, and the plain inpainting job keeps it as it is (as diffusers' pipeline returns it).
-  // False: it paints a whole background and the plain job copies the kept pixels back over it.
-  virtual bool inpaints() const { return false; }
   // True when this loaded engine serves `settings` as a fresh one would (same weights on the same
   // device): a job reuses it instead of loading again.
   virtual bool reusableFor(const GeneratorSettings& settings) const = 0;

@@ -102,14 +102,19 @@ cv::Mat toBgr8(const cv::Mat& image, const char* what) {
   return bgr;
 }
 
+// `r` scaled by (sx, sy) about the origin, then moved by `offset`: its corners rounded, so that
+// rectangles sharing an edge still share it, at least one pixel each way.
+cv::Rect scaleRect(const cv::Rect& r, double sx, double sy, cv::Point offset = {}) {
+  const int x0 = offset.x + static_cast<int>(std::lround(r.x * sx));
+  const int y0 = offset.y + static_cast<int>(std::lround(r.y * sy));
+  const int x1 = offset.x + static_cast<int>(std::lround(r.br().x * sx));
+  const int y1 = offset.y + static_cast<int>(std::lround(r.br().y * sy));
+  return {x0, y0, std::max(1, x1 - x0), std::max(1, y1 - y0)};
+}
+
 // `p`, a placement on a canvas of `from` pixels, carried onto the rectangle `to` of another canvas.
 Placement carryPlacement(const Placement& p, cv::Size from, const cv::Rect& to) {
-  const double sx = double(to.width) / from.width, sy = double(to.height) / from.height;
-  const int x0 = to.x + static_cast<int>(std::lround(p.target.x * sx));
-  const int y0 = to.y + static_cast<int>(std::lround(p.target.y * sy));
-  const int x1 = to.x + static_cast<int>(std::lround(p.target.br().x * sx));
-  const int y1 = to.y + static_cast<int>(std::lround(p.target.br().y * sy));
-  return {p.source, {x0, y0, std::max(1, x1 - x0), std::max(1, y1 - y0)}};
+  return {p.source, scaleRect(p.target, double(to.width) / from.width, double(to.height) / from.height, to.tl())};
 }
 
 // The band of an outpainted source that is painted again so that it joins the new frame without a
@@ -373,7 +378,7 @@ GenerationOutcome runGeneration(GenerationEngines& engines, const GenerationInpu
   if (input.givenCanvas) {
     workLayout = adLayout = *input.givenCanvas;
   } else if (input.outpaint) {
-    if (!kind.inpaints || !generator.inpaints()) {
+    if (!kind.inpaints) {
       throw std::invalid_argument("the " + kind.name +
                                   " engine paints whole backgrounds and cannot outpaint: draw the frame again instead");
     }
@@ -385,10 +390,7 @@ GenerationOutcome runGeneration(GenerationEngines& engines, const GenerationInpu
     const Placement onSource = productPlacement(box, source.size(), input.outpaint->placement, sourceComp);
     keptAd = outpaintRect(source.size(), adSize, comp.copyTop, comp.copyBottom);
     const double kx = double(work.width) / adSize.width, ky = double(work.height) / adSize.height;
-    const int x0 = static_cast<int>(std::lround(keptAd.x * kx)), y0 = static_cast<int>(std::lround(keptAd.y * ky));
-    keptWork = cv::Rect(x0, y0, std::max(1, static_cast<int>(std::lround(keptAd.br().x * kx)) - x0),
-                        std::max(1, static_cast<int>(std::lround(keptAd.br().y * ky)) - y0)) &
-               cv::Rect({0, 0}, work);
+    keptWork = scaleRect(keptAd, kx, ky) & cv::Rect({0, 0}, work);
     adLayout = layoutProduct(product, adSize, carryPlacement(onSource, source.size(), keptAd), comp);
     workLayout = layoutProduct(product, work, carryPlacement(onSource, source.size(), keptWork), comp);
     // The engine sees the source where it is kept (the product as the layout has it on top) and
@@ -450,7 +452,7 @@ GenerationOutcome runGeneration(GenerationEngines& engines, const GenerationInpu
     v.background = out.image;
     if (input.givenCanvas) {
       v.image = v.background;
-      if (!generator.inpaints()) {
+      if (!kind.inpaints) {
         v.image = v.background.clone();
         adLayout.product.copyTo(v.image, adLayout.mask == 0);
       }

@@ -51,8 +51,10 @@ struct GeneratorKind {
   // Keys of the recorded parameters that hold the prompt's plan this engine follows ("spec" for
   // the built-in planner); "same seed again" hands them back as the plan.
   std::vector<std::string> planKeys;
-  // An inpainting engine (its BackgroundGenerator::inpaints()): it repaints only the masked part of
-  // an image, so a stored ad can be outpainted to another frame with it.
+  // An inpainting engine: its image already holds the layout's pixels where the mask is black, so
+  // the plain inpainting job keeps it as it is (as diffusers' pipeline returns it) and a stored ad
+  // can be outpainted to another frame with it. False: it paints a whole background (the plain job
+  // copies the kept pixels back over it).
   bool inpaints = false;
   // Checks beyond the options' types and ranges (folders exist, ...) and may normalise values
   // (model paths made absolute, so that a recorded variant finds them again); throws with the reason.

@@ -15,6 +15,7 @@
 #include "models/io/json_file.h"
 #include "models/io/model_folder.h"
 #include "models/io/safetensors_header.h"
+#include "models/io/sd_file_kind.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -227,36 +228,23 @@ bool isConfigOnlyComponent(const json& entry) {
          containsNoCase(cls, "featureextractor") || containsNoCase(cls, "imageprocessor");
 }
 
-bool startsWith(const std::string& s, const char* prefix) {
-  return s.rfind(prefix, 0) == 0;
-}
-
-// A single .safetensors file, named by its keys (the header only): an SD1.x checkpoint the sd15
-// engine loads (models/sd_single_file.h), or what it is and that it is not loadable here yet.
+// A single .safetensors file, named by its keys (the header only; models/io/sd_file_kind.h): an
+// SD1.x checkpoint or an original-layout ControlNet the sd15 engine loads, or why it is refused.
 void inspectFileInto(InstalledModel& m, Weights& w) {
   w.add(m.path);
-  bool sdxl = false, sd2 = false, controlnet = false, lora = false;
-  for (const auto& [name, shape] : w.shapes) {
-    sdxl |= startsWith(name, "conditioner.embedders.");
-    sd2 |= startsWith(name, "cond_stage_model.model.");
-    controlnet |= startsWith(name, "control_model.") || startsWith(name, "input_hint_block.");
-    lora |=
-        startsWith(name, "lora_unet_") || startsWith(name, "lora_te_") || name.find(".lora_down.") != std::string::npos;
-  }
-  const auto unet = w.shapes.find("model.diffusion_model.input_blocks.0.0.weight");
-  if (sdxl) throw io::FormatError("an SDXL checkpoint: only SD1.x is supported");
-  if (sd2) throw io::FormatError("an SD2.x checkpoint: only SD1.x is supported");
-  if (lora) throw io::FormatError("a LoRA file: LoRAs are not applied by this build yet");
-  if (controlnet) {
+  std::vector<std::string> names;
+  for (const auto& [name, shape] : w.shapes) names.push_back(name);
+  const io::SdFileKind kind = io::classifySdFile(names);
+  if (kind == io::SdFileKind::ControlNet) {
     m.kind = ModelKind::ControlNet;
     m.detail = "single-file ControlNet (original layout)";
     return;
   }
-  if (unet == w.shapes.end() || unet->second.size() != 4) {
-    throw io::FormatError("not a Stable Diffusion checkpoint (no model.diffusion_model.input_blocks.0.0.weight)");
-  }
+  if (kind != io::SdFileKind::Sd1Checkpoint) throw io::FormatError(io::sdFileRefusal(kind));
+  const auto& convIn = w.shapes.at(io::kLdmUnetConvIn);
+  if (convIn.size() != 4) throw io::FormatError(std::string(io::kLdmUnetConvIn) + " is not a convolution");
   m.kind = ModelKind::StableDiffusion;
-  m.detail = unet->second[1] == 9 ? "single-file SD1.x inpainting checkpoint" : "single-file SD1.x checkpoint";
+  m.detail = convIn[1] == 9 ? "single-file SD1.x inpainting checkpoint" : "single-file SD1.x checkpoint";
   if (!w.shapes.count("first_stage_model.encoder.conv_in.weight") && !w.shapes.count("vae.encoder.conv_in.weight")) {
     throw MissingFile("the checkpoint has no VAE (first_stage_model.*)");
   }

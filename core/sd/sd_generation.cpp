@@ -67,8 +67,7 @@ bool isSingleFile(const fs::path& model) {
 }
 
 void checkSingleFile(const SdSettings& r) {
-  const std::string ext = r.modelDir.extension().string();
-  if (ext == ".ckpt" || ext == ".pt" || ext == ".pth" || ext == ".bin") {
+  if (io::isPickleFile(r.modelDir)) {
     throw SdModelError(r.modelDir.string() +
                        ": a pickle checkpoint; CAIG Studio never loads pickle files (code can hide in them): "
                        "use the model's .safetensors file");
@@ -278,7 +277,6 @@ class SdGenerator : public BackgroundGenerator {
   std::string modelId() const override { return engine_.modelId(); }
   std::string device() const override { return engine_.device(); }
   std::string precision() const override { return engine_.precision(); }
-  bool inpaints() const override { return true; }
   std::string describe(const GeneratorSettings& s) const override {
     const SdSettings sd = sdSettings(s);
     return cv::format("%s %d steps, cfg %.1f", sd.sampler.c_str(), sd.steps, sd.guidance);

@@ -18,6 +18,11 @@ const char* folderKindName(FolderKind kind) {
   return "?";
 }
 
+bool isPickleFile(const fs::path& file) {
+  const std::string ext = file.extension().string();
+  return ext == ".bin" || ext == ".ckpt" || ext == ".pt" || ext == ".pth";
+}
+
 fs::path findWeights(const fs::path& dir, const std::string& variant) {
   if (!fs::is_directory(dir)) throw FileError("'" + dir.string() + "' is not a folder");
   const std::string infix = variant.empty() ? "" : "." + variant;
@@ -42,7 +47,7 @@ fs::path findWeights(const fs::path& dir, const std::string& variant) {
       candidates.push_back(entry.path());
     } else if (endsWith(".safetensors") && isVariant && name.find("-of-") == std::string::npos) {
       candidates.push_back(entry.path());
-    } else if (endsWith(".bin") || endsWith(".ckpt") || endsWith(".pt") || endsWith(".pth")) {
+    } else if (isPickleFile(entry.path())) {
       refused.push_back(name);
     }
   }

@@ -17,6 +17,8 @@ const char* folderKindName(FolderKind kind);
 // "fp16" files (diffusion_pytorch_model.fp16.safetensors); empty prefers full precision.
 // Throws FileError when there are none, naming pickle files that were found but refused.
 std::filesystem::path findWeights(const std::filesystem::path& dir, const std::string& variant = "");
+// A pickle weight file by its extension (.bin, .ckpt, .pt, .pth): never loaded, it can run code.
+bool isPickleFile(const std::filesystem::path& file);
 
 class ModelFolder {
  public:

@@ -43,14 +43,7 @@ caig::SdSingleFileHints tinyHints() {
   return h;
 }
 
-std::string errorOf(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using caig::test::errorOf;
 
 TEST(SdSingleFile, TheYamlBesideTheFileGivesWhatShapesCannot) {
   const auto hints = caig::ldmHintsBeside(kFile);

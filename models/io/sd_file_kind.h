@@ -1,0 +1,23 @@
+#pragma once
+// What a .safetensors file of the Stable Diffusion world is, from its tensor names alone (the
+// header): an SD1.x checkpoint, a ControlNet in lllyasviel's original layout, or a file CAIG
+// Studio refuses, with the reason (SDXL, SD2.x, LoRA). One place for these rules: the loader
+// (models/sd_single_file.h), the model registry and `caig models inspect` all ask it. Torch-free.
+
+#include <string>
+#include <vector>
+
+namespace caig::io {
+
+enum class SdFileKind { Sd1Checkpoint, ControlNet, Sdxl, Sd2, Lora, Other };
+
+// The UNet's first convolution in an LDM checkpoint: its input channels tell 4 from 9 (inpainting).
+inline constexpr const char* kLdmUnetConvIn = "model.diffusion_model.input_blocks.0.0.weight";
+
+SdFileKind classifySdFile(const std::vector<std::string>& tensorNames);
+
+// Why a file of `kind` is not loaded as an SD1.x checkpoint ("an SDXL checkpoint
+// (conditioner.embedders.*): only SD1.x is supported"); empty for Sd1Checkpoint.
+std::string sdFileRefusal(SdFileKind kind);
+
+}  // namespace caig::io
