@@ -58,6 +58,13 @@ void describeSingleFile(const caig::io::Checkpoint& ckpt, const fs::path& path) 
     std::printf("%s: ControlNet, original layout (--controlnet FILE)\n", path.string().c_str());
     return;
   }
+  if (kind == caig::io::SdFileKind::Lora) {
+    std::vector<std::pair<std::string, std::vector<int64_t>>> tensors;
+    for (const auto& name : ckpt.names()) tensors.emplace_back(name, ckpt.info(name).shape);
+    std::printf("%s: LoRA for SD1.5, %s (--lora FILE[:WEIGHT], or <lora:%s:WEIGHT> in a prompt once installed)\n",
+                path.string().c_str(), caig::io::summariseSdLora(tensors).text().c_str(), path.stem().string().c_str());
+    return;
+  }
   if (kind != caig::io::SdFileKind::Sd1Checkpoint) {
     std::printf("%s: %s\n", path.string().c_str(), caig::io::sdFileRefusal(kind).c_str());
     return;

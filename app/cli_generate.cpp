@@ -47,6 +47,7 @@ struct GenerateArgs {
   fs::path out, mask, control;
   // The engines' own options by flag, as typed (converted by their GeneratorOption types).
   std::map<std::string, std::string> engineValues;
+  std::map<std::string, std::vector<std::string>> engineLists;  // repeated flags (--lora)
 };
 
 // The demo convention: "<name>.alpha.png" beside the shot is its exact mask.
@@ -84,6 +85,13 @@ void addEngineOptions(CLI::App* cmd, GenerateArgs& a, std::map<std::string, CLI:
     if (!o->defaultValue.is_null()) {
       help += " (default: " + (o->defaultValue.is_string() ? o->defaultValue.get<std::string>() : o->defaultValue.dump()) + ")";
     }
+    if (o->type == OptionType::LoraList) {
+      flags[flag] = cmd->add_option("--" + flag, a.engineLists[flag], help + " (repeat for several)")
+                        ->type_name("FILE[:WEIGHT]")
+                        ->allow_extra_args(false)
+                        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+      continue;
+    }
     static const char* const typeNames[] = {"INT", "FLOAT", "CHOICE", "TEXT", "DIR", "FILE"};
     flags[flag] = cmd->add_option("--" + flag, a.engineValues[flag], help)->type_name(typeNames[static_cast<int>(o->type)]);
     if (o->type == OptionType::Text) flags[flag]->check(caig::cli::utf8Text());  // stored with the variant
@@ -112,6 +120,30 @@ nlohmann::json parsedValue(const GeneratorOption& o, const std::string& text) {
                               (o.type == OptionType::Integer ? "a whole number" : "a number"));
 }
 
+// FILE[:WEIGHT] each (the weight 1 when absent, as A1111's <lora:name>).
+nlohmann::json loraListValue(const std::vector<std::string>& given) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& text : given) {
+    std::string file = text;
+    double weight = 1.0;
+    const auto colon = text.rfind(':');
+    if (colon != std::string::npos && colon + 1 < text.size()) {
+      try {
+        std::size_t used = 0;
+        const std::string tail = text.substr(colon + 1);
+        const double w = std::stod(tail, &used);
+        if (used == tail.size()) {
+          file = text.substr(0, colon);
+          weight = w;
+        }
+      } catch (const std::exception&) {  // not a number: the colon belongs to the file name
+      }
+    }
+    out.push_back({{"file", file}, {"weight", weight}});
+  }
+  return out;
+}
+
 // The chosen engine's settings from its flags; a flag of another engine is an error.
 GeneratorSettings engineSettings(const GeneratorKind& kind, const GenerateArgs& a,
                                  const std::map<std::string, CLI::Option*>& flags) {
@@ -126,7 +158,11 @@ GeneratorSettings engineSettings(const GeneratorKind& kind, const GenerateArgs& 
     if (mine->givenCanvasOnly && a.mask.empty()) {
       throw std::invalid_argument("--control and --" + flag + " go with --mask (the plain inpainting job)");
     }
-    s[mine->key] = parsedValue(*mine, a.engineValues.at(flag));
+    if (mine->type == OptionType::LoraList) {
+      s[mine->key] = loraListValue(a.engineLists.at(flag));
+    } else {
+      s[mine->key] = parsedValue(*mine, a.engineValues.at(flag));
+    }
   }
   return s;
 }
@@ -239,6 +275,7 @@ int runGenerate(const GenerateArgs& a, bool projectGiven, const std::map<std::st
           if (e.stage == GenerationEvent::Stage::EngineLoaded && !e.detail.empty()) {
             std::fprintf(stderr, "loaded %s on %s\n", kind.name.c_str(), e.detail.c_str());
           }
+          if (e.stage == GenerationEvent::Stage::Warning) std::fprintf(stderr, "warning: %s\n", e.detail.c_str());
           // A bar for engines that take steps (a single-step render is milliseconds).
           if (e.stage != GenerationEvent::Stage::Generating || e.steps <= 1) return;
           if (!bar) bar.emplace(e.variants);

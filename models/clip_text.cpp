@@ -142,6 +142,12 @@ std::vector<std::pair<std::string, std::vector<int64_t>>> ClipTextModel::expecte
   return out;
 }
 
+std::vector<std::pair<std::string, at::Tensor>> ClipTextModel::parameters() const {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for (const auto& p : impl_->net->named_parameters(true)) out.emplace_back(p.key(), p.value());
+  return out;
+}
+
 void ClipTextModel::loadWeights(const io::Checkpoint& checkpoint) {
   WeightNaming naming;
   naming.ignore = [](const std::string& key) { return key == "text_model.embeddings.position_ids"; };

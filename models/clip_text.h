@@ -59,6 +59,8 @@ class ClipTextModel {
 
   const ClipTextConfig& config() const;
   std::vector<std::pair<std::string, std::vector<int64_t>>> expectedTensors() const;
+  // The live parameters by name: writing into them changes the model (models/sd_lora.h).
+  std::vector<std::pair<std::string, at::Tensor>> parameters() const;
   // Throws io::FormatError naming missing/unexpected/mismatched keys. The non-weight buffer
   // text_model.embeddings.position_ids that older checkpoints carry is accepted and ignored.
   void loadWeights(const io::Checkpoint& checkpoint);

@@ -3,7 +3,9 @@
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
+#include <cmath>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <stdexcept>
 #include <string>
 
@@ -11,8 +13,10 @@
 #include "models/clip_text.h"
 #include "models/controlnet.h"
 #include "models/diffusion_schedulers.h"
+#include "models/io/checkpoint.h"
 #include "models/io/errors.h"
 #include "models/io/model_folder.h"
+#include "models/nn/unet_blocks.h"
 #include "models/sd_single_file.h"
 #include "models/unet2d.h"
 
@@ -33,6 +37,12 @@ void checkImageLike(const at::Tensor& t, int64_t channels, const char* what, int
 
 }  // namespace
 
+// Where a network's weights were read from, to read some of them again (undoing merged LoRAs).
+struct WeightSource {
+  std::filesystem::path file;  // a .safetensors file or a folder (io::Checkpoint::open)
+  WeightNaming naming;         // identity for diffusers folders
+};
+
 struct SdInpaintPipeline::Impl {
   std::optional<ClipTextModel> textEncoder;
   std::optional<UNet2DConditionModel> unet;
@@ -42,6 +52,10 @@ struct SdInpaintPipeline::Impl {
   std::string schedulerName;
   c10::Device device{c10::kCPU};
   c10::ScalarType dtype = c10::kFloat;
+  WeightSource unetSource, textSource;
+  std::vector<LoraApplied> loras;
+  std::vector<std::filesystem::file_time_type> loraTimes;  // each file's when it was merged
+  std::set<std::string> patchedUnet, patchedText;          // parameters the merged LoRAs changed
 };
 
 SdInpaintPipeline::SdInpaintPipeline() : impl_(std::make_unique<Impl>()) {}
@@ -87,6 +101,11 @@ SdInpaintPipeline SdInpaintPipeline::load(const std::filesystem::path& pipelineD
     makeScheduler(m.schedulerName, m.schedulerConfig);
     m.textEncoder.emplace(loadSingleFileClip(pipelineDir, options.device, hints));
     m.unet.emplace(loadSingleFileUnet(pipelineDir, options.device, options.dtype, hints));
+    {
+      const SdSingleFile layout = inspectSdSingleFile(io::Checkpoint::open(pipelineDir), pipelineDir.string());
+      m.unetSource = {pipelineDir, ldmUnetNaming(m.unet->config(), layout.unetPrefix)};
+      m.textSource = {pipelineDir, ldmClipNaming(layout.clipPrefix)};
+    }
     m.controlnet.emplace(loadControlNet(options.controlnetDir, options));
     m.vae.emplace(loadSingleFileVae(pipelineDir, options.device, options.dtype, hints));
     const int64_t inCh = m.unet->config().inChannels;
@@ -108,6 +127,8 @@ SdInpaintPipeline SdInpaintPipeline::load(const std::filesystem::path& pipelineD
   makeScheduler(m.schedulerName, m.schedulerConfig);  // validate now, not at the first run
   m.textEncoder.emplace(ClipTextModel::load(part("text_encoder"), options.device));
   m.unet.emplace(UNet2DConditionModel::load(part("unet"), options.device, options.dtype));
+  m.unetSource = {unet::findDiffusersWeights(part("unet")), {}};
+  m.textSource = {part("text_encoder"), {}};
   m.controlnet.emplace(
       loadControlNet(options.controlnetDir.empty() ? part("controlnet") : options.controlnetDir, options));
   m.vae.emplace(AutoencoderKL::load(part("vae"), options.device, options.dtype));
@@ -133,8 +154,66 @@ at::Tensor SdInpaintPipeline::encodeWeightedPrompt(const std::vector<std::vector
   return weightedTextEmbeddings(*impl_->textEncoder, chunkIds, chunkWeights, clipSkip);
 }
 
+namespace {
+
+void reloadWeights(const std::vector<std::pair<std::string, at::Tensor>>& params, const WeightSource& source,
+                   const std::set<std::string>& names) {
+  if (!names.empty()) {
+    reloadParameters(params, io::Checkpoint::open(source.file), source.naming, names, source.file.string());
+  }
+}
+
+std::filesystem::file_time_type modified(const std::filesystem::path& file) {
+  std::error_code ec;
+  return std::filesystem::last_write_time(file, ec);
+}
+
+}  // namespace
+
+const std::vector<SdInpaintPipeline::LoraApplied>& SdInpaintPipeline::setLoras(const std::vector<SdLoraChoice>& loras) {
+  Impl& m = *impl_;
+  bool same = loras.size() == m.loras.size();
+  for (std::size_t i = 0; same && i < loras.size(); ++i) {
+    same = loras[i].file == m.loras[i].choice.file && loras[i].weight == m.loras[i].choice.weight &&
+           modified(loras[i].file) == m.loraTimes[i];
+  }
+  if (same) return m.loras;
+  std::vector<SdLoraFile> files;
+  std::vector<std::filesystem::file_time_type> times;
+  for (const auto& c : loras) {
+    if (!std::isfinite(c.weight)) throw std::invalid_argument(c.file.string() + ": the LoRA weight must be finite");
+    times.push_back(modified(c.file));
+    files.push_back(readSdLora(c.file, *m.unet, &*m.textEncoder));
+  }
+  // From here on the old set is undone; should re-reading fail (the model file changed on disk),
+  // the patched names stay recorded so that the next call tries again.
+  m.loras.clear();
+  m.loraTimes.clear();
+  reloadWeights(m.unet->parameters(), m.unetSource, m.patchedUnet);
+  m.patchedUnet.clear();
+  reloadWeights(m.textEncoder->parameters(), m.textSource, m.patchedText);
+  m.patchedText.clear();
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    for (const auto& p : files[i].patches) (p.textEncoder ? m.patchedText : m.patchedUnet).insert(p.param);
+    mergeSdLora(files[i], loras[i].weight, *m.unet, &*m.textEncoder);
+    m.loras.push_back({loras[i], files[i].unetModules, files[i].textModules, std::move(files[i].unmatched)});
+  }
+  m.loraTimes = std::move(times);
+  return m.loras;
+}
+
+const std::vector<SdInpaintPipeline::LoraApplied>& SdInpaintPipeline::loras() const {
+  return impl_->loras;
+}
+
 const AutoencoderKL& SdInpaintPipeline::vae() const {
   return *impl_->vae;
+}
+const UNet2DConditionModel& SdInpaintPipeline::unet() const {
+  return *impl_->unet;
+}
+const ClipTextModel& SdInpaintPipeline::textEncoder() const {
+  return *impl_->textEncoder;
 }
 std::string SdInpaintPipeline::schedulerName() const {
   return makeScheduler(impl_->schedulerName, impl_->schedulerConfig)->name();

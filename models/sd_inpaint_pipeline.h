@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "models/sd_lora.h"
 #include "models/sd_single_file_hints.h"
 
 namespace caig {
@@ -106,7 +107,24 @@ class SdInpaintPipeline {
   // factors popularised by ComfyUI's previews (unscaled latents as they come out of the loop).
   static at::Tensor latentPreview(const at::Tensor& latents);
 
+  // LoRAs merged now, with what each matched.
+  struct LoraApplied {
+    SdLoraChoice choice;
+    int64_t unetModules = 0, textModules = 0;
+    std::vector<std::string> unmatched;  // module keys that matched nothing (warn with their count)
+  };
+  // Makes `loras` (in order, each at its weight; empty: none) the set merged into the UNet and the
+  // text encoder: the weights the previous set changed are read again from the model's files (so
+  // that the result is bit for bit a fresh load with the new set, without a second copy of the
+  // weights in memory), then each file is merged. Every file is read and checked first: one that
+  // fails throws io::FileError / io::FormatError naming it and its key, and the previous set stays.
+  // The same set again (same files, unchanged on disk, same weights) does nothing.
+  const std::vector<LoraApplied>& setLoras(const std::vector<SdLoraChoice>& loras);
+  const std::vector<LoraApplied>& loras() const;
+
   const AutoencoderKL& vae() const;
+  const UNet2DConditionModel& unet() const;
+  const ClipTextModel& textEncoder() const;
   std::string schedulerName() const;  // the scheduler each run() builds afresh
   c10::Device device() const;
   c10::ScalarType dtype() const;

@@ -193,6 +193,19 @@ UNet2DConfig ldmEncoderConfig(const io::Checkpoint& checkpoint, const std::strin
   }
   c.numAttentionHeads.assign(levels, hints.unetHeads.value_or(8));
   c.normNumGroups = hints.normNumGroups.value_or(32);
+  // What the shapes cannot tell must still fit them: otherwise a clear word, not a failed allocation.
+  for (std::size_t level = 0; level < levels; ++level) {
+    const int64_t ch = c.blockOutChannels[level], heads = c.numAttentionHeads[level];
+    if (attention[level] && (heads < 1 || ch % heads != 0)) {
+      throw io::FormatError(what + ": attention of " + std::to_string(ch) + " channels does not split into " +
+                            std::to_string(heads) + " heads" + (hints.unetHeads ? "" : " (SD1.5's count)") +
+                            ": give num_heads in an LDM .yaml of the same name beside the file");
+    }
+    if (c.normNumGroups < 1 || ch % c.normNumGroups != 0) {
+      throw io::FormatError(what + ": " + std::to_string(ch) + " channels do not split into " +
+                            std::to_string(c.normNumGroups) + " GroupNorm groups: not an SD1.x network");
+    }
+  }
   return c;
 }
 

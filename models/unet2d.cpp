@@ -122,6 +122,12 @@ std::vector<std::pair<std::string, std::vector<int64_t>>> UNet2DConditionModel::
   return out;
 }
 
+std::vector<std::pair<std::string, at::Tensor>> UNet2DConditionModel::parameters() const {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for (const auto& p : impl_->net->named_parameters(true)) out.emplace_back(p.key(), p.value());
+  return out;
+}
+
 at::Tensor UNet2DConditionModel::forward(const at::Tensor& sample, const at::Tensor& timesteps,
                                          const at::Tensor& encoderHiddenStates,
                                          const std::vector<at::Tensor>* downResiduals,

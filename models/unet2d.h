@@ -84,6 +84,9 @@ class UNet2DConditionModel {
 
   // Checkpoint keys and shapes the model expects, in module order.
   std::vector<std::pair<std::string, std::vector<int64_t>>> expectedTensors() const;
+  // The live parameters by name: writing into them changes the model (LoRAs merge in place,
+  // models/sd_lora.h).
+  std::vector<std::pair<std::string, at::Tensor>> parameters() const;
 
   // sample [B, C, h, w]; timesteps [B] (float or integer) or a 0-dim tensor broadcast to B;
   // encoderHiddenStates [B, T, crossAttentionDim]. Optional ControlNet residuals: one per skip

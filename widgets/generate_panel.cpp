@@ -1,16 +1,20 @@
 #include "widgets/generate_panel.h"
 
+#include <QCheckBox>
 #include <QComboBox>
 #include <QDoubleSpinBox>
 #include <QFormLayout>
 #include <QGroupBox>
 #include <QHBoxLayout>
+#include <QLabel>
 #include <QLineEdit>
 #include <QPushButton>
 #include <QRandomGenerator>
 #include <QSettings>
+#include <QSlider>
 #include <QSpinBox>
 #include <QStandardItemModel>
+#include <QVBoxLayout>
 
 #include "core/generation/composition.h"
 #include "widgets/icons.h"
@@ -210,6 +214,15 @@ QGroupBox* GeneratePanel::buildSettings(const GeneratorKind& kind) {
         w = combo;
         break;
       }
+      case OptionType::LoraList: {
+        auto* list = new QWidget(box);
+        list->setObjectName(key + "List");
+        auto* rows = new QVBoxLayout(list);
+        rows->setContentsMargins(0, 0, 0, 0);
+        loraLists_.push_back(list);
+        w = list;
+        break;
+      }
       case OptionType::File: break;
     }
     w->setToolTip(q(o->help));
@@ -262,9 +275,62 @@ void GeneratePanel::setInstalledModels(const std::vector<InstalledModel>& models
   }
   engine_->setCurrentIndex(keep);
   for (auto& [combo, kind] : modelPickers_) fillModels(combo, models, kind, QString());
+  for (QWidget* list : loraLists_) fillLoras(list, models);
   fillModels(promptWriter_, models, ModelKind::Llava, tr("LLaVA: "));
   fillModels(ranker_, models, ModelKind::RewardModel, tr("Reward model: "));
   updateEngineRows();
+}
+
+// A row per installed LoRA: ticked ones are merged at their weight (A1111's <lora:name:weight>).
+// Ticks and weights survive a rescan of the models.
+void GeneratePanel::fillLoras(QWidget* list, const std::vector<InstalledModel>& models) {
+  std::map<QString, double> ticked;
+  for (auto* box : list->findChildren<QCheckBox*>()) {
+    if (!box->isChecked()) continue;
+    if (auto* spin = list->findChild<QDoubleSpinBox*>(box->objectName() + "Weight"))
+      ticked[box->property("file").toString()] = spin->value();
+  }
+  auto* rows = static_cast<QVBoxLayout*>(list->layout());
+  while (QLayoutItem* item = rows->takeAt(0)) {
+    delete item->widget();  // now: settings() must not see the old rows
+    delete item;
+  }
+  int n = 0;
+  for (const auto& m : models) {
+    if (m.kind != ModelKind::SdLora || m.status != ModelStatus::Ok) continue;
+    const QString file = q(m.path.string());
+    auto* row = new QWidget(list);
+    auto* h = new QHBoxLayout(row);
+    h->setContentsMargins(0, 0, 0, 0);
+    auto* box = new QCheckBox(q(m.name), row);
+    box->setObjectName(QStringLiteral("lora%1").arg(n));
+    box->setProperty("file", file);
+    box->setToolTip(q(m.detail) + "\n" + file);
+    auto* slider = new QSlider(Qt::Horizontal, row);
+    slider->setRange(-200, 200);  // hundredths
+    auto* spin = new QDoubleSpinBox(row);
+    spin->setObjectName(box->objectName() + "Weight");
+    spin->setRange(-2.0, 2.0);
+    spin->setSingleStep(0.05);
+    spin->setDecimals(2);
+    connect(slider, &QSlider::valueChanged, spin, [spin](int v) { spin->setValue(v / 100.0); });
+    connect(spin, &QDoubleSpinBox::valueChanged, slider, [slider](double v) { slider->setValue(qRound(v * 100)); });
+    const auto was = ticked.find(file);
+    spin->setValue(was != ticked.end() ? was->second : 0.8);  // CAIG's own lora_scale
+    box->setChecked(was != ticked.end());
+    h->addWidget(box, 2);
+    h->addWidget(slider, 2);
+    h->addWidget(spin, 0);
+    rows->addWidget(row);
+    ++n;
+  }
+  if (n == 0) {
+    auto* none = new QLabel(tr("None installed: put LoRA .safetensors files in the models folder's loras/, or Add "
+                               "file… in the model manager"),
+                            list);
+    none->setWordWrap(true);
+    rows->addWidget(none);
+  }
 }
 
 GenerateSettings GeneratePanel::settings() const {
@@ -308,6 +374,18 @@ GenerateSettings GeneratePanel::settings() const {
         if (auto* combo = box->second->findChild<QComboBox*>(key + "Combo")) {
           const QString dir = combo->currentData().toString();
           if (!dir.isEmpty()) s.options[o.key] = dir.toStdString();
+        }
+        break;
+      case OptionType::LoraList:
+        if (auto* list = box->second->findChild<QWidget*>(key + "List")) {
+          nlohmann::json loras = nlohmann::json::array();
+          for (auto* check : list->findChildren<QCheckBox*>()) {
+            auto* spin = list->findChild<QDoubleSpinBox*>(check->objectName() + "Weight");
+            if (check->isChecked() && spin) {
+              loras.push_back({{"file", check->property("file").toString().toStdString()}, {"weight", spin->value()}});
+            }
+          }
+          s.options[o.key] = loras;
         }
         break;
       case OptionType::File: break;

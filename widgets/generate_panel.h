@@ -79,6 +79,9 @@ class GeneratePanel : public QWidget {
   QComboBox* seedMode_;
   std::map<std::string, QGroupBox*> engineBoxes_;  // by engine name; only engines with options in the dock
   std::vector<std::pair<QComboBox*, ModelKind>> modelPickers_;  // the engines' Model options
+  // The engines' LoRA lists: one row per installed SD LoRA (checkbox, weight slider and spin box).
+  std::vector<QWidget*> loraLists_;
+  void fillLoras(QWidget* list, const std::vector<InstalledModel>& models);
   QComboBox* promptWriter_;
   QSpinBox* promptCount_;
   QPushButton* writePrompts_;

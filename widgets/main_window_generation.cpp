@@ -142,6 +142,11 @@ int MainWindow::enqueueGeneration(caig::GenerationRequest request, const QString
               }
               break;
             }
+            case Stage::Warning:
+              QMetaObject::invokeMethod(
+                  this, [this, d = q(e.detail)] { statusBar()->showMessage(tr("Warning: %1").arg(d), 15000); },
+                  Qt::QueuedConnection);
+              break;
             case Stage::Ranking: ctx.progress(e.fraction, tr("ranking")); break;
           }
         },

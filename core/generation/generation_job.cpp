@@ -416,6 +416,7 @@ GenerationOutcome runGeneration(GenerationEngines& engines, const GenerationInpu
   }
 
   const double generatingEnd = engines.ranker && !input.givenCanvas ? 0.95 : 1.0;
+  std::set<std::string> warned;  // each warning once per job
   for (int index = 0; index < total; ++index) {
     if (cancel && cancel->load()) {
       result.cancelled = true;
@@ -502,6 +503,13 @@ GenerationOutcome runGeneration(GenerationEngines& engines, const GenerationInpu
     }
     timings["totalSeconds"] = v.seconds;
     params["timings"] = timings;
+    if (params.contains("warnings") && params["warnings"].is_array()) {
+      for (const auto& w : params["warnings"]) {
+        if (w.is_string() && warned.insert(w.get<std::string>()).second) {
+          emit({GenerationEvent::Stage::Warning, 0.05, index, total, 0, 0, w.get<std::string>(), {}});
+        }
+      }
+    }
     v.params = std::move(params);
     result.variants.push_back(std::move(v));
     emit({GenerationEvent::Stage::Generating, 0.05 + (generatingEnd - 0.05) * (index + 1.0) / total, index, total, 0, 0,

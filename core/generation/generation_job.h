@@ -125,7 +125,9 @@ std::vector<JobPrompt> choosePrompts(const std::vector<JobPrompt>& given, const 
                                      const std::vector<std::int64_t>& used, int count, bool productPrompts);
 
 struct GenerationEvent {
-  enum class Stage { CuttingOut, WritingPrompts, LoadingEngine, EngineLoaded, Generating, Ranking };
+  // Warning: something the user should know that did not stop the job (detail: the message, e.g.
+  // a LoRA whose keys partly match nothing), once per job and message.
+  enum class Stage { CuttingOut, WritingPrompts, LoadingEngine, EngineLoaded, Generating, Warning, Ranking };
   Stage stage = Stage::Generating;
   double fraction = 0;  // of the whole job, 0..1
   int variant = 0, variants = 0;  // Generating: this variant (0-based) of how many

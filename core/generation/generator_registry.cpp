@@ -61,6 +61,21 @@ nlohmann::json checkedValue(const GeneratorKind& kind, const GeneratorOption& o,
     case OptionType::File:
       if (!value.is_string()) throw std::invalid_argument(what + " must be text");
       return value;
+    case OptionType::LoraList: {
+      if (!value.is_array()) throw std::invalid_argument(what + " must be a list of {file, weight}");
+      nlohmann::json out = nlohmann::json::array();
+      for (const auto& e : value) {
+        if (!e.is_object() || !e.contains("file") || !e["file"].is_string() || e["file"].get<std::string>().empty()) {
+          throw std::invalid_argument(what + ": every LoRA needs a \"file\"");
+        }
+        const nlohmann::json w = e.value("weight", nlohmann::json(1.0));
+        if (!w.is_number() || !std::isfinite(w.get<double>())) {
+          throw std::invalid_argument(what + ": the weight of " + e["file"].get<std::string>() + " must be a number");
+        }
+        out.push_back({{"file", e["file"]}, {"weight", w.get<double>()}});
+      }
+      return out;
+    }
   }
   return value;
 }

@@ -23,6 +23,9 @@ enum class OptionType {
   Text,     // free text
   Model,    // an installed model folder of `modelKind` (the studio offers what model_registry finds)
   File,     // a path (command line only)
+  // LoRA files, each at a weight: [{"file": path, "weight": w}, ...]; the command line repeats
+  // its flag as FILE[:WEIGHT].
+  LoraList,
 };
 
 struct GeneratorOption {

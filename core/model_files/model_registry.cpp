@@ -39,6 +39,7 @@ const char* modelKindName(ModelKind kind) {
     case ModelKind::Llava: return "LLaVA prompt model";
     case ModelKind::RewardModel: return "reward model";
     case ModelKind::LoraAdapter: return "LoRA adapter";
+    case ModelKind::SdLora: return "LoRA (SD1.5)";
     case ModelKind::Other: return "other model";
   }
   return "?";
@@ -238,6 +239,11 @@ void inspectFileInto(InstalledModel& m, Weights& w) {
   if (kind == io::SdFileKind::ControlNet) {
     m.kind = ModelKind::ControlNet;
     m.detail = "single-file ControlNet (original layout)";
+    return;
+  }
+  if (kind == io::SdFileKind::Lora) {
+    m.kind = ModelKind::SdLora;
+    m.detail = io::summariseSdLora({w.shapes.begin(), w.shapes.end()}).text();
     return;
   }
   if (kind != io::SdFileKind::Sd1Checkpoint) throw io::FormatError(io::sdFileRefusal(kind));
@@ -465,9 +471,16 @@ std::vector<InstalledModel> ModelRegistry::scan() const {
     for (fs::directory_iterator it(modelsDir_, ec), end; !ec && it != end; it.increment(ec)) {
       std::error_code dirEc;
       // Folders, and single-file checkpoints dropped in beside them (what A1111 users have).
+      if (it->path() == lorasDir()) continue;
       if (it->is_directory(dirEc) || (it->is_regular_file(dirEc) && it->path().extension() == ".safetensors")) {
         found.push_back(it->path());
       }
+    }
+  }
+  if (fs::is_directory(lorasDir(), ec)) {  // LoRA files, as A1111 keeps them in models/Lora
+    for (fs::directory_iterator it(lorasDir(), ec), end; !ec && it != end; it.increment(ec)) {
+      std::error_code fileEc;
+      if (it->is_regular_file(fileEc) && it->path().extension() == ".safetensors") found.push_back(it->path());
     }
   }
   // An ISNet folder moved elsewhere with $CAIG_ISNET_DIR (see core/cutout/cutout_engines.h) is installed too.
@@ -482,6 +495,22 @@ std::vector<InstalledModel> ModelRegistry::scan() const {
     out.back().userAdded = true;
   }
   return out;
+}
+
+fs::path ModelRegistry::findSdLora(const std::string& name) const {
+  for (const auto& m : scan()) {
+    if (m.path.filename() != fs::path(name + ".safetensors")) continue;
+    if (m.kind != ModelKind::SdLora) {
+      throw std::invalid_argument("<lora:" + name + ">: " + m.path.string() + " is not a usable LoRA" +
+                                  (m.reason.empty() ? "" : " (" + m.reason + ")"));
+    }
+    if (m.status != ModelStatus::Ok)
+      throw std::invalid_argument("<lora:" + name + ">: " + m.path.string() + ": " + m.reason);
+    return m.path;
+  }
+  throw std::invalid_argument("<lora:" + name + ">: no " + name + ".safetensors among the installed models (" +
+                              lorasDir().string() + ", " + modelsDir_.string() +
+                              " and the files added in the model manager); add it there or give --lora FILE");
 }
 
 std::vector<InstalledModel> ModelRegistry::projectModels(const fs::path& projectDir) {

@@ -17,7 +17,9 @@ namespace caig {
 // The folder's own name, also for "dir/" and "." spellings: how models are named in ids.
 std::string modelFolderName(const std::filesystem::path& dir);
 
-enum class ModelKind { BuiltIn, Isnet, StableDiffusion, ControlNet, Llava, RewardModel, LoraAdapter, Other };
+// LoraAdapter: a PEFT adapter folder of a LLaVA model (what training writes); SdLora: a LoRA file
+// for SD1.5 (kohya / A1111 / diffusers), merged by the sd15 engine.
+enum class ModelKind { BuiltIn, Isnet, StableDiffusion, ControlNet, Llava, RewardModel, LoraAdapter, SdLora, Other };
 const char* modelKindName(ModelKind kind);
 
 enum class ModelStatus { Ok, MissingFiles, Invalid };
@@ -78,9 +80,15 @@ class ModelRegistry {
   // Forgets the folder (never deletes files) and saves the list; false when not listed.
   bool removeFolder(const std::filesystem::path& folder);
 
-  // Built-in engines first, then the models directory's subfolders and $CAIG_ISNET_DIR (sorted),
-  // then the user folders.
+  // Built-in engines first, then the models directory's subfolders and .safetensors files, the
+  // files of its loras/ folder (A1111's models/Lora), $CAIG_ISNET_DIR (sorted), then the user
+  // folders and files.
   std::vector<InstalledModel> scan() const;
+  std::filesystem::path lorasDir() const { return modelsDir_ / "loras"; }
+
+  // The installed SD LoRA A1111's <lora:name> means: the one whose file is name.safetensors.
+  // Throws std::invalid_argument saying where it looked when there is none (or it is broken).
+  std::filesystem::path findSdLora(const std::string& name) const;
 
   // What a project trained itself, ready to use: <project>/models/<name>/merged (a standalone
   // reward model from the neural RM training) and <project>/models/<name>/round-<k>/model (PCPO's

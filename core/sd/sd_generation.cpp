@@ -8,12 +8,15 @@
 #include <random>
 
 #include "core/base/resources.h"
+#include "core/model_files/model_registry.h"
 #include "core/sd/sd_pipeline_binding.h"
 #include "core/text/clip_tokenizer.h"
+#include "core/text/prompt_loras.h"
 #include "core/text/prompt_weighting.h"
 #include "models/io/checkpoint.h"
 #include "models/io/errors.h"
 #include "models/io/model_folder.h"
+#include "models/io/sd_file_kind.h"
 #include "models/sd_single_file.h"
 
 namespace caig {
@@ -49,6 +52,26 @@ fs::path bundledClipTokenizer() {
 
 void checkPipelineFolder(const SdSettings& r);
 void checkControlNetFolder(const SdSettings& r);
+
+// A LoRA file, by its header: the weights are read (and matched) when a job merges it.
+void checkLoraFile(const fs::path& file) {
+  std::error_code ec;
+  if (!fs::is_regular_file(file, ec)) throw SdModelError(file.string() + ": no such LoRA file");
+  if (io::isPickleFile(file) || file.extension() != ".safetensors") {
+    throw SdModelError(file.string() + ": not a .safetensors LoRA (CAIG Studio never loads pickle files)");
+  }
+  try {
+    const auto kind = io::classifySdFile(io::Checkpoint::open(file).names());
+    if (kind != io::SdFileKind::Lora) {
+      throw SdModelError(file.string() + ": not a LoRA file" +
+                         (kind == io::SdFileKind::Sd1Checkpoint ? " (a checkpoint: give it as the model)" : ""));
+    }
+  } catch (const SdModelError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw SdModelError(e.what());
+  }
+}
 
 bool hasWeights(const fs::path& dir) {
   try {
@@ -100,6 +123,7 @@ void checkModelFolders(const SdSettings& r) {
   }
   if (!isSingleFile(r.modelDir)) checkPipelineFolder(r);
   checkControlNetFolder(r);
+  for (const auto& l : r.loras) checkLoraFile(l.file);
 }
 
 void checkPipelineFolder(const SdSettings& r) {
@@ -231,6 +255,12 @@ std::string absoluteName(const std::string& p) {
   return p.empty() ? p : fs::absolute(p).lexically_normal().string();
 }
 
+nlohmann::json lorasJson(const std::vector<SdLora>& loras) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& l : loras) out.push_back({{"file", l.file.string()}, {"weight", l.weight}});
+  return out;
+}
+
 }  // namespace
 
 SdSettings sdSettings(const GeneratorSettings& s) {
@@ -247,6 +277,9 @@ SdSettings sdSettings(const GeneratorSettings& s) {
   r.device = s.value("device", r.device);
   r.precision = s.value("precision", r.precision);
   r.initialLatentsFile = pathOrEmpty(s, "latents");
+  if (s.contains("loras") && s["loras"].is_array()) {
+    for (const auto& l : s["loras"]) r.loras.push_back({l.value("file", std::string()), l.value("weight", 1.0)});
+  }
   return r;
 }
 
@@ -262,7 +295,8 @@ GeneratorSettings toGeneratorSettings(const SdSettings& r) {
           {"workingSize", r.workingLongSide},
           {"device", r.device},
           {"precision", r.precision},
-          {"latents", pathOrNull(r.initialLatentsFile)}};
+          {"latents", pathOrNull(r.initialLatentsFile)},
+          {"loras", lorasJson(r.loras)}};
 }
 
 // ---- The generator -----------------------------------------------------------------------
@@ -298,7 +332,14 @@ class SdGenerator : public BackgroundGenerator {
     auto& impl = engine_.impl();
     SdPipelineBinding::Job job;
     // A1111 emphasis and prompts of any length; the shorter of the two padded with empty chunks.
-    WeightedChunks prompt = weightedPromptChunks(impl.tokenizer, r.prompt);
+    // <lora:name:weight> tags pick installed LoRAs and leave the text; the settings' come first.
+    const PromptWithLoras tagged = extractPromptLoras(r.prompt);
+    std::vector<SdLora> loras = sd.loras;
+    if (!tagged.loras.empty()) {
+      const ModelRegistry registry;
+      for (const auto& t : tagged.loras) loras.push_back({registry.findSdLora(t.name), t.weight});
+    }
+    WeightedChunks prompt = weightedPromptChunks(impl.tokenizer, tagged.prompt);
     WeightedChunks negative = weightedPromptChunks(impl.tokenizer, sd.negativePrompt);
     const std::size_t chunks = std::max(prompt.ids.size(), negative.ids.size());
     padPromptChunks(prompt, chunks, impl.tokenizer);
@@ -317,6 +358,7 @@ class SdGenerator : public BackgroundGenerator {
     job.guidance = sd.guidance;
     job.controlnetScale = sd.controlnetScale;
     job.clipSkip = sd.clipSkip - 1;  // A1111's count -> layers skipped
+    job.loras = loras;
     job.cancel = cancel;
     if (onStep) job.onStep = onStep;
     const auto out = impl.pipeline.run(job);
@@ -334,7 +376,26 @@ class SdGenerator : public BackgroundGenerator {
                 {"negativePrompt", sd.negativePrompt},
                 {"device", engine_.device()},
                 {"precision", engine_.precision()},
-                {"timings", {{"denoiseSeconds", out.denoiseSeconds}, {"decodeSeconds", out.decodeSeconds}}}};
+                {"timings",
+                 {{"loraSeconds", out.loraSeconds},
+                  {"denoiseSeconds", out.denoiseSeconds},
+                  {"decodeSeconds", out.decodeSeconds}}}};
+    // What each LoRA changed, and the keys that matched nothing (a LoRA partly for another model).
+    nlohmann::json used = nlohmann::json::array();
+    for (const auto& l : out.loras) {
+      nlohmann::json e = {{"file", absoluteName(l.file.string())},
+                          {"weight", l.weight},
+                          {"unetModules", l.unetModules},
+                          {"textEncoderModules", l.textModules}};
+      if (!l.unmatched.empty()) {
+        e["unmatchedKeys"] = l.unmatched.size();
+        g.record["warnings"].push_back(cv::format("%s: %zu LoRA keys match nothing in this model (e.g. %s)",
+                                                  l.file.filename().string().c_str(), l.unmatched.size(),
+                                                  l.unmatched.front().c_str()));
+      }
+      used.push_back(e);
+    }
+    if (!used.empty()) g.record["loras"] = used;
     return g;
   }
 
@@ -414,12 +475,18 @@ GeneratorKind sdGeneratorKind() {
                         OptionType::File, nullptr);
   latents.inStudio = false;
   latents.givenCanvasOnly = true;
-  k.options = {model, controlnet, sampler, steps, cfg, scale, clipSkip, negative, working, device, precision, latents};
+  auto loras = option("loras", "lora", "LoRAs",
+                      "a LoRA .safetensors (kohya / A1111, LoCon, diffusers, LCM-LoRA) at a weight, FILE[:WEIGHT] "
+                      "(weight 1 when absent); the prompt's <lora:name:weight> tags add installed ones",
+                      OptionType::LoraList, nlohmann::json::array());
+  k.options = {model,    controlnet, sampler, steps,     cfg,     scale, clipSkip,
+               negative, working,    device,  precision, latents, loras};
   k.validate = [](GeneratorSettings& s) {
     for (const char* key : {"model", "controlnet", "latents"}) {
       if (s[key].is_string()) s[key] = absoluteName(s[key].get<std::string>());
       if (s[key].is_string() && s[key].get<std::string>().empty()) s[key] = nullptr;
     }
+    for (auto& l : s["loras"]) l["file"] = absoluteName(l["file"].get<std::string>());
     if (!s["model"].is_string())
       throw SdModelError(
           "the sd15 engine needs a model: --model DIR|FILE (a diffusers SD1.5 folder or a single-file .safetensors "

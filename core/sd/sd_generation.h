@@ -33,6 +33,12 @@ extern const char* const kDefaultSdNegativePrompt;
 // unipc, lcm. CAIG used euler_a.
 const std::vector<std::string>& sdSamplerNames();
 
+// A LoRA file merged into the model for a job, at a weight (A1111's <lora:name:weight>).
+struct SdLora {
+  std::filesystem::path file;
+  double weight = 1.0;
+};
+
 // The "sd15" engine's settings, typed.
 struct SdSettings {
   // A diffusers StableDiffusion(ControlNet)(Inpaint)Pipeline folder: model_index.json with
@@ -55,6 +61,9 @@ struct SdSettings {
   // instead of the seed's (the seed still drives stochastic samplers): reproduces another
   // implementation's run exactly.
   std::filesystem::path initialLatentsFile;
+  // LoRA .safetensors files (kohya / A1111, LoCon, diffusers, LCM-LoRA) for every variant; the
+  // prompt's <lora:name:weight> tags add installed ones (see ModelRegistry::findSdLora).
+  std::vector<SdLora> loras;
 };
 
 // Typed view of complete "sd15" settings (see completeSettings), and back.

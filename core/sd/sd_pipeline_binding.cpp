@@ -124,6 +124,15 @@ SdPipelineBinding SdPipelineBinding::load(const SdSettings& request) {
 
 SdPipelineBinding::Output SdPipelineBinding::run(const Job& job) {
   Output out;
+  {
+    const auto loraStart = std::chrono::steady_clock::now();
+    std::vector<SdLoraChoice> choices;
+    for (const auto& l : job.loras) choices.push_back({l.file, l.weight});
+    for (const auto& a : impl_->pipeline.setLoras(choices)) {
+      out.loras.push_back({a.choice.file, a.choice.weight, a.unetModules, a.textModules, a.unmatched});
+    }
+    out.loraSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - loraStart).count();
+  }
   const auto& pipeline = impl_->pipeline;
   const c10::Device device = impl_->runtime.device;
   const auto start = std::chrono::steady_clock::now();

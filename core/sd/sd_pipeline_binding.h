@@ -16,6 +16,7 @@
 namespace caig {
 
 struct SdSettings;
+struct SdLora;
 
 class SdPipelineBinding {
  public:
@@ -46,14 +47,24 @@ class SdPipelineBinding {
     int steps = 0;
     double guidance = 0, controlnetScale = 0;
     int clipSkip = 0;  // text encoder layers skipped (diffusers' clip_skip)
+    // Merged into the UNet and the text encoder for this job; the previous job's set is undone
+    // first, bit for bit (models/sd_inpaint_pipeline.h, setLoras).
+    std::vector<SdLora> loras;
     const std::atomic<bool>* cancel = nullptr;
     // After each denoising step; preview: CV_8UC3 BGR, any size (the caller resizes it).
     std::function<void(int step, int totalSteps, const cv::Mat& preview)> onStep;
   };
+  struct LoraUse {
+    std::filesystem::path file;
+    double weight = 1.0;
+    std::int64_t unetModules = 0, textModules = 0;
+    std::vector<std::string> unmatched;  // the file's module keys that matched nothing
+  };
   struct Output {
     cv::Mat image;  // CV_8UC3 BGR at the working size
     bool cancelled = false;
-    double denoiseSeconds = 0, decodeSeconds = 0;
+    double loraSeconds = 0, denoiseSeconds = 0, decodeSeconds = 0;
+    std::vector<LoraUse> loras;
   };
   Output run(const Job& job);
 

@@ -1,5 +1,7 @@
 #include "models/io/sd_file_kind.h"
 
+#include <algorithm>
+
 namespace caig::io {
 
 namespace {
@@ -15,8 +17,9 @@ SdFileKind classifySdFile(const std::vector<std::string>& names) {
   for (const auto& name : names) {
     sdxl |= startsWith(name, "conditioner.embedders.");
     sd2 |= startsWith(name, "cond_stage_model.model.");
-    lora |= startsWith(name, "lora_unet_") || startsWith(name, "lora_te_") ||
-            name.find(".lora_down.") != std::string::npos || name.find(".lora_A.") != std::string::npos;
+    lora |= startsWith(name, "lora_unet_") || startsWith(name, "lora_te_") || startsWith(name, "lora_te1_") ||
+            name.find(".lora_down.") != std::string::npos || name.find(".lora_A.") != std::string::npos ||
+            name.find(".lora.down.") != std::string::npos || name.find(".lora_linear_layer.") != std::string::npos;
     controlnet |= startsWith(name, "control_model.") || startsWith(name, "input_hint_block.");
     unet |= name == kLdmUnetConvIn;
   }
@@ -35,10 +38,38 @@ std::string sdFileRefusal(SdFileKind kind) {
     case SdFileKind::Sdxl: return "an SDXL checkpoint (conditioner.embedders.*): only SD1.x is supported";
     case SdFileKind::Sd2:
       return "an SD2.x checkpoint (OpenCLIP text encoder, cond_stage_model.model.*): only SD1.x is supported";
-    case SdFileKind::Lora: return "a LoRA file (LoRAs are not applied by this build yet)";
+    case SdFileKind::Lora:
+      return "a LoRA file, not a Stable Diffusion checkpoint (give it with --lora FILE[:WEIGHT] or as "
+             "<lora:name:weight> in the prompt)";
     case SdFileKind::Other: break;
   }
   return std::string("no Stable Diffusion UNet in it (no ") + kLdmUnetConvIn + ")";
+}
+
+SdLoraSummary summariseSdLora(const std::vector<std::pair<std::string, std::vector<int64_t>>>& tensors) {
+  SdLoraSummary s;
+  for (const auto& [name, shape] : tensors) {
+    const bool down = name.find(".lora_down.") != std::string::npos || name.find(".lora.down.") != std::string::npos ||
+                      name.find(".lora_linear_layer.down.") != std::string::npos ||
+                      name.find(".lora_A.") != std::string::npos;
+    if (!down || shape.empty()) continue;
+    s.kohya |= name.find(".lora_down.") != std::string::npos;
+    const bool text = startsWith(name, "lora_te") || startsWith(name, "text_encoder.");
+    (text ? s.textModules : s.unetModules) += 1;
+    if (shape.size() == 4 && (shape[2] > 1 || shape[3] > 1)) ++s.loconModules;
+    s.minRank = s.minRank == 0 ? shape[0] : std::min(s.minRank, shape[0]);
+    s.maxRank = std::max(s.maxRank, shape[0]);
+  }
+  return s;
+}
+
+std::string SdLoraSummary::text() const {
+  std::string t = kohya ? "kohya / A1111 " : "diffusers / PEFT ";
+  t += loconModules > 0 ? "LoCon" : "LoRA";
+  t += ", rank " + std::to_string(minRank) + (maxRank != minRank ? "-" + std::to_string(maxRank) : "");
+  t += ", " + std::to_string(unetModules) + " UNet + " + std::to_string(textModules) + " text encoder modules";
+  if (loconModules > 0) t += " (" + std::to_string(loconModules) + " convolutions)";
+  return t;
 }
 
 }  // namespace caig::io

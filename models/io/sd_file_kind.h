@@ -4,7 +4,9 @@
 // Studio refuses, with the reason (SDXL, SD2.x, LoRA). One place for these rules: the loader
 // (models/sd_single_file.h), the model registry and `caig models inspect` all ask it. Torch-free.
 
+#include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace caig::io {
@@ -19,5 +21,16 @@ SdFileKind classifySdFile(const std::vector<std::string>& tensorNames);
 // Why a file of `kind` is not loaded as an SD1.x checkpoint ("an SDXL checkpoint
 // (conditioner.embedders.*): only SD1.x is supported"); empty for Sd1Checkpoint.
 std::string sdFileRefusal(SdFileKind kind);
+
+// A LoRA file in a few words, from its header: "kohya / A1111 LoCon, rank 2-3, 278 UNet + 18 text
+// encoder modules" (models/sd_lora.h reads and merges it).
+struct SdLoraSummary {
+  bool kohya = false;  // lora_down / lora_up keys (kohya, A1111, LCM-LoRA); else diffusers / PEFT
+  int64_t unetModules = 0, textModules = 0;
+  int64_t loconModules = 0;  // kxk convolution down factors (LoCon)
+  int64_t minRank = 0, maxRank = 0;
+  std::string text() const;
+};
+SdLoraSummary summariseSdLora(const std::vector<std::pair<std::string, std::vector<int64_t>>>& tensors);
 
 }  // namespace caig::io

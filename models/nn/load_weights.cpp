@@ -78,4 +78,19 @@ void loadModuleWeights(torch::nn::Module& module, const io::Checkpoint& checkpoi
   for (auto& [name, target] : targets) target.copy_(checkpoint.tensor(name).reshape(target.sizes()));
 }
 
+void reloadParameters(const std::vector<std::pair<std::string, at::Tensor>>& parameters,
+                      const io::Checkpoint& checkpoint, const WeightNaming& naming, const std::set<std::string>& names,
+                      const std::string& what) {
+  at::NoGradGuard noGrad;
+  for (const auto& [name, target] : parameters) {
+    if (!names.count(name)) continue;
+    const std::string key = naming.checkpointKey ? naming.checkpointKey(name) : name;
+    if (!checkpoint.contains(key) || checkpoint.info(key).numel() != target.numel()) {
+      throw io::FormatError(what + ": " + key + " is gone or changed since the model was loaded: load the model again");
+    }
+    at::Tensor t = target;
+    t.copy_(checkpoint.tensor(key).reshape(target.sizes()));
+  }
+}
+
 }  // namespace caig

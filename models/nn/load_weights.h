@@ -3,8 +3,12 @@
 // module's own dotted names. Every key is checked: a missing or unexpected name, a shape that
 // differs or a non-floating dtype is reported by name, all of them in one FormatError.
 
+#include <ATen/core/Tensor.h>
+
 #include <functional>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace torch::nn {
@@ -34,5 +38,13 @@ struct WeightNaming {
 };
 void loadModuleWeights(torch::nn::Module& module, const io::Checkpoint& checkpoint, const std::string& what,
                        const WeightNaming& naming);
+
+// Copies the parameters named in `names` (module names) again from the checkpoint into the live
+// tensors, converted as the first load converted them: undoes in-place changes (merged LoRAs,
+// models/sd_lora.h) bit for bit without a second copy of the weights in memory. Throws
+// io::FormatError naming `what` and the key when it is gone or of another size.
+void reloadParameters(const std::vector<std::pair<std::string, at::Tensor>>& parameters,
+                      const io::Checkpoint& checkpoint, const WeightNaming& naming, const std::set<std::string>& names,
+                      const std::string& what);
 
 }  // namespace caig

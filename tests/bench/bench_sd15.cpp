@@ -2,12 +2,13 @@
 // values): one ControlNet step and one UNet step (with the ControlNet residuals) on 64x64
 // latents, batch 2 as classifier-free guidance runs them; one VAE decode to 512x512; and, with
 // --job, the whole ControlNet-inpaint denoising loop (Euler ancestral, 30 steps, latent mask
-// blending) plus the decode. Peak memory per row: the process's peak resident set, and the CUDA
-// allocator's peak on a GPU. Every time is also given as a ratio to a baseline measured in the
-// same process (5x5 Gaussian blur of a 1024x1024 BGR image, one OpenCV thread), so figures from
-// different machines compare.
+// blending) plus the decode; with --lora, a LoRA of the usual kohya shape (rank 32 on every
+// attention Linear and 1x1 projection of the UNet) read, merged into the UNet and undone by
+// re-reading the changed weights from a model file (models/sd_lora.h). Peak memory per row: the process's peak resident
+// set, and the CUDA allocator's peak on a GPU. Every time is also given as a ratio to a baseline measured in the same
+// process (5x5 Gaussian blur of a 1024x1024 BGR image, one OpenCV thread), so figures from different machines compare.
 //
-//   bench_sd15 [--device cpu|cuda] [--dtype fp32|fp16|bf16] [--iters N] [--size 512] [--job] [--steps 30]
+//   bench_sd15 [--device cpu|cuda] [--dtype fp32|fp16|bf16] [--iters N] [--size 512] [--job] [--steps 30] [--lora]
 //              [--threads N]   (LibTorch's CPU threads; default: one per hardware thread)
 //
 // A small harness rather than Google Benchmark: one iteration takes seconds on a CPU, and the
@@ -17,15 +18,18 @@
 #include <ATen/Parallel.h>
 #include <torch/cuda.h>
 
+#include <unistd.h>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <filesystem>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -34,6 +38,10 @@
 #include "models/controlnet.h"
 #include "models/device_info.h"
 #include "models/diffusion_schedulers.h"
+#include "models/io/checkpoint.h"
+#include "models/io/safetensors.h"
+#include "models/nn/load_weights.h"
+#include "models/sd_lora.h"
 #include "models/unet2d.h"
 
 namespace {
@@ -47,6 +55,7 @@ struct Options {
   int iters = 2;
   int size = 512;
   bool job = false;
+  bool lora = false;
   int steps = 30;
   int threads = 0;  // 0: one per hardware thread
 };
@@ -72,6 +81,8 @@ Options parse(int argc, char** argv) {
       o.size = std::atoi(value().c_str());
     } else if (a == "--job") {
       o.job = true;
+    } else if (a == "--lora") {
+      o.lora = true;
     } else if (a == "--threads") {
       o.threads = std::max(0, std::atoi(value().c_str()));
     } else if (a == "--steps") {
@@ -79,7 +90,7 @@ Options parse(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: bench_sd15 [--device cpu|cuda] [--dtype fp32|fp16|bf16] [--iters N] [--size 512] "
-                   "[--job] [--steps 30] [--threads N]\n");
+                   "[--job] [--steps 30] [--lora] [--threads N]\n");
       std::exit(2);
     }
   }
@@ -204,6 +215,44 @@ int main(int argc, char** argv) {
   const at::Tensor one = latents.narrow(0, 0, 1);
   rows.push_back(measure("VAE decode " + std::to_string(o.size) + "x" + std::to_string(o.size), o.iters, device,
                          [&] { const at::Tensor image = vae.decode(one); (void)image; }));
+  if (o.lora) {
+    // The file a LoRA is undone from: the weights it changes, as a checkpoint of the model's names
+    // (the pipeline re-reads them from the model's own file the same way).
+    namespace fs = std::filesystem;
+    const fs::path dir = fs::temp_directory_path() / ("caig-bench-lora-" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    io::NamedTensors base, lora;
+    std::set<std::string> changed;
+    for (const auto& [name, w] : unet.parameters()) {
+      const bool attention = name.find("attentions.") != std::string::npos && name.size() > 7 &&
+                             name.compare(name.size() - 7, 7, ".weight") == 0 &&
+                             (w.dim() == 2 || (w.dim() == 4 && w.size(2) == 1)) &&
+                             name.find("norm") == std::string::npos;
+      if (!attention) continue;
+      base.emplace_back(name, w.to(at::kCPU, at::kHalf));  // the usual fp16 checkpoint
+      std::string key = "lora_unet_" + name.substr(0, name.size() - 7);
+      for (char& c : key) c = c == '.' ? '_' : c;
+      std::vector<int64_t> down = {32, w.size(1)}, up = {w.size(0), 32};
+      if (w.dim() == 4) down.insert(down.end(), {1, 1}), up.insert(up.end(), {1, 1});
+      lora.emplace_back(key + ".lora_down.weight", at::randn(down).mul_(0.01).to(at::kHalf));
+      lora.emplace_back(key + ".lora_up.weight", at::randn(up).mul_(0.01).to(at::kHalf));
+      lora.emplace_back(key + ".alpha", at::scalar_tensor(16.0).to(at::kHalf));
+      changed.insert(name);
+    }
+    io::saveSafetensors(dir / "model.safetensors", base);
+    io::saveSafetensors(dir / "lora.safetensors", lora);
+    std::fprintf(stderr, "LoRA: %zu modules of rank 32\n", changed.size());
+    SdLoraFile file;
+    rows.push_back(measure("LoRA read + match (" + std::to_string(changed.size()) + " modules, rank 32)", o.iters,
+                           device, [&] { file = readSdLora(dir / "lora.safetensors", unet, nullptr); }));
+    rows.push_back(
+        measure("LoRA merge into the UNet", o.iters, device, [&] { mergeSdLora(file, 0.8, unet, nullptr); }));
+    rows.push_back(measure("LoRA undo (changed weights re-read from the file)", o.iters, device, [&] {
+      reloadParameters(unet.parameters(), io::Checkpoint::open(dir / "model.safetensors"), {}, changed, "bench");
+    }));
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
   if (o.job) {
     // The denoising loop of models/sd_inpaint_pipeline.cpp without the text encoder and VAE
     // encode: CFG batch, ControlNet then UNet, Euler ancestral, latent mask blending, decode.

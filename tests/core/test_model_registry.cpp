@@ -372,13 +372,45 @@ TEST(ModelRegistry, ListsSingleFileCheckpointsByWhatTheyHold) {
   EXPECT_EQ(byName["tiny-sd15-inpainting"].precision(), "F16");
   EXPECT_EQ(byName["canny"].kind, ModelKind::ControlNet);
   EXPECT_EQ(byName["canny"].status, caig::ModelStatus::Ok) << byName["canny"].reason;
-  EXPECT_EQ(byName["style-lora"].status, caig::ModelStatus::Invalid);
-  EXPECT_NE(byName["style-lora"].reason.find("a LoRA file"), std::string::npos) << byName["style-lora"].reason;
+  EXPECT_EQ(byName["style-lora"].kind, ModelKind::SdLora);
+  EXPECT_EQ(byName["style-lora"].status, caig::ModelStatus::Ok) << byName["style-lora"].reason;
+  EXPECT_EQ(byName["style-lora"].detail, "kohya / A1111 LoRA, rank 2, 1 UNet + 0 text encoder modules");
   // Added from elsewhere, as a file.
   EXPECT_TRUE(registry.addFolder(sf / "tiny-sd15-with-ema.safetensors"));
   EXPECT_THROW(registry.addFolder(sf / "tiny-sd15.yaml"), caig::io::FileError);
   EXPECT_EQ(registry.scan().back().name, "tiny-sd15-with-ema");
   EXPECT_EQ(registry.scan().back().kind, ModelKind::StableDiffusion);
+}
+
+// LoRAs in <models>/loras (A1111's models/Lora) are listed one by one and found by the name a
+// prompt's <lora:name:weight> gives.
+TEST(ModelRegistry, FindsLorasByTheirPromptName) {
+  TempDir tmp;
+  const fs::path modelsDir = tmp.path() / "models";
+  fs::create_directories(modelsDir / "loras");
+  fs::copy_file(kData / "lora" / "lora-kohya-locon.safetensors", modelsDir / "loras" / "marble.safetensors");
+  fs::copy_file(kData / "lora" / "lora-diffusers" / "pytorch_lora_weights.safetensors",
+                modelsDir / "loras" / "soft-light.safetensors");
+  fs::copy_file(kData / "single_file_sd15" / "tiny-sd15.safetensors", modelsDir / "loras" / "not-a-lora.safetensors");
+  ModelRegistry registry(modelsDir);
+  const auto models = registry.scan();
+  ASSERT_EQ(models.size(), ModelRegistry::builtInEngines().size() + 3);  // the loras/ folder itself is not a model
+  const auto& marble = models[models.size() - 3];
+  EXPECT_EQ(marble.name, "marble");
+  EXPECT_EQ(marble.kind, ModelKind::SdLora);
+  EXPECT_EQ(marble.detail, "kohya / A1111 LoCon, rank 2-3, 278 UNet + 18 text encoder modules (50 convolutions)");
+  EXPECT_EQ(models.back().detail, "diffusers / PEFT LoRA, rank 2, 128 UNet + 12 text encoder modules");
+  EXPECT_EQ(registry.findSdLora("marble"), modelsDir / "loras" / "marble.safetensors");
+  const auto errorOf = [&](const std::string& name) {
+    try {
+      registry.findSdLora(name);
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string("(no error)");
+  };
+  EXPECT_NE(errorOf("nope").find("<lora:nope>: no nope.safetensors among"), std::string::npos);
+  EXPECT_NE(errorOf("not-a-lora").find("is not a usable LoRA"), std::string::npos);
 }
 
 TEST(ModelRegistry, ListsAnIsnetFolderMovedWithTheEnvironment) {

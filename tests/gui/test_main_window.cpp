@@ -3,8 +3,11 @@
 
 #include <QAbstractButton>
 #include <QAction>
+#include <QCheckBox>
 #include <QClipboard>
 #include <QComboBox>
+#include <QDoubleSpinBox>
+#include <QLabel>
 #include <QLineEdit>
 #include <QListWidget>
 #include <QMessageBox>
@@ -12,6 +15,7 @@
 #include <QPushButton>
 #include <QSettings>
 #include <QSignalSpy>
+#include <QSlider>
 #include <QSpinBox>
 #include <QTableWidget>
 #include <QTemporaryDir>
@@ -520,6 +524,38 @@ class MainWindowTest : public QObject {
     QCOMPARE(panel->settings().engine, QStringLiteral("sd15"));
     QCOMPARE(panel->settings().modelDir, tmp.filePath("m0"));
     QVERIFY(window.findChild<QWidget*>("sd15Settings")->isVisible());
+    // LoRAs: none installed says where they go; an installed one is a row to tick at a weight,
+    // and the tick and weight survive a rescan.
+    auto* loraList = window.findChild<QWidget*>("lorasList");
+    QVERIFY(loraList);
+    QVERIFY(loraList->findChild<QLabel*>());
+    QVERIFY(panel->settings().options["loras"].empty());
+    caig::InstalledModel lora;
+    lora.kind = caig::ModelKind::SdLora;
+    lora.name = "marble-podium";
+    lora.path = tmp.filePath("loras/marble-podium.safetensors").toStdString();
+    models.push_back(lora);
+    panel->setInstalledModels(models);
+    panel->engineCombo()->setCurrentIndex(1);
+    auto* tick = loraList->findChild<QCheckBox*>("lora0");
+    QVERIFY(tick);
+    QCOMPARE(tick->text(), QStringLiteral("marble-podium"));
+    QVERIFY(panel->settings().options["loras"].empty());
+    tick->setChecked(true);
+    auto* slider = loraList->findChild<QSlider*>();
+    QVERIFY(slider);
+    slider->setValue(55);
+    QCOMPARE(loraList->findChild<QDoubleSpinBox*>("lora0Weight")->value(), 0.55);
+    auto chosen = panel->settings().options["loras"];
+    QCOMPARE(chosen.size(), std::size_t(1));
+    QCOMPARE(QString::fromStdString(chosen[0]["file"].get<std::string>()), QString::fromStdString(lora.path.string()));
+    QCOMPARE(chosen[0]["weight"].get<double>(), 0.55);
+    panel->setInstalledModels(models);
+    panel->engineCombo()->setCurrentIndex(1);
+    chosen = panel->settings().options["loras"];
+    QCOMPARE(chosen.size(), std::size_t(1));
+    QCOMPARE(chosen[0]["weight"].get<double>(), 0.55);
+    models.pop_back();
     panel->setInstalledModels(models, {caig::generatorKind("builtin")});  // a build without the SD generator: not selectable
     QCOMPARE(panel->settings().engine, QStringLiteral("builtin"));
     window.refreshInstalledModels();  // the real (empty) models folder again

@@ -251,6 +251,19 @@ at::Tensor fromU8(const at::Tensor& hwc) {
   return hwc.dim() == 2 ? f.unsqueeze(0).unsqueeze(0) : f.permute({2, 0, 1}).unsqueeze(0).contiguous();
 }
 
+// Without its .yaml the tiny ControlNet's 4-channel attention cannot take SD1.5's 8 heads: the
+// file and the way out are named, before anything is built.
+TEST(SdSingleFile, HeadsThatDoNotFitTheShapesAreNamed) {
+  caig::test::TempDir tmp;
+  fs::copy_file(kDir / "tiny-controlnet-ldm.safetensors", tmp / "canny.safetensors");
+  const std::string e = errorOf([&] { caig::loadSingleFileControlNet(tmp / "canny.safetensors"); });
+  EXPECT_NE(e.find("canny.safetensors"), std::string::npos) << e;
+  EXPECT_NE(e.find("attention of 4 channels does not split into 8 heads (SD1.5's count): give num_heads in an LDM "
+                   ".yaml of the same name beside the file"),
+            std::string::npos)
+      << e;
+}
+
 TEST(SdSingleFile, TheControlNetInpaintJobMatchesDiffusersOnTheFolderItCameFrom) {
   const auto io = caig::io::Checkpoint::open(kDir / "pipeline_sd15_controlnet_inpaint" / "io.safetensors");
   caig::SdLoadOptions o;
