@@ -65,6 +65,19 @@ void describeSingleFile(const caig::io::Checkpoint& ckpt, const fs::path& path) 
                 path.string().c_str(), caig::io::summariseSdLora(tensors).text().c_str(), path.stem().string().c_str());
     return;
   }
+  if (kind == caig::io::SdFileKind::Vae) {
+    std::printf("%s: VAE for SD1.x, %s names (--vae FILE)\n", path.string().c_str(),
+                ckpt.contains("encoder.down_blocks.0.resnets.0.conv1.weight") ? "diffusers" : "original (LDM)");
+    return;
+  }
+  if (kind == caig::io::SdFileKind::Taesd) {
+    const auto parts = caig::io::taesdFileParts(ckpt.names());
+    std::printf("%s: TAESD %s (--taesd FILE: live previews, --vae-decode taesd)\n", path.string().c_str(),
+                parts == caig::io::TaesdParts::Both      ? "encoder + decoder"
+                : parts == caig::io::TaesdParts::Decoder ? "decoder"
+                                                         : "encoder (previews need the decoder)");
+    return;
+  }
   if (kind != caig::io::SdFileKind::Sd1Checkpoint) {
     std::printf("%s: %s\n", path.string().c_str(), caig::io::sdFileRefusal(kind).c_str());
     return;

@@ -329,6 +329,11 @@ void AutoencoderKL::loadWeights(const io::Checkpoint& checkpoint, const WeightNa
 const AutoencoderKLConfig& AutoencoderKL::config() const {
   return impl_->config;
 }
+std::vector<std::pair<std::string, at::Tensor>> AutoencoderKL::parameters() const {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for (const auto& p : impl_->net->named_parameters()) out.emplace_back(p.key(), p.value());
+  return out;
+}
 void AutoencoderKL::to(c10::Device device, c10::ScalarType dtype) {
   impl_->net->to(device, dtype);
   impl_->device = device;

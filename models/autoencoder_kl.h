@@ -13,6 +13,8 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "models/nn/load_weights.h"
@@ -48,6 +50,8 @@ class AutoencoderKL {
   void loadWeights(const io::Checkpoint& checkpoint, const WeightNaming& naming, const std::string& what);
 
   const AutoencoderKLConfig& config() const;
+  // The live weights by diffusers name (benchmarks write them out as checkpoints).
+  std::vector<std::pair<std::string, at::Tensor>> parameters() const;
   void to(c10::Device device, c10::ScalarType dtype);
   c10::Device device() const;
   c10::ScalarType dtype() const;

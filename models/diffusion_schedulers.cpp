@@ -566,6 +566,80 @@ class DpmSolverScheduler final : public MultistepBase {
   std::string finalType_ = "zero";
 };
 
+// DPMSolverSinglestepScheduler, solver order 2 (what CAIG's code runs for its "DPM++ SDE Karras"):
+// steps alternate first order (from x_s, its output kept) and second order (from that same x_s with
+// both outputs), so every other UNet input is only a midpoint. Timesteps always linspace.
+class DpmSingleStepScheduler final : public MultistepBase {
+ public:
+  DpmSingleStepScheduler(const json& config, bool karras) : MultistepBase(config, karras, false) {
+    base_.spacing = "linspace";  // set_timesteps ignores timestep_spacing
+    const std::string algo = field<std::string>(config, "algorithm_type", "dpmsolver++");
+    if (algo != "dpmsolver++" && algo != "deis")  // diffusers turns deis into dpmsolver++
+      throw io::FormatError("scheduler config: unsupported algorithm_type '" + algo + "'");
+    const std::string solver = field<std::string>(config, "solver_type", "midpoint");
+    if (solver != "midpoint" && solver != "logrho" && solver != "bh1" && solver != "bh2")
+      throw io::FormatError("scheduler config: unsupported solver_type '" + solver + "'");
+    lowerOrderFinal_ = field<bool>(config, "lower_order_final", false);
+    finalType_ = field<std::string>(config, "final_sigmas_type", "zero");
+    if (finalType_ != "zero" && finalType_ != "sigma_min")
+      throw io::FormatError("scheduler config: unknown final_sigmas_type '" + finalType_ + "'");
+  }
+  std::string name() const override { return karras_ ? "dpmpp_singlestep_karras" : "dpmpp_singlestep"; }
+
+  at::Tensor step(const at::Tensor& out, size_t i, const at::Tensor& xIn, NoiseSource&) override {
+    checkIndex(i, timesteps_.size());
+    const at::Tensor x = xIn.to(at::kFloat);
+    const at::Tensor m0 = toX0(out.to(at::kFloat), x, i);
+    push(m0);
+    int order = orders_[i];
+    if (order == 2 && !outputs_[0].defined()) order = 1;
+    if (order == 1) sample_ = x;
+    const AlphaSigma t = alphaSigma(sigmas_[i + 1]);
+    at::Tensor prev;
+    if (order == 1) {
+      const AlphaSigma s0 = alphaSigma(sigmas_[i]);
+      const float h = t.lambda - s0.lambda;
+      prev =
+          static_cast<double>(t.sigma / s0.sigma) * sample_ - static_cast<double>(t.alpha * (torchExp(-h) - 1.0f)) * m0;
+    } else {
+      const AlphaSigma s0 = alphaSigma(sigmas_[i]), s1 = alphaSigma(sigmas_[i - 1]);
+      const float h = t.lambda - s1.lambda, h0 = s0.lambda - s1.lambda;
+      const float r0 = h0 / h;
+      const float coef = t.alpha * (torchExp(-h) - 1.0f);
+      const at::Tensor d1 = static_cast<double>(1.0f / r0) * (m0 - outputs_[0]);
+      prev = static_cast<double>(t.sigma / s1.sigma) * sample_ - static_cast<double>(coef) * outputs_[0] -
+             static_cast<double>(0.5f * coef) * d1;
+    }
+    return prev.to(xIn.scalar_type());
+  }
+
+ protected:
+  float finalSigma(const std::vector<float>&) const override {
+    if (finalType_ == "zero") return 0.0f;
+    const float a = base_.alphasCumprod[0];
+    return std::sqrt((1.0f - a) / a);
+  }
+  void resetExtra() override {
+    sample_ = at::Tensor();
+    const int n = static_cast<int>(timesteps_.size());
+    // set_timesteps turns lower_order_final on for an odd count or a zero final sigma.
+    const bool lower = lowerOrderFinal_ || n % 2 != 0 || finalType_ == "zero";
+    orders_.clear();
+    for (int k = 0; k < n / 2; ++k) orders_.insert(orders_.end(), {1, 2});
+    if (lower) {
+      if (n % 2 == 0)
+        orders_.back() = 1;  // [1, 2] * (n/2 - 1) + [1, 1]
+      else
+        orders_.push_back(1);
+    }
+  }
+
+ private:
+  std::string finalType_ = "zero";
+  std::vector<int> orders_;
+  at::Tensor sample_;  // the input of the last first-order step
+};
+
 class UniPcScheduler final : public MultistepBase {
  public:
   UniPcScheduler(const json& config, bool karras) : MultistepBase(config, karras, true) {
@@ -659,7 +733,9 @@ class UniPcScheduler final : public MultistepBase {
 };
 
 const std::vector<std::string>& names() {
-  static const std::vector<std::string> n = {"euler", "euler_a", "ddim", "dpmpp_2m", "dpmpp_2m_karras", "unipc", "lcm"};
+  static const std::vector<std::string> n = {
+      "euler", "euler_a", "ddim", "dpmpp_2m", "dpmpp_2m_karras", "dpmpp_singlestep", "dpmpp_singlestep_karras",
+      "unipc", "lcm"};
   return n;
 }
 
@@ -677,18 +753,23 @@ std::unique_ptr<Scheduler> makeScheduler(const std::string& nameIn, const nlohma
     else if (cls == "EulerAncestralDiscreteScheduler") name = "euler_a";
     else if (cls == "DDIMScheduler") name = "ddim";
     else if (cls == "DPMSolverMultistepScheduler") name = karras ? "dpmpp_2m_karras" : "dpmpp_2m";
+    else if (cls == "DPMSolverSinglestepScheduler")
+      name = karras ? "dpmpp_singlestep_karras" : "dpmpp_singlestep";
     else if (cls == "UniPCMultistepScheduler") name = "unipc";
     else if (cls == "LCMScheduler") name = "lcm";
     else
-      throw io::FormatError("scheduler config: unsupported _class_name '" + cls +
-                            "' (expected EulerDiscreteScheduler, EulerAncestralDiscreteScheduler, DDIMScheduler, "
-                            "DPMSolverMultistepScheduler, UniPCMultistepScheduler or LCMScheduler)");
+      throw io::FormatError(
+          "scheduler config: unsupported _class_name '" + cls +
+          "' (expected EulerDiscreteScheduler, EulerAncestralDiscreteScheduler, DDIMScheduler, "
+          "DPMSolverMultistepScheduler, DPMSolverSinglestepScheduler, UniPCMultistepScheduler or LCMScheduler)");
   }
   if (name == "euler") return std::make_unique<EulerScheduler>(config, false);
   if (name == "euler_a") return std::make_unique<EulerScheduler>(config, true);
   if (name == "ddim") return std::make_unique<DdimScheduler>(config);
   if (name == "dpmpp_2m") return std::make_unique<DpmSolverScheduler>(config, false);
   if (name == "dpmpp_2m_karras") return std::make_unique<DpmSolverScheduler>(config, true);
+  if (name == "dpmpp_singlestep") return std::make_unique<DpmSingleStepScheduler>(config, false);
+  if (name == "dpmpp_singlestep_karras") return std::make_unique<DpmSingleStepScheduler>(config, true);
   if (name == "unipc") return std::make_unique<UniPcScheduler>(config, field<bool>(config, "use_karras_sigmas", false));
   if (name == "lcm") return std::make_unique<LcmScheduler>(config);
   throw std::invalid_argument("unknown scheduler '" + name + "'");

@@ -1,5 +1,6 @@
 #pragma once
-// diffusers 0.27.2 noise schedulers (Euler, Euler ancestral, DDIM, DPM-Solver++ 2M (+Karras), UniPC bh2,
+// diffusers 0.27.2 noise schedulers (Euler, Euler ancestral, DDIM, DPM-Solver++ 2M (+Karras),
+// DPM-Solver++ singlestep (+Karras: what CAIG's code runs for its "DPM++ SDE Karras"), UniPC bh2,
 // LCM) built from a scheduler_config.json. Scalars follow diffusers' dtypes (numpy float64 where
 // diffusers uses numpy, fp32 where it uses torch) so trajectories agree to fp32 rounding.
 // Torch-light header: the work lives in diffusion_schedulers.cpp.
@@ -36,7 +37,9 @@ class SeededNoise final : public NoiseSource {
 class Scheduler {
  public:
   virtual ~Scheduler() = default;
-  virtual std::string name() const = 0;      // "euler", "euler_a", "ddim", "dpmpp_2m", "dpmpp_2m_karras", "unipc", "lcm"
+  // "euler", "euler_a", "ddim", "dpmpp_2m", "dpmpp_2m_karras", "dpmpp_singlestep", "dpmpp_singlestep_karras",
+  // "unipc", "lcm"
+  virtual std::string name() const = 0;
   virtual void setTimesteps(int steps) = 0;  // resets the multistep state too
   const std::vector<double>& timesteps() const { return timesteps_; }  // what the UNet receives (fractional for Euler-family)
   virtual double initNoiseSigma() const = 0;

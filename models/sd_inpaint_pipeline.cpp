@@ -10,6 +10,7 @@
 #include <string>
 
 #include "models/autoencoder_kl.h"
+#include "models/autoencoder_tiny.h"
 #include "models/clip_text.h"
 #include "models/controlnet.h"
 #include "models/diffusion_schedulers.h"
@@ -48,6 +49,7 @@ struct SdInpaintPipeline::Impl {
   std::optional<UNet2DConditionModel> unet;
   std::optional<ControlNetModel> controlnet;
   std::optional<AutoencoderKL> vae;
+  std::optional<AutoencoderTiny> taesd;
   nlohmann::json schedulerConfig;
   std::string schedulerName;
   c10::Device device{c10::kCPU};
@@ -70,6 +72,33 @@ ControlNetModel loadControlNet(const std::filesystem::path& path, const SdLoadOp
   std::error_code ec;
   if (std::filesystem::is_regular_file(path, ec)) return loadSingleFileControlNet(path, options.device, options.dtype);
   return ControlNetModel::load(path, options.device, options.dtype);
+}
+
+// The optional parts every load shares: a VAE replacing the model's own, TAESD.
+void loadExtras(std::optional<AutoencoderKL>& modelVae, std::optional<AutoencoderTiny>& taesdOut,
+                const SdLoadOptions& options) {
+  std::error_code ec;
+  if (!options.vaePath.empty()) {
+    AutoencoderKL vae = std::filesystem::is_directory(options.vaePath, ec)
+                            ? AutoencoderKL::load(options.vaePath, options.device, options.dtype)
+                            : loadSingleFileVae(options.vaePath, options.device, options.dtype);
+    if (vae.config().latentChannels != modelVae->config().latentChannels ||
+        vae.config().downFactor() != modelVae->config().downFactor()) {
+      throw io::FormatError(options.vaePath.string() + ": a VAE of " + std::to_string(vae.config().latentChannels) +
+                            " latent channels at 1/" + std::to_string(vae.config().downFactor()) +
+                            " scale does not fit this model's latents");
+    }
+    modelVae.emplace(std::move(vae));
+  }
+  if (!options.taesdPath.empty()) {
+    AutoencoderTiny taesd = AutoencoderTiny::load(options.taesdPath, options.device, options.dtype);
+    if (taesd.config().latentChannels != modelVae->config().latentChannels) {
+      throw io::FormatError(options.taesdPath.string() + ": a TAESD of " +
+                            std::to_string(taesd.config().latentChannels) +
+                            " latent channels (SD1.x needs taesd, not taesdxl / taesd3 / taef1)");
+    }
+    taesdOut.emplace(std::move(taesd));
+  }
 }
 
 }  // namespace
@@ -108,6 +137,7 @@ SdInpaintPipeline SdInpaintPipeline::load(const std::filesystem::path& pipelineD
     }
     m.controlnet.emplace(loadControlNet(options.controlnetDir, options));
     m.vae.emplace(loadSingleFileVae(pipelineDir, options.device, options.dtype, hints));
+    loadExtras(m.vae, m.taesd, options);
     const int64_t inCh = m.unet->config().inChannels;
     if (inCh != 4 && inCh != 9) {
       throw io::FormatError(pipelineDir.string() + ": a UNet of " + std::to_string(inCh) +
@@ -132,6 +162,7 @@ SdInpaintPipeline SdInpaintPipeline::load(const std::filesystem::path& pipelineD
   m.controlnet.emplace(
       loadControlNet(options.controlnetDir.empty() ? part("controlnet") : options.controlnetDir, options));
   m.vae.emplace(AutoencoderKL::load(part("vae"), options.device, options.dtype));
+  loadExtras(m.vae, m.taesd, options);
   const int64_t inCh = m.unet->config().inChannels;
   if (inCh != 4 && inCh != 9)
     throw io::FormatError("'" + part("unet").string() + "': in_channels " + std::to_string(inCh) +
@@ -209,6 +240,19 @@ const std::vector<SdInpaintPipeline::LoraApplied>& SdInpaintPipeline::loras() co
 const AutoencoderKL& SdInpaintPipeline::vae() const {
   return *impl_->vae;
 }
+const AutoencoderTiny* SdInpaintPipeline::taesd() const {
+  return impl_->taesd ? &*impl_->taesd : nullptr;
+}
+bool SdInpaintPipeline::hasTaesd() const {
+  return impl_->taesd.has_value();
+}
+at::Tensor SdInpaintPipeline::taesdPreview(const at::Tensor& latents) const {
+  if (!impl_->taesd) throw std::logic_error("SdInpaintPipeline: no TAESD loaded for previews");
+  c10::InferenceMode guard;
+  // The loop's latents are already in TAESD's (scaled) latent space.
+  return (impl_->taesd->decode(latents / impl_->taesd->config().scalingFactor).to(at::kFloat) / 2.0 + 0.5)
+      .clamp(0.0, 1.0);
+}
 const UNet2DConditionModel& SdInpaintPipeline::unet() const {
   return *impl_->unet;
 }
@@ -247,6 +291,7 @@ SdInpaintResult SdInpaintPipeline::run(const SdInpaintJob& job, const SdStepCall
   checkImageLike(job.mask, 1, "mask", H, W);
   checkImageLike(job.control, 3, "control", H, W);
   require(job.steps >= 1, "steps must be at least 1");
+  require(!job.fastDecode || m.taesd, "fastDecode needs TAESD (SdLoadOptions::taesdPath)");
   const bool cfg = job.guidance > 1.0;
   require(job.promptEmbeds.defined() && job.promptEmbeds.dim() == 3 && job.promptEmbeds.size(0) == 1,
           "promptEmbeds must be [1, T, D]");
@@ -331,7 +376,8 @@ SdInpaintResult SdInpaintPipeline::run(const SdInpaintJob& job, const SdStepCall
     throw std::runtime_error("the UNet (or ControlNet) produced NaN or Inf latents: its weights are broken, or they "
                              "overflow in this precision (try fp32)");
   }
-  const at::Tensor decoded = m.vae->decode(latents / sf);
+  const at::Tensor decoded =
+      job.fastDecode ? m.taesd->decode(latents / m.taesd->config().scalingFactor) : m.vae->decode(latents / sf);
   if (!at::isfinite(decoded).all().item<bool>()) {
     throw std::runtime_error("the VAE decoder produced NaN or Inf pixels: its weights are broken, or they overflow in "
                              "this precision (try fp32)");

@@ -26,6 +26,7 @@ namespace caig {
 
 class NoiseSource;
 class AutoencoderKL;
+class AutoencoderTiny;
 class UNet2DConditionModel;
 class ControlNetModel;
 class ClipTextModel;
@@ -38,6 +39,11 @@ struct SdLoadOptions {
   // A diffusers ControlNet folder or an original-layout single file; empty: the pipeline folder's controlnet/.
   std::filesystem::path controlnetDir;
   std::string schedulerName;            // "" = the folder's scheduler class; else a makeScheduler() name
+  // A VAE instead of the model's own: a diffusers AutoencoderKL folder, or a .safetensors VAE file
+  // (LDM names as vae-ft-mse-840000-ema-pruned.safetensors, or diffusers' names).
+  std::filesystem::path vaePath;
+  // TAESD (models/autoencoder_tiny.h) for previews and SdInpaintJob::fastDecode; empty: none.
+  std::filesystem::path taesdPath;
   // A single-file checkpoint (models/sd_single_file.h) instead of a folder: what its shapes
   // cannot say (default: the .yaml beside it, else SD1.5's values). It has no scheduler config
   // (kSd15SchedulerConfig is used) and holds no ControlNet: controlnetDir is then required.
@@ -66,6 +72,9 @@ struct SdInpaintJob {
   NoiseSource* noise = nullptr;
   bool keepStepLatents = false;  // fill SdInpaintResult::stepLatents (after each step and blend)
   std::string sampler;           // "" = the loaded scheduler; else a makeScheduler() name for this run
+  // Decode the final latents with TAESD instead of the VAE (needs SdLoadOptions::taesdPath):
+  // tens of times cheaper, a little softer. The image-to-latent encode stays the VAE's.
+  bool fastDecode = false;
 };
 
 // After each step: (step index + 1, total, current latents). Return false to cancel.
@@ -106,6 +115,10 @@ class SdInpaintPipeline {
   // Cheap latent -> RGB [1, 3, h, w] in [0, 1] at latent size: the linear SD1.5 latent-to-RGB
   // factors popularised by ComfyUI's previews (unscaled latents as they come out of the loop).
   static at::Tensor latentPreview(const at::Tensor& latents);
+  // With TAESD loaded: the latents decoded by it, RGB [B, 3, 8h, 8w] in [0, 1] (the previews
+  // ComfyUI and A1111 show with TAESD installed). Throws std::logic_error without TAESD.
+  bool hasTaesd() const;
+  at::Tensor taesdPreview(const at::Tensor& latents) const;
 
   // LoRAs merged now, with what each matched.
   struct LoraApplied {
@@ -123,6 +136,7 @@ class SdInpaintPipeline {
   const std::vector<LoraApplied>& loras() const;
 
   const AutoencoderKL& vae() const;
+  const AutoencoderTiny* taesd() const;  // null when none was loaded
   const UNet2DConditionModel& unet() const;
   const ClipTextModel& textEncoder() const;
   std::string schedulerName() const;  // the scheduler each run() builds afresh

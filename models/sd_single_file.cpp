@@ -287,6 +287,28 @@ AutoencoderKLConfig ldmVaeConfig(const io::Checkpoint& checkpoint, const std::st
   return c;
 }
 
+namespace {
+
+AutoencoderKLConfig diffusersVaeConfig(const io::Checkpoint& checkpoint, const SdSingleFileHints& hints) {
+  const std::string what = "the VAE file";
+  AutoencoderKLConfig c;
+  c.inChannels = shapeOf(checkpoint, "encoder.conv_in.weight", what).at(1);
+  c.outChannels = shapeOf(checkpoint, "decoder.conv_out.weight", what).at(0);
+  c.latentChannels = shapeOf(checkpoint, "post_quant_conv.weight", what).at(0);
+  c.blockOutChannels.clear();
+  const auto level = [](int i) { return "encoder.down_blocks." + std::to_string(i) + ".resnets.0.conv2.weight"; };
+  for (int i = 0; checkpoint.contains(level(i)); ++i)
+    c.blockOutChannels.push_back(checkpoint.info(level(i)).shape.at(0));
+  c.layersPerBlock = 0;
+  while (checkpoint.contains("encoder.down_blocks.0.resnets." + std::to_string(c.layersPerBlock) + ".conv1.weight"))
+    ++c.layersPerBlock;
+  c.normNumGroups = hints.normNumGroups.value_or(32);
+  c.scalingFactor = hints.scalingFactor.value_or(0.18215);
+  return c;
+}
+
+}  // namespace
+
 std::string ldmVaeKey(const std::string& name, const AutoencoderKLConfig& config) {
   const auto parts = split(name);
   const int levels = static_cast<int>(config.blockOutChannels.size());
@@ -445,6 +467,15 @@ AutoencoderKL loadSingleFileVae(const fs::path& file, c10::Device device, c10::S
                                 const std::optional<SdSingleFileHints>& hints) {
   const auto checkpoint = io::Checkpoint::open(file);
   return withFileName(file, [&] {
+    if (checkpoint.contains("encoder.down_blocks.0.resnets.0.conv1.weight")) {
+      // diffusers' names without the config.json beside them (a renamed
+      // diffusion_pytorch_model.safetensors): the same sizes from the same shapes.
+      const AutoencoderKLConfig config = diffusersVaeConfig(checkpoint, hints ? *hints : ldmHintsBeside(file));
+      AutoencoderKL model(config);
+      model.loadWeights(checkpoint, {}, "AutoencoderKL");
+      model.to(device, dtype);
+      return model;
+    }
     // A VAE file on its own (vae-ft-mse-840000-ema-pruned.safetensors) has the LDM names at the top.
     std::string prefix;
     if (!checkpoint.contains("encoder.conv_in.weight")) {

@@ -37,7 +37,11 @@ void fillModels(QComboBox* combo, const std::vector<InstalledModel>& models, Mod
     combo->addItem(prefix + q(m.name), q(m.path.string()));
     combo->setItemData(combo->count() - 1, q(m.path.string()), Qt::ToolTipRole);
   }
-  combo->setCurrentIndex(std::max(0, combo->findData(current)));
+  // An option that is better on (TAESD previews) takes the first installed model until the user
+  // has chosen in this combo.
+  const bool pick = current.isEmpty() && combo->property("pickFirstInstalled").toBool() &&
+                    !combo->property("userChose").toBool() && combo->count() > 1;
+  combo->setCurrentIndex(pick ? 1 : std::max(0, combo->findData(current)));
 }
 
 void addDisabledItem(QComboBox* combo, const QString& text) {
@@ -210,6 +214,9 @@ QGroupBox* GeneratePanel::buildSettings(const GeneratorKind& kind) {
         auto* combo = new QComboBox(box);
         combo->setObjectName(key + "Combo");
         combo->addItem(o->noneLabel.empty() ? tr("None") : q(o->noneLabel), QString());
+        combo->setProperty("pickFirstInstalled", o->pickFirstInstalled);
+        connect(combo, QOverload<int>::of(&QComboBox::activated), combo,
+                [combo] { combo->setProperty("userChose", true); });
         modelPickers_.emplace_back(combo, o->modelKind);
         w = combo;
         break;

@@ -40,6 +40,9 @@ struct GeneratorOption {
   std::vector<std::string> choices;
   ModelKind modelKind = ModelKind::Other;
   std::string noneLabel;  // Model: what no choice means, e.g. "The pipeline's own controlnet/"
+  // Model: the studio selects the first installed model of the kind until the user picks another
+  // (TAESD previews as soon as TAESD is installed).
+  bool pickFirstInstalled = false;
   // The engine's main model: the studio offers one engine entry per installed model of its kind.
   bool primaryModel = false;
   bool inStudio = true;  // false: the command line only (devices, reference noise files)

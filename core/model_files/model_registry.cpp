@@ -40,6 +40,8 @@ const char* modelKindName(ModelKind kind) {
     case ModelKind::RewardModel: return "reward model";
     case ModelKind::LoraAdapter: return "LoRA adapter";
     case ModelKind::SdLora: return "LoRA (SD1.5)";
+    case ModelKind::Vae: return "VAE";
+    case ModelKind::Taesd: return "TAESD (fast previews)";
     case ModelKind::Other: return "other model";
   }
   return "?";
@@ -246,6 +248,21 @@ void inspectFileInto(InstalledModel& m, Weights& w) {
     m.detail = io::summariseSdLora({w.shapes.begin(), w.shapes.end()}).text();
     return;
   }
+  if (kind == io::SdFileKind::Vae) {
+    m.kind = ModelKind::Vae;
+    m.detail = w.shapes.count("encoder.down_blocks.0.resnets.0.conv1.weight") ? "VAE file (diffusers names)"
+                                                                              : "VAE file (original layout)";
+    return;
+  }
+  if (kind == io::SdFileKind::Taesd) {
+    m.kind = ModelKind::Taesd;
+    std::vector<std::string> keys;
+    for (const auto& [name, shape] : w.shapes) keys.push_back(name);
+    const io::TaesdParts parts = io::taesdFileParts(keys);
+    if (parts == io::TaesdParts::Encoder) throw io::FormatError("a TAESD encoder alone: previews need the decoder");
+    m.detail = parts == io::TaesdParts::Both ? "TAESD encoder + decoder" : "TAESD decoder";
+    return;
+  }
   if (kind != io::SdFileKind::Sd1Checkpoint) throw io::FormatError(io::sdFileRefusal(kind));
   const auto& convIn = w.shapes.at(io::kLdmUnetConvIn);
   if (convIn.size() != 4) throw io::FormatError(std::string(io::kLdmUnetConvIn) + " is not a convolution");
@@ -268,6 +285,13 @@ void inspectInto(InstalledModel& m, Weights& w) {
     m.detail = "IS-Net (DIS) salient object segmentation";
     if (fs::is_regular_file(dir / "config.json", ec)) io::readJsonFile(dir / "config.json");
     w.add(dir / "isnet.safetensors");
+    return;
+  }
+  if (!fs::is_regular_file(dir / "config.json", ec) && fs::is_regular_file(dir / "taesd_decoder.safetensors", ec)) {
+    m.kind = ModelKind::Taesd;  // madebyollin's files without the diffusers config
+    m.detail = fs::is_regular_file(dir / "taesd_encoder.safetensors", ec) ? "TAESD encoder + decoder" : "TAESD decoder";
+    w.add(dir / "taesd_decoder.safetensors");
+    if (fs::is_regular_file(dir / "taesd_encoder.safetensors", ec)) w.add(dir / "taesd_encoder.safetensors");
     return;
   }
   if (fs::is_regular_file(dir / "adapter_config.json", ec)) {
@@ -324,7 +348,10 @@ void inspectInto(InstalledModel& m, Weights& w) {
     return;
   }
   if (folder.kind() == io::FolderKind::DiffusersModel) {
-    m.kind = containsNoCase(m.detail, "ControlNet") ? ModelKind::ControlNet : ModelKind::Other;
+    m.kind = containsNoCase(m.detail, "ControlNet") ? ModelKind::ControlNet
+             : m.detail == "AutoencoderKL"          ? ModelKind::Vae
+             : m.detail == "AutoencoderTiny"        ? ModelKind::Taesd
+                                                    : ModelKind::Other;
   } else {
     const json& config = folder.config();
     const std::string type = config.contains("model_type") && config["model_type"].is_string()
@@ -511,6 +538,13 @@ fs::path ModelRegistry::findSdLora(const std::string& name) const {
   throw std::invalid_argument("<lora:" + name + ">: no " + name + ".safetensors among the installed models (" +
                               lorasDir().string() + ", " + modelsDir_.string() +
                               " and the files added in the model manager); add it there or give --lora FILE");
+}
+
+fs::path ModelRegistry::findTaesd() const {
+  for (const auto& m : scan()) {
+    if (m.kind == ModelKind::Taesd && m.status == ModelStatus::Ok) return m.path;
+  }
+  return {};
 }
 
 std::vector<InstalledModel> ModelRegistry::projectModels(const fs::path& projectDir) {

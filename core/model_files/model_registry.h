@@ -2,7 +2,7 @@
 // The installed models: the built-in engines (always there) and every Hugging Face folder found
 // in the models directory (~/.local/share/caig-studio/models) or added by the user (the list is
 // kept in <models dir>/user-folders.json, written atomically). Each folder is classified (ISNet,
-// SD1.5 pipeline, ControlNet, LLaVA, reward model, LoRA adapter), measured (size on disk, dtypes,
+// SD1.5 pipeline, ControlNet, VAE, TAESD, LLaVA, reward model, LoRA adapter), measured (size on disk, dtypes,
 // parameters) and checked (every safetensors header valid, all shards present, the index covering
 // what it names, cheap shape checks against the config). Torch-free: reads headers, never weights.
 
@@ -19,7 +19,21 @@ std::string modelFolderName(const std::filesystem::path& dir);
 
 // LoraAdapter: a PEFT adapter folder of a LLaVA model (what training writes); SdLora: a LoRA file
 // for SD1.5 (kohya / A1111 / diffusers), merged by the sd15 engine.
-enum class ModelKind { BuiltIn, Isnet, StableDiffusion, ControlNet, Llava, RewardModel, LoraAdapter, SdLora, Other };
+// Vae: an SD VAE to use instead of a model's own; Taesd: the tiny autoencoder for previews and
+// fast decodes.
+enum class ModelKind {
+  BuiltIn,
+  Isnet,
+  StableDiffusion,
+  ControlNet,
+  Llava,
+  RewardModel,
+  LoraAdapter,
+  SdLora,
+  Vae,
+  Taesd,
+  Other
+};
 const char* modelKindName(ModelKind kind);
 
 enum class ModelStatus { Ok, MissingFiles, Invalid };
@@ -89,6 +103,8 @@ class ModelRegistry {
   // The installed SD LoRA A1111's <lora:name> means: the one whose file is name.safetensors.
   // Throws std::invalid_argument saying where it looked when there is none (or it is broken).
   std::filesystem::path findSdLora(const std::string& name) const;
+  // The first usable installed TAESD (folder or taesd_decoder.safetensors), empty when none.
+  std::filesystem::path findTaesd() const;
 
   // What a project trained itself, ready to use: <project>/models/<name>/merged (a standalone
   // reward model from the neural RM training) and <project>/models/<name>/round-<k>/model (PCPO's

@@ -28,8 +28,9 @@ const char* const kDefaultSdNegativePrompt =
     "out of focus, jpeg artifacts, worst quality, low quality, deformed, distorted, oversaturated";
 
 const std::vector<std::string>& sdSamplerNames() {
-  static const std::vector<std::string> names = {"euler",           "euler_a", "ddim", "dpmpp_2m",
-                                                 "dpmpp_2m_karras", "unipc",   "lcm"};
+  static const std::vector<std::string> names = {
+      "euler", "euler_a", "ddim", "dpmpp_2m", "dpmpp_2m_karras", "dpmpp_singlestep", "dpmpp_singlestep_karras",
+      "unipc", "lcm"};
   return names;
 }
 
@@ -65,6 +66,33 @@ void checkLoraFile(const fs::path& file) {
     if (kind != io::SdFileKind::Lora) {
       throw SdModelError(file.string() + ": not a LoRA file" +
                          (kind == io::SdFileKind::Sd1Checkpoint ? " (a checkpoint: give it as the model)" : ""));
+    }
+  } catch (const SdModelError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw SdModelError(e.what());
+  }
+}
+
+// A VAE / TAESD given by the user: a folder, or a .safetensors file holding that kind (the
+// weights are read when the engine loads).
+void checkAutoencoder(const fs::path& path, const std::string& what) {
+  if (path.empty()) return;
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) return;  // AutoencoderKL / AutoencoderTiny::load name what is missing
+  if (!fs::is_regular_file(path, ec)) throw SdModelError(path.string() + ": no such " + what + " folder or file");
+  if (io::isPickleFile(path) || path.extension() != ".safetensors") {
+    throw SdModelError(path.string() + ": not a .safetensors " + what + " (CAIG Studio never loads pickle files)");
+  }
+  const io::SdFileKind want = what == "VAE" ? io::SdFileKind::Vae : io::SdFileKind::Taesd;
+  try {
+    const auto kind = io::classifySdFile(io::Checkpoint::open(path).names());
+    if (kind != want) {
+      const std::string refusal = io::sdFileRefusal(kind);
+      const std::string why = kind == io::SdFileKind::Sd1Checkpoint ? "a Stable Diffusion checkpoint"
+                              : kind == io::SdFileKind::Other       ? ""
+                                                                    : refusal;
+      throw SdModelError(path.string() + ": not a " + what + " file" + (why.empty() ? "" : " (" + why + ")"));
     }
   } catch (const SdModelError&) {
     throw;
@@ -124,6 +152,8 @@ void checkModelFolders(const SdSettings& r) {
   if (!isSingleFile(r.modelDir)) checkPipelineFolder(r);
   checkControlNetFolder(r);
   for (const auto& l : r.loras) checkLoraFile(l.file);
+  checkAutoencoder(r.vaePath, "VAE");
+  checkAutoencoder(r.taesdPath, "TAESD");
 }
 
 void checkPipelineFolder(const SdSettings& r) {
@@ -233,8 +263,8 @@ bool SdEngine::matches(const SdSettings& r) const {
     std::error_code ec;
     return fs::equivalent(a, b, ec);
   };
-  return same(l.modelDir, r.modelDir) && same(l.controlnetDir, r.controlnetDir) && l.device == r.device &&
-         l.precision == r.precision;
+  return same(l.modelDir, r.modelDir) && same(l.controlnetDir, r.controlnetDir) && same(l.vaePath, r.vaePath) &&
+         same(l.taesdPath, r.taesdPath) && l.device == r.device && l.precision == r.precision;
 }
 
 
@@ -280,6 +310,9 @@ SdSettings sdSettings(const GeneratorSettings& s) {
   if (s.contains("loras") && s["loras"].is_array()) {
     for (const auto& l : s["loras"]) r.loras.push_back({l.value("file", std::string()), l.value("weight", 1.0)});
   }
+  r.vaePath = pathOrEmpty(s, "vae");
+  r.taesdPath = pathOrEmpty(s, "taesd");
+  r.vaeDecode = s.value("vaeDecode", r.vaeDecode);
   return r;
 }
 
@@ -296,7 +329,10 @@ GeneratorSettings toGeneratorSettings(const SdSettings& r) {
           {"device", r.device},
           {"precision", r.precision},
           {"latents", pathOrNull(r.initialLatentsFile)},
-          {"loras", lorasJson(r.loras)}};
+          {"loras", lorasJson(r.loras)},
+          {"vae", pathOrNull(r.vaePath)},
+          {"taesd", pathOrNull(r.taesdPath)},
+          {"vaeDecode", r.vaeDecode}};
 }
 
 // ---- The generator -----------------------------------------------------------------------
@@ -359,6 +395,7 @@ class SdGenerator : public BackgroundGenerator {
     job.controlnetScale = sd.controlnetScale;
     job.clipSkip = sd.clipSkip - 1;  // A1111's count -> layers skipped
     job.loras = loras;
+    job.fastDecode = sd.vaeDecode == "taesd";
     job.cancel = cancel;
     if (onStep) job.onStep = onStep;
     const auto out = impl.pipeline.run(job);
@@ -374,6 +411,8 @@ class SdGenerator : public BackgroundGenerator {
                 {"controlnetScale", sd.controlnetScale},
                 {"clipSkip", sd.clipSkip},
                 {"negativePrompt", sd.negativePrompt},
+                {"vae", absoluteName(sd.vaePath.string())},
+                {"vaeDecode", sd.vaeDecode},
                 {"device", engine_.device()},
                 {"precision", engine_.precision()},
                 {"timings",
@@ -396,6 +435,7 @@ class SdGenerator : public BackgroundGenerator {
       used.push_back(e);
     }
     if (!used.empty()) g.record["loras"] = used;
+    if (job.fastDecode) g.record["taesd"] = absoluteName(sd.taesdPath.string());
     return g;
   }
 
@@ -435,7 +475,9 @@ GeneratorKind sdGeneratorKind() {
              OptionType::Model, nullptr);
   controlnet.modelKind = ModelKind::ControlNet;
   controlnet.noneLabel = "The pipeline's own controlnet/";
-  auto sampler = option("sampler", "sampler", "Sampler", "euler, euler_a, ddim, dpmpp_2m, dpmpp_2m_karras, unipc, lcm",
+  auto sampler = option("sampler", "sampler", "Sampler",
+                        "euler, euler_a (CAIG's Euler a), ddim, dpmpp_2m, dpmpp_2m_karras, dpmpp_singlestep, "
+                        "dpmpp_singlestep_karras (what CAIG's code runs for its DPM++ SDE Karras), unipc, lcm",
                         OptionType::Choice, "euler_a");
   sampler.choices = sdSamplerNames();
   auto steps = option("steps", "steps", "Steps", "denoising steps", OptionType::Integer, 30);
@@ -479,10 +521,27 @@ GeneratorKind sdGeneratorKind() {
                       "a LoRA .safetensors (kohya / A1111, LoCon, diffusers, LCM-LoRA) at a weight, FILE[:WEIGHT] "
                       "(weight 1 when absent); the prompt's <lora:name:weight> tags add installed ones",
                       OptionType::LoraList, nlohmann::json::array());
-  k.options = {model,    controlnet, sampler, steps,     cfg,     scale, clipSkip,
-               negative, working,    device,  precision, latents, loras};
+  auto vae = option("vae", "vae", "VAE",
+                    "a VAE instead of the model's own: a diffusers AutoencoderKL folder or a .safetensors VAE file "
+                    "(e.g. vae-ft-mse-840000-ema-pruned)",
+                    OptionType::Model, nullptr);
+  vae.modelKind = ModelKind::Vae;
+  vae.noneLabel = "The model's own VAE";
+  auto taesd = option("taesd", "taesd", "Previews",
+                      "TAESD (madebyollin/taesd folder or taesd_decoder.safetensors) for live previews and "
+                      "--vae-decode taesd",
+                      OptionType::Model, nullptr);
+  taesd.modelKind = ModelKind::Taesd;
+  taesd.noneLabel = "Rough colours (no TAESD)";
+  taesd.pickFirstInstalled = true;
+  auto vaeDecode =
+      option("vaeDecode", "vae-decode", "Final decode",
+             "vae (full quality) or taesd (TAESD: tens of times cheaper, a little softer)", OptionType::Choice, "vae");
+  vaeDecode.choices = {"vae", "taesd"};
+  k.options = {model,   controlnet, sampler,   steps,   cfg,   scale, clipSkip, negative,
+               working, device,     precision, latents, loras, vae,   taesd,    vaeDecode};
   k.validate = [](GeneratorSettings& s) {
-    for (const char* key : {"model", "controlnet", "latents"}) {
+    for (const char* key : {"model", "controlnet", "latents", "vae", "taesd"}) {
       if (s[key].is_string()) s[key] = absoluteName(s[key].get<std::string>());
       if (s[key].is_string() && s[key].get<std::string>().empty()) s[key] = nullptr;
     }
@@ -491,6 +550,17 @@ GeneratorKind sdGeneratorKind() {
       throw SdModelError(
           "the sd15 engine needs a model: --model DIR|FILE (a diffusers SD1.5 folder or a single-file .safetensors "
           "checkpoint)");
+    if (s["vaeDecode"] == "taesd" && !s["taesd"].is_string()) {
+      // The installed one, recorded so that "same seed again" decodes with it.
+      const fs::path installed = ModelRegistry().findTaesd();
+      if (installed.empty()) {
+        throw SdModelError(
+            "--vae-decode taesd needs TAESD: give --taesd DIR|FILE (madebyollin/taesd, or "
+            "taesd_decoder.safetensors), or install it in " +
+            ModelRegistry::defaultModelsDir().string());
+      }
+      s["taesd"] = installed.string();
+    }
     checkModelFolders(sdSettings(s));
   };
   k.create = [](const GeneratorSettings& s) { return std::make_unique<SdGenerator>(sdSettings(s)); };

@@ -3,7 +3,7 @@
 // (models/sd_inpaint_pipeline.h) on the product laid out at the working size (512 on the long
 // side by default, a multiple of 8). Registered as the engine "sd15" with its options (model and
 // ControlNet folders, sampler, steps, CFG, ControlNet scale, clip skip, negative prompt, working
-// size, device, precision, initial latents); the generation job does the rest.
+// size, device, precision, initial latents, LoRAs, VAE, TAESD and the final decode); the generation job does the rest.
 //
 // Torch-free header (the studio's Qt code may include it); the library is caig_core_sd.
 
@@ -30,7 +30,8 @@ class SdModelError : public std::runtime_error {
 extern const char* const kDefaultSdNegativePrompt;
 
 // The samplers models/sd_pipeline offers: euler, euler_a, ddim, dpmpp_2m, dpmpp_2m_karras,
-// unipc, lcm. CAIG used euler_a.
+// dpmpp_singlestep, dpmpp_singlestep_karras, unipc, lcm. CAIG used euler_a; its "DPM++ SDE Karras"
+// is diffusers' DPMSolverSinglestepScheduler with Karras sigmas (dpmpp_singlestep_karras).
 const std::vector<std::string>& sdSamplerNames();
 
 // A LoRA file merged into the model for a job, at a weight (A1111's <lora:name:weight>).
@@ -64,6 +65,15 @@ struct SdSettings {
   // LoRA .safetensors files (kohya / A1111, LoCon, diffusers, LCM-LoRA) for every variant; the
   // prompt's <lora:name:weight> tags add installed ones (see ModelRegistry::findSdLora).
   std::vector<SdLora> loras;
+  // A VAE instead of the model's own (a diffusers AutoencoderKL folder or a .safetensors VAE file,
+  // e.g. vae-ft-mse-840000-ema-pruned); empty: the model's.
+  std::filesystem::path vaePath;
+  // TAESD (a diffusers AutoencoderTiny folder, or taesd_decoder.safetensors) for the live
+  // previews; empty: the linear latent preview.
+  std::filesystem::path taesdPath;
+  // The final decode: "vae" (the model's VAE, full quality) or "taesd" (TAESD: tens of times
+  // cheaper, a little softer; needs taesdPath, or an installed TAESD the engine then records).
+  std::string vaeDecode = "vae";
 };
 
 // Typed view of complete "sd15" settings (see completeSettings), and back.
@@ -90,7 +100,7 @@ class SdEngine {
   const std::string& modelId() const;
   std::string device() const;
   std::string precision() const;
-  // True when this engine was loaded for the same folders, device and precision (reuse it).
+  // True when this engine was loaded for the same folders and files, device and precision (reuse it).
   bool matches(const SdSettings& settings) const;
 
   struct Impl;  // defined in sd_generation.cpp (Torch)

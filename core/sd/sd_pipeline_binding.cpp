@@ -118,6 +118,8 @@ SdPipelineBinding SdPipelineBinding::load(const SdSettings& request) {
   options.device = runtime.device;
   options.dtype = runtime.dtype;
   options.controlnetDir = request.controlnetDir;  // empty: modelDir/controlnet
+  options.vaePath = request.vaePath;
+  options.taesdPath = request.taesdPath;
   b.impl_ = std::make_unique<Impl>(Impl{runtime, SdInpaintPipeline::load(request.modelDir, options)});
   return b;
 }
@@ -147,16 +149,23 @@ SdPipelineBinding::Output SdPipelineBinding::run(const Job& job) {
   p.controlnetScale = job.controlnetScale;
   p.sampler = job.sampler;
   p.seed = job.seed;
+  p.fastDecode = job.fastDecode;
   if (!job.initialLatentsFile.empty()) p.initialLatents = readInitialLatents(job.initialLatentsFile);
-  SdStepCallback progress;
-  if (job.onStep) {
-    progress = [&](int step, int total, const at::Tensor& latents) {
-      job.onStep(step, total, toBgr(SdInpaintPipeline::latentPreview(latents)));
-      return true;
-    };
-  }
+  auto denoised = start;
+  const SdStepCallback progress = [&](int step, int total, const at::Tensor& latents) {
+    if (job.onStep) {
+      job.onStep(
+          step, total,
+          toBgr(pipeline.hasTaesd() ? pipeline.taesdPreview(latents) : SdInpaintPipeline::latentPreview(latents)));
+    }
+    if (step == total) denoised = std::chrono::steady_clock::now();  // the decode starts
+    return true;
+  };
   const SdInpaintResult r = pipeline.run(p, progress, job.cancel);
-  out.denoiseSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const auto end = std::chrono::steady_clock::now();
+  if (denoised == start) denoised = end;
+  out.denoiseSeconds = std::chrono::duration<double>(denoised - start).count();
+  out.decodeSeconds = std::chrono::duration<double>(end - denoised).count();
   if (r.cancelled) {
     out.cancelled = true;
     return out;

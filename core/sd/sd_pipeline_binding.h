@@ -50,8 +50,10 @@ class SdPipelineBinding {
     // Merged into the UNet and the text encoder for this job; the previous job's set is undone
     // first, bit for bit (models/sd_inpaint_pipeline.h, setLoras).
     std::vector<SdLora> loras;
+    bool fastDecode = false;  // the final decode by TAESD (loaded from SdSettings::taesdPath)
     const std::atomic<bool>* cancel = nullptr;
-    // After each denoising step; preview: CV_8UC3 BGR, any size (the caller resizes it).
+    // After each denoising step; preview: CV_8UC3 BGR, any size (the caller resizes it): TAESD's
+    // decode when it is loaded, else the linear latent colours at 1/8 size.
     std::function<void(int step, int totalSteps, const cv::Mat& preview)> onStep;
   };
   struct LoraUse {

@@ -29,13 +29,36 @@ bool special(char c) {
   return c == '\\' || c == '(' || c == ')' || c == '[' || c == ']' || c == '{' || c == '}' || c == ':';
 }
 
+bool wordChar(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+}
+
+// Plain text, split at each BREAK that stands as a word of its own (A1111's \s*\bBREAK\b\s*).
+void pushText(std::vector<WeightedFragment>& res, const std::string& text, bool breaks) {
+  std::size_t from = 0;
+  for (std::size_t at = breaks ? text.find("BREAK") : std::string::npos; at != std::string::npos;
+       at = text.find("BREAK", at + 1)) {
+    const std::size_t end = at + 5;
+    if ((at > 0 && wordChar(text[at - 1])) || (end < text.size() && wordChar(text[end]))) continue;
+    std::size_t left = at, right = end;
+    while (left > from && std::isspace(static_cast<unsigned char>(text[left - 1]))) --left;
+    while (right < text.size() && std::isspace(static_cast<unsigned char>(text[right]))) ++right;
+    if (left > from) res.push_back({text.substr(from, left - from), 1.0});
+    res.push_back({"", 1.0, true});
+    from = right;
+    at = right - 1;
+  }
+  if (from < text.size() || (from == 0 && text.empty())) res.push_back({text.substr(from), 1.0});
+}
+
 }  // namespace
 
-std::vector<WeightedFragment> parsePromptAttention(const std::string& prompt) {
+std::vector<WeightedFragment> parsePromptAttention(const std::string& prompt, bool breaks) {
   std::vector<WeightedFragment> res;
   std::vector<std::size_t> round, square;  // where each open group's fragments start
   const auto multiply = [&](std::size_t from, double by) {
-    for (std::size_t k = from; k < res.size(); ++k) res[k].weight *= by;
+    for (std::size_t k = from; k < res.size(); ++k)
+      if (!res[k].chunkBreak) res[k].weight *= by;
   };
   std::size_t i = 0;
   while (i < prompt.size()) {
@@ -71,7 +94,7 @@ std::vector<WeightedFragment> parsePromptAttention(const std::string& prompt) {
     } else {
       std::size_t j = i;
       while (j < prompt.size() && !special(prompt[j])) ++j;
-      res.push_back({prompt.substr(i, j - i), 1.0});
+      pushText(res, prompt.substr(i, j - i), breaks);
       i = j;
     }
   }
@@ -80,7 +103,7 @@ std::vector<WeightedFragment> parsePromptAttention(const std::string& prompt) {
   if (res.empty()) return {{"", 1.0}};
   std::vector<WeightedFragment> merged{res.front()};
   for (std::size_t k = 1; k < res.size(); ++k) {
-    if (res[k].weight == merged.back().weight) {
+    if (res[k].weight == merged.back().weight && !res[k].chunkBreak && !merged.back().chunkBreak) {
       merged.back().text += res[k].text;
     } else {
       merged.push_back(res[k]);
@@ -89,30 +112,36 @@ std::vector<WeightedFragment> parsePromptAttention(const std::string& prompt) {
   return merged;
 }
 
-WeightedChunks weightedPromptChunks(const ClipTokenizer& tokenizer, const std::string& prompt) {
-  std::vector<int64_t> ids;
+WeightedChunks weightedPromptChunks(const ClipTokenizer& tokenizer, const std::string& prompt, bool breaks) {
+  WeightedChunks out;
+  std::vector<int64_t> ids;  // the open chunk's tokens
   std::vector<float> weights;
-  for (const auto& f : parsePromptAttention(prompt)) {
+  // As A1111's next_chunk(): pad to 75, wrap in bos / eos.
+  const auto flush = [&] {
+    ids.resize(kPromptChunkTokens, tokenizer.eosId());
+    weights.resize(kPromptChunkTokens, 1.0f);
+    ids.insert(ids.begin(), tokenizer.bosId());
+    weights.insert(weights.begin(), 1.0f);
+    ids.push_back(tokenizer.eosId());
+    weights.push_back(1.0f);
+    out.ids.push_back(std::move(ids));
+    out.weights.push_back(std::move(weights));
+    ids.clear();
+    weights.clear();
+  };
+  for (const auto& f : parsePromptAttention(prompt, breaks)) {
+    if (f.chunkBreak) {  // ends the open chunk, even an empty one
+      flush();
+      continue;
+    }
     for (const int64_t id : tokenizer.encodeRaw(f.text)) {
+      if (ids.size() == static_cast<std::size_t>(kPromptChunkTokens)) flush();  // full: the next token opens one
       ids.push_back(id);
       weights.push_back(static_cast<float>(f.weight));
+      ++out.tokens;
     }
   }
-  WeightedChunks out;
-  out.tokens = ids.size();
-  const std::size_t chunks = std::max<std::size_t>(1, (ids.size() + kPromptChunkTokens - 1) / kPromptChunkTokens);
-  ids.resize(chunks * kPromptChunkTokens, tokenizer.eosId());
-  weights.resize(chunks * kPromptChunkTokens, 1.0f);
-  for (std::size_t c = 0; c < chunks; ++c) {
-    std::vector<int64_t> chunk{tokenizer.bosId()};
-    std::vector<float> w{1.0f};
-    chunk.insert(chunk.end(), ids.begin() + c * kPromptChunkTokens, ids.begin() + (c + 1) * kPromptChunkTokens);
-    w.insert(w.end(), weights.begin() + c * kPromptChunkTokens, weights.begin() + (c + 1) * kPromptChunkTokens);
-    chunk.push_back(tokenizer.eosId());
-    w.push_back(1.0f);
-    out.ids.push_back(std::move(chunk));
-    out.weights.push_back(std::move(w));
-  }
+  if (!ids.empty() || out.ids.empty()) flush();
   return out;
 }
 

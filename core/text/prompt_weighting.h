@@ -6,8 +6,9 @@
 // its own (BPE never merges across a bracket), every token carries its fragment's weight, and each
 // chunk becomes [bos] + 75 tokens (padded with the end token) + [eos]. The text encoder side
 // (weights applied, the chunk's mean kept) is weightedTextEmbeddings in models/clip_text.h.
-// Differences from A1111 that CAIG's embedder also has: no BREAK, no AND, no comma back-off when
-// a chunk is cut. Qt-free and Torch-free.
+// A1111's BREAK (the word alone, in capitals) ends the chunk: what follows starts a new one. CAIG's
+// embedder reads BREAK as text; `breaks = false` does too. Differences from A1111 that CAIG's
+// embedder also has: no AND, no comma back-off when a chunk is cut. Qt-free and Torch-free.
 
 #include <cstdint>
 #include <string>
@@ -20,12 +21,16 @@ class ClipTokenizer;
 struct WeightedFragment {
   std::string text;
   double weight = 1.0;
-  bool operator==(const WeightedFragment& o) const { return text == o.text && weight == o.weight; }
+  bool chunkBreak = false;  // a BREAK: no text, the chunk ends here
+  bool operator==(const WeightedFragment& o) const {
+    return text == o.text && weight == o.weight && chunkBreak == o.chunkBreak;
+  }
 };
 
 // The fragments of `prompt` with their weights, runs of equal weight merged; groups still open
 // at the end apply to the rest; closers without an opener are text; "" gives one empty fragment.
-std::vector<WeightedFragment> parsePromptAttention(const std::string& prompt);
+// With `breaks`, each BREAK (and the spaces around it) becomes a chunkBreak fragment.
+std::vector<WeightedFragment> parsePromptAttention(const std::string& prompt, bool breaks = true);
 
 inline constexpr int kPromptChunkTokens = 75;  // + bos and eos = CLIP's 77 positions
 
@@ -35,8 +40,9 @@ struct WeightedChunks {
   std::size_t tokens = 0;                   // the prompt's own tokens, before padding
 };
 
-// `prompt` as chunks: at least one (an empty prompt is one chunk of end tokens).
-WeightedChunks weightedPromptChunks(const ClipTokenizer& tokenizer, const std::string& prompt);
+// `prompt` as chunks: at least one (an empty prompt is one chunk of end tokens). A BREAK pads the
+// chunk it ends, even an empty one ("a BREAK BREAK b": three chunks), as A1111's next_chunk().
+WeightedChunks weightedPromptChunks(const ClipTokenizer& tokenizer, const std::string& prompt, bool breaks = true);
 
 // Extends `chunks` to `count` chunks with the empty prompt's chunk (weights 1), as CAIG's embedder
 // pads the shorter of a prompt and its negative prompt so that both have as many.

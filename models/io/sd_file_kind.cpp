@@ -12,8 +12,24 @@ bool startsWith(const std::string& s, const char* prefix) {
 
 }  // namespace
 
+TaesdParts taesdFileParts(const std::vector<std::string>& names) {
+  bool encoder = false, decoder = false, first = false, decoderFirst = false;
+  for (const auto& n : names) {
+    const bool diffusers = startsWith(n, "encoder.layers.") || startsWith(n, "decoder.layers.");
+    if (!diffusers && (n.empty() || n[0] < '0' || n[0] > '9')) return TaesdParts::None;
+    encoder |= startsWith(n, "encoder.layers.");
+    decoder |= startsWith(n, "decoder.layers.");
+    first |= n == "0.weight";
+    decoderFirst |= n == "1.weight";
+  }
+  if (encoder || decoder)
+    return encoder && decoder ? TaesdParts::Both : decoder ? TaesdParts::Decoder : TaesdParts::Encoder;
+  if (first) return TaesdParts::Encoder;
+  return decoderFirst ? TaesdParts::Decoder : TaesdParts::None;
+}
+
 SdFileKind classifySdFile(const std::vector<std::string>& names) {
-  bool sdxl = false, sd2 = false, lora = false, controlnet = false, unet = false;
+  bool sdxl = false, sd2 = false, lora = false, controlnet = false, unet = false, vae = false;
   for (const auto& name : names) {
     sdxl |= startsWith(name, "conditioner.embedders.");
     sd2 |= startsWith(name, "cond_stage_model.model.");
@@ -22,12 +38,15 @@ SdFileKind classifySdFile(const std::vector<std::string>& names) {
             name.find(".lora.down.") != std::string::npos || name.find(".lora_linear_layer.") != std::string::npos;
     controlnet |= startsWith(name, "control_model.") || startsWith(name, "input_hint_block.");
     unet |= name == kLdmUnetConvIn;
+    vae |= name == "decoder.conv_in.weight" || name == "post_quant_conv.weight";
   }
   if (sdxl) return SdFileKind::Sdxl;
   if (sd2) return SdFileKind::Sd2;
   if (lora) return SdFileKind::Lora;
   if (controlnet) return SdFileKind::ControlNet;
-  return unet ? SdFileKind::Sd1Checkpoint : SdFileKind::Other;
+  if (unet) return SdFileKind::Sd1Checkpoint;
+  if (vae) return SdFileKind::Vae;
+  return taesdFileParts(names) != TaesdParts::None ? SdFileKind::Taesd : SdFileKind::Other;
 }
 
 std::string sdFileRefusal(SdFileKind kind) {
@@ -35,6 +54,10 @@ std::string sdFileRefusal(SdFileKind kind) {
     case SdFileKind::Sd1Checkpoint: return {};
     case SdFileKind::ControlNet:
       return "a ControlNet file, not a Stable Diffusion checkpoint (give it as the ControlNet)";
+    case SdFileKind::Vae: return "a VAE file, not a Stable Diffusion checkpoint (give it with --vae FILE)";
+    case SdFileKind::Taesd:
+      return "a TAESD file, not a Stable Diffusion checkpoint (give it with --taesd FILE, for previews and "
+             "--vae-decode taesd)";
     case SdFileKind::Sdxl: return "an SDXL checkpoint (conditioner.embedders.*): only SD1.x is supported";
     case SdFileKind::Sd2:
       return "an SD2.x checkpoint (OpenCLIP text encoder, cond_stage_model.model.*): only SD1.x is supported";

@@ -11,12 +11,20 @@
 
 namespace caig::io {
 
-enum class SdFileKind { Sd1Checkpoint, ControlNet, Sdxl, Sd2, Lora, Other };
+// Vae: an AutoencoderKL on its own (vae-ft-mse-840000-ema-pruned.safetensors: LDM names at the
+// top, or diffusers' names); Taesd: a TAESD decoder or encoder (see taesdFileParts).
+enum class SdFileKind { Sd1Checkpoint, ControlNet, Vae, Taesd, Sdxl, Sd2, Lora, Other };
 
 // The UNet's first convolution in an LDM checkpoint: its input channels tell 4 from 9 (inpainting).
 inline constexpr const char* kLdmUnetConvIn = "model.diffusion_model.input_blocks.0.0.weight";
 
 SdFileKind classifySdFile(const std::vector<std::string>& tensorNames);
+
+// Which halves of TAESD a file holds: diffusers' AutoencoderTiny names (encoder.layers.*,
+// decoder.layers.*), or madebyollin's original Sequentials, taesd_encoder.safetensors ("0.weight",
+// a convolution first) and taesd_decoder.safetensors ("1.weight": a parameterless clamp first).
+enum class TaesdParts { None, Decoder, Encoder, Both };
+TaesdParts taesdFileParts(const std::vector<std::string>& tensorNames);
 
 // Why a file of `kind` is not loaded as an SD1.x checkpoint ("an SDXL checkpoint
 // (conditioner.embedders.*): only SD1.x is supported"); empty for Sd1Checkpoint.

@@ -4,12 +4,14 @@
 // --job, the whole ControlNet-inpaint denoising loop (Euler ancestral, 30 steps, latent mask
 // blending) plus the decode; with --lora, a LoRA of the usual kohya shape (rank 32 on every
 // attention Linear and 1x1 projection of the UNet) read, merged into the UNet and undone by
-// re-reading the changed weights from a model file (models/sd_lora.h). Peak memory per row: the process's peak resident
+// re-reading the changed weights from a model file (models/sd_lora.h); TAESD's decode beside the
+// VAE's; with --load, the UNet and VAE written as an fp16 diffusers folder and as an fp16
+// single-file checkpoint (LDM names), each loaded back. Peak memory per row: the process's peak resident
 // set, and the CUDA allocator's peak on a GPU. Every time is also given as a ratio to a baseline measured in the same
 // process (5x5 Gaussian blur of a 1024x1024 BGR image, one OpenCV thread), so figures from different machines compare.
 //
 //   bench_sd15 [--device cpu|cuda] [--dtype fp32|fp16|bf16] [--iters N] [--size 512] [--job] [--steps 30] [--lora]
-//              [--threads N]   (LibTorch's CPU threads; default: one per hardware thread)
+//              [--load] [--threads N]   (LibTorch's CPU threads; default: one per hardware thread)
 //
 // A small harness rather than Google Benchmark: one iteration takes seconds on a CPU, and the
 // peak memory of each part has to be reset and read around it.
@@ -25,6 +27,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
@@ -35,6 +38,7 @@
 #include <vector>
 
 #include "models/autoencoder_kl.h"
+#include "models/autoencoder_tiny.h"
 #include "models/controlnet.h"
 #include "models/device_info.h"
 #include "models/diffusion_schedulers.h"
@@ -42,6 +46,7 @@
 #include "models/io/safetensors.h"
 #include "models/nn/load_weights.h"
 #include "models/sd_lora.h"
+#include "models/sd_single_file.h"
 #include "models/unet2d.h"
 
 namespace {
@@ -56,6 +61,7 @@ struct Options {
   int size = 512;
   bool job = false;
   bool lora = false;
+  bool load = false;
   int steps = 30;
   int threads = 0;  // 0: one per hardware thread
 };
@@ -83,6 +89,8 @@ Options parse(int argc, char** argv) {
       o.job = true;
     } else if (a == "--lora") {
       o.lora = true;
+    } else if (a == "--load") {
+      o.load = true;
     } else if (a == "--threads") {
       o.threads = std::max(0, std::atoi(value().c_str()));
     } else if (a == "--steps") {
@@ -90,7 +98,7 @@ Options parse(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: bench_sd15 [--device cpu|cuda] [--dtype fp32|fp16|bf16] [--iters N] [--size 512] "
-                   "[--job] [--steps 30] [--lora] [--threads N]\n");
+                   "[--job] [--steps 30] [--lora] [--load] [--threads N]\n");
       std::exit(2);
     }
   }
@@ -215,6 +223,63 @@ int main(int argc, char** argv) {
   const at::Tensor one = latents.narrow(0, 0, 1);
   rows.push_back(measure("VAE decode " + std::to_string(o.size) + "x" + std::to_string(o.size), o.iters, device,
                          [&] { const at::Tensor image = vae.decode(one); (void)image; }));
+  {
+    AutoencoderTiny taesd(AutoencoderTinyConfig{});  // madebyollin/taesd's sizes
+    taesd.to(device, dtype);
+    rows.push_back(
+        measure("TAESD decode " + std::to_string(o.size) + "x" + std::to_string(o.size), o.iters, device, [&] {
+          const at::Tensor image = taesd.decode(one);
+          (void)image;
+        }));
+  }
+  if (o.load) {
+    // The same UNet and VAE weights (fp16, as published) in both forms users have.
+    namespace fs = std::filesystem;
+    const fs::path dir = fs::temp_directory_path() / ("caig-bench-load-" + std::to_string(::getpid()));
+    fs::create_directories(dir / "unet");
+    fs::create_directories(dir / "vae");
+    io::NamedTensors unetW, vaeW, single;
+    for (const auto& [name, w] : unet.parameters()) {
+      unetW.emplace_back(name, w.to(at::kCPU, at::kHalf));
+      single.emplace_back("model.diffusion_model." + ldmUnetKey(name, unet.config()), unetW.back().second);
+    }
+    for (const auto& [name, w] : vae.parameters()) {
+      vaeW.emplace_back(name, w.to(at::kCPU, at::kHalf));
+      at::Tensor w16 = vaeW.back().second;
+      if (name.find("mid_block.attentions.") != std::string::npos && w16.dim() == 2)
+        w16 = w16.view({w16.size(0), w16.size(1), 1, 1});
+      single.emplace_back("first_stage_model." + ldmVaeKey(name, vae.config()), w16);
+    }
+    io::saveSafetensors(dir / "unet" / "diffusion_pytorch_model.safetensors", unetW);
+    io::saveSafetensors(dir / "vae" / "diffusion_pytorch_model.safetensors", vaeW);
+    io::saveSafetensors(dir / "model.safetensors", single);
+    const nlohmann::json unetConfig = {{"_class_name", "UNet2DConditionModel"},
+                                       {"block_out_channels", {320, 640, 1280, 1280}},
+                                       {"cross_attention_dim", 768},
+                                       {"attention_head_dim", 8},
+                                       {"in_channels", 4},
+                                       {"out_channels", 4},
+                                       {"layers_per_block", 2},
+                                       {"norm_num_groups", 32},
+                                       {"sample_size", 64}};
+    const nlohmann::json vaeConfig = {{"_class_name", "AutoencoderKL"}, {"block_out_channels", {128, 256, 512, 512}},
+                                      {"latent_channels", 4},           {"layers_per_block", 2},
+                                      {"norm_num_groups", 32},          {"scaling_factor", 0.18215}};
+    std::ofstream(dir / "unet" / "config.json") << unetConfig.dump(2);
+    std::ofstream(dir / "vae" / "config.json") << vaeConfig.dump(2);
+    rows.push_back(measure("load UNet + VAE: diffusers folder (fp16 files)", o.iters, device, [&] {
+      const auto u = UNet2DConditionModel::load(dir / "unet", device, dtype);
+      const auto v = AutoencoderKL::load(dir / "vae", device, dtype);
+    }));
+    SdSingleFileHints hints;
+    hints.unetHeads = 8;
+    rows.push_back(measure("load UNet + VAE: single-file checkpoint (fp16)", o.iters, device, [&] {
+      const auto u = loadSingleFileUnet(dir / "model.safetensors", device, dtype, hints);
+      const auto v = loadSingleFileVae(dir / "model.safetensors", device, dtype, hints);
+    }));
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
   if (o.lora) {
     // The file a LoRA is undone from: the weights it changes, as a checkpoint of the model's names
     // (the pipeline re-reads them from the model's own file the same way).

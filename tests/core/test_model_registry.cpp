@@ -382,6 +382,36 @@ TEST(ModelRegistry, ListsSingleFileCheckpointsByWhatTheyHold) {
   EXPECT_EQ(registry.scan().back().kind, ModelKind::StableDiffusion);
 }
 
+// VAE files and TAESD in their three forms are listed as what they are; the first usable TAESD
+// is the one --vae-decode taesd falls back on.
+TEST(ModelRegistry, ListsVaeFilesAndTaesd) {
+  TempDir tmp;
+  const fs::path modelsDir = tmp.path() / "models";
+  fs::create_directories(modelsDir / "vae_approx");
+  ModelRegistry empty(modelsDir);
+  EXPECT_TRUE(empty.findTaesd().empty());
+  fs::copy_file(kData / "tiny-sd-controlnet-inpaint" / "vae" / "diffusion_pytorch_model.safetensors",
+                modelsDir / "vae-ft-tiny.safetensors");
+  fs::copy(kData / "tiny-sd-controlnet-inpaint" / "vae", modelsDir / "sd-vae-folder");
+  fs::copy(kData / "taesd" / "tiny-taesd", modelsDir / "taesd");
+  writeSafetensors(
+      modelsDir / "vae_approx" / "taesd_decoder.safetensors",
+      {{"1.weight", "F16", {8, 4, 3, 3}}, {"1.bias", "F16", {8}}, {"3.conv.0.weight", "F16", {8, 8, 3, 3}}});
+  ModelRegistry registry(modelsDir);
+  std::map<std::string, caig::InstalledModel> byName;
+  for (const auto& m : registry.scan()) byName[m.name] = m;
+  EXPECT_EQ(byName["vae-ft-tiny"].kind, ModelKind::Vae);
+  EXPECT_EQ(byName["vae-ft-tiny"].detail, "VAE file (diffusers names)");
+  EXPECT_EQ(byName["sd-vae-folder"].kind, ModelKind::Vae);
+  EXPECT_EQ(byName["sd-vae-folder"].status, caig::ModelStatus::Ok) << byName["sd-vae-folder"].reason;
+  EXPECT_EQ(byName["taesd"].kind, ModelKind::Taesd);
+  EXPECT_EQ(byName["taesd"].status, caig::ModelStatus::Ok) << byName["taesd"].reason;
+  EXPECT_EQ(byName["vae_approx"].kind, ModelKind::Taesd);  // madebyollin's files in a folder
+  EXPECT_EQ(byName["vae_approx"].detail, "TAESD decoder");
+  EXPECT_EQ(registry.findTaesd(), modelsDir / "taesd");
+  EXPECT_STREQ(caig::modelKindName(ModelKind::Taesd), "TAESD (fast previews)");
+}
+
 // LoRAs in <models>/loras (A1111's models/Lora) are listed one by one and found by the name a
 // prompt's <lora:name:weight> gives.
 TEST(ModelRegistry, FindsLorasByTheirPromptName) {

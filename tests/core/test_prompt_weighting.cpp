@@ -63,7 +63,7 @@ TEST(PromptWeighting, ParsesLikeCaigsEmbedder) {
   ASSERT_GE(singleCases().size(), 14u);
   for (const auto& name : singleCases()) {
     const auto& c = cases().at(name);
-    const auto parsed = caig::parsePromptAttention(c.at("text").get<std::string>());
+    const auto parsed = caig::parsePromptAttention(c.at("text").get<std::string>(), false);  // BREAK as text
     const auto& expected = c.at("parsed");
     ASSERT_EQ(parsed.size(), expected.size()) << name;
     for (std::size_t i = 0; i < parsed.size(); ++i) {
@@ -76,7 +76,7 @@ TEST(PromptWeighting, ParsesLikeCaigsEmbedder) {
 TEST(PromptWeighting, ChunksHaveTheEmbeddersIdsAndWeights) {
   for (const auto& name : singleCases()) {
     const auto& c = cases().at(name);
-    const auto chunks = caig::weightedPromptChunks(tokenizer(), c.at("text").get<std::string>());
+    const auto chunks = caig::weightedPromptChunks(tokenizer(), c.at("text").get<std::string>(), false);
     EXPECT_EQ(chunks.tokens, c.at("token_count")[0].get<std::size_t>()) << name;
     const at::Tensor ids = goldens().tensor(name + "__chunk_ids");  // [1, k, 77]
     const at::Tensor weights = goldens().tensor(name + "__chunk_weights");
@@ -90,10 +90,45 @@ TEST(PromptWeighting, ChunksHaveTheEmbeddersIdsAndWeights) {
   }
 }
 
+// A1111's BREAK: the embedder's "break_keyword" case read as A1111 reads it, each side of the
+// BREAK its own chunk, with the ids the embedder gives each side alone.
+TEST(PromptWeighting, BreakStartsANewChunk) {
+  using caig::WeightedFragment;
+  const auto parsed = caig::parsePromptAttention("a (perfume bottle:1.3) BREAK  marble BREAKFAST, (x BREAK y)");
+  ASSERT_EQ(parsed.size(), 7u);
+  EXPECT_EQ(parsed[0], (WeightedFragment{"a ", 1.0}));
+  EXPECT_EQ(parsed[1], (WeightedFragment{"perfume bottle", 1.3}));
+  EXPECT_TRUE(parsed[2].chunkBreak);                                    // the spaces around it go with it
+  EXPECT_EQ(parsed[3], (WeightedFragment{"marble BREAKFAST, ", 1.0}));  // not a word of its own: text
+  EXPECT_EQ(parsed[4], (WeightedFragment{"x", 1.1}));
+  EXPECT_TRUE(parsed[5].chunkBreak);  // inside a group too, and not weighted
+  EXPECT_EQ(parsed[6], (WeightedFragment{"y", 1.1}));
+  EXPECT_EQ(caig::parsePromptAttention("a BREAK b", false).size(), 1u);  // CAIG's embedder: text
+
+  const std::string text = cases().at("break_keyword").at("text").get<std::string>();
+  ASSERT_EQ(text, "a perfume bottle BREAK marble podium");
+  const auto chunks = caig::weightedPromptChunks(tokenizer(), text);
+  ASSERT_EQ(chunks.ids.size(), 2u);
+  EXPECT_EQ(chunks.ids[0], caig::weightedPromptChunks(tokenizer(), "a perfume bottle").ids[0]);
+  EXPECT_EQ(chunks.ids[1], caig::weightedPromptChunks(tokenizer(), "marble podium").ids[0]);
+  EXPECT_EQ(chunks.tokens, 5u);
+  // The embedder's own reading (BREAK tokenised as a word) stays one chunk.
+  EXPECT_EQ(caig::weightedPromptChunks(tokenizer(), text, false).ids.size(), 1u);
+  // As A1111's next_chunk(): an empty chunk between two BREAKs, none after a last one, none for a
+  // chunk that filled up just before a BREAK.
+  EXPECT_EQ(caig::weightedPromptChunks(tokenizer(), "a BREAK BREAK b").ids.size(), 3u);
+  EXPECT_EQ(caig::weightedPromptChunks(tokenizer(), "a BREAK").ids.size(), 1u);
+  EXPECT_EQ(caig::weightedPromptChunks(tokenizer(), "BREAK").ids.size(), 1u);
+  std::string full;
+  for (int i = 0; i < 75; ++i) full += "cat ";
+  ASSERT_EQ(caig::weightedPromptChunks(tokenizer(), full).tokens, 75u);
+  EXPECT_EQ(caig::weightedPromptChunks(tokenizer(), full + "BREAK dog").ids.size(), 2u);
+}
+
 TEST(PromptWeighting, WeightedEmbeddingsMatchTheEmbedder) {
   for (const auto& name : singleCases()) {
     const auto& c = cases().at(name);
-    const auto chunks = caig::weightedPromptChunks(tokenizer(), c.at("text").get<std::string>());
+    const auto chunks = caig::weightedPromptChunks(tokenizer(), c.at("text").get<std::string>(), false);
     const int clipSkip = c.value("clip_stop_at_last_layers", 1) - 1;
     const at::Tensor embeds = caig::weightedTextEmbeddings(encoder(), chunks.ids, chunks.weights, clipSkip);
     const at::Tensor expected = goldens().tensor(name + "__embeds");

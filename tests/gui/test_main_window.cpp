@@ -555,6 +555,34 @@ class MainWindowTest : public QObject {
     chosen = panel->settings().options["loras"];
     QCOMPARE(chosen.size(), std::size_t(1));
     QCOMPARE(chosen[0]["weight"].get<double>(), 0.55);
+    // TAESD: the previews take the installed one until the user picks in that combo; VAE files
+    // are offered, none chosen (the model's own).
+    auto* previews = window.findChild<QComboBox*>("taesdCombo");
+    QVERIFY(previews);
+    QVERIFY(panel->settings().options["taesd"].is_null());
+    caig::InstalledModel taesd, vaeFile;
+    taesd.kind = caig::ModelKind::Taesd;
+    taesd.name = "taesd_decoder";
+    taesd.path = tmp.filePath("taesd_decoder.safetensors").toStdString();
+    vaeFile.kind = caig::ModelKind::Vae;
+    vaeFile.name = "vae-ft-mse";
+    vaeFile.path = tmp.filePath("vae-ft-mse.safetensors").toStdString();
+    models.push_back(taesd);
+    models.push_back(vaeFile);
+    panel->setInstalledModels(models);
+    panel->engineCombo()->setCurrentIndex(1);
+    QCOMPARE(QString::fromStdString(panel->settings().options["taesd"].get<std::string>()),
+             QString::fromStdString(taesd.path.string()));
+    QCOMPARE(window.findChild<QComboBox*>("vaeCombo")->count(), 2);
+    QVERIFY(panel->settings().options["vae"].is_null());
+    QCOMPARE(QString::fromStdString(panel->settings().options["vaeDecode"].get<std::string>()), QStringLiteral("vae"));
+    previews->setCurrentIndex(0);
+    Q_EMIT previews->activated(0);  // the user chose the rough colours: a rescan keeps that
+    panel->setInstalledModels(models);
+    panel->engineCombo()->setCurrentIndex(1);
+    QVERIFY(panel->settings().options["taesd"].is_null());
+    models.pop_back();
+    models.pop_back();
     models.pop_back();
     panel->setInstalledModels(models, {caig::generatorKind("builtin")});  // a build without the SD generator: not selectable
     QCOMPARE(panel->settings().engine, QStringLiteral("builtin"));

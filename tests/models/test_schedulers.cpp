@@ -138,6 +138,24 @@ TEST(Schedulers, DpmSolverBelowFifteenStepsMatchesDiffusers) {
   }
 }
 
+// DPMSolverSinglestepScheduler (CAIG's "DPM++ SDE Karras"), order 2: alternating first- and
+// second-order steps, an odd count, CAIG's 30 Karras steps, and a sigma_min end kept second order.
+// tests/data/schedulers_singlestep, made with ../shared/refenv (make_goldens.py beside it).
+TEST(Schedulers, DpmSolverSinglestepMatchesDiffusers) {
+  const fs::path dir = fs::path(CAIG_TEST_DATA) / "schedulers_singlestep";
+  std::ifstream in(dir / "io.json");
+  const nlohmann::json io = nlohmann::json::parse(in);
+  ASSERT_EQ(io.at("cases").size(), 5u);
+  for (const auto& [caseName, c] : io.at("cases").items()) {
+    SCOPED_TRACE(caseName);
+    checkCase(dir, c, caseName, c.at("scheduler").get<std::string>());
+  }
+  // The same config under the class name CAIG's code builds.
+  nlohmann::json config = io.at("cases").at("dpmpp_singlestep_karras_30").at("resolved_config");
+  config["_class_name"] = "DPMSolverSinglestepScheduler";
+  EXPECT_EQ(caig::makeScheduler("", config)->name(), "dpmpp_singlestep_karras");
+}
+
 INSTANTIATE_TEST_SUITE_P(Diffusers, SchedulerFixture,
                          ::testing::Values("euler", "euler_ancestral", "ddim", "dpmpp_2m", "dpmpp_2m_karras", "unipc",
                                            "lcm"));
