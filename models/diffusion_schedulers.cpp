@@ -18,15 +18,64 @@ namespace caig {
 
 struct SeededNoise::Impl {
   at::Generator gen;
+  uint64_t seed = 0;
 };
 
 SeededNoise::SeededNoise(uint64_t seed) : impl_(std::make_shared<Impl>()) {
   impl_->gen = at::detail::createCPUGenerator(seed);
+  impl_->seed = seed;
 }
 
 at::Tensor SeededNoise::next(const at::Tensor& like) {
   at::Tensor n = at::randn(like.sizes(), impl_->gen, at::TensorOptions().dtype(at::kFloat));
   return n.to(like.device(), like.scalar_type());
+}
+
+namespace {
+
+uint64_t splitmix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+// The tree's draw at heap node `node` (0: the path's end point), standard normal.
+at::Tensor treeDraw(uint64_t seed, uint64_t node, at::IntArrayRef sizes) {
+  at::Generator g = at::detail::createCPUGenerator(splitmix64(seed ^ splitmix64(node)));
+  return at::randn(sizes, g, at::TensorOptions().dtype(at::kFloat)).to(at::kDouble);
+}
+
+// W(t) on [lo, hi]: bisect with Brownian-bridge midpoints down to an interval of (hi - lo) / 2^24,
+// then the bridge's mean between its ends.
+at::Tensor brownianPoint(uint64_t seed, double t, double lo, double hi, at::IntArrayRef sizes) {
+  if (t <= lo) return at::zeros(sizes, at::kDouble);
+  double l = lo, r = hi;
+  at::Tensor wl = at::zeros(sizes, at::kDouble), wr = treeDraw(seed, 0, sizes) * std::sqrt(hi - lo);
+  if (t >= hi) return wr;
+  uint64_t node = 1;
+  for (int depth = 0; depth < 24; ++depth) {
+    const double m = 0.5 * (l + r);
+    const at::Tensor wm = 0.5 * (wl + wr) + treeDraw(seed, node, sizes) * std::sqrt(0.25 * (r - l));
+    if (t < m) {
+      r = m, wr = wm, node = 2 * node;
+    } else {
+      l = m, wl = wm, node = 2 * node + 1;
+    }
+  }
+  return wl + (wr - wl) * ((t - l) / (r - l));
+}
+
+}  // namespace
+
+at::Tensor SeededNoise::brownian(double a, double b, double lo, double hi, const at::Tensor& like) {
+  if (!(hi > lo)) throw std::invalid_argument("SeededNoise::brownian: need lo < hi");
+  a = std::clamp(a, lo, hi);
+  b = std::clamp(b, lo, hi);
+  if (a == b) return next(like);  // no interval: a fresh draw
+  const at::Tensor w =
+      brownianPoint(impl_->seed, b, lo, hi, like.sizes()) - brownianPoint(impl_->seed, a, lo, hi, like.sizes());
+  return (w / std::sqrt(std::abs(b - a))).to(like.device(), like.scalar_type());
 }
 
 namespace {
@@ -307,6 +356,132 @@ class EulerScheduler : public Scheduler {
   BaseConfig base_;
   std::vector<float> sigmas_;
   float initSigma_ = 1.0f;
+};
+
+// DPMSolverSDEScheduler (k-diffusion's DPM++ SDE, midpoint r = 1/2, eta 1): each step is two UNet
+// calls, a first-order stochastic move to the log-sigma midpoint and a second-order one over the
+// whole interval from the same start, so timesteps() is [t0, mid01, t1, mid12, ..., t_{N-1}] and
+// an even index is a first-order call. Noise comes as Brownian increments over sigma intervals
+// (NoiseSource::brownian): the two calls of a step share the start of theirs.
+class DpmSdeScheduler final : public Scheduler {
+ public:
+  DpmSdeScheduler(const json& config, bool karras) : karras_(karras) { base_ = readBase(config, "linspace", true); }
+  std::string name() const override { return karras_ ? "dpmpp_sde_karras" : "dpmpp_sde"; }
+
+  void setTimesteps(int steps) override {
+    checkSteps(steps, base_.numTrain);
+    std::vector<double> ts;  // float64 as numpy gives them, descending
+    if (base_.spacing == "linspace") {
+      const std::vector<double> lin = npLinspace(0, base_.numTrain - 1, steps);
+      for (int i = steps - 1; i >= 0; --i) ts.push_back(lin[static_cast<size_t>(i)]);
+    } else if (base_.spacing == "leading") {
+      const int ratio = base_.numTrain / steps;
+      for (int i = steps - 1; i >= 0; --i) ts.push_back(static_cast<double>(i * ratio + base_.stepsOffset));
+    } else {
+      for (double v : trailingRounded(base_.numTrain, steps)) ts.push_back(v - 1.0);
+    }
+    const std::vector<float> train = trainSigmas(base_.alphasCumprod);
+    std::vector<float> logSigmas(train.size());
+    for (size_t i = 0; i < train.size(); ++i) logSigmas[i] = std::log(train[i]);
+    std::vector<double> sig;  // float64
+    for (double t : ts) sig.push_back(npInterp(t, train));
+    if (karras_) {
+      // _convert_to_karras over the interpolated sigmas' ends (not the training table's).
+      const double sigmaMin = sig.back(), sigmaMax = sig.front(), rho = 7.0;
+      const std::vector<double> ramp = npLinspace(0.0, 1.0, steps);
+      const double minInv = std::pow(sigmaMin, 1 / rho), maxInv = std::pow(sigmaMax, 1 / rho);
+      for (size_t i = 0; i < sig.size(); ++i) sig[i] = std::pow(maxInv + ramp[i] * (minInv - maxInv), rho);
+      for (size_t i = 0; i < sig.size(); ++i) ts[i] = sigmaToT(sig[i], logSigmas);
+    }
+    // The midpoints in log sigma (float64) and their fractional timesteps.
+    std::vector<double> mids;
+    for (size_t i = 0; i + 1 < sig.size(); ++i) {
+      const double t0 = -std::log(sig[i]), t1 = -std::log(sig[i + 1]);
+      mids.push_back(sigmaToT(std::exp(-(t0 + (t1 - t0) * 0.5)), logSigmas));
+    }
+    timesteps_.clear();
+    sigmas_.clear();
+    for (size_t i = 0; i < ts.size(); ++i) {
+      if (i > 0) {
+        timesteps_.push_back(mids[i - 1]);
+        sigmas_.push_back(static_cast<float>(sig[i]));  // repeat_interleave(2) of sigmas[1:-1]
+      }
+      timesteps_.push_back(ts[i]);
+      sigmas_.push_back(static_cast<float>(sig[i]));
+    }
+    sigmas_.push_back(0.0f);
+    sample_ = at::Tensor();
+    const float maxSigma = *std::max_element(sigmas_.begin(), sigmas_.end());
+    initSigma_ =
+        (base_.spacing == "linspace" || base_.spacing == "trailing") ? maxSigma : std::sqrt(maxSigma * maxSigma + 1.0f);
+    lo_ = std::numeric_limits<double>::infinity();
+    for (float v : sigmas_)
+      if (v > 0) lo_ = std::min(lo_, static_cast<double>(v));
+    hi_ = maxSigma;
+  }
+
+  double initNoiseSigma() const override { return initSigma_; }
+
+  at::Tensor scaleModelInput(const at::Tensor& x, size_t i) const override {
+    checkIndex(i, timesteps_.size());
+    const float s = i % 2 == 0 ? sigmas_[i] : midSigma(sigmas_[i - 1], sigmas_[i]);
+    return x / static_cast<double>(std::sqrt(s * s + 1.0f));
+  }
+
+  at::Tensor step(const at::Tensor& out, size_t i, const at::Tensor& xIn, NoiseSource& noise) override {
+    checkIndex(i, timesteps_.size());
+    const bool first = i % 2 == 0;
+    const float sigma = first ? sigmas_[i] : sigmas_[i - 1];
+    const float sigmaNext = first ? sigmas_[i + 1] : sigmas_[i];
+    const at::Tensor x = xIn.to(at::kFloat);
+    const float t = -torchLog(sigma), tNextFull = -torchLog(sigmaNext);
+    const float tProposed = t + (tNextFull - t) * 0.5f;
+    const float sigmaIn = first ? sigma : torchExp(-tProposed);
+    const at::Tensor eps = out.to(at::kFloat);
+    at::Tensor x0;
+    if (base_.prediction == Prediction::Epsilon) {
+      x0 = x - static_cast<double>(sigmaIn) * eps;
+    } else {
+      const float norm = sigmaIn * sigmaIn + 1.0f;
+      x0 = eps * static_cast<double>(-sigmaIn / std::sqrt(norm)) + x / static_cast<double>(norm);
+    }
+    at::Tensor prev;
+    if (sigmaNext == 0.0f) {
+      const at::Tensor derivative = (x - x0) / static_cast<double>(sigma);
+      prev = x + derivative * static_cast<double>(sigmaNext - sigma);
+    } else {
+      const float tNext = first ? tProposed : tNextFull;
+      if (first) sample_ = x;
+      if (!sample_.defined()) throw std::logic_error("dpmpp_sde: a second-order call without its first half");
+      const float sFrom = torchExp(-t), sTo = torchExp(-tNext);
+      const float up = std::min(sTo, std::sqrt(sTo * sTo * (sFrom * sFrom - sTo * sTo) / (sFrom * sFrom)));
+      const float down = std::sqrt(sTo * sTo - up * up);  // ** 0.5: ATen's pow takes sqrt for it
+      const float ancestralT = -torchLog(down);
+      prev = static_cast<double>(torchExp(-ancestralT) / sFrom) * sample_ -
+             static_cast<double>(torchExpm1(t - ancestralT)) * x0;
+      prev = prev + noise.brownian(sFrom, sTo, lo_, hi_, prev) * static_cast<double>(up);
+      if (!first) sample_ = at::Tensor();
+    }
+    return prev.to(xIn.scalar_type());
+  }
+
+  at::Tensor addNoise(const at::Tensor& original, const at::Tensor& n, size_t i) const override {
+    checkIndex(i, timesteps_.size());
+    return original + n * static_cast<double>(sigmas_[i]);
+  }
+
+ private:
+  static float midSigma(float sigma, float sigmaNext) {
+    const float t = -torchLog(sigma), tNext = -torchLog(sigmaNext);
+    return torchExp(-(t + (tNext - t) * 0.5f));
+  }
+
+  bool karras_;
+  BaseConfig base_;
+  std::vector<float> sigmas_;
+  float initSigma_ = 1.0f;
+  double lo_ = 0, hi_ = 1;
+  at::Tensor sample_;  // the start of the step in progress
 };
 
 // --- DDPM family (DDIM, LCM): alphas_cumprod indexed by integer timestep ------------------------
@@ -733,9 +908,17 @@ class UniPcScheduler final : public MultistepBase {
 };
 
 const std::vector<std::string>& names() {
-  static const std::vector<std::string> n = {
-      "euler", "euler_a", "ddim", "dpmpp_2m", "dpmpp_2m_karras", "dpmpp_singlestep", "dpmpp_singlestep_karras",
-      "unipc", "lcm"};
+  static const std::vector<std::string> n = {"euler",
+                                             "euler_a",
+                                             "ddim",
+                                             "dpmpp_2m",
+                                             "dpmpp_2m_karras",
+                                             "dpmpp_singlestep",
+                                             "dpmpp_singlestep_karras",
+                                             "dpmpp_sde",
+                                             "dpmpp_sde_karras",
+                                             "unipc",
+                                             "lcm"};
   return n;
 }
 
@@ -755,13 +938,16 @@ std::unique_ptr<Scheduler> makeScheduler(const std::string& nameIn, const nlohma
     else if (cls == "DPMSolverMultistepScheduler") name = karras ? "dpmpp_2m_karras" : "dpmpp_2m";
     else if (cls == "DPMSolverSinglestepScheduler")
       name = karras ? "dpmpp_singlestep_karras" : "dpmpp_singlestep";
+    else if (cls == "DPMSolverSDEScheduler")
+      name = karras ? "dpmpp_sde_karras" : "dpmpp_sde";
     else if (cls == "UniPCMultistepScheduler") name = "unipc";
     else if (cls == "LCMScheduler") name = "lcm";
     else
       throw io::FormatError(
           "scheduler config: unsupported _class_name '" + cls +
           "' (expected EulerDiscreteScheduler, EulerAncestralDiscreteScheduler, DDIMScheduler, "
-          "DPMSolverMultistepScheduler, DPMSolverSinglestepScheduler, UniPCMultistepScheduler or LCMScheduler)");
+          "DPMSolverMultistepScheduler, DPMSolverSinglestepScheduler, DPMSolverSDEScheduler, UniPCMultistepScheduler "
+          "or LCMScheduler)");
   }
   if (name == "euler") return std::make_unique<EulerScheduler>(config, false);
   if (name == "euler_a") return std::make_unique<EulerScheduler>(config, true);
@@ -770,6 +956,8 @@ std::unique_ptr<Scheduler> makeScheduler(const std::string& nameIn, const nlohma
   if (name == "dpmpp_2m_karras") return std::make_unique<DpmSolverScheduler>(config, true);
   if (name == "dpmpp_singlestep") return std::make_unique<DpmSingleStepScheduler>(config, false);
   if (name == "dpmpp_singlestep_karras") return std::make_unique<DpmSingleStepScheduler>(config, true);
+  if (name == "dpmpp_sde") return std::make_unique<DpmSdeScheduler>(config, false);
+  if (name == "dpmpp_sde_karras") return std::make_unique<DpmSdeScheduler>(config, true);
   if (name == "unipc") return std::make_unique<UniPcScheduler>(config, field<bool>(config, "use_karras_sigmas", false));
   if (name == "lcm") return std::make_unique<LcmScheduler>(config);
   throw std::invalid_argument("unknown scheduler '" + name + "'");

@@ -1,6 +1,7 @@
 #pragma once
 // diffusers 0.27.2 noise schedulers (Euler, Euler ancestral, DDIM, DPM-Solver++ 2M (+Karras),
-// DPM-Solver++ singlestep (+Karras: what CAIG's code runs for its "DPM++ SDE Karras"), UniPC bh2,
+// DPM-Solver++ singlestep (+Karras: what CAIG's code runs for its "DPM++ SDE Karras"), DPM++ SDE
+// (+Karras; two model calls a step, Brownian-tree noise), UniPC bh2,
 // LCM) built from a scheduler_config.json. Scalars follow diffusers' dtypes (numpy float64 where
 // diffusers uses numpy, fp32 where it uses torch) so trajectories agree to fp32 rounding.
 // Torch-light header: the work lives in diffusion_schedulers.cpp.
@@ -21,6 +22,13 @@ class NoiseSource {
   virtual ~NoiseSource() = default;
   // A standard-normal tensor shaped/typed/placed like `like`.
   virtual at::Tensor next(const at::Tensor& like) = 0;
+  // The increment of one Brownian path W over [a, b] (a path on [lo, hi], W(lo) = 0), divided by
+  // sqrt(|b - a|): standard normal, and increments over overlapping intervals agree, as the
+  // DPM++ SDE sampler needs. Sources without a path give independent draws (next()).
+  virtual at::Tensor brownian(double a, double b, double lo, double hi, const at::Tensor& like) {
+    (void)a, (void)b, (void)lo, (void)hi;
+    return next(like);
+  }
 };
 
 // Seeded CPU at::Generator (draws on CPU in fp32, then moves to like's device/dtype).
@@ -28,6 +36,11 @@ class SeededNoise final : public NoiseSource {
  public:
   explicit SeededNoise(uint64_t seed);
   at::Tensor next(const at::Tensor& like) override;
+  // A virtual Brownian tree (Li et al. 2020, what torchsde's BrownianTree is) seeded from the seed:
+  // W at any point by bisecting [lo, hi] with Brownian-bridge draws, each node's draw seeded by its
+  // place in the tree, so a point's value does not depend on what was asked before. Not torchsde's
+  // bits: the same seed gives the same variant here, not diffusers' pixels.
+  at::Tensor brownian(double a, double b, double lo, double hi, const at::Tensor& like) override;
 
  private:
   struct Impl;
@@ -38,7 +51,7 @@ class Scheduler {
  public:
   virtual ~Scheduler() = default;
   // "euler", "euler_a", "ddim", "dpmpp_2m", "dpmpp_2m_karras", "dpmpp_singlestep", "dpmpp_singlestep_karras",
-  // "unipc", "lcm"
+  // "dpmpp_sde", "dpmpp_sde_karras", "unipc", "lcm"
   virtual std::string name() const = 0;
   virtual void setTimesteps(int steps) = 0;  // resets the multistep state too
   const std::vector<double>& timesteps() const { return timesteps_; }  // what the UNet receives (fractional for Euler-family)

@@ -3,6 +3,7 @@
 #include <QCheckBox>
 #include <QComboBox>
 #include <QDoubleSpinBox>
+#include <QFileInfo>
 #include <QFormLayout>
 #include <QGroupBox>
 #include <QHBoxLayout>
@@ -199,6 +200,24 @@ QGroupBox* GeneratePanel::buildSettings(const GeneratorKind& kind) {
         combo->setObjectName(key + "Combo");
         for (const auto& c : o->choices) combo->addItem(q(c), q(c));
         combo->setCurrentIndex(std::max(0, combo->findData(q(o->defaultValue.get<std::string>()))));
+        if (!o->presets.empty()) {
+          // A preset choice sets the options it stands for, where the user sees them.
+          const nlohmann::json presets = o->presets;
+          connect(combo, QOverload<int>::of(&QComboBox::activated), box, [box, combo, presets] {
+            const auto it = presets.find(combo->currentData().toString().toStdString());
+            if (it == presets.end()) return;
+            for (const auto& [k, v] : it->items()) {
+              const QString name = QString::fromStdString(k);
+              if (auto* spin = box->findChild<QSpinBox*>(name + "Spin"); spin && v.is_number_integer()) {
+                spin->setValue(v.get<int>());
+              } else if (auto* dspin = box->findChild<QDoubleSpinBox*>(name + "Spin"); dspin && v.is_number()) {
+                dspin->setValue(v.get<double>());
+              } else if (auto* choice = box->findChild<QComboBox*>(name + "Combo"); choice && v.is_string()) {
+                choice->setCurrentIndex(std::max(0, choice->findData(QString::fromStdString(v.get<std::string>()))));
+              }
+            }
+          });
+        }
         w = combo;
         break;
       }
@@ -215,6 +234,7 @@ QGroupBox* GeneratePanel::buildSettings(const GeneratorKind& kind) {
         combo->setObjectName(key + "Combo");
         combo->addItem(o->noneLabel.empty() ? tr("None") : q(o->noneLabel), QString());
         combo->setProperty("pickFirstInstalled", o->pickFirstInstalled);
+        combo->setProperty("pickFirstForFileModels", o->pickFirstForFileModels);
         connect(combo, QOverload<int>::of(&QComboBox::activated), combo,
                 [combo] { combo->setProperty("userChose", true); });
         modelPickers_.emplace_back(combo, o->modelKind);
@@ -248,6 +268,15 @@ QString GeneratePanel::currentEngine() const {
 void GeneratePanel::updateEngineRows() {
   const std::string current = currentEngine().toStdString();
   for (auto& [name, box] : engineBoxes_) box->setVisible(name == current);
+  // A single-file checkpoint has no ControlNet of its own (and the like): such a picker takes the
+  // first installed model while the user has not chosen in it.
+  const bool fileModel = QFileInfo(engine_->currentData().toString()).isFile();
+  for (auto& [combo, kind] : modelPickers_) {
+    if (!combo->property("pickFirstForFileModels").toBool() || combo->property("userChose").toBool()) continue;
+    if (fileModel && combo->currentIndex() == 0 && combo->count() > 1) combo->setCurrentIndex(1);
+    if (!fileModel && combo->property("autoPicked").toBool()) combo->setCurrentIndex(0);
+    combo->setProperty("autoPicked", fileModel && combo->currentIndex() > 0);
+  }
 }
 
 void GeneratePanel::setInstalledModels(const std::vector<InstalledModel>& models,

@@ -43,10 +43,16 @@ struct GeneratorOption {
   // Model: the studio selects the first installed model of the kind until the user picks another
   // (TAESD previews as soon as TAESD is installed).
   bool pickFirstInstalled = false;
+  // Model: the same while the engine's primary model is a single file (it holds no ControlNet);
+  // back to none for a folder.
+  bool pickFirstForFileModels = false;
   // The engine's main model: the studio offers one engine entry per installed model of its kind.
   bool primaryModel = false;
   bool inStudio = true;  // false: the command line only (devices, reference noise files)
   bool givenCanvasOnly = false;  // only for the plain inpainting job on a given image and mask
+  // Choice: the other options' values each choice stands for ({"fast": {"steps": 4, ...}}); the
+  // studio sets those widgets when the user picks it, the engine's validate applies them.
+  nlohmann::json presets = nlohmann::json::object();
 };
 
 struct GeneratorKind {

@@ -1,6 +1,7 @@
 #include "core/sd/sd_generation.h"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -28,9 +29,17 @@ const char* const kDefaultSdNegativePrompt =
     "out of focus, jpeg artifacts, worst quality, low quality, deformed, distorted, oversaturated";
 
 const std::vector<std::string>& sdSamplerNames() {
-  static const std::vector<std::string> names = {
-      "euler", "euler_a", "ddim", "dpmpp_2m", "dpmpp_2m_karras", "dpmpp_singlestep", "dpmpp_singlestep_karras",
-      "unipc", "lcm"};
+  static const std::vector<std::string> names = {"euler",
+                                                 "euler_a",
+                                                 "ddim",
+                                                 "dpmpp_2m",
+                                                 "dpmpp_2m_karras",
+                                                 "dpmpp_singlestep",
+                                                 "dpmpp_singlestep_karras",
+                                                 "dpmpp_sde",
+                                                 "dpmpp_sde_karras",
+                                                 "unipc",
+                                                 "lcm"};
   return names;
 }
 
@@ -411,6 +420,7 @@ class SdGenerator : public BackgroundGenerator {
                 {"controlnetScale", sd.controlnetScale},
                 {"clipSkip", sd.clipSkip},
                 {"negativePrompt", sd.negativePrompt},
+                {"quality", s.value("quality", std::string("custom"))},
                 {"vae", absoluteName(sd.vaePath.string())},
                 {"vaeDecode", sd.vaeDecode},
                 {"device", engine_.device()},
@@ -442,6 +452,49 @@ class SdGenerator : public BackgroundGenerator {
  private:
   SdEngine engine_;
 };
+
+// Quality presets: what each stands for among the other options.
+nlohmann::json sdQualityPresets() {
+  return {{"fast", {{"sampler", "lcm"}, {"steps", 4}, {"cfg", 1.0}, {"vaeDecode", "taesd"}}},
+          {"balanced", {{"sampler", "lcm"}, {"steps", 8}, {"cfg", 1.5}, {"vaeDecode", "vae"}}},
+          {"caig", {{"sampler", "euler_a"}, {"steps", 30}, {"cfg", 7.5}, {"vaeDecode", "vae"}}}};
+}
+
+// The installed LCM-LoRA for SD1.5 (a LoRA whose file name says lcm, e.g. lcm-lora-sdv1-5.safetensors).
+fs::path installedLcmLora() {
+  for (const auto& m : ModelRegistry().scan()) {
+    std::string name = m.name;
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (m.kind == ModelKind::SdLora && m.status == ModelStatus::Ok && name.find("lcm") != std::string::npos)
+      return m.path;
+  }
+  return {};
+}
+
+// A quality preset over the settings: its sampler, steps, CFG and decode; LCM-LoRA added for the
+// LCM presets (at weight 1, unless one is given), so the record holds what ran.
+void applySdQuality(GeneratorSettings& s, const std::string& quality) {
+  const nlohmann::json presets = sdQualityPresets();
+  const auto it = presets.find(quality);
+  if (it == presets.end()) throw std::invalid_argument("unknown quality '" + quality + "'");
+  for (const auto& [k, v] : it->items()) s[k] = v;
+  if ((*it)["sampler"] != "lcm") return;
+  bool hasLcm = false;
+  for (const auto& l : s["loras"]) {
+    std::string f = fs::path(l.value("file", std::string())).filename().string();
+    std::transform(f.begin(), f.end(), f.begin(), [](unsigned char c) { return std::tolower(c); });
+    hasLcm |= f.find("lcm") != std::string::npos;
+  }
+  if (hasLcm) return;
+  const fs::path lcm = installedLcmLora();
+  if (lcm.empty()) {
+    throw SdModelError("--quality " + quality +
+                       " needs LCM-LoRA for SD1.5 (latent-consistency/lcm-lora-sdv1-5, "
+                       "pytorch_lora_weights.safetensors renamed lcm-lora-sdv1-5.safetensors) in " +
+                       ModelRegistry().lorasDir().string() + ", or give it with --lora FILE");
+  }
+  s["loras"].push_back({{"file", absoluteName(lcm.string())}, {"weight", 1.0}});
+}
 
 GeneratorOption option(std::string key, std::string flag, std::string label, std::string help, OptionType type,
                        nlohmann::json defaultValue) {
@@ -475,9 +528,11 @@ GeneratorKind sdGeneratorKind() {
              OptionType::Model, nullptr);
   controlnet.modelKind = ModelKind::ControlNet;
   controlnet.noneLabel = "The pipeline's own controlnet/";
+  controlnet.pickFirstForFileModels = true;
   auto sampler = option("sampler", "sampler", "Sampler",
                         "euler, euler_a (CAIG's Euler a), ddim, dpmpp_2m, dpmpp_2m_karras, dpmpp_singlestep, "
-                        "dpmpp_singlestep_karras (what CAIG's code runs for its DPM++ SDE Karras), unipc, lcm",
+                        "dpmpp_singlestep_karras (what CAIG's code runs for its DPM++ SDE Karras), dpmpp_sde, "
+                        "dpmpp_sde_karras (DPM++ SDE: two UNet calls a step, Brownian noise from the seed), unipc, lcm",
                         OptionType::Choice, "euler_a");
   sampler.choices = sdSamplerNames();
   auto steps = option("steps", "steps", "Steps", "denoising steps", OptionType::Integer, 30);
@@ -538,8 +593,15 @@ GeneratorKind sdGeneratorKind() {
       option("vaeDecode", "vae-decode", "Final decode",
              "vae (full quality) or taesd (TAESD: tens of times cheaper, a little softer)", OptionType::Choice, "vae");
   vaeDecode.choices = {"vae", "taesd"};
-  k.options = {model,   controlnet, sampler,   steps,   cfg,   scale, clipSkip, negative,
-               working, device,     precision, latents, loras, vae,   taesd,    vaeDecode};
+  auto quality = option("quality", "quality", "Quality",
+                        "fast (LCM-LoRA, 4 steps, no CFG, TAESD decode), balanced (LCM-LoRA, 8 steps, CFG 1.5, VAE), "
+                        "caig (CAIG's Euler a, 30 steps, CFG 7.5), or custom (the options as given); fast and "
+                        "balanced need an installed LCM-LoRA for SD1.5, fast also TAESD",
+                        OptionType::Choice, "custom");
+  quality.choices = {"custom", "fast", "balanced", "caig"};
+  quality.presets = sdQualityPresets();
+  k.options = {model,   quality, controlnet, sampler, steps, cfg, scale, clipSkip, negative,
+               working, device,  precision,  latents, loras, vae, taesd, vaeDecode};
   k.validate = [](GeneratorSettings& s) {
     for (const char* key : {"model", "controlnet", "latents", "vae", "taesd"}) {
       if (s[key].is_string()) s[key] = absoluteName(s[key].get<std::string>());
@@ -550,6 +612,7 @@ GeneratorKind sdGeneratorKind() {
       throw SdModelError(
           "the sd15 engine needs a model: --model DIR|FILE (a diffusers SD1.5 folder or a single-file .safetensors "
           "checkpoint)");
+    if (const std::string q = s.value("quality", "custom"); q != "custom") applySdQuality(s, q);
     if (s["vaeDecode"] == "taesd" && !s["taesd"].is_string()) {
       // The installed one, recorded so that "same seed again" decodes with it.
       const fs::path installed = ModelRegistry().findTaesd();

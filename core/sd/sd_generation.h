@@ -30,8 +30,9 @@ class SdModelError : public std::runtime_error {
 extern const char* const kDefaultSdNegativePrompt;
 
 // The samplers models/sd_pipeline offers: euler, euler_a, ddim, dpmpp_2m, dpmpp_2m_karras,
-// dpmpp_singlestep, dpmpp_singlestep_karras, unipc, lcm. CAIG used euler_a; its "DPM++ SDE Karras"
-// is diffusers' DPMSolverSinglestepScheduler with Karras sigmas (dpmpp_singlestep_karras).
+// dpmpp_singlestep, dpmpp_singlestep_karras, dpmpp_sde, dpmpp_sde_karras, unipc, lcm. CAIG used
+// euler_a; its "DPM++ SDE Karras" is diffusers' DPMSolverSinglestepScheduler with Karras sigmas
+// (dpmpp_singlestep_karras); dpmpp_sde_karras is the real DPM++ SDE (DPMSolverSDEScheduler).
 const std::vector<std::string>& sdSamplerNames();
 
 // A LoRA file merged into the model for a job, at a weight (A1111's <lora:name:weight>).

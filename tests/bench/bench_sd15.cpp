@@ -2,7 +2,8 @@
 // values): one ControlNet step and one UNet step (with the ControlNet residuals) on 64x64
 // latents, batch 2 as classifier-free guidance runs them; one VAE decode to 512x512; and, with
 // --job, the whole ControlNet-inpaint denoising loop (Euler ancestral, 30 steps, latent mask
-// blending) plus the decode; with --lora, a LoRA of the usual kohya shape (rank 32 on every
+// blending) plus the decode; with --fast, the Fast quality's job (VAE encode, LCM 4 steps without
+// CFG, TAESD decode); with --lora, a LoRA of the usual kohya shape (rank 32 on every
 // attention Linear and 1x1 projection of the UNet) read, merged into the UNet and undone by
 // re-reading the changed weights from a model file (models/sd_lora.h); TAESD's decode beside the
 // VAE's; with --load, the UNet and VAE written as an fp16 diffusers folder and as an fp16
@@ -10,8 +11,8 @@
 // set, and the CUDA allocator's peak on a GPU. Every time is also given as a ratio to a baseline measured in the same
 // process (5x5 Gaussian blur of a 1024x1024 BGR image, one OpenCV thread), so figures from different machines compare.
 //
-//   bench_sd15 [--device cpu|cuda] [--dtype fp32|fp16|bf16] [--iters N] [--size 512] [--job] [--steps 30] [--lora]
-//              [--load] [--threads N]   (LibTorch's CPU threads; default: one per hardware thread)
+//   bench_sd15 [--device cpu|cuda] [--dtype fp32|fp16|bf16] [--iters N] [--size 512] [--job] [--fast] [--steps 30]
+//              [--lora] [--load] [--threads N]   (LibTorch's CPU threads; default: one per hardware thread)
 //
 // A small harness rather than Google Benchmark: one iteration takes seconds on a CPU, and the
 // peak memory of each part has to be reset and read around it.
@@ -62,6 +63,7 @@ struct Options {
   bool job = false;
   bool lora = false;
   bool load = false;
+  bool fast = false;
   int steps = 30;
   int threads = 0;  // 0: one per hardware thread
 };
@@ -91,6 +93,8 @@ Options parse(int argc, char** argv) {
       o.lora = true;
     } else if (a == "--load") {
       o.load = true;
+    } else if (a == "--fast") {
+      o.fast = true;
     } else if (a == "--threads") {
       o.threads = std::max(0, std::atoi(value().c_str()));
     } else if (a == "--steps") {
@@ -98,7 +102,7 @@ Options parse(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: bench_sd15 [--device cpu|cuda] [--dtype fp32|fp16|bf16] [--iters N] [--size 512] "
-                   "[--job] [--steps 30] [--lora] [--load] [--threads N]\n");
+                   "[--job] [--fast] [--steps 30] [--lora] [--load] [--threads N]\n");
       std::exit(2);
     }
   }
@@ -348,6 +352,37 @@ int main(int argc, char** argv) {
         x = (1.0 - mask) * known + mask * x;
       }
       const at::Tensor image = vae.decode(x / 0.18215);
+      (void)image;
+    }));
+  }
+  if (o.fast) {
+    // The Fast quality: LCM 4 steps without CFG (batch 1; the LCM-LoRA merged beforehand costs
+    // nothing per step), the product's VAE encode the pipeline does for the blend, TAESD's decode.
+    const nlohmann::json schedulerConfig = {{"_class_name", "LCMScheduler"}, {"beta_schedule", "scaled_linear"},
+                                            {"beta_start", 0.00085},         {"beta_end", 0.012},
+                                            {"num_train_timesteps", 1000},   {"steps_offset", 1}};
+    const at::Tensor mask = (at::rand({1, 1, lat, lat}) > 0.3).to(opts);
+    AutoencoderTiny taesd(AutoencoderTinyConfig{});
+    taesd.to(device, dtype);
+    const at::Tensor context1 = context.narrow(0, 0, 1), control1 = control.narrow(0, 0, 1);
+    const at::Tensor product = at::rand({1, 3, o.size, o.size}).to(opts) * 2.0 - 1.0;
+    rows.push_back(measure("Fast: VAE encode + 4-step lcm (no CFG) + TAESD decode", 1, device, [&] {
+      const at::Tensor known = vae.encodeMode(product) * 0.18215;
+      auto scheduler = makeScheduler("lcm", schedulerConfig);
+      scheduler->setTimesteps(4);
+      SeededNoise noise(1);
+      const at::Tensor start = noise.next(known);
+      at::Tensor x = start * scheduler->initNoiseSigma();
+      const auto& steps = scheduler->timesteps();
+      for (size_t i = 0; i < steps.size(); ++i) {
+        const at::Tensor in = scheduler->scaleModelInput(x, i);
+        const at::Tensor ti = at::scalar_tensor(steps[i], at::TensorOptions().dtype(at::kFloat).device(device));
+        const ControlNetResiduals r = controlnet.forward(in, ti, context1, control1, 1.0);
+        x = scheduler->step(unet.forward(in, ti, context1, &r.down, &r.mid), i, x, noise);
+        const at::Tensor kept = i + 1 < steps.size() ? scheduler->addNoise(known, start, i + 1) : known;
+        x = (1.0 - mask) * kept + mask * x;
+      }
+      const at::Tensor image = taesd.decode(x);
       (void)image;
     }));
   }

@@ -7,6 +7,7 @@
 #include <QClipboard>
 #include <QComboBox>
 #include <QDoubleSpinBox>
+#include <QFile>
 #include <QLabel>
 #include <QLineEdit>
 #include <QListWidget>
@@ -581,6 +582,41 @@ class MainWindowTest : public QObject {
     panel->setInstalledModels(models);
     panel->engineCombo()->setCurrentIndex(1);
     QVERIFY(panel->settings().options["taesd"].is_null());
+    // Quality: picking a preset sets the options it stands for, where the user sees them.
+    auto* quality = window.findChild<QComboBox*>("qualityCombo");
+    QVERIFY(quality);
+    quality->setCurrentIndex(quality->findData(QStringLiteral("fast")));
+    Q_EMIT quality->activated(quality->currentIndex());
+    auto fast = panel->settings().options;
+    QCOMPARE(QString::fromStdString(fast["quality"].get<std::string>()), QStringLiteral("fast"));
+    QCOMPARE(QString::fromStdString(fast["sampler"].get<std::string>()), QStringLiteral("lcm"));
+    QCOMPARE(fast["steps"].get<int>(), 4);
+    QCOMPARE(fast["cfg"].get<double>(), 1.0);
+    QCOMPARE(QString::fromStdString(fast["vaeDecode"].get<std::string>()), QStringLiteral("taesd"));
+    quality->setCurrentIndex(quality->findData(QStringLiteral("caig")));
+    Q_EMIT quality->activated(quality->currentIndex());
+    QCOMPARE(panel->settings().options["steps"].get<int>(), 30);
+    QCOMPARE(QString::fromStdString(panel->settings().options["sampler"].get<std::string>()),
+             QStringLiteral("euler_a"));
+    // A single-file checkpoint holds no ControlNet: the installed one is picked for it, and the
+    // folder pipeline goes back to its own.
+    caig::InstalledModel checkpoint;
+    checkpoint.kind = caig::ModelKind::StableDiffusion;
+    checkpoint.name = "majicmix";
+    checkpoint.path = tmp.filePath("majicmix.safetensors").toStdString();
+    QFile(tmp.filePath("majicmix.safetensors")).open(QIODevice::WriteOnly);
+    models.push_back(checkpoint);
+    panel->setInstalledModels(models);
+    auto* controlnet = window.findChild<QComboBox*>("controlnetCombo");
+    QVERIFY(controlnet);
+    panel->engineCombo()->setCurrentIndex(1);
+    QCOMPARE(controlnet->currentIndex(), 0);  // the folder: its own controlnet/
+    panel->engineCombo()->setCurrentIndex(2);
+    QCOMPARE(panel->settings().modelDir, tmp.filePath("majicmix.safetensors"));
+    QCOMPARE(QString::fromStdString(panel->settings().options["controlnet"].get<std::string>()), tmp.filePath("m1"));
+    panel->engineCombo()->setCurrentIndex(1);
+    QCOMPARE(controlnet->currentIndex(), 0);
+    models.pop_back();
     models.pop_back();
     models.pop_back();
     models.pop_back();

@@ -301,4 +301,53 @@ TEST(SdSingleFile, TheControlNetInpaintJobMatchesDiffusersOnTheFolderItCameFrom)
   EXPECT_NE(errorOf([] { caig::SdInpaintPipeline::load(kFile); }).find("holds no ControlNet"), std::string::npos);
 }
 
+// diffusers' StableDiffusionPipeline (text to image) and StableDiffusionInpaintPipeline (the
+// 9-channel inpainting checkpoint) through the ControlNet-inpaint pipeline on the single files:
+// with the ControlNet's residuals scaled by 0 (adding exact zeros) and, for text to image, a mask
+// that repaints everything (the blend then keeps the denoised latents exactly), the same job.
+TEST(SdSingleFile, TheTextToImageAndInpaintingPipelinesMatchDiffusers) {
+  struct Case {
+    const char* fixture;
+    const char* file;
+    const char* sampler;
+  };
+  for (const Case& c : {Case{"pipeline_sd15_text2img", "tiny-sd15.safetensors", "euler_a"},
+                        Case{"pipeline_sd15_inpaint9", "tiny-sd15-inpainting.safetensors", "euler"}}) {
+    SCOPED_TRACE(c.fixture);
+    const auto io = caig::io::Checkpoint::open(kDir / c.fixture / "io.safetensors");
+    caig::SdLoadOptions o;
+    o.controlnetDir = kDir / "tiny-controlnet";
+    o.singleFileHints = caig::readLdmYamlHints(kDir / (fs::path(c.file).stem().string() + ".yaml"));
+    o.singleFileHints->clipHeads = 2;
+    const auto pipe = caig::SdInpaintPipeline::load(kDir / c.file, o);
+    const bool inpaint = std::string(c.fixture) == "pipeline_sd15_inpaint9";
+    EXPECT_EQ(pipe.unet().config().inChannels, inpaint ? 9 : 4);
+    caig::SdInpaintJob j;
+    j.image = inpaint ? fromU8(io.tensor("image_u8")) : at::zeros({1, 3, 64, 64});
+    j.mask = inpaint ? fromU8(io.tensor("mask_u8")) : at::ones({1, 1, 64, 64});
+    j.control = at::zeros({1, 3, 64, 64});
+    j.controlnetScale = 0.0;
+    j.promptEmbeds = pipe.encodePrompt(io.tensor("prompt_ids"));
+    j.negativeEmbeds = pipe.encodePrompt(io.tensor("negative_prompt_ids"));
+    if (!inpaint) {
+      EXPECT_LE(maxAbsErr(j.promptEmbeds, io.tensor("prompt_embeds")), 1e-4);
+    }
+    j.steps = 4;
+    j.sampler = c.sampler;
+    j.initialLatents = io.tensor("latents");
+    RecordedNoise noise(io);
+    j.noise = &noise;
+    j.keepStepLatents = true;
+    const caig::SdInpaintResult r = pipe.run(j);
+    ASSERT_EQ(r.stepLatents.size(), 4u);
+    for (int i = 0; i < 4; ++i) {
+      const at::Tensor ref = io.tensor("latents_after_step_" + std::to_string(i));
+      EXPECT_LE(maxAbsErr(r.stepLatents[i], ref), 1e-5 * ref.abs().max().item<double>()) << "step " << i;
+    }
+    const double err = maxAbsErr(r.image, io.tensor("output"));
+    std::cout << c.fixture << " on " << c.file << ": output max abs err " << err << "\n";
+    EXPECT_LE(err, 1e-4);
+  }
+}
+
 }  // namespace
