@@ -91,7 +91,7 @@ void describeSingleFile(const caig::io::Checkpoint& ckpt, const fs::path& path) 
   std::printf("\n");
 }
 
-int inspectWeights(const fs::path& path, bool listAll) {
+int inspectWeights(const fs::path& path, bool listAll, bool showMetadata = false) {
   const auto ckpt = caig::io::Checkpoint::open(path);
   describeSingleFile(ckpt, path);
   uint64_t params = 0, bytes = 0;
@@ -103,6 +103,15 @@ int inspectWeights(const fs::path& path, bool listAll) {
     dtypes[caig::io::dtypeName(info.dtype)]++;
     if (listAll) std::printf("%-72s %-5s %s\n", name.c_str(), caig::io::dtypeName(info.dtype), shapeText(info.shape).c_str());
   }
+  // The file's own metadata (modelspec, kohya's ss_*, merge recipes), long values cut.
+  for (const auto& shard : ckpt.shards()) {
+    if (!showMetadata) break;
+    for (const auto& [key, value] : shard.metadata()) {
+      const std::string shown = value.size() > 100 ? value.substr(0, 97) + "..." : value;
+      std::printf("  metadata %s: %s\n", key.c_str(), shown.c_str());
+    }
+    break;  // shards repeat it
+  }
   std::printf("%zu tensors in %zu file(s), %llu parameters, %.1f MiB;", ckpt.size(), ckpt.shards().size(),
               static_cast<unsigned long long>(params), bytes / 1048576.0);
   for (const auto& [d, n] : dtypes) std::printf(" %s x%d", d.c_str(), n);
@@ -111,7 +120,7 @@ int inspectWeights(const fs::path& path, bool listAll) {
 }
 
 int inspect(const fs::path& path, bool listAll) {
-  if (!fs::is_directory(path)) return inspectWeights(path, listAll);
+  if (!fs::is_directory(path)) return inspectWeights(path, listAll, true);
   const auto folder = caig::io::ModelFolder::open(path);
   std::printf("%s: %s %s\n", path.string().c_str(), caig::io::folderKindName(folder.kind()),
               folder.className().c_str());

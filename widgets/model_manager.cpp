@@ -153,7 +153,8 @@ void ModelManager::fillRow(int row, const InstalledModel& m) {
   const bool builtin = m.kind == ModelKind::BuiltIn;
   const QString cells[ColumnCount] = {
       qs(m.name),
-      qs(modelKindName(m.kind)) + (m.detail.empty() || builtin ? QString() : " (" + qs(m.detail) + ")"),
+      qs(modelKindName(m.kind)) + (m.detail.empty() || builtin ? QString() : " (" + qs(m.detail) + ")") +
+          (m.metadataSummary().empty() ? QString() : " - " + qs(m.metadataSummary())),
       builtin ? QStringLiteral("-") : qs(formatBytes(m.bytesOnDisk)),
       builtin ? QStringLiteral("-") : qs(m.precision()),
       formatParameters(m.parameters),
@@ -161,6 +162,10 @@ void ModelManager::fillRow(int row, const InstalledModel& m) {
       m.status == ModelStatus::Ok ? QStringLiteral("ok") : qs(modelStatusName(m.status)) + ": " + qs(m.reason)};
   QString tooltip = builtin ? qs(m.detail) + " - " + qs(m.reason) : qs(m.path.string());
   if (!builtin && m.status != ModelStatus::Ok) tooltip += "\n" + qs(m.reason);
+  // What the file says about itself (title, base model, LoRA rank): in the tooltip, and after the
+  // kind so that two checkpoints of the same kind can be told apart.
+  const std::string about = m.metadataSummary();
+  if (!about.empty()) tooltip += "\n" + qs(about);
   for (int c = 0; c < ColumnCount; ++c) {
     auto* item = new QTableWidgetItem(cells[c]);
     item->setToolTip(tooltip);

@@ -108,8 +108,10 @@ struct Weights {
   uint64_t parameters = 0;
   std::vector<fs::path> files;
   std::map<std::string, std::vector<int64_t>> shapes;
+  std::map<std::string, std::string> metadata;  // the first file's
 
   void addFile(const fs::path& file, const io::SafetensorsHeader& header) {
+    if (files.empty()) metadata = header.metadata;
     files.push_back(file);
     for (const auto& t : header.tensors) {
       dtypes.insert(io::dtypeName(t.dtype));
@@ -400,6 +402,7 @@ InstalledModel ModelRegistry::inspect(const fs::path& folder) {
     m.status = ModelStatus::Invalid;
     m.reason = e.what();
   }
+  if (file) m.metadata = w.metadata;
   m.dtypes.assign(w.dtypes.begin(), w.dtypes.end());
   m.parameters = w.parameters;
   m.weightFiles = w.files;
@@ -538,6 +541,23 @@ fs::path ModelRegistry::findSdLora(const std::string& name) const {
   throw std::invalid_argument("<lora:" + name + ">: no " + name + ".safetensors among the installed models (" +
                               lorasDir().string() + ", " + modelsDir_.string() +
                               " and the files added in the model manager); add it there or give --lora FILE");
+}
+
+std::string InstalledModel::metadataSummary() const {
+  // The keys A1111 / kohya / Stability's modelspec write, in the order worth reading.
+  static const std::pair<const char*, const char*> keys[] = {
+      {"modelspec.title", "title"},      {"modelspec.architecture", "architecture"},
+      {"ss_base_model_version", "base"}, {"ss_sd_model_name", "trained on"},
+      {"ss_network_dim", "rank"},        {"ss_network_alpha", "alpha"},
+      {"modelspec.author", "author"},    {"format", "format"}};
+  std::string out;
+  for (const auto& [key, label] : keys) {
+    const auto it = metadata.find(key);
+    if (it == metadata.end() || it->second.empty()) continue;
+    std::string value = it->second.size() > 80 ? it->second.substr(0, 77) + "..." : it->second;
+    out += (out.empty() ? "" : "; ") + std::string(label) + ": " + value;
+  }
+  return out;
 }
 
 fs::path ModelRegistry::findTaesd() const {

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,12 @@ struct InstalledModel {
   ModelStatus status = ModelStatus::Ok;
   std::string reason;             // why the status is not ok; a note for built-ins
   std::string detail;             // e.g. the architecture or pipeline class
+  // A single .safetensors file's own metadata (its header's __metadata__: modelspec.title,
+  // ss_base_model_version, ss_network_dim, sd_merge_recipe, ...), as written.
+  std::map<std::string, std::string> metadata;
+  // The few metadata entries worth a line in a list ("title: majicMIX realistic v7; base: sd_v1"),
+  // empty when the file has none of them.
+  std::string metadataSummary() const;
 
   std::string precision() const;  // dtypes joined by "+", "-" when none
 };

@@ -380,6 +380,13 @@ TEST(ModelRegistry, ListsSingleFileCheckpointsByWhatTheyHold) {
   EXPECT_THROW(registry.addFolder(sf / "tiny-sd15.yaml"), caig::io::FileError);
   EXPECT_EQ(registry.scan().back().name, "tiny-sd15-with-ema");
   EXPECT_EQ(registry.scan().back().kind, ModelKind::StableDiffusion);
+  // Its own metadata is kept, the telling entries summarised for the model manager.
+  const auto withEma = registry.scan().back();
+  EXPECT_EQ(withEma.metadata.at("global_step"), "840000");
+  EXPECT_EQ(withEma.metadataSummary(),
+            "title: tiny-sd15 (test fixture); architecture: stable-diffusion-v1; format: pt");
+  EXPECT_TRUE(byName["tiny-sd15"].metadata.empty());
+  EXPECT_EQ(byName["tiny-sd15"].metadataSummary(), "");
 }
 
 // VAE files and TAESD in their three forms are listed as what they are; the first usable TAESD
