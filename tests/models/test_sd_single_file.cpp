@@ -347,6 +347,19 @@ TEST(SdSingleFile, TheTextToImageAndInpaintingPipelinesMatchDiffusers) {
     const double err = maxAbsErr(r.image, io.tensor("output"));
     std::cout << c.fixture << " on " << c.file << ": output max abs err " << err << "\n";
     EXPECT_LE(err, 1e-4);
+    if (inpaint) continue;
+    // The fp16 file (every tensor F16, as --half writes it; the fixture's weights are fp16-exact):
+    // the same image, bit for bit.
+    caig::test::TempDir tmp;
+    caig::io::NamedTensors half;
+    const auto full = caig::io::Checkpoint::open(kDir / c.file);
+    for (const auto& n : full.names()) half.emplace_back(n, full.tensor(n).to(at::kHalf));
+    caig::io::saveSafetensors(tmp / "tiny-sd15-fp16.safetensors", half);
+    const auto fp16 = caig::SdInpaintPipeline::load(tmp / "tiny-sd15-fp16.safetensors", o);
+    RecordedNoise again(io);
+    j.noise = &again;
+    j.keepStepLatents = false;
+    EXPECT_TRUE(at::equal(fp16.run(j).image, r.image));
   }
 }
 
