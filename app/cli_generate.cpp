@@ -222,6 +222,7 @@ int runGenerate(const GenerateArgs& a, bool projectGiven, const std::map<std::st
     request.prompts = a.prompts.empty() ? a.variants : static_cast<int>(a.prompts.size());
     request.variantsPerPrompt = a.prompts.empty() ? 1 : a.variants;
     request.productPrompts = a.prompts.empty();
+    request.previews = false;    // a terminal shows progress, not images
     adPreset(request.presetId);  // an unknown ad size fails before anything is imported
     // The settings first: a wrong model folder should fail before anything is imported or cut out.
     request.settings = completeSettings(kind, request.settings);

@@ -13,6 +13,7 @@
 
 #include "app/build_commit.h"
 #include "core/base/version.h"
+#include "models/device_info.h"
 #include "widgets/main_window.h"
 #include "widgets/theme.h"
 
@@ -52,6 +53,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   QApplication app(argc, argv);
+  caig::configureCpuThreads();  // once, before any job thread starts
   QApplication::setWindowIcon(QIcon(":/app/caig-studio.svg"));
   QGuiApplication::setDesktopFileName("io.github.caigstudio.CaigStudio");  // Wayland and task bars match the entry
   describeCommandLine(cli);

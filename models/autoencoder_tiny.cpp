@@ -211,6 +211,34 @@ AutoencoderTiny::~AutoencoderTiny() = default;
 AutoencoderTiny::AutoencoderTiny(AutoencoderTiny&&) noexcept = default;
 AutoencoderTiny& AutoencoderTiny::operator=(AutoencoderTiny&&) noexcept = default;
 
+namespace {
+
+// The original files' encoder beside a decoder file or in a folder: taesd_decoder -> taesd_encoder
+// (taesdxl_decoder -> taesdxl_encoder, ...).
+fs::path encoderBeside(const fs::path& path, bool folder) {
+  if (folder) return path / "taesd_encoder.safetensors";
+  const std::string name = path.filename().string();
+  const auto pos = name.find("_decoder");
+  if (pos == std::string::npos) return {};
+  return path.parent_path() / (name.substr(0, pos) + "_encoder" + name.substr(pos + 8));
+}
+
+}  // namespace
+
+bool AutoencoderTiny::hasEncoderAt(const fs::path& path) {
+  std::error_code ec;
+  const bool folder = fs::is_directory(path, ec);
+  try {
+    if (folder && fs::is_regular_file(path / "config.json", ec))
+      return io::Checkpoint::open(unet::findDiffusersWeights(path)).contains("encoder.layers.0.weight");
+    const fs::path encoder = encoderBeside(path, folder);
+    return !encoder.empty() && fs::is_regular_file(encoder, ec) &&
+           io::taesdFileParts(io::Checkpoint::open(encoder).names()) == io::TaesdParts::Encoder;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
 AutoencoderTiny AutoencoderTiny::load(const fs::path& path, c10::Device device, c10::ScalarType dtype) {
   std::error_code ec;
   const bool folder = fs::is_directory(path, ec);
@@ -237,16 +265,8 @@ AutoencoderTiny AutoencoderTiny::load(const fs::path& path, c10::Device device, 
     return model;
   }
   // The original files: the decoder (required) and the encoder beside it.
-  fs::path decoderFile = path, encoderFile;
-  if (folder) {
-    decoderFile = path / "taesd_decoder.safetensors";
-    encoderFile = path / "taesd_encoder.safetensors";
-  } else {
-    const std::string name = path.filename().string();
-    const auto pos = name.find("_decoder");
-    if (pos != std::string::npos)
-      encoderFile = path.parent_path() / (name.substr(0, pos) + "_encoder" + name.substr(pos + 8));
-  }
+  const fs::path decoderFile = folder ? path / "taesd_decoder.safetensors" : path;
+  const fs::path encoderFile = encoderBeside(path, folder);
   if (!fs::is_regular_file(decoderFile, ec)) {
     throw io::FileError(decoderFile.string() +
                         ": no TAESD decoder (a diffusers AutoencoderTiny folder, or "
@@ -278,6 +298,14 @@ AutoencoderTiny AutoencoderTiny::load(const fs::path& path, c10::Device device, 
 
 const AutoencoderTinyConfig& AutoencoderTiny::config() const {
   return impl_->config;
+}
+std::vector<std::pair<std::string, at::Tensor>> AutoencoderTiny::parameters() const {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for (const auto& [half, stack] : {std::pair{"encoder.", impl_->encoder}, std::pair{"decoder.", impl_->decoder}}) {
+    if (!stack) continue;
+    for (const auto& p : stack->named_parameters()) out.emplace_back(half + p.key(), p.value());
+  }
+  return out;
 }
 bool AutoencoderTiny::hasEncoder() const {
   return impl_->encoder != nullptr;

@@ -20,6 +20,8 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <string>
+#include <utility>
 #include <vector>
 
 namespace caig {
@@ -52,8 +54,12 @@ class AutoencoderTiny {
   // beside it when present). Throws io::FileError / io::FormatError naming the file and key.
   static AutoencoderTiny load(const std::filesystem::path& path, c10::Device device = c10::Device("cpu"),
                               c10::ScalarType dtype = c10::kFloat);
+  // Whether load(path) would have the encoder too (headers only; false when path is no TAESD).
+  static bool hasEncoderAt(const std::filesystem::path& path);
 
   const AutoencoderTinyConfig& config() const;
+  // The live weights by diffusers name (encoder.layers.N.*, decoder.layers.N.*).
+  std::vector<std::pair<std::string, at::Tensor>> parameters() const;
   bool hasEncoder() const;
   bool hasDecoder() const;
   void to(c10::Device device, c10::ScalarType dtype);

@@ -135,6 +135,11 @@ void ControlNetModel::loadWeights(const io::Checkpoint& checkpoint, const Weight
 const ControlNetConfig& ControlNetModel::config() const {
   return impl_->config;
 }
+std::vector<std::pair<std::string, at::Tensor>> ControlNetModel::parameters() const {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for (const auto& p : impl_->net->named_parameters()) out.emplace_back(p.key(), p.value());
+  return out;
+}
 void ControlNetModel::to(c10::Device device, c10::ScalarType dtype) {
   impl_->net->to(device, dtype);
   impl_->device = device;

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "models/unet2d.h"
@@ -53,6 +54,8 @@ class ControlNetModel {
   void loadWeights(const io::Checkpoint& checkpoint, const WeightNaming& naming, const std::string& what);
 
   const ControlNetConfig& config() const;
+  // The live weights by diffusers name (benchmarks write them out as checkpoints).
+  std::vector<std::pair<std::string, at::Tensor>> parameters() const;
   void to(c10::Device device, c10::ScalarType dtype);
   c10::Device device() const;
   c10::ScalarType dtype() const;

@@ -5,8 +5,11 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
+#include <mutex>
 #include <string>
+#include <thread>
 
 // CAIG_TORCH_CUDA comes from CMake (LibTorch links torch_cuda): Debian's CPU LibTorch ships the
 // c10/cuda headers without the library, so __has_include alone would compile and fail to link.
@@ -77,6 +80,20 @@ std::string formatBytes(uint64_t bytes) {
     std::snprintf(buf, sizeof buf, value < 10.0 ? "%.1f %s" : "%.0f %s", value, units[unit]);
   }
   return buf;
+}
+
+int configureCpuThreads() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    int threads = 0;
+    if (const char* env = std::getenv("CAIG_THREADS"); env && *env) {
+      threads = std::atoi(env);
+    } else if (!std::getenv("OMP_NUM_THREADS")) {
+      threads = static_cast<int>(std::thread::hardware_concurrency());
+    }
+    if (threads > 0 && threads != at::get_num_threads()) at::set_num_threads(threads);
+  });
+  return at::get_num_threads();
 }
 
 DeviceInfo queryDeviceInfo() {

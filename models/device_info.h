@@ -28,6 +28,12 @@ struct DeviceInfo {
 // Cheap enough to call a few times a second (no allocation on the device).
 DeviceInfo queryDeviceInfo();
 
+// LibTorch's CPU intra-op threads, set once for the whole process (the CLI and the studio call it
+// at start-up; engines never change it): $CAIG_THREADS when set, else one per hardware thread.
+// Debian's LibTorch otherwise starts with one thread on small machines, and an OMP_NUM_THREADS the
+// user exported is left alone. Later calls return the count without changing it.
+int configureCpuThreads();
+
 // Resident set size from /proc/self/statm; 0 when it cannot be read.
 uint64_t processRssBytes();
 

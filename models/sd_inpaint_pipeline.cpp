@@ -292,6 +292,9 @@ SdInpaintResult SdInpaintPipeline::run(const SdInpaintJob& job, const SdStepCall
   checkImageLike(job.control, 3, "control", H, W);
   require(job.steps >= 1, "steps must be at least 1");
   require(!job.fastDecode || m.taesd, "fastDecode needs TAESD (SdLoadOptions::taesdPath)");
+  require(!job.fastEncode || (m.taesd && m.taesd->hasEncoder()),
+          "fastEncode needs TAESD with its encoder (taesd_encoder.safetensors beside the decoder, or the diffusers "
+          "folder)");
   const bool cfg = job.guidance > 1.0;
   require(job.promptEmbeds.defined() && job.promptEmbeds.dim() == 3 && job.promptEmbeds.size(0) == 1,
           "promptEmbeds must be [1, T, D]");
@@ -312,10 +315,13 @@ SdInpaintResult SdInpaintPipeline::run(const SdInpaintJob& job, const SdStepCall
 
   const at::Tensor image = job.image.to(opts) * 2.0 - 1.0;
   const at::Tensor mask = (job.mask.to(at::kFloat) >= 0.5).to(opts);  // diffusers binarises: < 0.5 -> 0
-  const at::Tensor imageLatents = m.vae->encodeMode(image) * sf;
+  const auto encode = [&](const at::Tensor& x) {
+    return job.fastEncode ? m.taesd->encode(x) * m.taesd->config().scalingFactor : m.vae->encodeMode(x) * sf;
+  };
+  const at::Tensor imageLatents = encode(image);
   const at::Tensor maskLatent = at::upsample_nearest2d(mask, {h, w});
   at::Tensor maskedImageLatents;
-  if (inpaintUNet) maskedImageLatents = m.vae->encodeMode(image * (mask < 0.5).to(m.dtype)) * sf;
+  if (inpaintUNet) maskedImageLatents = encode(image * (mask < 0.5).to(m.dtype));
   const at::Tensor control = job.control.to(opts);
   const at::Tensor controlIn = cfg ? at::cat({control, control}) : control;
   const at::Tensor context = (cfg ? at::cat({job.negativeEmbeds, job.promptEmbeds}) : job.promptEmbeds).to(opts);

@@ -75,6 +75,10 @@ struct SdInpaintJob {
   // Decode the final latents with TAESD instead of the VAE (needs SdLoadOptions::taesdPath):
   // tens of times cheaper, a little softer. The image-to-latent encode stays the VAE's.
   bool fastDecode = false;
+  // Encode the image (and the masked image of a 9-channel UNet) with TAESD's encoder instead of the
+  // VAE: only the kept region's latents come from it, and the studio pastes the product's own
+  // pixels back over the result, so the Fast quality trades little for a VAE encode's cost.
+  bool fastEncode = false;
 };
 
 // After each step: (step index + 1, total, current latents). Return false to cancel.

@@ -9,6 +9,7 @@
 #include <thread>
 #include <opencv2/imgproc.hpp>
 
+#include "models/device_info.h"
 #include "models/io/errors.h"
 #include "models/isnet.h"
 
@@ -23,12 +24,7 @@ struct IsnetCutout::Impl {
 
 IsnetCutout::IsnetCutout(const fs::path& modelDir, const IsnetCutoutOptions& options) {
   const c10::Device device = options.useCuda && torch::cuda::is_available() ? c10::Device("cuda:0") : c10::Device("cpu");
-  // Debian's LibTorch starts with one intra-op thread on this kind of machine; a cutout is one
-  // large job, so use every core unless the user chose a number through OMP_NUM_THREADS.
-  const int cores = static_cast<int>(std::thread::hardware_concurrency());
-  if (device.is_cpu() && !std::getenv("OMP_NUM_THREADS") && cores > at::get_num_threads()) {
-    at::set_num_threads(cores);
-  }
+  configureCpuThreads();  // once per process (usually done at start-up already)
   try {
     auto model = IsnetModel::load(modelDir, device);
     const int size = options.size > 0 ? options.size : model.config().inputSize;

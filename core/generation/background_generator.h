@@ -34,6 +34,9 @@ struct BackgroundRequest {
   // Room for copy: these fractions of the height at the top and the bottom are kept free of the
   // product (see CompositionParams); engines that draw props (a podium) keep those out too.
   double copyTop = 0.0, copyBottom = 0.0;
+  // Whether anyone shows per-step previews (the studio does, the CLI does not): engines whose
+  // previews cost time skip them when not.
+  bool previews = true;
 };
 
 struct GeneratedBackground {

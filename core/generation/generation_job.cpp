@@ -428,8 +428,8 @@ GenerationOutcome runGeneration(GenerationEngines& engines, const GenerationInpu
     v.prompt = result.prompts[static_cast<std::size_t>(v.promptIndex)];
     v.seed = variantSeed(request.seedMode, request.seed, index);
     v.workingSize = work;
-    const BackgroundRequest task{workLayout,  adSize,         v.prompt.text, v.prompt.plan,  v.seed,
-                                 input.title, input.category, comp.copyTop,  comp.copyBottom};
+    const BackgroundRequest task{workLayout,  adSize,         v.prompt.text, v.prompt.plan,   v.seed,
+                                 input.title, input.category, comp.copyTop,  comp.copyBottom, request.previews};
     auto onStep = [&](int step, int steps, const cv::Mat& preview) {
       GenerationEvent e{GenerationEvent::Stage::Generating, 0, index, total, step, steps, {}, {}};
       e.fraction = 0.05 + (generatingEnd - 0.05) * (index + double(step) / std::max(1, steps)) / total;

@@ -65,6 +65,7 @@ struct GenerationRequest {
   bool placementGiven = false;
   std::optional<PlacementOverride> placement;
   CompositionParams composition;
+  bool previews = true;  // ask engines for per-step previews (GenerationEvent::preview)
 };
 
 // Outpainting: a stored ad extended to another frame. Its image is fitted inside the new frame

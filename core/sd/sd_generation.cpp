@@ -14,6 +14,7 @@
 #include "core/text/clip_tokenizer.h"
 #include "core/text/prompt_loras.h"
 #include "core/text/prompt_weighting.h"
+#include "models/autoencoder_tiny.h"
 #include "models/io/checkpoint.h"
 #include "models/io/errors.h"
 #include "models/io/model_folder.h"
@@ -322,6 +323,7 @@ SdSettings sdSettings(const GeneratorSettings& s) {
   r.vaePath = pathOrEmpty(s, "vae");
   r.taesdPath = pathOrEmpty(s, "taesd");
   r.vaeDecode = s.value("vaeDecode", r.vaeDecode);
+  r.vaeEncode = s.value("vaeEncode", r.vaeEncode);
   return r;
 }
 
@@ -341,7 +343,8 @@ GeneratorSettings toGeneratorSettings(const SdSettings& r) {
           {"loras", lorasJson(r.loras)},
           {"vae", pathOrNull(r.vaePath)},
           {"taesd", pathOrNull(r.taesdPath)},
-          {"vaeDecode", r.vaeDecode}};
+          {"vaeDecode", r.vaeDecode},
+          {"vaeEncode", r.vaeEncode}};
 }
 
 // ---- The generator -----------------------------------------------------------------------
@@ -405,6 +408,8 @@ class SdGenerator : public BackgroundGenerator {
     job.clipSkip = sd.clipSkip - 1;  // A1111's count -> layers skipped
     job.loras = loras;
     job.fastDecode = sd.vaeDecode == "taesd";
+    job.fastEncode = sd.vaeEncode == "taesd";
+    job.previews = r.previews;
     job.cancel = cancel;
     if (onStep) job.onStep = onStep;
     const auto out = impl.pipeline.run(job);
@@ -423,6 +428,7 @@ class SdGenerator : public BackgroundGenerator {
                 {"quality", s.value("quality", std::string("custom"))},
                 {"vae", absoluteName(sd.vaePath.string())},
                 {"vaeDecode", sd.vaeDecode},
+                {"vaeEncode", sd.vaeEncode},
                 {"device", engine_.device()},
                 {"precision", engine_.precision()},
                 {"timings",
@@ -445,7 +451,7 @@ class SdGenerator : public BackgroundGenerator {
       used.push_back(e);
     }
     if (!used.empty()) g.record["loras"] = used;
-    if (job.fastDecode) g.record["taesd"] = absoluteName(sd.taesdPath.string());
+    if (job.fastDecode || job.fastEncode) g.record["taesd"] = absoluteName(sd.taesdPath.string());
     return g;
   }
 
@@ -455,9 +461,9 @@ class SdGenerator : public BackgroundGenerator {
 
 // Quality presets: what each stands for among the other options.
 nlohmann::json sdQualityPresets() {
-  return {{"fast", {{"sampler", "lcm"}, {"steps", 4}, {"cfg", 1.0}, {"vaeDecode", "taesd"}}},
-          {"balanced", {{"sampler", "lcm"}, {"steps", 8}, {"cfg", 1.5}, {"vaeDecode", "vae"}}},
-          {"caig", {{"sampler", "euler_a"}, {"steps", 30}, {"cfg", 7.5}, {"vaeDecode", "vae"}}}};
+  return {{"fast", {{"sampler", "lcm"}, {"steps", 4}, {"cfg", 1.0}, {"vaeDecode", "taesd"}, {"vaeEncode", "taesd"}}},
+          {"balanced", {{"sampler", "lcm"}, {"steps", 8}, {"cfg", 1.5}, {"vaeDecode", "vae"}, {"vaeEncode", "vae"}}},
+          {"caig", {{"sampler", "euler_a"}, {"steps", 30}, {"cfg", 7.5}, {"vaeDecode", "vae"}, {"vaeEncode", "vae"}}}};
 }
 
 // The installed LCM-LoRA for SD1.5 (a LoRA whose file name says lcm, e.g. lcm-lora-sdv1-5.safetensors).
@@ -593,6 +599,12 @@ GeneratorKind sdGeneratorKind() {
       option("vaeDecode", "vae-decode", "Final decode",
              "vae (full quality) or taesd (TAESD: tens of times cheaper, a little softer)", OptionType::Choice, "vae");
   vaeDecode.choices = {"vae", "taesd"};
+  auto vaeEncode = option("vaeEncode", "vae-encode", "Image encode",
+                          "vae, or taesd (TAESD's encoder for the product image: cheaper; the product's own pixels "
+                          "are pasted back over the result)",
+                          OptionType::Choice, "vae");
+  vaeEncode.choices = {"vae", "taesd"};
+  vaeEncode.inStudio = false;  // the Quality presets set it
   auto quality = option("quality", "quality", "Quality",
                         "fast (LCM-LoRA, 4 steps, no CFG, TAESD decode), balanced (LCM-LoRA, 8 steps, CFG 1.5, VAE), "
                         "caig (CAIG's Euler a, 30 steps, CFG 7.5), or custom (the options as given); fast and "
@@ -600,8 +612,8 @@ GeneratorKind sdGeneratorKind() {
                         OptionType::Choice, "custom");
   quality.choices = {"custom", "fast", "balanced", "caig"};
   quality.presets = sdQualityPresets();
-  k.options = {model,   quality, controlnet, sampler, steps, cfg, scale, clipSkip, negative,
-               working, device,  precision,  latents, loras, vae, taesd, vaeDecode};
+  k.options = {model,   quality, controlnet, sampler, steps, cfg, scale, clipSkip,  negative,
+               working, device,  precision,  latents, loras, vae, taesd, vaeDecode, vaeEncode};
   k.validate = [](GeneratorSettings& s) {
     for (const char* key : {"model", "controlnet", "latents", "vae", "taesd"}) {
       if (s[key].is_string()) s[key] = absoluteName(s[key].get<std::string>());
@@ -613,16 +625,22 @@ GeneratorKind sdGeneratorKind() {
           "the sd15 engine needs a model: --model DIR|FILE (a diffusers SD1.5 folder or a single-file .safetensors "
           "checkpoint)");
     if (const std::string q = s.value("quality", "custom"); q != "custom") applySdQuality(s, q);
-    if (s["vaeDecode"] == "taesd" && !s["taesd"].is_string()) {
+    if ((s["vaeDecode"] == "taesd" || s["vaeEncode"] == "taesd") && !s["taesd"].is_string()) {
       // The installed one, recorded so that "same seed again" decodes with it.
       const fs::path installed = ModelRegistry().findTaesd();
       if (installed.empty()) {
         throw SdModelError(
-            "--vae-decode taesd needs TAESD: give --taesd DIR|FILE (madebyollin/taesd, or "
+            "--vae-decode / --vae-encode taesd needs TAESD: give --taesd DIR|FILE (madebyollin/taesd, or "
             "taesd_decoder.safetensors), or install it in " +
             ModelRegistry::defaultModelsDir().string());
       }
       s["taesd"] = installed.string();
+    }
+    // A decoder-only TAESD (ComfyUI's vae_approx holds just that): the Fast quality encodes with
+    // the VAE then; asked for explicitly, the job says why it cannot.
+    if (s.value("quality", "custom") != "custom" && s["vaeEncode"] == "taesd" && s["taesd"].is_string() &&
+        !AutoencoderTiny::hasEncoderAt(s["taesd"].get<std::string>())) {
+      s["vaeEncode"] = "vae";
     }
     checkModelFolders(sdSettings(s));
   };

@@ -75,6 +75,9 @@ struct SdSettings {
   // The final decode: "vae" (the model's VAE, full quality) or "taesd" (TAESD: tens of times
   // cheaper, a little softer; needs taesdPath, or an installed TAESD the engine then records).
   std::string vaeDecode = "vae";
+  // The product image's encode: "vae", or "taesd" (its encoder; the Fast quality's choice, since
+  // the product's own pixels are pasted back over the result).
+  std::string vaeEncode = "vae";
 };
 
 // Typed view of complete "sd15" settings (see completeSettings), and back.

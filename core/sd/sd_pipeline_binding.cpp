@@ -150,13 +150,17 @@ SdPipelineBinding::Output SdPipelineBinding::run(const Job& job) {
   p.sampler = job.sampler;
   p.seed = job.seed;
   p.fastDecode = job.fastDecode;
+  p.fastEncode = job.fastEncode;
   if (!job.initialLatentsFile.empty()) p.initialLatents = readInitialLatents(job.initialLatentsFile);
   auto denoised = start;
   const SdStepCallback progress = [&](int step, int total, const at::Tensor& latents) {
     if (job.onStep) {
-      job.onStep(
-          step, total,
-          toBgr(pipeline.hasTaesd() ? pipeline.taesdPreview(latents) : SdInpaintPipeline::latentPreview(latents)));
+      cv::Mat preview;  // only for someone who shows it: TAESD's costs as much as a tenth of a step
+      if (job.previews) {
+        preview =
+            toBgr(pipeline.hasTaesd() ? pipeline.taesdPreview(latents) : SdInpaintPipeline::latentPreview(latents));
+      }
+      job.onStep(step, total, preview);
     }
     if (step == total) denoised = std::chrono::steady_clock::now();  // the decode starts
     return true;

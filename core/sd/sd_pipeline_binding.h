@@ -51,10 +51,12 @@ class SdPipelineBinding {
     // first, bit for bit (models/sd_inpaint_pipeline.h, setLoras).
     std::vector<SdLora> loras;
     bool fastDecode = false;  // the final decode by TAESD (loaded from SdSettings::taesdPath)
+    bool fastEncode = false;  // the image's encode by TAESD's encoder
     const std::atomic<bool>* cancel = nullptr;
     // After each denoising step; preview: CV_8UC3 BGR, any size (the caller resizes it): TAESD's
     // decode when it is loaded, else the linear latent colours at 1/8 size.
     std::function<void(int step, int totalSteps, const cv::Mat& preview)> onStep;
+    bool previews = true;  // false: onStep gets an empty preview (nobody shows it)
   };
   struct LoraUse {
     std::filesystem::path file;

@@ -12,7 +12,8 @@
 // process (5x5 Gaussian blur of a 1024x1024 BGR image, one OpenCV thread), so figures from different machines compare.
 //
 //   bench_sd15 [--device cpu|cuda] [--dtype fp32|fp16|bf16] [--iters N] [--size 512] [--job] [--fast] [--steps 30]
-//              [--lora] [--load] [--threads N]   (LibTorch's CPU threads; default: one per hardware thread)
+//              [--lora] [--load] [--threads N] [--write-models DIR]   (LibTorch's CPU threads; default: one per
+//              hardware thread)
 //
 // A small harness rather than Google Benchmark: one iteration takes seconds on a CPU, and the
 // peak memory of each part has to be reset and read around it.
@@ -40,6 +41,7 @@
 
 #include "models/autoencoder_kl.h"
 #include "models/autoencoder_tiny.h"
+#include "models/clip_text.h"
 #include "models/controlnet.h"
 #include "models/device_info.h"
 #include "models/diffusion_schedulers.h"
@@ -64,6 +66,7 @@ struct Options {
   bool lora = false;
   bool load = false;
   bool fast = false;
+  std::string writeModels;  // a folder: write random SD1.5-size model files there and stop
   int steps = 30;
   int threads = 0;  // 0: one per hardware thread
 };
@@ -95,6 +98,8 @@ Options parse(int argc, char** argv) {
       o.load = true;
     } else if (a == "--fast") {
       o.fast = true;
+    } else if (a == "--write-models") {
+      o.writeModels = value();
     } else if (a == "--threads") {
       o.threads = std::max(0, std::atoi(value().c_str()));
     } else if (a == "--steps") {
@@ -102,7 +107,7 @@ Options parse(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: bench_sd15 [--device cpu|cuda] [--dtype fp32|fp16|bf16] [--iters N] [--size 512] "
-                   "[--job] [--fast] [--steps 30] [--lora] [--load] [--threads N]\n");
+                   "[--job] [--fast] [--steps 30] [--lora] [--load] [--threads N] [--write-models DIR]\n");
       std::exit(2);
     }
   }
@@ -204,6 +209,62 @@ int main(int argc, char** argv) {
   const double buildSeconds = std::chrono::duration<double>(Clock::now() - buildStart).count();
   const PeakMemory afterBuild = peakMemory();
 
+  if (!o.writeModels.empty()) {
+    // Random SD1.5-size files in the forms users have, for timing the CLI end to end (`caig
+    // generate --quality fast`): an fp16 single-file checkpoint (UNet, VAE, CLIP ViT-L text
+    // encoder), an original-layout ControlNet, an LCM-LoRA-shaped LoRA in loras/, a TAESD folder.
+    namespace fs = std::filesystem;
+    const fs::path dir = o.writeModels;
+    fs::create_directories(dir / "loras");
+    fs::create_directories(dir / "taesd");
+    at::manual_seed(0);
+    ClipTextConfig clip;  // SD1.5's text encoder: CLIP ViT-L/14's
+    clip.hiddenSize = 768;
+    clip.intermediateSize = 3072;
+    clip.numAttentionHeads = 12;
+    ClipTextModel text(clip);
+    io::NamedTensors single, control, lora, tiny;
+    const auto half = [](const at::Tensor& t) { return t.detach().to(at::kCPU, at::kHalf).contiguous(); };
+    for (const auto& [name, w] : unet.parameters())
+      single.emplace_back("model.diffusion_model." + ldmUnetKey(name, unet.config()), half(w));
+    for (const auto& [name, w] : vae.parameters()) {
+      at::Tensor t = half(w);
+      if (name.find("mid_block.attentions.") != std::string::npos && t.dim() == 2)
+        t = t.view({t.size(0), t.size(1), 1, 1});
+      single.emplace_back("first_stage_model." + ldmVaeKey(name, vae.config()), t);
+    }
+    const WeightNaming clipNames = ldmClipNaming("cond_stage_model.transformer.text_model.");
+    for (const auto& [name, w] : text.parameters()) single.emplace_back(clipNames.checkpointKey(name), half(w));
+    io::saveSafetensors(dir / "sd15-random.safetensors", single);
+    for (const auto& [name, w] : controlnet.parameters())
+      control.emplace_back("control_model." + ldmControlNetKey(name, controlnet.config()), half(w));
+    io::saveSafetensors(dir / "control-random.safetensors", control);
+    // LCM-LoRA for SD1.5 is rank 64 on the UNet's attention and 1x1 projections (and more).
+    for (const auto& [name, w] : unet.parameters()) {
+      const bool projection = name.find("attentions.") != std::string::npos && name.size() > 7 &&
+                              name.compare(name.size() - 7, 7, ".weight") == 0 &&
+                              (w.dim() == 2 || (w.dim() == 4 && w.size(2) == 1)) &&
+                              name.find("norm") == std::string::npos;
+      if (!projection) continue;
+      std::string key = "lora_unet_" + name.substr(0, name.size() - 7);
+      for (char& c : key) c = c == '.' ? '_' : c;
+      std::vector<int64_t> down = {64, w.size(1)}, up = {w.size(0), 64};
+      if (w.dim() == 4) down.insert(down.end(), {1, 1}), up.insert(up.end(), {1, 1});
+      lora.emplace_back(key + ".lora_down.weight", half(at::randn(down) * 0.01));
+      lora.emplace_back(key + ".lora_up.weight", half(at::randn(up) * 0.01));
+      lora.emplace_back(key + ".alpha", half(at::scalar_tensor(8.0)));
+    }
+    io::saveSafetensors(dir / "loras" / "lcm-lora-sdv1-5.safetensors", lora);
+    AutoencoderTiny taesd(AutoencoderTinyConfig{});
+    for (const auto& [name, w] : taesd.parameters()) tiny.emplace_back(name, half(w));
+    io::saveSafetensors(dir / "taesd" / "diffusion_pytorch_model.safetensors", tiny);
+    std::ofstream(dir / "taesd" / "config.json") << R"({"_class_name": "AutoencoderTiny", "act_fn": "relu"})";
+    std::printf(
+        "wrote %s: sd15-random.safetensors (%zu tensors), control-random.safetensors (%zu), "
+        "loras/lcm-lora-sdv1-5.safetensors (%zu), taesd/\n",
+        dir.string().c_str(), single.size(), control.size(), lora.size());
+    return 0;
+  }
   const auto opts = at::TensorOptions().dtype(dtype).device(device);
   at::manual_seed(0);
   const at::Tensor latents = at::randn({2, 4, lat, lat}).to(opts);

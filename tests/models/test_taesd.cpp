@@ -177,11 +177,29 @@ TEST(Taesd, ThePipelinePreviewsAndFastDecodesWithIt) {
   const at::Tensor preview = pipe.taesdPreview(last);
   EXPECT_EQ(preview.sizes(), (std::vector<int64_t>{1, 3, 64, 64}));
   EXPECT_LE(maxAbsErr(preview.permute({0, 2, 3, 1}), expected), 1e-6);
+  // The fast encode: the kept region's latents are TAESD's encode of the image (at the last step
+  // the blend keeps them exactly), not the VAE's.
+  j.fastEncode = true;
+  const caig::SdInpaintResult both = pipe.run(j);
+  const at::Tensor keep = 1.0 - at::upsample_nearest2d((j.mask >= 0.5).to(at::kFloat), {8, 8});
+  const at::Tensor taesdLatents = taesd.encode(j.image * 2.0 - 1.0);
+  EXPECT_LE(maxAbsErr(both.stepLatents.back() * keep, taesdLatents * keep), 1e-6);
+  EXPECT_GT(maxAbsErr(both.stepLatents.back() * keep, last * keep), 1e-3);
+  j.fastEncode = false;
   // Without TAESD: no fast decode, said up front.
   o.taesdPath.clear();
   const auto plain = caig::SdInpaintPipeline::load(kSingle / "tiny-sd15.safetensors", o);
   EXPECT_FALSE(plain.hasTaesd());
   EXPECT_NE(errorOf([&] { plain.run(j); }).find("fastDecode needs TAESD"), std::string::npos);
+  // A decoder-only TAESD: previews and the fast decode, not the fast encode.
+  caig::test::TempDir only;
+  writeOriginalFiles(only.path(), false);
+  EXPECT_FALSE(AutoencoderTiny::hasEncoderAt(only / "taesd_decoder.safetensors"));
+  EXPECT_TRUE(AutoencoderTiny::hasEncoderAt(kTaesd));
+  o.taesdPath = only / "taesd_decoder.safetensors";
+  const auto decoderOnly = caig::SdInpaintPipeline::load(kSingle / "tiny-sd15.safetensors", o);
+  j.fastEncode = true;
+  EXPECT_NE(errorOf([&] { decoderOnly.run(j); }).find("fastEncode needs TAESD with its encoder"), std::string::npos);
 }
 
 TEST(Taesd, ATaesdForOtherLatentsIsRefused) {
