@@ -16,68 +16,6 @@
 
 namespace caig {
 
-struct SeededNoise::Impl {
-  at::Generator gen;
-  uint64_t seed = 0;
-};
-
-SeededNoise::SeededNoise(uint64_t seed) : impl_(std::make_shared<Impl>()) {
-  impl_->gen = at::detail::createCPUGenerator(seed);
-  impl_->seed = seed;
-}
-
-at::Tensor SeededNoise::next(const at::Tensor& like) {
-  at::Tensor n = at::randn(like.sizes(), impl_->gen, at::TensorOptions().dtype(at::kFloat));
-  return n.to(like.device(), like.scalar_type());
-}
-
-namespace {
-
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
-// The tree's draw at heap node `node` (0: the path's end point), standard normal.
-at::Tensor treeDraw(uint64_t seed, uint64_t node, at::IntArrayRef sizes) {
-  at::Generator g = at::detail::createCPUGenerator(splitmix64(seed ^ splitmix64(node)));
-  return at::randn(sizes, g, at::TensorOptions().dtype(at::kFloat)).to(at::kDouble);
-}
-
-// W(t) on [lo, hi]: bisect with Brownian-bridge midpoints down to an interval of (hi - lo) / 2^24,
-// then the bridge's mean between its ends.
-at::Tensor brownianPoint(uint64_t seed, double t, double lo, double hi, at::IntArrayRef sizes) {
-  if (t <= lo) return at::zeros(sizes, at::kDouble);
-  double l = lo, r = hi;
-  at::Tensor wl = at::zeros(sizes, at::kDouble), wr = treeDraw(seed, 0, sizes) * std::sqrt(hi - lo);
-  if (t >= hi) return wr;
-  uint64_t node = 1;
-  for (int depth = 0; depth < 24; ++depth) {
-    const double m = 0.5 * (l + r);
-    const at::Tensor wm = 0.5 * (wl + wr) + treeDraw(seed, node, sizes) * std::sqrt(0.25 * (r - l));
-    if (t < m) {
-      r = m, wr = wm, node = 2 * node;
-    } else {
-      l = m, wl = wm, node = 2 * node + 1;
-    }
-  }
-  return wl + (wr - wl) * ((t - l) / (r - l));
-}
-
-}  // namespace
-
-at::Tensor SeededNoise::brownian(double a, double b, double lo, double hi, const at::Tensor& like) {
-  if (!(hi > lo)) throw std::invalid_argument("SeededNoise::brownian: need lo < hi");
-  a = std::clamp(a, lo, hi);
-  b = std::clamp(b, lo, hi);
-  if (a == b) return next(like);  // no interval: a fresh draw
-  const at::Tensor w =
-      brownianPoint(impl_->seed, b, lo, hi, like.sizes()) - brownianPoint(impl_->seed, a, lo, hi, like.sizes());
-  return (w / std::sqrt(std::abs(b - a))).to(like.device(), like.scalar_type());
-}
-
 namespace {
 
 using nlohmann::json;
@@ -619,6 +557,20 @@ class LcmScheduler : public Scheduler {
 
 // --- multistep solvers (DPM-Solver++ 2M, UniPC bh2) ---------------------------------------------
 
+// The DPM-Solver schedulers' last sigma: final_sigmas_type "zero" (the default) or "sigma_min"
+// (the training schedule's smallest).
+std::string finalSigmasType(const json& config) {
+  const std::string type = field<std::string>(config, "final_sigmas_type", "zero");
+  if (type != "zero" && type != "sigma_min")
+    throw io::FormatError("scheduler config: unknown final_sigmas_type '" + type + "'");
+  return type;
+}
+float dpmFinalSigma(const std::string& type, const BaseConfig& base) {
+  if (type == "zero") return 0.0f;
+  const float a = base.alphasCumprod[0];
+  return std::sqrt((1.0f - a) / a);
+}
+
 class MultistepBase : public Scheduler {
  public:
   MultistepBase(const json& config, bool karras, bool uniPC) : karras_(karras), uniPC_(uniPC) {
@@ -695,9 +647,7 @@ class DpmSolverScheduler final : public MultistepBase {
     const std::string solver = field<std::string>(config, "solver_type", "midpoint");
     if (solver != "midpoint") throw io::FormatError("scheduler config: unsupported solver_type '" + solver + "'");
     eulerAtFinal_ = field<bool>(config, "euler_at_final", false);
-    finalType_ = field<std::string>(config, "final_sigmas_type", "zero");
-    if (finalType_ != "zero" && finalType_ != "sigma_min")
-      throw io::FormatError("scheduler config: unknown final_sigmas_type '" + finalType_ + "'");
+    finalType_ = finalSigmasType(config);
   }
   std::string name() const override { return karras_ ? "dpmpp_2m_karras" : "dpmpp_2m"; }
 
@@ -730,11 +680,7 @@ class DpmSolverScheduler final : public MultistepBase {
   }
 
  protected:
-  float finalSigma(const std::vector<float>&) const override {
-    if (finalType_ == "zero") return 0.0f;
-    const float a = base_.alphasCumprod[0];
-    return std::sqrt((1.0f - a) / a);
-  }
+  float finalSigma(const std::vector<float>&) const override { return dpmFinalSigma(finalType_, base_); }
 
  private:
   bool eulerAtFinal_ = false;
@@ -755,9 +701,7 @@ class DpmSingleStepScheduler final : public MultistepBase {
     if (solver != "midpoint" && solver != "logrho" && solver != "bh1" && solver != "bh2")
       throw io::FormatError("scheduler config: unsupported solver_type '" + solver + "'");
     lowerOrderFinal_ = field<bool>(config, "lower_order_final", false);
-    finalType_ = field<std::string>(config, "final_sigmas_type", "zero");
-    if (finalType_ != "zero" && finalType_ != "sigma_min")
-      throw io::FormatError("scheduler config: unknown final_sigmas_type '" + finalType_ + "'");
+    finalType_ = finalSigmasType(config);
   }
   std::string name() const override { return karras_ ? "dpmpp_singlestep_karras" : "dpmpp_singlestep"; }
 
@@ -789,11 +733,7 @@ class DpmSingleStepScheduler final : public MultistepBase {
   }
 
  protected:
-  float finalSigma(const std::vector<float>&) const override {
-    if (finalType_ == "zero") return 0.0f;
-    const float a = base_.alphasCumprod[0];
-    return std::sqrt((1.0f - a) / a);
-  }
+  float finalSigma(const std::vector<float>&) const override { return dpmFinalSigma(finalType_, base_); }
   void resetExtra() override {
     sample_ = at::Tensor();
     const int n = static_cast<int>(timesteps_.size());
@@ -908,17 +848,11 @@ class UniPcScheduler final : public MultistepBase {
 };
 
 const std::vector<std::string>& names() {
-  static const std::vector<std::string> n = {"euler",
-                                             "euler_a",
-                                             "ddim",
-                                             "dpmpp_2m",
-                                             "dpmpp_2m_karras",
-                                             "dpmpp_singlestep",
-                                             "dpmpp_singlestep_karras",
-                                             "dpmpp_sde",
-                                             "dpmpp_sde_karras",
-                                             "unipc",
-                                             "lcm"};
+  // clang-format off
+  static const std::vector<std::string> n = {
+      "euler", "euler_a", "ddim", "dpmpp_2m", "dpmpp_2m_karras", "dpmpp_singlestep", "dpmpp_singlestep_karras",
+      "dpmpp_sde", "dpmpp_sde_karras", "unipc", "lcm"};
+  // clang-format on
   return n;
 }
 

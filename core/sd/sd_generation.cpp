@@ -15,6 +15,7 @@
 #include "core/text/prompt_loras.h"
 #include "core/text/prompt_weighting.h"
 #include "models/autoencoder_tiny.h"
+#include "models/diffusion_schedulers.h"
 #include "models/io/checkpoint.h"
 #include "models/io/errors.h"
 #include "models/io/model_folder.h"
@@ -30,17 +31,7 @@ const char* const kDefaultSdNegativePrompt =
     "out of focus, jpeg artifacts, worst quality, low quality, deformed, distorted, oversaturated";
 
 const std::vector<std::string>& sdSamplerNames() {
-  static const std::vector<std::string> names = {"euler",
-                                                 "euler_a",
-                                                 "ddim",
-                                                 "dpmpp_2m",
-                                                 "dpmpp_2m_karras",
-                                                 "dpmpp_singlestep",
-                                                 "dpmpp_singlestep_karras",
-                                                 "dpmpp_sde",
-                                                 "dpmpp_sde_karras",
-                                                 "unipc",
-                                                 "lcm"};
+  static const std::vector<std::string> names = schedulerNames();  // the one list, models/diffusion_schedulers.h
   return names;
 }
 
@@ -466,13 +457,17 @@ nlohmann::json sdQualityPresets() {
           {"caig", {{"sampler", "euler_a"}, {"steps", 30}, {"cfg", 7.5}, {"vaeDecode", "vae"}, {"vaeEncode", "vae"}}}};
 }
 
-// The installed LCM-LoRA for SD1.5 (a LoRA whose file name says lcm, e.g. lcm-lora-sdv1-5.safetensors).
+// An LCM-LoRA is told by its file name, as A1111 users name it: lcm-lora-sdv1-5.safetensors.
+bool namesLcm(const fs::path& file) {
+  std::string name = file.filename().string();
+  std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+  return name.find("lcm") != std::string::npos;
+}
+
+// The installed LCM-LoRA for SD1.5.
 fs::path installedLcmLora() {
   for (const auto& m : ModelRegistry().scan()) {
-    std::string name = m.name;
-    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
-    if (m.kind == ModelKind::SdLora && m.status == ModelStatus::Ok && name.find("lcm") != std::string::npos)
-      return m.path;
+    if (m.kind == ModelKind::SdLora && m.status == ModelStatus::Ok && namesLcm(m.path)) return m.path;
   }
   return {};
 }
@@ -485,13 +480,8 @@ void applySdQuality(GeneratorSettings& s, const std::string& quality) {
   if (it == presets.end()) throw std::invalid_argument("unknown quality '" + quality + "'");
   for (const auto& [k, v] : it->items()) s[k] = v;
   if ((*it)["sampler"] != "lcm") return;
-  bool hasLcm = false;
-  for (const auto& l : s["loras"]) {
-    std::string f = fs::path(l.value("file", std::string())).filename().string();
-    std::transform(f.begin(), f.end(), f.begin(), [](unsigned char c) { return std::tolower(c); });
-    hasLcm |= f.find("lcm") != std::string::npos;
-  }
-  if (hasLcm) return;
+  for (const auto& l : s["loras"])
+    if (namesLcm(l.value("file", std::string()))) return;  // one given: used as given
   const fs::path lcm = installedLcmLora();
   if (lcm.empty()) {
     throw SdModelError("--quality " + quality +

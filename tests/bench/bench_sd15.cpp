@@ -164,6 +164,48 @@ Row measure(const std::string& what, int iters, const c10::Device& device, const
   return row;
 }
 
+at::Tensor half(const at::Tensor& t) {
+  return t.detach().to(at::kCPU, at::kHalf).contiguous();
+}
+
+// The UNet and VAE in a single-file checkpoint's LDM names, fp16 as published (the VAE's
+// attention projections as 1x1 convolutions, as LDM stores them).
+io::NamedTensors ldmUnetAndVae(const UNet2DConditionModel& unet, const AutoencoderKL& vae) {
+  io::NamedTensors out;
+  for (const auto& [name, w] : unet.parameters())
+    out.emplace_back("model.diffusion_model." + ldmUnetKey(name, unet.config()), half(w));
+  for (const auto& [name, w] : vae.parameters()) {
+    at::Tensor t = half(w);
+    if (name.find("mid_block.attentions.") != std::string::npos && t.dim() == 2)
+      t = t.view({t.size(0), t.size(1), 1, 1});
+    out.emplace_back("first_stage_model." + ldmVaeKey(name, vae.config()), t);
+  }
+  return out;
+}
+
+// A kohya-style LoRA of `rank` on every attention Linear and 1x1 projection of the UNet (the usual
+// shape; LCM-LoRA's too), random factors; `changed` gets the UNet parameters it patches.
+io::NamedTensors attentionLora(const UNet2DConditionModel& unet, int64_t rank, double alpha,
+                               std::set<std::string>* changed = nullptr) {
+  io::NamedTensors lora;
+  for (const auto& [name, w] : unet.parameters()) {
+    const bool projection = name.find("attentions.") != std::string::npos && name.size() > 7 &&
+                            name.compare(name.size() - 7, 7, ".weight") == 0 &&
+                            (w.dim() == 2 || (w.dim() == 4 && w.size(2) == 1)) &&
+                            name.find("norm") == std::string::npos;
+    if (!projection) continue;
+    std::string key = "lora_unet_" + name.substr(0, name.size() - 7);
+    for (char& c : key) c = c == '.' ? '_' : c;
+    std::vector<int64_t> down = {rank, w.size(1)}, up = {w.size(0), rank};
+    if (w.dim() == 4) down.insert(down.end(), {1, 1}), up.insert(up.end(), {1, 1});
+    lora.emplace_back(key + ".lora_down.weight", half(at::randn(down) * 0.01));
+    lora.emplace_back(key + ".lora_up.weight", half(at::randn(up) * 0.01));
+    lora.emplace_back(key + ".alpha", half(at::scalar_tensor(alpha)));
+    if (changed) changed->insert(name);
+  }
+  return lora;
+}
+
 double baselineMs() {
   cv::setNumThreads(1);
   cv::Mat src(1024, 1024, CV_8UC3), dst;
@@ -223,37 +265,14 @@ int main(int argc, char** argv) {
     clip.intermediateSize = 3072;
     clip.numAttentionHeads = 12;
     ClipTextModel text(clip);
-    io::NamedTensors single, control, lora, tiny;
-    const auto half = [](const at::Tensor& t) { return t.detach().to(at::kCPU, at::kHalf).contiguous(); };
-    for (const auto& [name, w] : unet.parameters())
-      single.emplace_back("model.diffusion_model." + ldmUnetKey(name, unet.config()), half(w));
-    for (const auto& [name, w] : vae.parameters()) {
-      at::Tensor t = half(w);
-      if (name.find("mid_block.attentions.") != std::string::npos && t.dim() == 2)
-        t = t.view({t.size(0), t.size(1), 1, 1});
-      single.emplace_back("first_stage_model." + ldmVaeKey(name, vae.config()), t);
-    }
+    io::NamedTensors single = ldmUnetAndVae(unet, vae), control, tiny;
     const WeightNaming clipNames = ldmClipNaming("cond_stage_model.transformer.text_model.");
     for (const auto& [name, w] : text.parameters()) single.emplace_back(clipNames.checkpointKey(name), half(w));
     io::saveSafetensors(dir / "sd15-random.safetensors", single);
     for (const auto& [name, w] : controlnet.parameters())
       control.emplace_back("control_model." + ldmControlNetKey(name, controlnet.config()), half(w));
     io::saveSafetensors(dir / "control-random.safetensors", control);
-    // LCM-LoRA for SD1.5 is rank 64 on the UNet's attention and 1x1 projections (and more).
-    for (const auto& [name, w] : unet.parameters()) {
-      const bool projection = name.find("attentions.") != std::string::npos && name.size() > 7 &&
-                              name.compare(name.size() - 7, 7, ".weight") == 0 &&
-                              (w.dim() == 2 || (w.dim() == 4 && w.size(2) == 1)) &&
-                              name.find("norm") == std::string::npos;
-      if (!projection) continue;
-      std::string key = "lora_unet_" + name.substr(0, name.size() - 7);
-      for (char& c : key) c = c == '.' ? '_' : c;
-      std::vector<int64_t> down = {64, w.size(1)}, up = {w.size(0), 64};
-      if (w.dim() == 4) down.insert(down.end(), {1, 1}), up.insert(up.end(), {1, 1});
-      lora.emplace_back(key + ".lora_down.weight", half(at::randn(down) * 0.01));
-      lora.emplace_back(key + ".lora_up.weight", half(at::randn(up) * 0.01));
-      lora.emplace_back(key + ".alpha", half(at::scalar_tensor(8.0)));
-    }
+    const io::NamedTensors lora = attentionLora(unet, 64, 8.0);  // LCM-LoRA for SD1.5 is rank 64
     io::saveSafetensors(dir / "loras" / "lcm-lora-sdv1-5.safetensors", lora);
     AutoencoderTiny taesd(AutoencoderTinyConfig{});
     for (const auto& [name, w] : taesd.parameters()) tiny.emplace_back(name, half(w));
@@ -303,18 +322,10 @@ int main(int argc, char** argv) {
     const fs::path dir = fs::temp_directory_path() / ("caig-bench-load-" + std::to_string(::getpid()));
     fs::create_directories(dir / "unet");
     fs::create_directories(dir / "vae");
-    io::NamedTensors unetW, vaeW, single;
-    for (const auto& [name, w] : unet.parameters()) {
-      unetW.emplace_back(name, w.to(at::kCPU, at::kHalf));
-      single.emplace_back("model.diffusion_model." + ldmUnetKey(name, unet.config()), unetW.back().second);
-    }
-    for (const auto& [name, w] : vae.parameters()) {
-      vaeW.emplace_back(name, w.to(at::kCPU, at::kHalf));
-      at::Tensor w16 = vaeW.back().second;
-      if (name.find("mid_block.attentions.") != std::string::npos && w16.dim() == 2)
-        w16 = w16.view({w16.size(0), w16.size(1), 1, 1});
-      single.emplace_back("first_stage_model." + ldmVaeKey(name, vae.config()), w16);
-    }
+    io::NamedTensors unetW, vaeW;
+    for (const auto& [name, w] : unet.parameters()) unetW.emplace_back(name, half(w));
+    for (const auto& [name, w] : vae.parameters()) vaeW.emplace_back(name, half(w));
+    const io::NamedTensors single = ldmUnetAndVae(unet, vae);
     io::saveSafetensors(dir / "unet" / "diffusion_pytorch_model.safetensors", unetW);
     io::saveSafetensors(dir / "vae" / "diffusion_pytorch_model.safetensors", vaeW);
     io::saveSafetensors(dir / "model.safetensors", single);
@@ -351,24 +362,11 @@ int main(int argc, char** argv) {
     namespace fs = std::filesystem;
     const fs::path dir = fs::temp_directory_path() / ("caig-bench-lora-" + std::to_string(::getpid()));
     fs::create_directories(dir);
-    io::NamedTensors base, lora;
     std::set<std::string> changed;
-    for (const auto& [name, w] : unet.parameters()) {
-      const bool attention = name.find("attentions.") != std::string::npos && name.size() > 7 &&
-                             name.compare(name.size() - 7, 7, ".weight") == 0 &&
-                             (w.dim() == 2 || (w.dim() == 4 && w.size(2) == 1)) &&
-                             name.find("norm") == std::string::npos;
-      if (!attention) continue;
-      base.emplace_back(name, w.to(at::kCPU, at::kHalf));  // the usual fp16 checkpoint
-      std::string key = "lora_unet_" + name.substr(0, name.size() - 7);
-      for (char& c : key) c = c == '.' ? '_' : c;
-      std::vector<int64_t> down = {32, w.size(1)}, up = {w.size(0), 32};
-      if (w.dim() == 4) down.insert(down.end(), {1, 1}), up.insert(up.end(), {1, 1});
-      lora.emplace_back(key + ".lora_down.weight", at::randn(down).mul_(0.01).to(at::kHalf));
-      lora.emplace_back(key + ".lora_up.weight", at::randn(up).mul_(0.01).to(at::kHalf));
-      lora.emplace_back(key + ".alpha", at::scalar_tensor(16.0).to(at::kHalf));
-      changed.insert(name);
-    }
+    const io::NamedTensors lora = attentionLora(unet, 32, 16.0, &changed);
+    io::NamedTensors base;  // the weights it changes, as the usual fp16 checkpoint holds them
+    for (const auto& [name, w] : unet.parameters())
+      if (changed.count(name)) base.emplace_back(name, half(w));
     io::saveSafetensors(dir / "model.safetensors", base);
     io::saveSafetensors(dir / "lora.safetensors", lora);
     std::fprintf(stderr, "LoRA: %zu modules of rank 32\n", changed.size());

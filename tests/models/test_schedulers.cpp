@@ -134,32 +134,31 @@ TEST_P(SchedulerFixture, MatchesDiffusers) {
   checkCase(kDir, readIoJson().at("cases").at(caseName), caseName, schedulerName(caseName));
 }
 
+// Every case of a goldens folder beside tests/data/schedulers (count of them checked first).
+nlohmann::json checkFolder(const std::string& name, size_t count, double timestepTolerance = 0) {
+  const fs::path dir = fs::path(CAIG_TEST_DATA) / name;
+  std::ifstream in(dir / "io.json");
+  const nlohmann::json io = nlohmann::json::parse(in);
+  EXPECT_EQ(io.at("cases").size(), count);
+  for (const auto& [caseName, c] : io.at("cases").items()) {
+    SCOPED_TRACE(caseName);
+    checkCase(dir, c, caseName, c.at("scheduler").get<std::string>(), timestepTolerance);
+  }
+  return io;
+}
+
 // DPM++ 2M below 15 steps, where diffusers lowers the final step to first order but keeps the
 // second-to-last at second order (its lower_order_second only lowers a third-order solver):
 // tests/data/schedulers_few_steps, made with ../shared/refenv (io.json says how).
 TEST(Schedulers, DpmSolverBelowFifteenStepsMatchesDiffusers) {
-  const fs::path dir = fs::path(CAIG_TEST_DATA) / "schedulers_few_steps";
-  std::ifstream in(dir / "io.json");
-  const nlohmann::json io = nlohmann::json::parse(in);
-  ASSERT_EQ(io.at("cases").size(), 4u);
-  for (const auto& [caseName, c] : io.at("cases").items()) {
-    SCOPED_TRACE(caseName);
-    checkCase(dir, c, caseName, c.at("scheduler").get<std::string>());
-  }
+  checkFolder("schedulers_few_steps", 4);
 }
 
 // DPMSolverSinglestepScheduler (CAIG's "DPM++ SDE Karras"), order 2: alternating first- and
 // second-order steps, an odd count, CAIG's 30 Karras steps, and a sigma_min end kept second order.
 // tests/data/schedulers_singlestep, made with ../shared/refenv (make_goldens.py beside it).
 TEST(Schedulers, DpmSolverSinglestepMatchesDiffusers) {
-  const fs::path dir = fs::path(CAIG_TEST_DATA) / "schedulers_singlestep";
-  std::ifstream in(dir / "io.json");
-  const nlohmann::json io = nlohmann::json::parse(in);
-  ASSERT_EQ(io.at("cases").size(), 5u);
-  for (const auto& [caseName, c] : io.at("cases").items()) {
-    SCOPED_TRACE(caseName);
-    checkCase(dir, c, caseName, c.at("scheduler").get<std::string>());
-  }
+  const nlohmann::json io = checkFolder("schedulers_singlestep", 5);
   // The same config under the class name CAIG's code builds.
   nlohmann::json config = io.at("cases").at("dpmpp_singlestep_karras_30").at("resolved_config");
   config["_class_name"] = "DPMSolverSinglestepScheduler";
@@ -188,14 +187,10 @@ class IntervalNoise final : public caig::NoiseSource {
 // spacing, against diffusers with its Brownian draws recorded (torchsde stood in for; see
 // tests/data/schedulers_sde/make_goldens.py), and the sigma intervals each draw was asked for.
 TEST(Schedulers, DpmSdeMatchesDiffusers) {
-  const fs::path dir = fs::path(CAIG_TEST_DATA) / "schedulers_sde";
-  std::ifstream in(dir / "io.json");
-  const nlohmann::json io = nlohmann::json::parse(in);
-  ASSERT_EQ(io.at("cases").size(), 3u);
-  const auto ckpt = caig::io::Checkpoint::open(dir / "io.safetensors");
+  const nlohmann::json io = checkFolder("schedulers_sde", 3, 1e-3);
+  const auto ckpt = caig::io::Checkpoint::open(fs::path(CAIG_TEST_DATA) / "schedulers_sde" / "io.safetensors");
   for (const auto& [caseName, c] : io.at("cases").items()) {
     SCOPED_TRACE(caseName);
-    checkCase(dir, c, caseName, c.at("scheduler").get<std::string>(), 1e-3);
     nlohmann::json config = c.at("resolved_config");
     auto s = caig::makeScheduler(c.at("scheduler").get<std::string>(), config);
     s->setTimesteps(c.at("steps").get<int>());
