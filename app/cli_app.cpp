@@ -15,6 +15,7 @@
 #include "app/cli_export.h"
 #include "app/cli_generate.h"
 #include "app/cli_llava.h"
+#include "app/cli_models.h"
 #include "app/cli_ranking.h"
 #include "app/cli_text.h"
 #include "core/base/resources.h"
@@ -330,8 +331,9 @@ int run(int argc, char** argv) {
   // pcpo, demo-clicks. Their neural variants still exit with 2.
   addTrainingCommands(app);
 
-  auto* models = app.add_subcommand("models", "Inspect and import model weights");
+  auto* models = app.add_subcommand("models", "List, install, inspect and import model weights");
   models->require_subcommand(1);
+  addModelCommands(*models);
   fs::path inspectPath;
   bool listAll = false;
   auto* inspectCmd = models->add_subcommand("inspect", "Summarise a safetensors file, sharded index or model folder");

@@ -11,11 +11,15 @@ packages=(
   libtorch-dev libopenblas0-openmp nlohmann-json3-dev
   # core/
   libopencv-dev libsqlite3-dev libsentencepiece-dev libpcre2-dev libxxhash-dev libicu-dev
+  # core/'s model installer (the Hugging Face Hub over HTTPS, sha256 checks)
+  libcurl4-openssl-dev libssl-dev
   # widgets/ and app/
   qt6-base-dev qt6-base-dev-tools libqt6opengl6-dev qt6-charts-dev qt6-svg-dev libqt6sql6-sqlite
   libimgui-dev libgl-dev libcli11-dev libspdlog-dev
   # tests: GoogleTest, Google Benchmark, an X server for the GUI tests and tools to look at it
   libgtest-dev libgmock-dev libbenchmark-dev xvfb xauth imagemagick libgl1-mesa-dri
+  # tests: the fake Hugging Face Hub the installer tests talk to on 127.0.0.1
+  libcpp-httplib-dev
   # tests: spm_train makes the tiny SentencePiece models of the tokenizer tests; the sqlite3 shell
   # checks project stores in the fault-injection script (tests/faults/faults.sh)
   sentencepiece sqlite3

@@ -10,6 +10,7 @@
 #include <map>
 #include <set>
 
+#include "core/model_files/hf_cache.h"
 #include "models/io/atomic_file.h"
 #include "models/io/errors.h"
 #include "models/io/json_file.h"
@@ -329,6 +330,8 @@ void inspectInto(InstalledModel& m, Weights& w) {
     for (const auto& component : folder.components()) {
       const json& entry = folder.config()[component];
       if (!entry.is_array() || entry.size() != 2 || entry[0].is_null()) continue;  // e.g. no safety checker
+      // Never run by the studio: not fetched by the installer, not required here.
+      if (component == "safety_checker" || component == "feature_extractor") continue;
       if (!fs::is_directory(dir / component, ec)) {
         missing.push_back(component + "/");
         continue;
@@ -434,6 +437,23 @@ fs::path ModelRegistry::defaultModelsDir() {
 
 ModelRegistry::ModelRegistry(fs::path modelsDir) : modelsDir_(std::move(modelsDir)) {
   std::error_code ec;
+  if (fs::exists(locationsFile(), ec)) {
+    const json list = io::readJsonFile(locationsFile());
+    if (!list.is_object() || !list.contains("locations") || !list["locations"].is_array()) {
+      throw io::FormatError(quoted(locationsFile()) + " has no \"locations\" array");
+    }
+    for (const auto& entry : list["locations"]) {
+      const auto kind = entry.is_object() && entry.contains("kind") && entry["kind"].is_string()
+                            ? locationKindFromKey(entry["kind"].get<std::string>())
+                            : std::nullopt;
+      if (!kind || !entry.contains("path") || !entry["path"].is_string()) {
+        throw io::FormatError(quoted(locationsFile()) +
+                              ": each location needs a \"kind\" (hf-cache, comfyui, "
+                              "a1111) and a \"path\"");
+      }
+      userLocations_.push_back({*kind, fs::path(entry["path"].get<std::string>()), true});
+    }
+  }
   const fs::path file = userFoldersFile();
   if (!fs::exists(file, ec)) return;
   const json list = io::readJsonFile(file);
@@ -456,6 +476,64 @@ void ModelRegistry::save() const {
   io::AtomicFile out(userFoldersFile());
   out.write(text.data(), text.size());
   out.commit();
+}
+
+void ModelRegistry::saveLocations() const {
+  json list = {{"locations", json::array()}};
+  for (const auto& l : userLocations_)
+    list["locations"].push_back({{"kind", locationKindKey(l.kind)}, {"path", l.root.string()}});
+  std::error_code ec;
+  fs::create_directories(modelsDir_, ec);
+  if (ec) throw io::FileError("cannot create " + quoted(modelsDir_) + ": " + ec.message());
+  const std::string text = list.dump(2) + "\n";
+  io::AtomicFile out(locationsFile());
+  out.write(text.data(), text.size());
+  out.commit();
+}
+
+std::vector<ModelLocation> ModelRegistry::locations() const {
+  std::vector<ModelLocation> out = userLocations_;
+  for (const auto& usual : usualLocations()) {
+    const bool given =
+        std::any_of(out.begin(), out.end(), [&](const ModelLocation& l) { return l.root == usual.root; });
+    if (!given) out.push_back(usual);
+  }
+  return out;
+}
+
+ModelLocation ModelRegistry::addLocation(const fs::path& folder) {
+  const auto location = detectLocation(folder);
+  if (!location) {
+    throw io::FileError(quoted(folder) +
+                        " is not a Hugging Face cache (models--org--name folders), a ComfyUI "
+                        "install (models/checkpoints) or an A1111 install (models/Stable-diffusion)");
+  }
+  for (const auto& l : userLocations_)
+    if (l.root == location->root) return l;
+  userLocations_.push_back(*location);
+  try {
+    saveLocations();
+  } catch (...) {
+    userLocations_.pop_back();
+    throw;
+  }
+  return *location;
+}
+
+bool ModelRegistry::removeLocation(const fs::path& root) {
+  const fs::path norm = root.lexically_normal();
+  const auto it = std::find_if(userLocations_.begin(), userLocations_.end(),
+                               [&](const ModelLocation& l) { return l.root.lexically_normal() == norm; });
+  if (it == userLocations_.end()) return false;
+  const ModelLocation removed = *it;
+  const auto pos = userLocations_.erase(it);
+  try {
+    saveLocations();
+  } catch (...) {
+    userLocations_.insert(pos, removed);
+    throw;
+  }
+  return true;
 }
 
 bool ModelRegistry::addFolder(const fs::path& folder) {
@@ -524,7 +602,39 @@ std::vector<InstalledModel> ModelRegistry::scan() const {
     out.push_back(inspect(dir));
     out.back().userAdded = true;
   }
+  const auto key = [](const fs::path& p) {
+    std::error_code e;
+    const fs::path c = fs::weakly_canonical(p, e);
+    return e ? p.lexically_normal() : c;
+  };
+  std::set<fs::path> seen;
+  for (const auto& m : out)
+    if (!m.path.empty()) seen.insert(key(m.path));
+  for (const auto& location : locations()) {
+    for (const auto& elsewhere : findModels(location)) {
+      if (!seen.insert(key(elsewhere.path)).second) continue;
+      out.push_back(inspect(elsewhere.path));
+      out.back().name = elsewhere.name;
+      out.back().source = elsewhere.source;
+    }
+  }
   return out;
+}
+
+fs::path ModelRegistry::resolveReference(const std::string& reference) const {
+  std::error_code ec;
+  if (reference.empty() || fs::exists(reference, ec)) return reference;
+  if (hf::validRepoId(reference)) {
+    std::vector<fs::path> caches = {hf::defaultCacheDir()};
+    for (const auto& l : locations())
+      if (l.kind == LocationKind::HuggingFaceCache) caches.push_back(l.root);
+    for (const auto& cache : caches)
+      if (const auto snapshot = hf::cachedSnapshot(cache, reference)) return *snapshot;
+  }
+  if (fs::path(reference).is_absolute()) return reference;
+  for (const auto& m : scan())  // also "org/name/file", a file of a cache repository
+    if (!m.path.empty() && m.name == reference) return m.path;
+  return reference;
 }
 
 fs::path ModelRegistry::findSdLora(const std::string& name) const {

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "core/model_files/model_locations.h"
+
 namespace caig {
 
 // The folder's own name, also for "dir/" and "." spellings: how models are named in ids.
@@ -45,6 +47,9 @@ struct InstalledModel {
   ModelKind kind = ModelKind::Other;
   std::filesystem::path path;     // empty for built-in engines
   bool userAdded = false;         // from user-folders.json (can be removed from the list)
+  // Where it was found when not in the models folder or the user list: "Hugging Face cache",
+  // "ComfyUI ~/ComfyUI", "A1111 ~/stable-diffusion-webui" (used in place, never copied).
+  std::string source;
   bool neural = false;            // runs on the engine device (built-ins run on the CPU)
   uint64_t bytesOnDisk = 0;       // every regular file under the folder
   std::vector<std::string> dtypes;  // safetensors dtypes present, e.g. {"F16", "F32"}
@@ -101,15 +106,31 @@ class ModelRegistry {
   // Forgets the folder (never deletes files) and saves the list; false when not listed.
   bool removeFolder(const std::filesystem::path& folder);
 
+  // Locations of models used in place (model_locations.h): the ones the user gave (kept in
+  // locations.json), then the usual places not among them.
+  std::filesystem::path locationsFile() const { return modelsDir_ / "locations.json"; }
+  const std::vector<ModelLocation>& userLocations() const { return userLocations_; }
+  std::vector<ModelLocation> locations() const;
+  // Adds a Hugging Face cache, ComfyUI or A1111 folder and saves the list. Throws io::FileError
+  // saying what was looked for when the folder is none of them; returns the location (also when
+  // it was already listed).
+  ModelLocation addLocation(const std::filesystem::path& folder);
+  bool removeLocation(const std::filesystem::path& root);  // forgets it (never deletes files)
+
   // Built-in engines first, then the models directory's subfolders and .safetensors files, the
-  // files of its loras/ folder (A1111's models/Lora), $CAIG_ISNET_DIR (sorted), then the user
-  // folders and files.
+  // files of its loras/ folder (A1111's models/Lora), $CAIG_ISNET_DIR (sorted), the user
+  // folders and files, then the models of every location (a path already listed is not repeated).
   std::vector<InstalledModel> scan() const;
   std::filesystem::path lorasDir() const { return modelsDir_ / "loras"; }
 
   // The installed SD LoRA A1111's <lora:name> means: the one whose file is name.safetensors.
   // Throws std::invalid_argument saying where it looked when there is none (or it is broken).
   std::filesystem::path findSdLora(const std::string& name) const;
+  // What a model reference names: an existing file or folder as it is; else a repository id
+  // ("org/name") in the Hugging Face cache (the default one and every cache location), its main
+  // snapshot; else the path of the listed model of that name (a ComfyUI checkpoint's file stem).
+  // The reference unchanged when none matches (the caller's "no such model" names it).
+  std::filesystem::path resolveReference(const std::string& reference) const;
   // The first usable installed TAESD (folder or taesd_decoder.safetensors), empty when none.
   std::filesystem::path findTaesd() const;
 
@@ -128,9 +149,11 @@ class ModelRegistry {
 
  private:
   void save() const;
+  void saveLocations() const;
 
   std::filesystem::path modelsDir_;
   std::vector<std::filesystem::path> userFolders_;
+  std::vector<ModelLocation> userLocations_;
 };
 
 }  // namespace caig

@@ -286,6 +286,18 @@ std::string absoluteName(const std::string& p) {
   return p.empty() ? p : fs::absolute(p).lexically_normal().string();
 }
 
+// A path, or a name the user already has ("org/name" in the Hugging Face cache, a ComfyUI file's
+// name): the absolute path it stands for, recorded so that "same seed again" finds the same files.
+std::string resolvedName(const std::string& p) {
+  std::error_code ec;
+  if (p.empty() || fs::exists(p, ec)) return absoluteName(p);
+  try {
+    return absoluteName(ModelRegistry().resolveReference(p).string());
+  } catch (const std::exception&) {  // a malformed model list: the path's own error follows
+    return absoluteName(p);
+  }
+}
+
 nlohmann::json lorasJson(const std::vector<SdLora>& loras) {
   nlohmann::json out = nlohmann::json::array();
   for (const auto& l : loras) out.push_back({{"file", l.file.string()}, {"weight", l.weight}});
@@ -457,9 +469,9 @@ nlohmann::json sdQualityPresets() {
           {"caig", {{"sampler", "euler_a"}, {"steps", 30}, {"cfg", 7.5}, {"vaeDecode", "vae"}, {"vaeEncode", "vae"}}}};
 }
 
-// An LCM-LoRA is told by its file name, as A1111 users name it: lcm-lora-sdv1-5.safetensors.
-bool namesLcm(const fs::path& file) {
-  std::string name = file.filename().string();
+// An LCM-LoRA is told by its file name, as A1111 users name it (lcm-lora-sdv1-5.safetensors), or
+// by the name it is listed under.
+bool namesLcm(std::string name) {
   std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
   return name.find("lcm") != std::string::npos;
 }
@@ -467,7 +479,12 @@ bool namesLcm(const fs::path& file) {
 // The installed LCM-LoRA for SD1.5.
 fs::path installedLcmLora() {
   for (const auto& m : ModelRegistry().scan()) {
-    if (m.kind == ModelKind::SdLora && m.status == ModelStatus::Ok && namesLcm(m.path)) return m.path;
+    // The name too: in the Hugging Face cache the file is latent-consistency/lcm-lora-sdv1-5's
+    // pytorch_lora_weights.safetensors.
+    if (m.kind == ModelKind::SdLora && m.status == ModelStatus::Ok &&
+        (namesLcm(m.path.filename().string()) || namesLcm(m.name))) {
+      return m.path;
+    }
   }
   return {};
 }
@@ -481,7 +498,7 @@ void applySdQuality(GeneratorSettings& s, const std::string& quality) {
   for (const auto& [k, v] : it->items()) s[k] = v;
   if ((*it)["sampler"] != "lcm") return;
   for (const auto& l : s["loras"])
-    if (namesLcm(l.value("file", std::string()))) return;  // one given: used as given
+    if (namesLcm(fs::path(l.value("file", std::string())).filename().string())) return;  // one given: used as given
   const fs::path lcm = installedLcmLora();
   if (lcm.empty()) {
     throw SdModelError("--quality " + quality +
@@ -605,7 +622,11 @@ GeneratorKind sdGeneratorKind() {
   k.options = {model,   quality, controlnet, sampler, steps, cfg, scale, clipSkip,  negative,
                working, device,  precision,  latents, loras, vae, taesd, vaeDecode, vaeEncode};
   k.validate = [](GeneratorSettings& s) {
-    for (const char* key : {"model", "controlnet", "latents", "vae", "taesd"}) {
+    for (const char* key : {"model", "controlnet", "vae", "taesd"}) {
+      if (s[key].is_string()) s[key] = resolvedName(s[key].get<std::string>());
+      if (s[key].is_string() && s[key].get<std::string>().empty()) s[key] = nullptr;
+    }
+    for (const char* key : {"latents"}) {
       if (s[key].is_string()) s[key] = absoluteName(s[key].get<std::string>());
       if (s[key].is_string() && s[key].get<std::string>().empty()) s[key] = nullptr;
     }
