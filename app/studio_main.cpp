@@ -88,6 +88,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "caig-studio: demo products unavailable: %s\n", qPrintable(error));
   }
   window.show();
+  if (!cli.isSet("screenshot")) window.maybeShowFirstRunSetup();  // once: what to generate with
 
   if (cli.isSet("screenshot")) {
     const QString path = cli.value("screenshot");

@@ -2,6 +2,7 @@
 
 #include <QCheckBox>
 #include <QComboBox>
+#include <QDir>
 #include <QDoubleSpinBox>
 #include <QFileInfo>
 #include <QFormLayout>
@@ -260,6 +261,19 @@ QGroupBox* GeneratePanel::buildSettings(const GeneratorKind& kind) {
   return box;
 }
 
+bool GeneratePanel::selectModel(const QString& path) {
+  const QString wanted = QDir::cleanPath(path);
+  for (int i = 0; i < engine_->count(); ++i) {
+    if (!engine_->itemData(i, kEngineRole).toString().isEmpty() &&
+        QDir::cleanPath(engine_->itemData(i).toString()) == wanted) {
+      engine_->setCurrentIndex(i);
+      updateEngineRows();
+      return true;
+    }
+  }
+  return false;
+}
+
 QString GeneratePanel::currentEngine() const {
   const QString name = engine_->currentData(kEngineRole).toString();
   return name.isEmpty() ? QStringLiteral("builtin") : name;
@@ -268,14 +282,18 @@ QString GeneratePanel::currentEngine() const {
 void GeneratePanel::updateEngineRows() {
   const std::string current = currentEngine().toStdString();
   for (auto& [name, box] : engineBoxes_) box->setVisible(name == current);
-  // A single-file checkpoint has no ControlNet of its own (and the like): such a picker takes the
-  // first installed model while the user has not chosen in it.
-  const bool fileModel = QFileInfo(engine_->currentData().toString()).isFile();
+  // A model without a part of its own (a single-file checkpoint, or a pipeline folder such as
+  // SD1.5's without a controlnet/ subfolder): such a picker takes the first installed model while
+  // the user has not chosen in it.
+  const QString modelPath = engine_->currentData().toString();
+  const bool fileModel = QFileInfo(modelPath).isFile();
   for (auto& [combo, kind] : modelPickers_) {
     if (!combo->property("pickFirstForFileModels").toBool() || combo->property("userChose").toBool()) continue;
-    if (fileModel && combo->currentIndex() == 0 && combo->count() > 1) combo->setCurrentIndex(1);
-    if (!fileModel && combo->property("autoPicked").toBool()) combo->setCurrentIndex(0);
-    combo->setProperty("autoPicked", fileModel && combo->currentIndex() > 0);
+    const QString part = combo->objectName().chopped(int(qstrlen("Combo")));  // the option key: "controlnet"
+    const bool lacksPart = fileModel || (!modelPath.isEmpty() && !QFileInfo(QDir(modelPath).filePath(part)).isDir());
+    if (lacksPart && combo->currentIndex() == 0 && combo->count() > 1) combo->setCurrentIndex(1);
+    if (!lacksPart && combo->property("autoPicked").toBool()) combo->setCurrentIndex(0);
+    combo->setProperty("autoPicked", lacksPart && combo->currentIndex() > 0);
   }
 }
 

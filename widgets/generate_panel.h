@@ -51,6 +51,9 @@ class GeneratePanel : public QWidget {
                           const std::vector<GeneratorKind>& engines = generatorKinds());
 
   // Empty: the built-in engine; else the model folder.
+  // Picks the engine entry of the installed model at `path` (what the first-run setup installed);
+  // false when the dock does not offer it.
+  bool selectModel(const QString& path);
   QString promptModelDir() const;
   QString rankerModelDir() const;
   int promptCount() const;

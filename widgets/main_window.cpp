@@ -32,23 +32,24 @@
 #include <QVBoxLayout>
 #include <map>
 
+#include "core/base/resources.h"
+#include "core/base/version.h"
 #include "core/cutout/cutout_engines.h"
 #include "core/generation/generator_registry.h"
 #include "core/generation/standard_generators.h"
-#include "core/project/demo_products.h"
-#include "core/model_files/model_registry.h"
 #include "core/image/image_io.h"
+#include "core/model_files/model_registry.h"
+#include "core/project/demo_products.h"
 #include "core/project/project.h"
-#include "core/base/resources.h"
-#include "core/base/version.h"
 #include "widgets/compare_view.h"
 #include "widgets/generate_panel.h"
 #include "widgets/icons.h"
 #include "widgets/job_queue.h"
 #include "widgets/jobs_panel.h"
 #include "widgets/mask_command.h"
-#include "widgets/placement_view.h"
+#include "widgets/model_install.h"
 #include "widgets/model_manager.h"
+#include "widgets/placement_view.h"
 #include "widgets/product_canvas.h"
 #include "widgets/product_panel.h"
 #include "widgets/prompts_panel.h"
@@ -257,6 +258,16 @@ void MainWindow::createActions() {
   });
   models->setObjectName("openModelManager");
   setIcon(models, QStringLiteral("models"));
+  tools
+      ->addAction(tr("&Install Models…"), this,
+                  [this] {
+                    auto* dialog = new ModelInstallDialog(this);
+                    dialog->setAttribute(Qt::WA_DeleteOnClose);
+                    connect(dialog, &ModelInstallDialog::installed, this, &MainWindow::refreshInstalledModels);
+                    dialog->open();
+                  })
+      ->setObjectName("openModelInstall");
+  tools->addAction(tr("First-Run &Setup…"), this, &MainWindow::showFirstRunSetup)->setObjectName("openFirstRunSetup");
   auto* training = tools->addAction(tr("&Training"), this, [this] {  // brings the Training dock to the front
     if (auto* dock = findChild<QDockWidget*>("trainingDock")) {
       dock->show();

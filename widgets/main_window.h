@@ -80,6 +80,11 @@ class MainWindow : public QMainWindow {
   void writePrompts();
   // Re-scans the installed models (core/model_files/model_registry.h) and offers the usable engines.
   void refreshInstalledModels();
+  // The first-run setup (first_run_dialog.h), shown without blocking; when it ends, the Generate
+  // dock starts with the model it installed or found. maybeShowFirstRunSetup() shows it once: on a
+  // first start with no Stable Diffusion model listed (remembered in the settings as setup/done).
+  void showFirstRunSetup();
+  bool maybeShowFirstRunSetup();
   // Ranks all variants of a product with the chosen ranker (built-in, with the project's trained
   // weights when it has them, or an installed LLaVA reward model); stores ranks and lifts.
   void rankVariants(qint64 productId);

@@ -2,6 +2,7 @@
 
 #include <QApplication>
 #include <QDialogButtonBox>
+#include <QDir>
 #include <QDragEnterEvent>
 #include <QDropEvent>
 #include <QFileDialog>
@@ -15,6 +16,8 @@
 #include <QUrl>
 #include <QVBoxLayout>
 #include <set>
+
+#include "widgets/model_install.h"
 
 namespace caig::ui {
 
@@ -30,6 +33,8 @@ QString emptyStateText(const std::filesystem::path& modelsDir) {
   return QStringLiteral(
              "<b>No model installed: using the built-in engines.</b><br>"
              "How to add one:<ul>"
+             "<li><b>Install...</b> downloads SD1.5, ControlNet, TAESD, LCM-LoRA or CAIG's models from the Hugging "
+             "Face Hub; <b>Add location...</b> uses what diffusers, ComfyUI or A1111 already downloaded.</li>"
              "<li><b>ISNet cutout</b>: run <code>bash packaging/fetch-isnet.sh</code>; it imports the weights "
              "into <code>%1/isnet</code> (GrabCut is used until then).</li>"
              "<li><b>Other models</b> (SD1.5 pipeline, ControlNet, LLaVA, reward model, LoRA adapter): put the "
@@ -71,7 +76,7 @@ ModelManager::ModelManager(const std::filesystem::path& modelsDir, QWidget* pare
 
   table_ = new QTableWidget(0, ColumnCount, this);
   table_->setHorizontalHeaderLabels(
-      {tr("Name"), tr("Kind"), tr("Size"), tr("Precision"), tr("Params"), tr("Device"), tr("Status")});
+      {tr("Name"), tr("Kind"), tr("Size"), tr("Precision"), tr("Params"), tr("Device"), tr("Status"), tr("Source")});
   table_->setSelectionBehavior(QAbstractItemView::SelectRows);
   table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
   table_->verticalHeader()->hide();
@@ -84,6 +89,12 @@ ModelManager::ModelManager(const std::filesystem::path& modelsDir, QWidget* pare
   layout->addWidget(message_);
 
   auto* buttons = new QHBoxLayout;
+  install_ = new QPushButton(tr("Install..."), this);
+  install_->setObjectName("installModels");
+  install_->setToolTip(tr("Download models from the Hugging Face Hub into its cache"));
+  addLocation_ = new QPushButton(tr("Add location..."), this);
+  addLocation_->setObjectName("addModelLocation");
+  addLocation_->setToolTip(tr("A Hugging Face cache, ComfyUI or A1111 folder: its models are used where they are"));
   add_ = new QPushButton(tr("Add folder..."), this);
   addFile_ = new QPushButton(tr("Add file..."), this);
   addFile_->setObjectName("addModelFile");
@@ -93,6 +104,8 @@ ModelManager::ModelManager(const std::filesystem::path& modelsDir, QWidget* pare
   remove_ = new QPushButton(tr("Remove from list"), this);
   remove_->setToolTip(tr("Forget a folder you added; its files stay where they are"));
   auto* close = new QPushButton(tr("Close"), this);
+  buttons->addWidget(install_);
+  buttons->addWidget(addLocation_);
   buttons->addWidget(add_);
   buttons->addWidget(addFile_);
   buttons->addWidget(verify_);
@@ -110,6 +123,12 @@ ModelManager::ModelManager(const std::filesystem::path& modelsDir, QWidget* pare
                                                       tr("Safetensors checkpoints (*.safetensors)"));
     if (!file.isEmpty()) addFolder(file);
   });
+  connect(install_, &QPushButton::clicked, this, [this] { openInstall(); });
+  connect(addLocation_, &QPushButton::clicked, this, [this] {
+    const QString dir =
+        QFileDialog::getExistingDirectory(this, tr("A Hugging Face cache, ComfyUI or A1111 folder"), QDir::homePath());
+    if (!dir.isEmpty()) addLocation(dir);
+  });
   connect(verify_, &QPushButton::clicked, this, [this] { verifySelected(true); });
   connect(remove_, &QPushButton::clicked, this, [this] { removeSelected(); });
   connect(close, &QPushButton::clicked, this, &QDialog::accept);
@@ -124,6 +143,26 @@ ModelManager::ModelManager(const std::filesystem::path& modelsDir, QWidget* pare
 }
 
 QString ModelManager::message() const { return message_->text(); }
+
+bool ModelManager::addLocation(const QString& folder) {
+  if (!registry_) return false;
+  try {
+    const auto l = registry_->addLocation(folder.toStdString());
+    refresh();
+    say(tr("Added %1 %2: its models are listed where they are").arg(qs(locationKindName(l.kind)), qs(l.root.string())));
+    return true;
+  } catch (const std::exception& e) {
+    say(qs(e.what()));
+    return false;
+  }
+}
+
+void ModelManager::openInstall() {
+  auto* dialog = new ModelInstallDialog(this);
+  dialog->setAttribute(Qt::WA_DeleteOnClose);
+  connect(dialog, &ModelInstallDialog::installed, this, [this] { refresh(); });
+  dialog->open();
+}
 
 void ModelManager::say(const QString& text) { message_->setText(text); }
 
@@ -159,7 +198,11 @@ void ModelManager::fillRow(int row, const InstalledModel& m) {
       builtin ? QStringLiteral("-") : qs(m.precision()),
       formatParameters(m.parameters),
       deviceFor(m),
-      m.status == ModelStatus::Ok ? QStringLiteral("ok") : qs(modelStatusName(m.status)) + ": " + qs(m.reason)};
+      m.status == ModelStatus::Ok ? QStringLiteral("ok") : qs(modelStatusName(m.status)) + ": " + qs(m.reason),
+      builtin             ? tr("built in")
+      : !m.source.empty() ? qs(m.source)
+      : m.userAdded       ? tr("added by you")
+                          : tr("models folder")};
   QString tooltip = builtin ? qs(m.detail) + " - " + qs(m.reason) : qs(m.path.string());
   if (!builtin && m.status != ModelStatus::Ok) tooltip += "\n" + qs(m.reason);
   // What the file says about itself (title, base model, LoRA rank): in the tooltip, and after the
@@ -183,6 +226,7 @@ void ModelManager::updateButtons() {
   }
   remove_->setEnabled(removable && registry_.has_value());
   add_->setEnabled(registry_.has_value());
+  addLocation_->setEnabled(registry_.has_value());
   addFile_->setEnabled(registry_.has_value());
 }
 

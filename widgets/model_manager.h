@@ -1,8 +1,9 @@
 #pragma once
 // The model manager: what is installed (built-in engines and model folders, see
-// core/model_files/model_registry.h) with size, precision, parameters, the device each would run on and its
-// status; "Add folder...", "Verify" (headers, shards, index; xxHash64 of every weight file, with
-// progress and cancel) and "Remove from list" (forgets a user-added folder, never deletes files).
+// core/model_files/model_registry.h) with size, precision, parameters, the device each would run on, its
+// status and where it was found (models folder, Hugging Face cache, ComfyUI, A1111); "Install..."
+// (from the Hugging Face Hub), "Add location...", "Add folder...", "Verify" (headers, shards, index; xxHash64 of every
+// weight file, with progress and cancel) and "Remove from list" (forgets a user-added folder, never deletes files).
 
 #include <QDialog>
 #include <filesystem>
@@ -23,7 +24,7 @@ namespace caig::ui {
 class ModelManager : public QDialog {
   Q_OBJECT
  public:
-  enum Column { Name, Kind, Size, Precision, Params, Device, Status, ColumnCount };
+  enum Column { Name, Kind, Size, Precision, Params, Device, Status, Source, ColumnCount };
 
   explicit ModelManager(const std::filesystem::path& modelsDir = ModelRegistry::defaultModelsDir(),
                         QWidget* parent = nullptr);
@@ -36,6 +37,11 @@ class ModelManager : public QDialog {
   // weight files with a cancellable progress dialog. Returns false when cancelled.
   bool verifySelected(bool hash = true);
   bool removeSelected();  // from the list only
+  // A Hugging Face cache, ComfyUI or A1111 folder whose models are listed in place ("Add
+  // location..."). False, with the reason shown, when it is none of them.
+  bool addLocation(const QString& folder);
+  // Opens Install (model_install.h) over this dialog; the list is rescanned after an install.
+  void openInstall();
 
   const std::vector<InstalledModel>& models() const { return models_; }
   QTableWidget* table() const { return table_; }
@@ -64,6 +70,8 @@ class ModelManager : public QDialog {
   QTableWidget* table_ = nullptr;
   QLabel* empty_ = nullptr;
   QLabel* message_ = nullptr;
+  QPushButton* install_ = nullptr;
+  QPushButton* addLocation_ = nullptr;
   QPushButton* add_ = nullptr;
   QPushButton* addFile_ = nullptr;
   QPushButton* verify_ = nullptr;
