@@ -290,7 +290,8 @@ void GeneratePanel::updateEngineRows() {
   for (auto& [combo, kind] : modelPickers_) {
     if (!combo->property("pickFirstForFileModels").toBool() || combo->property("userChose").toBool()) continue;
     const QString part = combo->objectName().chopped(int(qstrlen("Combo")));  // the option key: "controlnet"
-    const bool lacksPart = fileModel || (!modelPath.isEmpty() && !QFileInfo(QDir(modelPath).filePath(part)).isDir());
+    const bool lacksPart =
+        fileModel || (QFileInfo(modelPath).isDir() && !QFileInfo(QDir(modelPath).filePath(part)).isDir());
     if (lacksPart && combo->currentIndex() == 0 && combo->count() > 1) combo->setCurrentIndex(1);
     if (!lacksPart && combo->property("autoPicked").toBool()) combo->setCurrentIndex(0);
     combo->setProperty("autoPicked", lacksPart && combo->currentIndex() > 0);

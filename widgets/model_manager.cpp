@@ -15,6 +15,7 @@
 #include <QTableWidget>
 #include <QUrl>
 #include <QVBoxLayout>
+#include <algorithm>
 #include <set>
 
 #include "widgets/model_install.h"
@@ -60,7 +61,7 @@ ModelManager::ModelManager(const std::filesystem::path& modelsDir, QWidget* pare
   setWindowTitle(tr("Models"));
   setAcceptDrops(true);
   setObjectName(QStringLiteral("modelManager"));
-  resize(980, 420);
+  resize(1180, 420);
 
   auto* layout = new QVBoxLayout(this);
   auto* where = new QLabel(tr("Models folder: %1").arg(qs(modelsDir_.string())), this);
@@ -184,6 +185,9 @@ void ModelManager::refresh() {
     anyInstalled = anyInstalled || models_[i].kind != ModelKind::BuiltIn;
   }
   table_->resizeColumnsToContents();
+  // Long kinds (a LoRA's module counts) stay readable in the tooltip; Source and Status stay in view.
+  table_->setColumnWidth(Kind, std::min(table_->columnWidth(Kind), 300));
+  table_->setColumnWidth(Name, std::min(table_->columnWidth(Name), 300));
   empty_->setVisible(!anyInstalled);
   updateButtons();
 }

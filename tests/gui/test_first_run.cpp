@@ -15,7 +15,9 @@
 #include <QSignalSpy>
 #include <QSpinBox>
 #include <QStatusBar>
+#include <QTableWidget>
 #include <QTemporaryDir>
+#include <QTreeWidget>
 #include <QtTest>
 #include <filesystem>
 #include <fstream>
@@ -24,11 +26,14 @@
 
 #include "core/generation/standard_generators.h"
 #include "core/model_files/hf_cache.h"
+#include "core/model_files/model_registry.h"
 #include "gui_demo_window.h"
 #include "gui_test_support.h"
 #include "tests/support/fake_hub.h"
 #include "widgets/first_run_dialog.h"
 #include "widgets/main_window.h"
+#include "widgets/model_install.h"
+#include "widgets/model_manager.h"
 
 namespace fs = std::filesystem;
 using caig::test::screenshot;
@@ -72,6 +77,7 @@ class FirstRunTest : public QObject {
         caig::test::FakeHub::repoFromFolder("lllyasviel/control_v11p_sd15_canny", data / "tiny-sd-e2e" / "controlnet"));
     hub_->addRepo(caig::test::FakeHub::repoFromFolder("madebyollin/taesd", data / "taesd" / "tiny-taesd"));
     hub_->addRepo(caig::test::FakeHub::repoFromFolder("latent-consistency/lcm-lora-sdv1-5", lcm));
+    hub_->addRepo(caig::test::FakeHub::repoFromFolder("someone/tiny-vae", data / "tiny-sd-e2e" / "vae"));
     qputenv("HF_ENDPOINT", hub_->endpoint().c_str());
   }
 
@@ -132,6 +138,45 @@ class FirstRunTest : public QObject {
     QCOMPARE(generated.at(0).at(0).toInt(), 1);
     QTest::qWait(300);
     screenshot(window, "gui_first_run_done.png");
+  }
+
+  // Tools > Models > Install...: the catalogue says what is installed; another repository installs
+  // with the progress shown and is then listed with where it came from.
+  void theInstallDialogInstallsAnyRepository() {
+    caig::ui::ModelManager manager(caig::ModelRegistry::defaultModelsDir());
+    manager.show();
+    QTest::mouseClick(manager.findChild<QPushButton*>("installModels"), Qt::LeftButton);
+    auto* dialog = manager.findChild<caig::ui::ModelInstallDialog*>("modelInstallDialog");
+    QVERIFY(dialog);
+    QTRY_VERIFY(dialog->isVisible());
+    QTreeWidget* list = dialog->list();
+    QStringList installed;
+    for (int i = 0; i < list->topLevelItemCount(); ++i)
+      if (list->topLevelItem(i)->text(4) == "installed") installed << list->topLevelItem(i)->text(1);
+    QCOMPARE(installed,
+             (QStringList{"stable-diffusion-v1-5/stable-diffusion-v1-5", "lllyasviel/control_v11p_sd15_canny",
+                          "madebyollin/taesd", "latent-consistency/lcm-lora-sdv1-5"}));
+    dialog->selectModels({"caig"});  // a pack ticks its models: the summary adds them up
+    QVERIFY2(dialog->findChild<QLabel*>("installSummary")->text().startsWith("7 model(s), about 36 GB"),
+             qPrintable(dialog->findChild<QLabel*>("installSummary")->text()));
+    screenshot(*dialog, "gui_install_dialog.png");
+    dialog->selectModels({});
+    dialog->setRepository("someone/tiny-vae");
+    QSignalSpy done(dialog->runner(), &caig::ui::InstallRunner::finished);
+    QTest::mouseClick(dialog->findChild<QPushButton*>("installButton"), Qt::LeftButton);
+    QTRY_VERIFY_WITH_TIMEOUT(!done.isEmpty(), 30000);
+    QVERIFY2(done.at(0).at(0).toBool(), qPrintable(done.at(0).at(1).toString()));
+    QVERIFY2(dialog->message().startsWith("Installed someone/tiny-vae"), qPrintable(dialog->message()));
+    bool listed = false;
+    for (int r = 0; r < manager.table()->rowCount(); ++r) {
+      if (manager.table()->item(r, caig::ui::ModelManager::Name)->text() != "someone/tiny-vae") continue;
+      listed = true;
+      QCOMPARE(manager.table()->item(r, caig::ui::ModelManager::Source)->text(), QStringLiteral("Hugging Face cache"));
+      QVERIFY(manager.table()->item(r, caig::ui::ModelManager::Kind)->text().startsWith("VAE"));
+    }
+    QVERIFY(listed);
+    dialog->close();
+    screenshot(manager, "gui_model_manager_sources.png");
   }
 
  private:
