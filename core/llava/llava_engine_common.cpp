@@ -4,8 +4,10 @@
 
 #include <stdexcept>
 
+#include "core/model_files/hf_cache.h"
 #include "core/text/sentencepiece_tokenizer.h"
 #include "models/io/errors.h"
+#include "models/io/json_file.h"
 
 namespace caig {
 
@@ -55,6 +57,33 @@ void checkTokenizerFitsModel(const TextTokenizer& tokenizer, std::int64_t modelV
   if (const auto image = tokenizer.tokenId("<image>"); image && *image != imageTokenIndex) {
     fail("'<image>' is " + std::to_string(*image) + " in the tokenizer but the model's image_token_index is " +
          std::to_string(imageTokenIndex));
+  }
+}
+
+std::filesystem::path llavaVisionTowerFor(const std::filesystem::path& modelDir, const std::filesystem::path& given) {
+  namespace fs = std::filesystem;
+  if (!given.empty()) return given;
+  std::error_code ec;
+  if (!fs::is_regular_file(modelDir / "config.json", ec)) return {};
+  std::string name;
+  try {
+    const auto config = io::readJsonFile(modelDir / "config.json");
+    for (const char* key : {"mm_vision_tower", "vision_tower"})
+      if (config.contains(key) && config.at(key).is_string()) {
+        name = config.at(key).get<std::string>();
+        break;
+      }
+  } catch (const std::exception&) {
+    return {};  // the loader reports the config itself
+  }
+  if (!hf::validRepoId(name)) return {};
+  if (fs::is_directory(modelDir / fs::path(name).filename(), ec) || fs::is_directory(modelDir / "vision_tower", ec))
+    return {};
+  try {
+    const fs::path found = ModelRegistry().resolveReference(name);
+    return fs::is_directory(found, ec) ? found : fs::path();
+  } catch (const std::exception&) {
+    return {};
   }
 }
 

@@ -28,4 +28,11 @@ LlavaRuntime resolveLlavaRuntime(const std::string& device, const std::string& d
 void checkTokenizerFitsModel(const TextTokenizer& tokenizer, std::int64_t modelVocab,
                              std::int64_t imageTokenIndex, const std::filesystem::path& modelDir);
 
+// The CLIP tower folder to load an original-layout LLaVA with: `given` when set; else, when the
+// model's config names its tower by a Hub id ("mm_vision_tower": "openai/clip-vit-large-patch14-336")
+// and no folder of that name (nor vision_tower/) sits beside the model, that repository's snapshot
+// in the Hugging Face cache (where `caig models install clip-vit-l-336` puts it); else empty (the
+// loader looks beside the model and names what it looked for).
+std::filesystem::path llavaVisionTowerFor(const std::filesystem::path& modelDir, const std::filesystem::path& given);
+
 }  // namespace caig

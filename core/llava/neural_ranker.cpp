@@ -107,7 +107,7 @@ NeuralRanker::NeuralRanker(const NeuralRankerOptions& options) : impl_(std::make
   LlavaLoadOptions lo;
   lo.device = rt.device;
   lo.dtype = rt.dtype;
-  lo.visionTowerDir = e.visionTowerDir;
+  lo.visionTowerDir = llavaVisionTowerFor(e.modelDir, e.visionTowerDir);
   impl.model = std::make_unique<LlavaRewardModel>(LlavaRewardModel::load(e.modelDir, lo));
   checkTokenizerFitsModel(*impl.tokenizer, impl.model->llava().languageModel().config().vocabSize,
                           impl.model->llava().imageTokenIndex(), e.modelDir);

@@ -123,7 +123,7 @@ NeuralPcpoResult runNeuralPcpo(Project& project, CtrRanker& ranker, const Neural
   LlavaLoadOptions lo;
   lo.device = rt.device;
   lo.dtype = rt.dtype;
-  lo.visionTowerDir = o.visionTowerDir;
+  lo.visionTowerDir = llavaVisionTowerFor(o.modelDir, o.visionTowerDir);
   LlavaModel llava = LlavaModel::load(o.modelDir, lo);
   LlamaModel& lm = llava.mutableLanguageModel();
   checkTokenizerFitsModel(tokenizer, lm.config().vocabSize, llava.imageTokenIndex(), o.modelDir);
@@ -385,7 +385,8 @@ NeuralPcpoResult runNeuralPcpo(Project& project, CtrRanker& ranker, const Neural
       info.adapterDir = project.absolute(rel + "/adapter");
       info.modelDir = project.absolute(rel + "/model");
       lora.save(info.adapterDir, prefix);
-      saveMergedLlavaFolder(o.modelDir, lm, lora, info.modelDir, {}, tokenizerDir, o.visionTowerDir);
+      saveMergedLlavaFolder(o.modelDir, lm, lora, info.modelDir, {}, tokenizerDir,
+                            llavaVisionTowerFor(o.modelDir, o.visionTowerDir));
       project.store().transaction([&] {
         project.store().registerModel({0, "adapter", outName + "-round-" + std::to_string(round), rel + "/adapter",
                                        "fp32"});

@@ -329,7 +329,7 @@ NeuralRmResult trainNeuralRewardModel(Project& project, const NeuralRmOptions& o
   LlavaLoadOptions lo;
   lo.device = rt.device;
   lo.dtype = rt.dtype;
-  lo.visionTowerDir = o.visionTowerDir;
+  lo.visionTowerDir = llavaVisionTowerFor(o.modelDir, o.visionTowerDir);
   lo.headKeyPrefixes = {"score.", "point_head."};
   lo.languageHeadOptional = true;
   LlavaModel llava = LlavaModel::load(o.modelDir, lo);
@@ -580,7 +580,8 @@ NeuralRmResult trainNeuralRewardModel(Project& project, const NeuralRmOptions& o
     for (const auto& [n, t] : heads.namedParameters()) headTensors.emplace_back(n, t.detach().to(at::kFloat));
     if (o.merge) {
       result.mergedDir = result.adapterDir / "merged";
-      saveMergedLlavaFolder(o.modelDir, lm, lora, result.mergedDir, headTensors, tokenizerDir, o.visionTowerDir);
+      saveMergedLlavaFolder(o.modelDir, lm, lora, result.mergedDir, headTensors, tokenizerDir,
+                            llavaVisionTowerFor(o.modelDir, o.visionTowerDir));
       if (result.ctrScale) writeCtrCalibration(result.mergedDir, *result.ctrScale, result.trainPairs, result.runId);
     }
     result.seconds = elapsed();

@@ -6,6 +6,8 @@
 
 #include <ATen/ATen.h>
 
+#include <unistd.h>
+
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -16,14 +18,16 @@
 #include <string>
 #include <vector>
 
+#include "core/base/resources.h"
+#include "core/image/image_io.h"
 #include "core/llava/clip_preprocess.h"
+#include "core/llava/llava_conversation.h"
+#include "core/llava/llava_engine_common.h"
 #include "core/llava/llava_prompt_writer.h"
 #include "core/llava/neural_ranker.h"
-#include "models/io/checkpoint.h"
-#include "core/image/image_io.h"
-#include "core/llava/llava_conversation.h"
-#include "core/base/resources.h"
+#include "core/model_files/hf_cache.h"
 #include "core/text/sentencepiece_tokenizer.h"
+#include "models/io/checkpoint.h"
 #include "models/io/errors.h"
 #include "models/io/safetensors.h"
 #include "models/llava_reward.h"
@@ -523,4 +527,34 @@ TEST(LlavaPromptWriter, TransparentShotIsSeenOverWhite) {
   request.productImage = flat;
   const auto b = w.write(request);
   for (std::size_t i = 0; i < 2; ++i) EXPECT_EQ(a.prompts[i].raw, b.prompts[i].raw);
+}
+
+// CAIG's LLaVA folders name their CLIP tower by its Hub id; installed into the Hugging Face cache,
+// the tower is found there unless one beside the model or a given one says otherwise.
+TEST(LlavaVisionTower, FoundInTheHuggingFaceCacheByItsHubId) {
+  namespace fs = std::filesystem;
+  const fs::path tmp = fs::temp_directory_path() / ("caig-tower-" + std::to_string(::getpid()));
+  fs::remove_all(tmp);
+  const fs::path model = tmp / "llava";
+  fs::create_directories(model);
+  std::ofstream(model / "config.json") << R"({"model_type": "llava", "mm_vision_tower": "tiny-org/clip-tiny"})";
+  const std::string commit(40, 'c');
+  const fs::path repo = tmp / "hub" / caig::hf::repoFolderName("tiny-org/clip-tiny");
+  fs::create_directories(repo / "blobs");
+  std::ofstream(repo / "blobs" / "cfg") << "{}";
+  caig::hf::linkSnapshotFile(repo, commit, "config.json", "cfg");
+  caig::hf::writeRef(repo, "main", commit);
+  setenv("HF_HUB_CACHE", (tmp / "hub").c_str(), 1);
+  setenv("CAIG_MODELS_DIR", (tmp / "models").c_str(), 1);
+
+  EXPECT_EQ(caig::llavaVisionTowerFor(model, {}), repo / "snapshots" / commit);
+  EXPECT_EQ(caig::llavaVisionTowerFor(model, tmp / "given"), tmp / "given");  // a given folder wins
+  fs::create_directories(model / "clip-tiny");  // a copy beside the model: the loader's own rule
+  EXPECT_EQ(caig::llavaVisionTowerFor(model, {}), fs::path());
+  fs::remove_all(model / "clip-tiny");
+  fs::remove_all(repo);  // not installed: the loader names what it looked for
+  EXPECT_EQ(caig::llavaVisionTowerFor(model, {}), fs::path());
+  unsetenv("HF_HUB_CACHE");
+  unsetenv("CAIG_MODELS_DIR");
+  fs::remove_all(tmp);
 }
