@@ -18,18 +18,6 @@ namespace fs = std::filesystem;
 namespace caig::cli {
 namespace {
 
-std::string clock(double seconds) {
-  const long s = static_cast<long>(seconds + 0.5);
-  char buf[32];
-  if (s >= 3600)
-    std::snprintf(buf, sizeof buf, "%ldh%02ldm", s / 3600, s / 60 % 60);
-  else if (s >= 60)
-    std::snprintf(buf, sizeof buf, "%ldm%02lds", s / 60, s % 60);
-  else
-    std::snprintf(buf, sizeof buf, "%lds", s);
-  return buf;
-}
-
 // One line redrawn on a terminal (bar, bytes, rate, time left, file); a line per file otherwise.
 class DownloadBar {
  public:
@@ -40,12 +28,7 @@ class DownloadBar {
       const double done = f.totalBytes ? double(f.doneBytes) / double(f.totalBytes) : 0;
       std::string bar(static_cast<size_t>(done * 24 + 0.5), '#');
       bar.resize(24, '.');
-      std::fprintf(stderr, "\r\033[K[%s] %3.0f%%  %s / %s", bar.c_str(), 100 * done,
-                   hf::formatBytes(f.doneBytes).c_str(), hf::formatBytes(f.totalBytes).c_str());
-      if (f.bytesPerSecond > 0)
-        std::fprintf(stderr, "  %s/s", hf::formatBytes(static_cast<uint64_t>(f.bytesPerSecond)).c_str());
-      if (f.secondsLeft >= 0) std::fprintf(stderr, "  %s left", clock(f.secondsLeft).c_str());
-      std::fprintf(stderr, "  %s", f.file.c_str());
+      std::fprintf(stderr, "\r\033[K[%s] %3.0f%%  %s", bar.c_str(), 100 * done, describeInstallProgress(p).c_str());
       std::fflush(stderr);
     } else if (f.file != lastFile_) {
       std::fprintf(stderr, "%s: file %zu/%zu %s\n", p.title.c_str(), f.fileIndex, f.fileCount, f.file.c_str());

@@ -24,16 +24,11 @@ QString qs(const std::string& s) {
 
 // The SD1.5 model to start with: the pipeline of the pack just installed, else the first usable one listed.
 QString firstSdModel(const std::filesystem::path& modelsDir, const std::string& preferRepo) {
-  QString first;
   try {
-    for (const auto& m : ModelRegistry(modelsDir).scan()) {
-      if (m.kind != ModelKind::StableDiffusion || m.status != ModelStatus::Ok) continue;
-      if (!preferRepo.empty() && m.name == preferRepo) return qs(m.path.string());
-      if (first.isEmpty()) first = qs(m.path.string());
-    }
-  } catch (const std::exception&) {
+    return qs(ModelRegistry(modelsDir).findUsable(ModelKind::StableDiffusion, preferRepo).string());
+  } catch (const std::exception&) {  // an unreadable model list: the built-in engine stays
+    return {};
   }
-  return first;
 }
 
 }  // namespace
@@ -94,9 +89,10 @@ FirstRunDialog::FirstRunDialog(const std::filesystem::path& modelsDir, QWidget* 
   addFolder_->setObjectName(QStringLiteral("firstRunAddFolder"));
   disk->addWidget(addFolder_);
   layout->addLayout(disk);
-  auto* space = new QLabel(tr("%1 free where models are downloaded (%2)")
-                               .arg(qs(hf::formatBytes(cacheFreeBytes())), qs(hf::defaultCacheDir().string())),
-                           this);
+  auto* space = new QLabel(
+      tr("%1 free where models are downloaded (%2)")
+          .arg(qs(hf::formatBytes(hf::freeBytes(hf::defaultCacheDir()))), qs(hf::defaultCacheDir().string())),
+      this);
   space->setObjectName(QStringLiteral("firstRunSpace"));
   layout->addWidget(space);
 

@@ -47,8 +47,6 @@
 #include "widgets/job_queue.h"
 #include "widgets/jobs_panel.h"
 #include "widgets/mask_command.h"
-#include "widgets/model_install.h"
-#include "widgets/model_manager.h"
 #include "widgets/placement_view.h"
 #include "widgets/product_canvas.h"
 #include "widgets/product_panel.h"
@@ -251,23 +249,7 @@ void MainWindow::createActions() {
   createToolActions(product);
 
   auto* tools = menuBar()->addMenu(tr("&Tools"));
-  auto* models = tools->addAction(tr("&Models…"), this, [this] {
-    ModelManager dialog(ModelRegistry::defaultModelsDir(), this);
-    dialog.exec();
-    refreshInstalledModels();  // folders added or removed there show in the Generate dock
-  });
-  models->setObjectName("openModelManager");
-  setIcon(models, QStringLiteral("models"));
-  tools
-      ->addAction(tr("&Install Models…"), this,
-                  [this] {
-                    auto* dialog = new ModelInstallDialog(this);
-                    dialog->setAttribute(Qt::WA_DeleteOnClose);
-                    connect(dialog, &ModelInstallDialog::installed, this, &MainWindow::refreshInstalledModels);
-                    dialog->open();
-                  })
-      ->setObjectName("openModelInstall");
-  tools->addAction(tr("First-Run &Setup…"), this, &MainWindow::showFirstRunSetup)->setObjectName("openFirstRunSetup");
+  createModelActions(tools);
   auto* training = tools->addAction(tr("&Training"), this, [this] {  // brings the Training dock to the front
     if (auto* dock = findChild<QDockWidget*>("trainingDock")) {
       dock->show();

@@ -144,6 +144,7 @@ class MainWindow : public QMainWindow {
   void createActions();
   void createDocks();
   void createToolActions(QMenu* menu);
+  void createModelActions(QMenu* tools);  // Models…, Install Models…, First-Run Setup… (main_window_models.cpp)
   void refreshProducts();
   void refreshRecords();
   void refreshRanker();

@@ -2,12 +2,10 @@
 // each reads what it needs from the project on the GUI thread, computes on a JobQueue worker (no
 // widgets, no database there), and writes the result back on the GUI thread.
 
-#include <QComboBox>
 #include <QElapsedTimer>
 #include <QFileInfo>
 #include <QMessageBox>
 #include <QPushButton>
-#include <QSettings>
 #include <QStandardPaths>
 #include <QStatusBar>
 #include <QUndoStack>
@@ -20,7 +18,6 @@
 #include "core/project/project.h"
 #include "core/prompts/prompt_writer.h"
 #include "widgets/export_dialog.h"
-#include "widgets/first_run_dialog.h"
 #include "widgets/generate_panel.h"
 #include "widgets/job_queue.h"
 #include "widgets/main_window.h"
@@ -83,46 +80,6 @@ void MainWindow::cutOutCurrentProduct() {
     statusBar()->showMessage(tr("Cutout failed: you can paint the product with the Keep brush (B)"), 10000);
     Q_EMIT cutoutFinished(false, error);
   });
-}
-
-void MainWindow::showFirstRunSetup() {
-  auto* dialog = new FirstRunDialog(caig::ModelRegistry::defaultModelsDir(), this);
-  dialog->setAttribute(Qt::WA_DeleteOnClose);
-  connect(dialog, &QDialog::finished, this, [this, dialog](int result) {
-    QSettings().setValue("setup/done", true);  // "Decide later" too: Tools > First-Run Setup brings it back
-    if (result != QDialog::Accepted) return;
-    refreshInstalledModels();
-    if (!dialog->chosenModel().isEmpty() && generatePanel_->selectModel(dialog->chosenModel())) {
-      statusBar()->showMessage(tr("Generate is set up with %1").arg(generatePanel_->engineCombo()->currentText()),
-                               10000);
-    }
-  });
-  dialog->open();
-}
-
-bool MainWindow::maybeShowFirstRunSetup() {
-  if (QSettings().value("setup/done").toBool()) return false;
-  try {
-    for (const auto& m : caig::ModelRegistry().scan())
-      if (m.kind == caig::ModelKind::StableDiffusion && m.status == caig::ModelStatus::Ok) return false;
-  } catch (const std::exception&) {
-  }
-  showFirstRunSetup();
-  return true;
-}
-
-void MainWindow::refreshInstalledModels() {
-  std::vector<caig::InstalledModel> models;
-  try {
-    models = caig::ModelRegistry().scan();
-  } catch (const std::exception& e) {
-    statusBar()->showMessage(tr("Could not read the model list: %1").arg(e.what()), 8000);
-  }
-  if (project_) {  // what this project trained (a merged reward model, PCPO's prompt models)
-    for (auto& m : caig::ModelRegistry::projectModels(project_->dir())) models.push_back(std::move(m));
-  }
-  generatePanel_->setInstalledModels(models);
-  if (trainingPanel_) trainingPanel_->setInstalledModels(models);
 }
 
 void MainWindow::noteEngineDevice(const QString& engine, const QString& device) {

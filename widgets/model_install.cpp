@@ -29,24 +29,9 @@ QString bytes(uint64_t n) {
   return qs(hf::formatBytes(n));
 }
 
-QString clock(double seconds) {
-  const long s = static_cast<long>(seconds + 0.5);
-  if (s >= 3600) return QStringLiteral("%1h%2m").arg(s / 3600).arg(s / 60 % 60, 2, 10, QChar('0'));
-  if (s >= 60) return QStringLiteral("%1m%2s").arg(s / 60).arg(s % 60, 2, 10, QChar('0'));
-  return QStringLiteral("%1s").arg(s);
-}
-
 enum Col { Title, Repo, Size, Licence, State, ColCount };
 
 }  // namespace
-
-uint64_t cacheFreeBytes() {
-  fs::path dir = hf::defaultCacheDir();
-  std::error_code ec;
-  while (!dir.empty() && !fs::exists(dir, ec)) dir = dir.parent_path();
-  const auto info = fs::space(dir.empty() ? fs::path("/") : dir, ec);
-  return ec ? 0 : info.available;
-}
 
 // What the worker and the GUI share: the cancel flag outlives whichever ends first.
 struct InstallRunner::Shared {
@@ -61,16 +46,6 @@ InstallRunner::~InstallRunner() {
     shared_->cancel = true;
     if (shared_->worker.joinable()) shared_->worker.join();
   }
-}
-
-QString InstallRunner::describe(const hf::InstallProgress& p, const QString& title, size_t model, size_t models) {
-  QString text = QObject::tr("%1 of %2").arg(bytes(p.doneBytes), bytes(p.totalBytes));
-  if (p.bytesPerSecond > 0) text += QObject::tr(", %1/s").arg(bytes(static_cast<uint64_t>(p.bytesPerSecond)));
-  if (p.secondsLeft >= 0) text += QObject::tr(", %1 left").arg(clock(p.secondsLeft));
-  text += QObject::tr(": %1").arg(qs(p.file));
-  text += models > 1 ? QObject::tr(" (%1, model %2 of %3)").arg(title).arg(model).arg(models)
-                     : QObject::tr(" (%1)").arg(title);
-  return text;
 }
 
 bool InstallRunner::start(const std::vector<CatalogueModel>& models, const std::vector<std::string>& include) {
@@ -89,7 +64,7 @@ bool InstallRunner::start(const std::vector<CatalogueModel>& models, const std::
       const hf::HubClient client;
       results = installModels(client, models, include, [&](const ModelInstallProgress& p) {
         const int permille = p.file.totalBytes ? int(1000.0 * double(p.file.doneBytes) / double(p.file.totalBytes)) : 0;
-        const QString text = describe(p.file, qs(p.title), p.modelIndex, p.modelCount);
+        const QString text = qs(describeInstallProgress(p));
         QMetaObject::invokeMethod(
             self.data(),
             [self, permille, text] {
@@ -229,6 +204,13 @@ ModelInstallDialog::ModelInstallDialog(QWidget* parent) : QDialog(parent) {
   updateSummary();
 }
 
+ModelInstallDialog* ModelInstallDialog::openOver(QWidget* parent) {
+  auto* dialog = new ModelInstallDialog(parent);
+  dialog->setAttribute(Qt::WA_DeleteOnClose);
+  dialog->open();
+  return dialog;
+}
+
 QString ModelInstallDialog::message() const {
   return status_->text();
 }
@@ -282,7 +264,7 @@ void ModelInstallDialog::updateSummary() {
   QString text = models.empty() ? tr("Tick the models to install")
                                 : tr("%n model(s), about %1", "", int(models.size())).arg(bytes(total));
   if (!repo_->text().trimmed().isEmpty()) text += tr(" + %1").arg(repo_->text().trimmed());
-  text += tr("; %1 free on the cache's disk").arg(bytes(cacheFreeBytes()));
+  text += tr("; %1 free on the cache's disk").arg(bytes(hf::freeBytes(hf::defaultCacheDir())));
   summary_->setText(text);
 }
 

@@ -38,9 +38,6 @@ class InstallRunner : public QObject {
   // The snapshots of the last install, in order.
   const std::vector<hf::InstallResult>& results() const { return results_; }
 
-  // "3.1 GB of 5.9 GB, 42 MB/s, 1m20s left: unet/diffusion_pytorch_model.safetensors (model 1 of 4)"
-  static QString describe(const hf::InstallProgress& p, const QString& title, size_t model, size_t models);
-
  Q_SIGNALS:
   void progress(int permille, const QString& text);
   void finished(bool ok, const QString& message);  // message: what was installed, or the error
@@ -56,6 +53,8 @@ class ModelInstallDialog : public QDialog {
   Q_OBJECT
  public:
   explicit ModelInstallDialog(QWidget* parent = nullptr);
+  // Opens one over `parent`, deleted when closed (Tools > Install Models, the model manager's Install...).
+  static ModelInstallDialog* openOver(QWidget* parent);
 
   // Ticks these catalogue ids (a pack's id ticks its models); what the dialog's rows do.
   void selectModels(const QStringList& ids);
@@ -84,8 +83,5 @@ class ModelInstallDialog : public QDialog {
   QPushButton* cancel_ = nullptr;
   InstallRunner* runner_ = nullptr;
 };
-
-// Free space where the Hugging Face cache is (or would be), for the dialogs' "x GB free".
-uint64_t cacheFreeBytes();
 
 }  // namespace caig::ui

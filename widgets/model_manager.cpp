@@ -159,10 +159,7 @@ bool ModelManager::addLocation(const QString& folder) {
 }
 
 void ModelManager::openInstall() {
-  auto* dialog = new ModelInstallDialog(this);
-  dialog->setAttribute(Qt::WA_DeleteOnClose);
-  connect(dialog, &ModelInstallDialog::installed, this, [this] { refresh(); });
-  dialog->open();
+  connect(ModelInstallDialog::openOver(this), &ModelInstallDialog::installed, this, [this] { refresh(); });
 }
 
 void ModelManager::say(const QString& text) { message_->setText(text); }

@@ -312,6 +312,7 @@ class Meter {
     p_.fileIndex = index;
     report(true);
   }
+  void rewind(uint64_t bytes) { p_.doneBytes -= std::min(bytes, p_.doneBytes); }  // a partial file started again
   void add(uint64_t bytes, bool transferred) {
     p_.doneBytes += bytes;
     if (transferred) samples_.push_back({Clock::now(), transferredTotal_ += bytes});
@@ -361,7 +362,7 @@ size_t onFileBody(char* data, size_t size, size_t n, void* user) {
       t->writeErrno = errno;
       return 0;
     }
-    t->meter->add(static_cast<uint64_t>(-static_cast<int64_t>(t->offset)), false);
+    t->meter->rewind(t->offset);
     t->truncated = true;
   }
   size_t done = 0;
@@ -416,7 +417,7 @@ void download(const HubSettings& s, const std::string& url, bool auth, const fs:
     t.offset = fs::file_size(partial, ec);
     if (expected > 0 && t.offset > expected) {  // not this file's bytes: start again
       if (::ftruncate(t.fd, 0) != 0) throwWrite(errno, partial);
-      meter.add(static_cast<uint64_t>(-static_cast<int64_t>(t.offset)), false);
+      meter.rewind(t.offset);
       t.offset = 0;
     }
     if (expected > 0 && t.offset == expected) {
@@ -455,13 +456,6 @@ void download(const HubSettings& s, const std::string& url, bool auth, const fs:
     }
     throwTransport(code, url, error);
   }
-}
-
-uint64_t freeBytesAt(fs::path dir) {
-  std::error_code ec;
-  while (!dir.empty() && !fs::exists(dir, ec)) dir = dir.parent_path();
-  const auto info = fs::space(dir.empty() ? fs::path(".") : dir, ec);
-  return ec ? UINT64_MAX : info.available;
 }
 
 bool hasExtension(const std::string& path, std::initializer_list<const char*> exts) {
@@ -567,6 +561,13 @@ std::vector<HubFile> selectFiles(const HubRepoInfo& info, const std::vector<std:
   return out;
 }
 
+uint64_t freeBytes(std::filesystem::path dir) {
+  std::error_code ec;
+  while (!dir.empty() && !fs::exists(dir, ec)) dir = dir.parent_path();
+  const auto info = fs::space(dir.empty() ? fs::path("/") : dir, ec);
+  return ec ? UINT64_MAX : info.available;
+}
+
 std::string formatBytes(uint64_t bytes) {
   const char* units[] = {"B", "kB", "MB", "GB", "TB"};
   double v = double(bytes);
@@ -647,7 +648,7 @@ InstallResult HubClient::install(const InstallRequest& request, const InstallPro
   uint64_t total = 0;
   for (const auto& f : files) total += f.size;
   const uint64_t needed = bytesToFetch(info, files);
-  const uint64_t available = freeBytesAt(settings_.cacheDir);
+  const uint64_t available = freeBytes(settings_.cacheDir);
   if (needed > available) {
     throw HubError(Kind::DiskFull, info.repoId + " needs " + formatBytes(needed) + " more but " +
                                        settings_.cacheDir.string() + " has " + formatBytes(available) +

