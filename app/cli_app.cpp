@@ -299,7 +299,7 @@ void addRankCommand(CLI::App& app) {
 
 }  // namespace
 
-void addTrainingCommands(CLI::App& app);  // app/cli_training.cpp
+void addTrainingCommands(CLI::App& app, const std::vector<std::string>& arguments);  // app/cli_training.cpp
 
 namespace caig::cli {
 
@@ -329,7 +329,7 @@ int run(int argc, char** argv) {
 
   // Click data and training, in workflow order (app/cli_training.cpp): import-clicks, train-rm,
   // pcpo, demo-clicks. Their neural variants still exit with 2.
-  addTrainingCommands(app);
+  addTrainingCommands(app, std::vector<std::string>(argv + 1, argv + argc));
 
   auto* models = app.add_subcommand("models", "List, install, inspect and import model weights");
   models->require_subcommand(1);

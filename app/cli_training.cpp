@@ -18,19 +18,22 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/base/user_message.h"
 #include "app/cli_progress.h"
-#include "core/ranking/builtin_ranker.h"
+#include "core/base/user_message.h"
 #include "core/clicks/click_data.h"
-#include "core/training/neural_pcpo.h"
-#include "core/llava/neural_ranker.h"
-#include "core/training/neural_rm_training.h"
-#include "core/project/project.h"
-#include "core/training/rm_training.h"
-#include "core/generation/generator_registry.h"
-#include "core/sd/sd_generation.h"
-#include "core/training/style_preferences.h"
 #include "core/clicks/synthetic_clicks.h"
+#include "core/generation/generator_registry.h"
+#include "core/llava/neural_ranker.h"
+#include "core/project/project.h"
+#include "core/ranking/builtin_ranker.h"
+#include "core/sd/sd_generation.h"
+#include "core/training/distributed.h"
+#include "core/training/neural_pcpo.h"
+#include "core/training/neural_rm_training.h"
+#include "core/training/rm_training.h"
+#include "core/training/style_preferences.h"
+#include "models/data_parallel.h"
+#include "models/device_info.h"
 
 namespace fs = std::filesystem;
 
@@ -48,10 +51,50 @@ void catchInterrupt() {
   std::signal(SIGTERM, onInterrupt);
 }
 
+// This process's arguments (after argv[0]): what --nproc starts its workers with.
+std::vector<std::string> gArguments;
+
+// "[rank 1 of 2] " inside a data-parallel worker, else "".
+std::string rankTag() {
+  const char* rank = std::getenv("RANK");
+  const char* world = std::getenv("WORLD_SIZE");
+  if (!rank || !world || std::string(world) == "1") return "";
+  return std::string("[rank ") + rank + " of " + world + "] ";
+}
+
+bool isWorkerRank() {
+  const char* rank = std::getenv("RANK");
+  const char* world = std::getenv("WORLD_SIZE");
+  return rank && world && std::string(rank) != "0" && std::string(world) != "1";
+}
 
 [[noreturn]] void fail(const char* command, const std::exception& e) {
-  std::fprintf(stderr, "caig %s: %s\n", command, caig::userMessage(e).c_str());
+  const std::string message = caig::userMessage(e);
+  const bool named = message.rfind("rank ", 0) == 0;  // a DistributedError says which rank already
+  std::fprintf(stderr, "caig %s: %s%s\n", command, named ? "" : rankTag().c_str(), message.c_str());
   std::exit(1);
+}
+
+// --nproc N outside a launched worker: run N workers of this same command on this machine
+// (torchrun's variables) and exit with their status. Returns inside a worker or for N <= 1.
+void launchWorkersIfAsked(int nproc) {
+  if (nproc <= 1 || std::getenv("WORLD_SIZE")) return;
+  std::vector<std::string> args = gArguments;
+  caig::takeNprocArgument(args);
+  caig::LocalLaunchOptions lo;
+  lo.processes = nproc;
+  std::exit(caig::runLocalWorkers(args, lo));
+}
+
+// Joins the data-parallel group when started with torchrun's variables and WORLD_SIZE > 1
+// (null otherwise). On CUDA each local rank takes its own GPU.
+std::unique_ptr<caig::DataParallel> joinDataParallel(std::string& device) {
+  auto o = caig::dataParallelFromEnvironment();
+  if (!o || o->worldSize <= 1) return nullptr;
+  const bool cuda = device.rfind("cuda", 0) == 0 || (device == "auto" && caig::queryDeviceInfo().cuda);
+  if (cuda && (device == "auto" || device == "cuda")) device = "cuda:" + std::to_string(o->localRank);
+  o->cuda = cuda;
+  return std::make_unique<caig::DataParallel>(*o);
 }
 
 void addImportClicks(CLI::App& app) {
@@ -109,6 +152,7 @@ void addTrainRm(CLI::App& app) {
     caig::RmTrainOptions options;
     caig::NeuralRmOptions neural;
     int printEvery = 1;
+    int nproc = 0;
     bool json = false;
   };
   auto a = std::make_shared<Args>();
@@ -149,11 +193,19 @@ void addTrainRm(CLI::App& app) {
   cmd->add_flag("--new-head", n.newHead, "[neural] start a score head on a LLaVA folder that has none");
   cmd->add_flag("--point-head", n.pointHead, "[neural] with --new-head: also a CTR point head");
   cmd->add_flag("--gradient-checkpointing", n.gradientCheckpointing, "[neural] recompute layers in backward (less memory)");
+  cmd->add_option("--nproc", a->nproc,
+                  "[neural] data-parallel workers on this machine (or start one per GPU/machine with torchrun's "
+                  "MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE, LOCAL_RANK)")
+      ->check(CLI::Range(1, 1024));
   cmd->callback([a] {
     if (a->model != "builtin") {
       try {
+        launchWorkersIfAsked(a->nproc);
         auto project = caig::Project::open(a->project);
         auto& o = a->neural;
+        const auto parallel = joinDataParallel(o.device);
+        o.parallel = parallel.get();
+        const bool quiet = isWorkerRank();  // rank 0 speaks for the group
         o.modelDir = a->model;
         o.rules = a->options.rules;
         o.validationFraction = a->options.validationFraction;
@@ -163,6 +215,7 @@ void addTrainRm(CLI::App& app) {
         o.cancel = &gCancel;
         Progress bar("pair images");
         o.progress = [&](const caig::RmProgress& p) {
+          if (quiet) return;
           if (p.phase == "features") {
             bar.update(p.step, p.maxSteps);
             return;
@@ -182,6 +235,7 @@ void addTrainRm(CLI::App& app) {
         };
         const auto r = caig::trainNeuralRewardModel(project, o);
         bar.finish();
+        if (quiet) std::exit(r.cancelled ? 130 : 0);
         if (a->json) {
           std::printf("%s\n", nlohmann::json::parse(r.metricsJson()).dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
         } else {
@@ -193,6 +247,10 @@ void addTrainRm(CLI::App& app) {
       }
     }
     try {
+      if (a->nproc > 1)
+        throw std::invalid_argument(
+            "--nproc is for neural training (--model <reward-model folder>); the built-in ranker "
+            "trains in well under a second");
       auto project = caig::Project::open(a->project);
       Progress bar("features");
       a->options.progress = [&](const caig::RmProgress& p) {
@@ -240,6 +298,7 @@ void addPcpo(CLI::App& app) {
     fs::path sdModel, sdControlnet;  // renders by SD1.5 + ControlNet instead of the built-in backdrops
     int sdSteps = 20;
     int sdWorkingSize = 512;
+    int nproc = 0;
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("pcpo", "Run PCPO rounds: the prompt planner learns from the reward model's preferences");
@@ -270,6 +329,7 @@ void addPcpo(CLI::App& app) {
   cmd->add_option("--pcpo-weight", n.pcpoWeight, "[llava] weight of the PCPO term")->capture_default_str();
   cmd->add_option("--lora-r", n.lora.rank, "[llava] LoRA rank")->capture_default_str()->check(CLI::Range(1, 4096));
   cmd->add_option("--lora-alpha", n.lora.alpha, "[llava] LoRA alpha")->capture_default_str();
+  cmd->add_option("--lora-dropout", n.lora.dropout, "[llava] LoRA dropout")->capture_default_str();
   cmd->add_option("--batch-size", n.batchSize, "[llava] records per micro-batch")->capture_default_str()->check(CLI::Range(1, 4096));
   cmd->add_option("--preset", n.preset, "[llava] ad size of the renders")->capture_default_str();
   cmd->add_option("--name", n.name, "[llava] output folder under <project>/models (default: <model>-pcpo-<run>)");
@@ -282,12 +342,20 @@ void addPcpo(CLI::App& app) {
       ->check(CLI::Range(1, 1000));
   cmd->add_option("--sd-working-size", a->sdWorkingSize, "[llava] long side the SD renders are generated at")
       ->capture_default_str();
+  cmd->add_option("--nproc", a->nproc,
+                  "[llava] data-parallel workers on this machine (or start one per GPU/machine with torchrun's "
+                  "MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE, LOCAL_RANK)")
+      ->check(CLI::Range(1, 1024));
   cmd->callback([a] {
     if (a->engine == "llava") {
       try {
+        launchWorkersIfAsked(a->nproc);
         auto project = caig::Project::open(a->project);
         auto& o = a->neural;
         if (a->model.empty()) throw std::invalid_argument("--engine llava needs --model <LLaVA folder>");
+        const auto parallel = joinDataParallel(o.device);
+        o.parallel = parallel.get();
+        const bool quiet = isWorkerRank();
         o.modelDir = a->model;
         if (a->rounds > 0) o.rounds = a->rounds;
         if (!std::isnan(a->lr)) o.learningRate = a->lr;
@@ -311,7 +379,7 @@ void addPcpo(CLI::App& app) {
           if (const auto w = caig::activeBuiltinRankerWeights(project)) builtin->load(*w);
           ranker = std::move(builtin);
         }
-        std::fprintf(stderr, "ranker %s (%s)\n", ranker->id().c_str(), ranker->status().c_str());
+        if (!quiet) std::fprintf(stderr, "ranker %s (%s)\n", ranker->id().c_str(), ranker->status().c_str());
         // CAIG renders every sampled prompt with the real generator; the built-in backdrops are the
         // fallback that needs no weights. One render per prompt, seeded from the run's seed.
         caig::GeneratorCache renderCache;
@@ -326,22 +394,32 @@ void addPcpo(CLI::App& app) {
           const auto& kind = caig::generatorKind(o.renderEngine);
           o.renderSettings = caig::completeSettings(kind, caig::toGeneratorSettings(sd));
           const auto& g = renderCache.get(kind, o.renderSettings);
-          std::fprintf(stderr, "renders by %s on %s (%s), %s\n", g.modelId().c_str(), g.device().c_str(),
-                       g.precision().c_str(), g.describe(o.renderSettings).c_str());
+          if (!quiet)
+            std::fprintf(stderr, "renders by %s on %s (%s), %s\n", g.modelId().c_str(), g.device().c_str(),
+                         g.precision().c_str(), g.describe(o.renderSettings).c_str());
         }
         o.renderCache = &renderCache;
         catchInterrupt();
         o.cancel = &gCancel;
         Progress bar("pcpo");
-        o.progress = [&](int done, int total) { bar.update(done, total); };
-        o.note = [&](const std::string& line) { bar.line(line); };
+        o.progress = [&](int done, int total) {
+          if (!quiet) bar.update(done, total);
+        };
+        o.note = [&](const std::string& line) {
+          if (!quiet) bar.line(line);
+        };
         const auto r = caig::runNeuralPcpo(project, *ranker, o);
         bar.finish();
+        if (quiet) std::exit(r.cancelled ? 130 : 0);
         std::printf("%slog: %s\n", r.summary().c_str(), r.logFile.string().c_str());
         std::exit(r.cancelled ? 130 : 0);
       } catch (const std::exception& e) {
         fail("pcpo", e);
       }
+    }
+    if (a->nproc > 1) {
+      std::fprintf(stderr, "caig pcpo: --nproc is for --engine llava (the built-in loop runs in one process)\n");
+      std::exit(1);
     }
     if (a->rounds > 0) a->options.rounds = a->rounds;
     if (!std::isnan(a->lr)) a->options.learningRate = a->lr;
@@ -402,7 +480,8 @@ void addDemoClicks(CLI::App& app) {
 }  // namespace
 
 // Registered from cli_main.cpp, in workflow order.
-void addTrainingCommands(CLI::App& app) {
+void addTrainingCommands(CLI::App& app, const std::vector<std::string>& arguments) {
+  gArguments = arguments;
   addImportClicks(app);
   addTrainRm(app);
   addPcpo(app);

@@ -18,6 +18,7 @@
 #include <stdexcept>
 #include <type_traits>
 
+#include "models/data_parallel.h"
 #include "models/io/atomic_file.h"
 #include "models/io/errors.h"
 #include "models/io/json_file.h"
@@ -59,6 +60,7 @@ struct Trainer::Impl {
   std::vector<std::pair<std::string, at::Tensor>> params;
   std::unique_ptr<torch::optim::AdamW> optimizer;
   int64_t step = 0;
+  DataParallel* parallel = nullptr;
 
   using StateMap = std::decay_t<decltype(std::declval<torch::optim::AdamW&>().state())>;
   using Key = typename StateMap::key_type;
@@ -112,13 +114,35 @@ StepReport Trainer::trainStep(const std::function<MicroBatch(int64_t)>& microBat
   int64_t tokens = 0;
   for (int64_t k = 0; k < n; ++k) {
     MicroBatch mb = microBatch(k);
-    if (!mb.loss.defined() || mb.loss.numel() != 1) throw std::logic_error("a micro-batch must return a scalar loss");
-    (mb.loss / static_cast<double>(n)).backward();
+    if (!mb.loss.defined()) {
+      if (!impl_->parallel) throw std::logic_error("a micro-batch returned no loss");
+      continue;  // none of this micro-batch's records is on this rank
+    }
+    if (mb.loss.numel() != 1) throw std::logic_error("a micro-batch must return a scalar loss");
+    if (mb.loss.requires_grad()) (mb.loss / static_cast<double>(n)).backward();
     loss += mb.loss.item<double>() / static_cast<double>(n);
     tokens += mb.tokens;
   }
   std::vector<at::Tensor> tensors;
   for (const auto& p : impl_->params) tensors.push_back(p.second);
+  double communication = 0.0;
+  if (impl_->parallel) {
+    // One all-reduce for the whole accumulation window: the gradients (zeros where nothing ran
+    // here) and the loss and token counts, summed; every rank then clips and steps alike.
+    const double before = impl_->parallel->communicationSeconds();
+    std::vector<at::Tensor> reduce;
+    for (auto& t : tensors) {
+      if (!t.grad().defined()) t.mutable_grad() = at::zeros_like(t);
+      reduce.push_back(t.grad());
+    }
+    reduce.push_back(
+        at::tensor({loss, static_cast<double>(tokens)}, at::TensorOptions().dtype(at::kDouble)).to(device));
+    impl_->parallel->allReduceSum(reduce);
+    const at::Tensor totals = reduce.back().cpu();
+    loss = totals[0].item<double>();
+    tokens = static_cast<int64_t>(std::llround(totals[1].item<double>()));
+    communication = impl_->parallel->communicationSeconds() - before;
+  }
   double norm = 0.0;
   if (o.maxGradNorm > 0.0) {
     norm = torch::nn::utils::clip_grad_norm_(tensors, o.maxGradNorm);
@@ -139,7 +163,55 @@ StepReport Trainer::trainStep(const std::function<MicroBatch(int64_t)>& microBat
   r.learningRate = lr;
   r.tokensPerSecond = seconds > 0.0 ? static_cast<double>(tokens) / seconds : 0.0;
   r.gradNorm = norm;
+  r.communicationSeconds = communication;
   return r;
+}
+
+void Trainer::setDataParallel(DataParallel* parallel) {
+  impl_->parallel = parallel;
+}
+
+void Trainer::broadcastState(DataParallel& parallel, int root) {
+  auto& state = impl_->optimizer->state();
+  const auto count = static_cast<int64_t>(impl_->params.size());
+  // [trainer step, per tensor: has AdamW state, per tensor: its step]
+  at::Tensor steps = at::zeros({1 + 2 * count}, at::TensorOptions().dtype(at::kLong));
+  auto* st = steps.data_ptr<int64_t>();
+  st[0] = impl_->step;
+  for (int64_t i = 0; i < count; ++i) {
+    const auto it = state.find(stateKey<Impl::Key>(impl_->params[static_cast<std::size_t>(i)].second));
+    if (it == state.end()) continue;
+    st[1 + i] = 1;
+    st[1 + count + i] = static_cast<const torch::optim::AdamWParamState&>(*it->second).step();
+  }
+  const c10::Device device = impl_->params.front().second.device();
+  std::vector<at::Tensor> header{parallel.options().cuda ? steps.to(device) : steps};
+  parallel.broadcast(header, root);
+  steps = header.front().cpu();
+  st = steps.data_ptr<int64_t>();
+  std::vector<at::Tensor> tensors;
+  for (int64_t i = 0; i < count; ++i) {
+    const at::Tensor& p = impl_->params[static_cast<std::size_t>(i)].second;
+    const auto key = stateKey<Impl::Key>(p);
+    if (st[1 + i] == 0) {
+      state.erase(key);
+    } else {
+      auto it = state.find(key);
+      if (it == state.end()) {
+        auto fresh = std::make_unique<torch::optim::AdamWParamState>();
+        fresh->exp_avg(at::zeros_like(p, at::MemoryFormat::Preserve));
+        fresh->exp_avg_sq(at::zeros_like(p, at::MemoryFormat::Preserve));
+        it = state.emplace(key, std::move(fresh)).first;
+      }
+      auto& s = static_cast<torch::optim::AdamWParamState&>(*it->second);
+      s.step(st[1 + count + i]);
+      tensors.push_back(s.exp_avg());
+      tensors.push_back(s.exp_avg_sq());
+    }
+    tensors.push_back(p);
+  }
+  parallel.broadcast(tensors, root);
+  impl_->step = st[0];
 }
 
 void Trainer::saveOptimizerState(const std::filesystem::path& file) const {
@@ -251,7 +323,9 @@ TrainingRunResult runTraining(Trainer& trainer, const TrainingJob& job, const Tr
   if (job.records < 1 || job.batchSize < 1 || job.epochs < 1) throw std::invalid_argument("empty training job");
   TrainingRunResult result;
   int64_t cursor = 0;
-  if (!options.resumeFrom.empty()) {
+  DataParallel* parallel = options.parallel;
+  const bool main = !parallel || parallel->isMain();
+  if (!options.resumeFrom.empty() && main) {
     const auto statePath = options.resumeFrom / "trainer_state.json";
     const auto state = io::readJsonFile(statePath);
     try {
@@ -265,18 +339,35 @@ TrainingRunResult runTraining(Trainer& trainer, const TrainingJob& job, const Tr
     if (job.loadWeights) job.loadWeights(options.resumeFrom);
     trainer.loadOptimizerState(options.resumeFrom / "optimizer.safetensors");
   }
+  if (parallel) {
+    // Everyone starts from rank 0's state (its checkpoint, when resuming) and cursor.
+    trainer.setDataParallel(parallel);
+    trainer.broadcastState(*parallel);
+    std::vector<at::Tensor> c{at::full({1}, cursor, at::TensorOptions().dtype(at::kLong))};
+    if (parallel->options().cuda)  // NCCL: on this rank's GPU
+      c.front() = c.front().to(c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(parallel->options().localRank)));
+    parallel->broadcast(c);
+    cursor = c.front().cpu().item<int64_t>();
+  }
   std::unique_ptr<JsonLinesLog> log;
-  if (!options.logFile.empty()) log = std::make_unique<JsonLinesLog>(options.logFile);
+  if (!options.logFile.empty() && main) log = std::make_unique<JsonLinesLog>(options.logFile);
   const int64_t total = job.records * job.epochs;
   const int64_t accumulation = trainer.options().gradientAccumulation;
   int64_t orderEpoch = -1;
   std::vector<int64_t> order;
   auto checkpoint = [&] {
-    if (!options.checkpointDir.empty()) result.lastCheckpoint = saveCheckpoint(trainer, job, options.checkpointDir, cursor);
+    if (options.checkpointDir.empty()) return;
+    if (main) {
+      result.lastCheckpoint = saveCheckpoint(trainer, job, options.checkpointDir, cursor);
+    } else {
+      result.lastCheckpoint = options.checkpointDir / ("checkpoint-" + std::to_string(trainer.step()));
+    }
   };
   bool stopped = false;
   while (cursor < total) {
-    if (options.cancel && options.cancel->load()) {
+    bool cancel = options.cancel && options.cancel->load();
+    if (parallel) cancel = parallel->anyTrue(cancel);  // every rank stops at the same step
+    if (cancel) {
       result.cancelled = true;
       break;
     }
@@ -295,7 +386,18 @@ TrainingRunResult runTraining(Trainer& trainer, const TrainingJob& job, const Tr
       offset = end;
     }
     StepReport report = trainer.trainStep(
-        [&](int64_t k) { return job.lossOn(batches[static_cast<std::size_t>(k)]); },
+        [&](int64_t k) {
+          const auto& batch = batches[static_cast<std::size_t>(k)];
+          if (!job.isLocal) return job.lossOn(batch);
+          std::vector<int64_t> local;
+          for (const int64_t i : batch)
+            if (job.isLocal(i)) local.push_back(i);
+          if (local.empty()) return MicroBatch{};
+          MicroBatch mb = job.lossOn(local);
+          // This rank's share of the micro-batch mean: the ranks' sum is one process's loss.
+          mb.loss = mb.loss * (static_cast<double>(local.size()) / static_cast<double>(batch.size()));
+          return mb;
+        },
         static_cast<int64_t>(batches.size()));
     for (const auto& b : batches) cursor += static_cast<int64_t>(b.size());
     result.reports.push_back(report);

@@ -23,6 +23,8 @@
 
 namespace caig {
 
+class DataParallel;
+
 struct TrainerOptions {
   double learningRate = 2e-5;  // peak, after warm-up
   double weightDecay = 0.0;
@@ -43,6 +45,7 @@ struct StepReport {
   double learningRate = 0.0;
   double tokensPerSecond = 0.0;
   double gradNorm = 0.0;  // before clipping
+  double communicationSeconds = 0.0;  // in the data-parallel all-reduce (0 in one process)
 };
 
 // What one micro-batch produced: its loss (mean over its examples) and how many tokens it ran.
@@ -66,7 +69,16 @@ class Trainer {
   // across a resume, runs microBatch(k) for k in [0, gradientAccumulation) and backpropagates
   // each loss / gradientAccumulation, clips, steps AdamW at the scheduled rate.
   // `microBatches` < 0: gradientAccumulation (an epoch's last step may have fewer).
+  // A micro-batch may return an undefined loss: nothing of it ran here (a data-parallel rank
+  // with none of its records). With data parallelism, the gradients (and the loss) are summed
+  // over the ranks before clipping, so each rank's micro-batch loss must already be its share
+  // of the global mean (runTraining scales it); every rank then takes the same step.
   StepReport trainStep(const std::function<MicroBatch(int64_t micro)>& microBatch, int64_t microBatches = -1);
+  // Data parallelism: gradients are all-reduced over `parallel` (not owned; null: one process).
+  void setDataParallel(DataParallel* parallel);
+  // Every rank takes rank `root`'s weights, optimiser moments and step counts (a data-parallel
+  // start or resume: only rank 0 reads the checkpoint).
+  void broadcastState(DataParallel& parallel, int root = 0);
 
   // Optimiser state as safetensors (atomic write); loading checks every name and shape first
   // and sets step() from it. Throws io::FileError / io::FormatError.
@@ -90,6 +102,11 @@ struct TrainingJob {
   // The trainable weights into / out of a checkpoint folder (an adapter folder, a head file).
   std::function<void(const std::filesystem::path& dir)> saveWeights;
   std::function<void(const std::filesystem::path& dir)> loadWeights;
+  // Data parallelism: whether record i is this rank's (its data is here). Empty: every record.
+  // The record order and every micro-batch are the same as in one process; a rank runs the
+  // loss on its records of each micro-batch, weighted by their share of it, so the summed
+  // gradient is one process's (exact for a loss that is a mean over the micro-batch's records).
+  std::function<bool(int64_t record)> isLocal;
 };
 
 struct TrainingRunOptions {
@@ -101,6 +118,9 @@ struct TrainingRunOptions {
   int64_t stopAfterSteps = -1;  // >= 0: return once step() reaches it (the run can resume later)
   // A checkpoint folder to continue from (weights, optimiser state, cursor).
   std::filesystem::path resumeFrom;
+  // Data parallelism (not owned): rank 0 alone reads the checkpoint to resume from and writes
+  // checkpoints and the log; cancellation is agreed between the ranks before every step.
+  DataParallel* parallel = nullptr;
 };
 
 struct TrainingRunResult {

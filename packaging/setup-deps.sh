@@ -9,6 +9,8 @@ packages=(
   # models/: LibTorch (CPU) and a fast BLAS for it. Without libopenblas0-openmp LibTorch's
   # matmul falls back to the reference BLAS and runs ~90x slower.
   libtorch-dev libopenblas0-openmp nlohmann-json3-dev
+  # models/: the headers of c10d's Gloo backend (data-parallel training; LibTorch has the code)
+  libgloo-dev
   # core/
   libopencv-dev libsqlite3-dev libsentencepiece-dev libpcre2-dev libxxhash-dev libicu-dev
   # core/'s model installer (the Hugging Face Hub over HTTPS, sha256 checks)

@@ -18,7 +18,8 @@
 // Rendering: each prompt goes through the generation job (core/generation/generation_job.h) with
 // NeuralPcpoOptions::renderEngine, by default the built-in backdrops (their style taken from style
 // words in the text, e.g. "marble", "beach", "gradient"), or any registered engine such as SD1.5 +
-// ControlNet, as CAIG renders with its generator. Render k of the run has seed `seed + k`. Logging and recording follow
+// ControlNet, as CAIG renders with its generator. Render j (0, 1) of the k-th product of round r has seed
+// `seed + 2 ((r - 1) productsPerRound + k) + j`. Logging and recording follow
 // core/training/style_preferences.h: JSON lines (start / comparison / round / end / failed) in
 // <project>/logs/pcpo-<run>.jsonl and a "pcpo" training run in the store. Torch-light header.
 
@@ -36,6 +37,7 @@
 namespace caig {
 
 class GeneratorCache;
+class DataParallel;
 
 class Project;
 class CtrRanker;
@@ -85,6 +87,12 @@ struct NeuralPcpoOptions {
   const std::atomic<bool>* cancel = nullptr;
   std::function<void(int done, int total)> progress;  // products handled
   std::function<void(const std::string&)> note;       // one line per round for people
+  // Data-parallel rounds (models/data_parallel.h; not owned; null: this process alone): every
+  // rank runs this call alike; the k-th product of a round is rank k % world's (sampling, both
+  // renders, ranking, its record's tensors), the answers are exchanged, the epoch's batches are
+  // one process's with gradients summed over the ranks, and rank 0 writes the run record, log
+  // and models. With lora.dropout 0 the adapter equals one process's up to summation order.
+  DataParallel* parallel = nullptr;
 };
 
 // One product's two prompts and the ranker's verdict.

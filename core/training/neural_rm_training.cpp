@@ -13,14 +13,16 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/llava/clip_preprocess.h"
-#include "core/ranking/ctr_ranker.h"
 #include "core/image/image_io.h"
+#include "core/llava/clip_preprocess.h"
 #include "core/llava/llava_conversation.h"
 #include "core/llava/llava_engine_common.h"
 #include "core/llava/llava_prompt_writer.h"
 #include "core/project/project.h"
+#include "core/ranking/ctr_ranker.h"
 #include "core/text/sentencepiece_tokenizer.h"
+#include "core/training/distributed.h"
+#include "models/data_parallel.h"
 #include "models/io/atomic_file.h"
 #include "models/io/checkpoint.h"
 #include "models/io/errors.h"
@@ -93,28 +95,35 @@ nlohmann::json metricsJsonOf(const PairMetrics& m) {
 // Probability that each example's labelled side wins, in batches, no graph, dropout off.
 std::vector<double> labelProbabilities(const LlamaModel& model, const RewardHeads& heads,
                                        const std::vector<RewardExample>& examples, int64_t batchSize) {
-  std::vector<double> out;
+  // Examples of another data-parallel rank (no embeddings here) get 0: the ranks' sum is the value.
+  std::vector<double> out(examples.size(), 0.0);
+  std::vector<std::size_t> here;
+  for (std::size_t i = 0; i < examples.size(); ++i)
+    if (examples[i].embeds.defined()) here.push_back(i);
   LlamaForwardOptions fo;
   fo.grad = false;
-  for (std::size_t begin = 0; begin < examples.size(); begin += static_cast<std::size_t>(batchSize)) {
-    const std::size_t end = std::min(examples.size(), begin + static_cast<std::size_t>(batchSize));
+  for (std::size_t begin = 0; begin < here.size(); begin += static_cast<std::size_t>(batchSize)) {
+    const std::size_t end = std::min(here.size(), begin + static_cast<std::size_t>(batchSize));
     std::vector<at::Tensor> seqs;
-    for (std::size_t i = begin; i < end; ++i) seqs.push_back(examples[i].embeds);
+    for (std::size_t i = begin; i < end; ++i) seqs.push_back(examples[here[i]].embeds);
     const auto [embeds, mask] = padEmbeddings(seqs);
     const at::Tensor p = rewardForward(model, heads, embeds, mask, fo).logits.detach().to(at::kDouble).softmax(1).cpu();
-    for (std::size_t i = begin; i < end; ++i) out.push_back(p[static_cast<int64_t>(i - begin)][examples[i].label].item<double>());
+    for (std::size_t i = begin; i < end; ++i)
+      out[here[i]] = p[static_cast<int64_t>(i - begin)][examples[here[i]].label].item<double>();
   }
   return out;
 }
 
 // Examples come in pairs (winner left, winner right): P(winner wins) averages both orders, as
-// the ranker does, so the metrics are those of the studio's ranking. One number per pair.
+// the ranker does, so the metrics are those of the studio's ranking. One number per pair; with
+// data parallelism, every rank computes its own pairs and receives the others'.
 std::vector<double> pairWinProbabilities(const LlamaModel& model, const RewardHeads& heads,
-                                         const std::vector<RewardExample>& examples, int64_t batchSize) {
+                                         const std::vector<RewardExample>& examples, int64_t batchSize,
+                                         DataParallel* parallel) {
   const auto p = labelProbabilities(model, heads, examples, batchSize);
   std::vector<double> wins;
   for (std::size_t k = 0; k + 1 < p.size(); k += 2) wins.push_back(0.5 * (p[k] + p[k + 1]));
-  return wins;
+  return parallel ? parallel->sum(wins) : wins;
 }
 
 PairMetrics metricsOf(const std::vector<double>& wins) {
@@ -131,8 +140,23 @@ PairMetrics metricsOf(const std::vector<double>& wins) {
 }
 
 PairMetrics pairMetrics(const LlamaModel& model, const RewardHeads& heads, const std::vector<RewardExample>& examples,
-                        int64_t batchSize) {
-  return metricsOf(pairWinProbabilities(model, heads, examples, batchSize));
+                        int64_t batchSize, DataParallel* parallel) {
+  return metricsOf(pairWinProbabilities(model, heads, examples, batchSize, parallel));
+}
+
+// Which pairs are this rank's: all of them in one process, else those of its products.
+std::vector<char> localPairs(const std::vector<ClickPair>& pairs, DataParallel* parallel, bool everyRankNeedsOne) {
+  std::vector<char> local(pairs.size(), 1);
+  if (!parallel || pairs.empty()) return local;
+  std::vector<std::string> products;
+  for (const auto& p : pairs) products.push_back(p.productKey);
+  const std::set<std::string> distinct(products.begin(), products.end());
+  // Held-out pairs may come from fewer products than there are ranks: some ranks then have none.
+  const int ranks = everyRankNeedsOne ? parallel->worldSize()
+                                      : std::min<int>(parallel->worldSize(), static_cast<int>(distinct.size()));
+  const auto owner = shardByProduct(products, ranks, "training pairs");
+  for (std::size_t i = 0; i < pairs.size(); ++i) local[i] = owner[i] == parallel->rank();
+  return local;
 }
 
 // Copies the small files a model folder needs beside its weights (tokenizer, processor
@@ -245,6 +269,11 @@ std::string NeuralRmResult::summary() const {
                 resumedFromStep > 0 ? (" (resumed at step " + std::to_string(resumedFromStep) + ")").c_str() : "",
                 newHead ? ", new score head" : "", seconds);
   s << buf;
+  if (worldSize > 1) {
+    std::snprintf(buf, sizeof buf, "data parallel: %d processes, %.1f s in steps, %.1f%% of it in the all-reduce\n",
+                  worldSize, trainSeconds, trainSeconds > 0 ? 100 * communicationSeconds / trainSeconds : 0.0);
+    s << buf;
+  }
   std::snprintf(buf, sizeof buf, "train: accuracy %.1f%% -> %.1f%%, log-loss %.4f -> %.4f\n", 100 * trainBefore.accuracy,
                 100 * trainAfter.accuracy, trainBefore.logLoss, trainAfter.logLoss);
   if (!cancelled) s << buf;
@@ -287,6 +316,9 @@ std::string NeuralRmResult::metricsJson() const {
   j["merged"] = mergedDir.string();
   j["lastCheckpoint"] = lastCheckpoint.string();
   j["seconds"] = seconds;
+  j["trainSeconds"] = trainSeconds;
+  j["communicationSeconds"] = communicationSeconds;
+  j["processes"] = worldSize;
   if (ctrScale) j["ctrScale"] = *ctrScale;
   return j.dump();
 }
@@ -312,6 +344,13 @@ NeuralRmResult trainNeuralRewardModel(Project& project, const NeuralRmOptions& o
   result.validationPairs = static_cast<int>(split.validation.size());
   result.trainProducts = static_cast<int>(split.trainProducts.size());
   result.validationProducts = static_cast<int>(split.validationProducts.size());
+  DataParallel* dp = o.parallel && o.parallel->worldSize() > 1 ? o.parallel : nullptr;
+  const bool main = !dp || dp->isMain();
+  result.worldSize = dp ? dp->worldSize() : 1;
+  result.rank = dp ? dp->rank() : 0;
+  // Each rank's products (a rank without training pairs is refused before any model is read).
+  const std::vector<char> localTrain = localPairs(split.train, dp, true);
+  const std::vector<char> localValidation = localPairs(split.validation, dp, false);
 
   // Model, head, tokenizer, question.
   const auto instructions =
@@ -320,6 +359,32 @@ NeuralRmResult trainNeuralRewardModel(Project& project, const NeuralRmOptions& o
   const auto tokenizer = SentencePieceTokenizer::load(tokenizerDir);
   const LlavaRuntime rt = trainingRuntime(o.device, o.dtype);
   result.device = rt.device.str() + " " + dtypeName(rt.dtype);
+  if (dp) {
+    // Same options, model files and pairs everywhere, or no rank starts (a mismatch would train
+    // on silently different data).
+    RunFingerprint fp;
+    fp.add(nlohmann::json{
+        {"rules", {o.rules.minImpressions, o.rules.ratioMin, o.rules.ratioMax, o.rules.maxPairsPerProduct}},
+        {"split", {o.validationFraction, o.seed, o.pairSide}},
+        {"lora", {o.lora.rank, o.lora.alpha, o.lora.dropout, o.lora.targetModules}},
+        {"steps",
+         {o.steps, o.batchSize, o.gradientAccumulation, o.learningRate, o.weightDecay, o.warmupSteps, o.maxGradNorm,
+          o.pointWeight}},
+        {"head", {o.newHead, o.pointHead}},
+        {"output", {o.name, o.checkpointEvery, o.resume, o.evalEvery, o.merge}},
+        {"device", std::string(rt.device.is_cuda() ? "cuda " : "cpu ") + dtypeName(rt.dtype)}}
+               .dump());
+    fp.addModelFolder(o.modelDir);
+    if (tokenizerDir != o.modelDir) fp.addModelFolder(tokenizerDir);
+    for (const auto* pairs : {&split.train, &split.validation})
+      for (const auto& p : *pairs) {
+        const auto& w = creatives[static_cast<std::size_t>(p.winner)];
+        const auto& l = creatives[static_cast<std::size_t>(p.loser)];
+        fp.add(p.productKey + "|" + w.imagePath + "|" + l.imagePath + "|" + std::to_string(w.ctr()) + "|" +
+               std::to_string(l.ctr()));
+      }
+    dp->requireSame(fp.hex(), "options, model files or click pairs");
+  }
   const auto ckpt = io::Checkpoint::open(o.modelDir);
   const bool hasHead = ckpt.contains("score.weight");
   if (!hasHead && !o.newHead)
@@ -373,9 +438,15 @@ NeuralRmResult trainNeuralRewardModel(Project& project, const NeuralRmOptions& o
   };
   const int totalPairs = result.trainPairs + result.validationPairs;
   int built = 0;
-  auto makeExamples = [&](const std::vector<ClickPair>& pairs) {
+  auto makeExamples = [&](const std::vector<ClickPair>& pairs, const std::vector<char>& local) {
     std::vector<RewardExample> out;
-    for (const auto& p : pairs) {
+    for (std::size_t pi = 0; pi < pairs.size(); ++pi) {
+      const auto& p = pairs[pi];
+      if (!local[pi]) {  // another rank's pair: its place only (labels, no embeddings)
+        out.resize(out.size() + 2);
+        out[out.size() - 1].label = 1;
+        continue;
+      }
       const auto t = titles.find(p.productKey);
       const std::string title = t == titles.end() || t->second.empty() ? p.productKey : t->second;
       auto ids = idsByTitle.find(title);
@@ -415,8 +486,8 @@ NeuralRmResult trainNeuralRewardModel(Project& project, const NeuralRmOptions& o
     }
     return out;
   };
-  const std::vector<RewardExample> trainExamples = makeExamples(split.train);
-  const std::vector<RewardExample> valExamples = makeExamples(split.validation);
+  const std::vector<RewardExample> trainExamples = makeExamples(split.train, localTrain);
+  const std::vector<RewardExample> valExamples = makeExamples(split.validation, localValidation);
   result.trainExamples = static_cast<int>(trainExamples.size());
 
   // Names, folders, run record, log.
@@ -425,13 +496,13 @@ NeuralRmResult trainNeuralRewardModel(Project& project, const NeuralRmOptions& o
     throw std::invalid_argument("train-rm: the output name must be a plain folder name");
   result.checkpointDir = project.absolute("checkpoints/" + name);
   fs::path resumeFrom;
-  if (o.resume) {
+  if (o.resume && main) {
     const auto latest = latestCheckpoint(result.checkpointDir);
     if (!latest)
       throw std::invalid_argument("train-rm --resume: no checkpoint of '" + name + "' under " +
                                   result.checkpointDir.string());
-    resumeFrom = *latest;
-  } else {
+    resumeFrom = *latest;  // with data parallelism only rank 0 reads it (the others receive it)
+  } else if (main) {
     fs::remove_all(result.checkpointDir);  // a fresh run: old checkpoints of this name would confuse --resume
   }
   const std::string prefix = llavaLanguageKeyPrefix(o.modelDir);
@@ -455,11 +526,19 @@ NeuralRmResult trainNeuralRewardModel(Project& project, const NeuralRmOptions& o
                         {"warmupSteps", o.warmupSteps},
                         {"pointHead", pointTargets},
                         {"newHead", result.newHead},
-                        {"resume", o.resume}};
-  const StartedTrainingRun started = startTrainingRun(project, "reward-model", config.dump(), o.logFile, "train-rm");
-  result.runId = started.runId;
-  result.logFile = started.logFile;
-  JsonLinesLog log(result.logFile);
+                        {"resume", o.resume},
+                        {"processes", result.worldSize}};
+  // The run record and the log are rank 0's.
+  std::optional<JsonLinesLog> logFile;
+  if (main) {
+    const StartedTrainingRun started = startTrainingRun(project, "reward-model", config.dump(), o.logFile, "train-rm");
+    result.runId = started.runId;
+    result.logFile = started.logFile;
+    logFile.emplace(result.logFile);
+  }
+  auto log = [&](const nlohmann::json& line) {
+    if (logFile) logFile->write(line);
+  };
 
   try {
     LoraConfig lc;
@@ -471,23 +550,25 @@ NeuralRmResult trainNeuralRewardModel(Project& project, const NeuralRmOptions& o
     LoraAdapters lora(lm, lc, o.seed);  // B = 0: the model is still the base model
 
     const int64_t evalBatch = std::max<int64_t>(o.batchSize, 4);
-    result.trainBefore = pairMetrics(lm, heads, trainExamples, evalBatch);
-    if (!valExamples.empty()) result.validationBefore = pairMetrics(lm, heads, valExamples, evalBatch);
-    log.write({{"event", "start"},
-               {"run", result.runId},
-               {"config", config},
-               {"pairs", pairSet.stats.pairs},
-               {"trainPairs", result.trainPairs},
-               {"validationPairs", result.validationPairs},
-               {"trainProducts", split.trainProducts},
-               {"validationProducts", split.validationProducts},
-               {"untrained", result.validationBefore ? metricsJsonOf(*result.validationBefore) : nlohmann::json()},
-               {"elapsed", elapsed()}});
+    result.trainBefore = pairMetrics(lm, heads, trainExamples, evalBatch, dp);
+    if (!valExamples.empty()) result.validationBefore = pairMetrics(lm, heads, valExamples, evalBatch, dp);
+    log({{"event", "start"},
+         {"run", result.runId},
+         {"config", config},
+         {"pairs", pairSet.stats.pairs},
+         {"trainPairs", result.trainPairs},
+         {"validationPairs", result.validationPairs},
+         {"trainProducts", split.trainProducts},
+         {"validationProducts", split.validationProducts},
+         {"untrained", result.validationBefore ? metricsJsonOf(*result.validationBefore) : nlohmann::json()},
+         {"elapsed", elapsed()}});
 
     RewardJobOptions jo;
     jo.pointWeight = o.pointWeight;
     jo.checkpointLayers = o.gradientCheckpointing;
     TrainingJob job = rewardModelJob(lm, lora, heads, trainExamples, o.batchSize, jo);
+    if (dp)
+      job.isLocal = [&localTrain](int64_t example) { return localTrain[static_cast<std::size_t>(example / 2)] != 0; };
     const int64_t perEpoch = trainingSteps(job, o.gradientAccumulation);
     job.epochs = (o.steps + perEpoch - 1) / perEpoch;
     TrainerOptions to;
@@ -508,6 +589,7 @@ NeuralRmResult trainNeuralRewardModel(Project& project, const NeuralRmOptions& o
     ro.cancel = o.cancel;
     ro.stopAfterSteps = o.steps;
     ro.resumeFrom = resumeFrom;
+    ro.parallel = dp;
     ro.onStep = [&](const StepReport& r) {
       nlohmann::json line{{"event", "step"},      {"step", r.step},         {"loss", r.loss},
                           {"lr", r.learningRate}, {"gradNorm", r.gradNorm}, {"tokensPerSecond", r.tokensPerSecond}};
@@ -517,7 +599,7 @@ NeuralRmResult trainNeuralRewardModel(Project& project, const NeuralRmOptions& o
       pr.maxSteps = static_cast<int>(o.steps);
       pr.trainLoss = r.loss;
       if (o.evalEvery > 0 && r.step % o.evalEvery == 0 && !valExamples.empty()) {
-        const PairMetrics vm = pairMetrics(lm, heads, valExamples, evalBatch);
+        const PairMetrics vm = pairMetrics(lm, heads, valExamples, evalBatch, dp);
         pr.valLoss = vm.logLoss;
         pr.valAccuracy = vm.accuracy;
         line["valLoss"] = vm.logLoss;
@@ -525,28 +607,35 @@ NeuralRmResult trainNeuralRewardModel(Project& project, const NeuralRmOptions& o
       }
       pr.elapsed = elapsed();
       line["elapsed"] = pr.elapsed;
-      log.write(line);
+      log(line);
       result.stepLosses.push_back(r.loss);
       if (o.progress) o.progress(pr);
     };
     if (!resumeFrom.empty()) {
       const auto state = io::readJsonFile(resumeFrom / "trainer_state.json");
       result.resumedFromStep = state.value("step", int64_t{0});
-      log.write({{"event", "resume"}, {"checkpoint", resumeFrom.string()}, {"step", result.resumedFromStep}});
+      log({{"event", "resume"}, {"checkpoint", resumeFrom.string()}, {"step", result.resumedFromStep}});
     }
+    const auto trainStart = std::chrono::steady_clock::now();
+    const double commBefore = dp ? dp->communicationSeconds() : 0.0;
     const TrainingRunResult tr = runTraining(trainer, job, ro);
+    result.trainSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - trainStart).count();
+    result.communicationSeconds = dp ? dp->communicationSeconds() - commBefore : 0.0;
     result.steps = tr.steps;
     result.cancelled = tr.cancelled;
     result.lastCheckpoint = tr.lastCheckpoint;
 
     if (result.cancelled) {
       result.seconds = elapsed();
-      log.write({{"event", "cancelled"}, {"step", tr.steps}, {"checkpoint", tr.lastCheckpoint.string()},
-                 {"elapsed", result.seconds}});
+      if (!main) return result;
+      log({{"event", "cancelled"},
+           {"step", tr.steps},
+           {"checkpoint", tr.lastCheckpoint.string()},
+           {"elapsed", result.seconds}});
       project.store().finishTrainingRun(result.runId, "cancelled", result.metricsJson());
       return result;
     }
-    const std::vector<double> trainWins = pairWinProbabilities(lm, heads, trainExamples, evalBatch);
+    const std::vector<double> trainWins = pairWinProbabilities(lm, heads, trainExamples, evalBatch, dp);
     result.trainAfter = metricsOf(trainWins);
     // How much CTR one logit is worth on this team's pairs, so the readout's lifts are in CTR terms.
     {
@@ -558,7 +647,11 @@ NeuralRmResult trainNeuralRewardModel(Project& project, const NeuralRmOptions& o
       }
       result.ctrScale = fitCtrScale(logits, logRatios);
     }
-    if (!valExamples.empty()) result.validationAfter = pairMetrics(lm, heads, valExamples, evalBatch);
+    if (!valExamples.empty()) result.validationAfter = pairMetrics(lm, heads, valExamples, evalBatch, dp);
+    if (!main) {  // rank 0 writes the models
+      result.seconds = elapsed();
+      return result;
+    }
 
     // The adapter folder (PEFT files + heads + what it was trained from), then the merged folder.
     const std::string rel = "models/" + name;
@@ -593,9 +686,9 @@ NeuralRmResult trainNeuralRewardModel(Project& project, const NeuralRmOptions& o
       }
     });
     project.store().finishTrainingRun(result.runId, "finished", result.metricsJson());
-    log.write({{"event", "end"}, {"metrics", nlohmann::json::parse(result.metricsJson())}, {"elapsed", elapsed()}});
+    log({{"event", "end"}, {"metrics", nlohmann::json::parse(result.metricsJson())}, {"elapsed", elapsed()}});
   } catch (const std::exception& e) {
-    recordFailedTrainingRun(project, result.runId, log, e.what(), elapsed());
+    if (logFile) recordFailedTrainingRun(project, result.runId, *logFile, e.what(), elapsed());
     throw;
   }
   return result;

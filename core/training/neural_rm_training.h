@@ -43,6 +43,7 @@ class Project;
 class LlavaRewardModel;
 class LlamaModel;
 class LoraAdapters;
+class DataParallel;
 
 struct NeuralLoraOptions {
   int64_t rank = 128;  // DESIGN.md (CAIG): r 128, alpha 256
@@ -87,6 +88,14 @@ struct NeuralRmOptions {
   std::filesystem::path logFile;  // empty: <project>/logs/train-rm-<run>.jsonl
   const std::atomic<bool>* cancel = nullptr;
   std::function<void(const RmProgress&)> progress;  // phase "features" (examples built) or "train"
+  // Data-parallel training (models/data_parallel.h; not owned; null: this process alone). Every
+  // rank runs this call with the same options on the same project and model; the pairs are
+  // split between the ranks by product (core/training/distributed.h), each rank builds the
+  // examples of its products only, the batches and steps are one process's (batchSize is the
+  // global micro-batch), gradients are summed after each accumulation window, and rank 0 alone
+  // writes the run record, log, checkpoints and models. With lora.dropout 0 the weights equal
+  // one process's up to summation order; with dropout, the masks differ.
+  DataParallel* parallel = nullptr;
 };
 
 struct NeuralRmResult {
@@ -112,6 +121,9 @@ struct NeuralRmResult {
   std::filesystem::path logFile;
   int64_t runId = 0;
   double seconds = 0;
+  double trainSeconds = 0;          // in the optimiser steps of this call
+  double communicationSeconds = 0;  // of which in the data-parallel all-reduce
+  int worldSize = 1, rank = 0;
   std::string summary() const;
   std::string metricsJson() const;
 };
