@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app/cli_app.h"
+#include "app/cli_bundle.h"
 #include "app/cli_export.h"
 #include "app/cli_generate.h"
 #include "app/cli_llava.h"
@@ -330,6 +331,7 @@ int run(int argc, char** argv) {
   // Click data and training, in workflow order (app/cli_training.cpp): import-clicks, train-rm,
   // pcpo, demo-clicks. Their neural variants still exit with 2.
   addTrainingCommands(app, std::vector<std::string>(argv + 1, argv + argc));
+  addBundleCommands(app, status);  // app/cli_bundle.cpp: training bundles for a server
 
   auto* models = app.add_subcommand("models", "List, install, inspect and import model weights");
   models->require_subcommand(1);

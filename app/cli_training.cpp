@@ -190,6 +190,8 @@ void addTrainRm(CLI::App& app) {
   cmd->add_flag("--resume", n.resume, "[neural] continue from the latest checkpoint of --name");
   cmd->add_option("--eval-every", n.evalEvery, "[neural] held-out metrics every N steps")->capture_default_str();
   cmd->add_flag("--merge", n.merge, "[neural] also write a standalone merged reward-model folder");
+  cmd->add_option("--base-fingerprint", n.expectedBaseFingerprint,
+                  "[neural] refuse a --model whose files differ from this fingerprint (training bundles)");
   cmd->add_flag("--new-head", n.newHead, "[neural] start a score head on a LLaVA folder that has none");
   cmd->add_flag("--point-head", n.pointHead, "[neural] with --new-head: also a CTR point head");
   cmd->add_flag("--gradient-checkpointing", n.gradientCheckpointing, "[neural] recompute layers in backward (less memory)");

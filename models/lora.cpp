@@ -36,12 +36,6 @@ struct LoraLinear : LlamaLinearAdapter {
   std::vector<at::Tensor> parameters() const override { return {A, B}; }
 };
 
-void writeTextAtomic(const std::filesystem::path& path, const std::string& text) {
-  io::AtomicFile file(path);
-  file.write(text.data(), text.size());
-  file.commit();
-}
-
 void createDirectories(const std::filesystem::path& dir) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
@@ -184,7 +178,7 @@ void LoraAdapters::save(const std::filesystem::path& dir, const std::string& key
   io::NamedTensors tensors;
   for (const auto& [name, t] : namedParameters(keyPrefix)) tensors.emplace_back(name, t.detach());
   io::saveSafetensors(dir / "adapter_model.safetensors", tensors, {{"format", "pt"}});
-  writeTextAtomic(dir / "adapter_config.json", loraConfigToJson(impl_->config).dump(2) + "\n");
+  io::writeFileAtomically(dir / "adapter_config.json", loraConfigToJson(impl_->config).dump(2) + "\n");
 }
 
 void LoraAdapters::loadWeights(const std::filesystem::path& file, const std::string& keyPrefix) {
@@ -243,7 +237,7 @@ void saveLlamaModelFolder(const LlamaModel& model, const std::filesystem::path& 
   io::NamedTensors tensors;
   for (const auto& [name, t] : model.namedParameters()) tensors.emplace_back(name, t.detach());
   io::saveSafetensors(outDir / "model.safetensors", tensors, {{"format", "pt"}});
-  writeTextAtomic(outDir / "config.json", configText);
+  io::writeFileAtomically(outDir / "config.json", configText);
 }
 
 }  // namespace caig

@@ -40,12 +40,6 @@ Key stateKey(const at::Tensor& p) {
   }
 }
 
-void writeTextAtomic(const std::filesystem::path& path, const std::string& text) {
-  io::AtomicFile file(path);
-  file.write(text.data(), text.size());
-  file.commit();
-}
-
 }  // namespace
 
 double cosineWarmupFactor(int64_t step, int64_t warmupSteps, int64_t totalSteps) {
@@ -296,7 +290,7 @@ std::filesystem::path saveCheckpoint(const Trainer& trainer, const TrainingJob& 
                                 {"epochs", job.epochs},
                                 {"gradient_accumulation", trainer.options().gradientAccumulation}};
   // Written last: a folder without it is an interrupted checkpoint and is never resumed from.
-  writeTextAtomic(dir / "trainer_state.json", state.dump(2) + "\n");
+  io::writeFileAtomically(dir / "trainer_state.json", state.dump(2) + "\n");
   return dir;
 }
 

@@ -9,11 +9,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/generation/generation_job.h"
-#include "core/clicks/click_data.h"
-#include "core/project/demo_products.h"
-#include "core/image/image_io.h"
+#include "core/base/csv.h"
 #include "core/base/splitmix.h"
+#include "core/clicks/click_data.h"
+#include "core/generation/generation_job.h"
+#include "core/image/image_io.h"
+#include "core/project/demo_products.h"
 #include "models/io/atomic_file.h"
 
 namespace fs = std::filesystem;
@@ -48,19 +49,6 @@ cv::Mat recolour(const cv::Mat& shot, const cv::Mat& alpha, double degrees) {
   cv::Mat out;
   cv::cvtColor(hsv, out, cv::COLOR_HSV2BGR);
   return out;
-}
-
-void writeText(const fs::path& path, const std::string& text) {
-  io::AtomicFile f(path);
-  f.write(text.data(), text.size());
-  f.commit();
-}
-
-std::string csvField(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string q = "\"";
-  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return q + "\"";
 }
 
 double logitOf(double p) { return std::log(p / (1 - p)); }
@@ -156,9 +144,9 @@ SyntheticClickData writeSyntheticClicks(const fs::path& dir, const SyntheticClic
   data.csvFile = dir / "clicks.csv";
   data.jsonFile = dir / "clicks.json";
   data.truthFile = dir / "truth.json";
-  writeText(data.csvFile, csv);
-  writeText(data.jsonFile, nlohmann::json{{"products", products}}.dump(1) + "\n");
-  writeText(data.truthFile, truth.dump(1) + "\n");
+  io::writeFileAtomically(data.csvFile, csv);
+  io::writeFileAtomically(data.jsonFile, nlohmann::json{{"products", products}}.dump(1) + "\n");
+  io::writeFileAtomically(data.truthFile, truth.dump(1) + "\n");
   return data;
 }
 

@@ -753,4 +753,14 @@ VerifyResult ModelRegistry::verify(const InstalledModel& model, const VerifyOpti
   return result;
 }
 
+std::vector<std::string> safetensorsTensorNames(const fs::path& file) {
+  std::vector<std::string> names;
+  try {
+    for (const auto& t : readHeader(file).tensors) names.push_back(t.name);
+  } catch (const MissingFile& e) {
+    throw io::FileError(e.what());
+  }
+  return names;
+}
+
 }  // namespace caig

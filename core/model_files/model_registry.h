@@ -21,6 +21,10 @@ namespace caig {
 // The folder's own name, also for "dir/" and "." spellings: how models are named in ids.
 std::string modelFolderName(const std::filesystem::path& dir);
 
+// The tensor names in a safetensors file's header (the header alone is read and checked).
+// Throws io::FileError (missing, unreadable) or io::FormatError.
+std::vector<std::string> safetensorsTensorNames(const std::filesystem::path& file);
+
 // LoraAdapter: a PEFT adapter folder of a LLaVA model (what training writes); SdLora: a LoRA file
 // for SD1.5 (kohya / A1111 / diffusers), merged by the sd15 engine.
 // Vae: an SD VAE to use instead of a model's own; Taesd: the tiny autoencoder for previews and

@@ -13,6 +13,7 @@
 
 #include <set>
 
+#include "core/base/csv.h"
 #include "core/generation/composition.h"
 #include "core/image/image_io.h"
 #include "core/project/project.h"
@@ -150,13 +151,6 @@ Bytes withWebpXmp(const Bytes& webp, const Metadata& metadata, cv::Size size) {
   putLE(out, static_cast<std::uint32_t>(body.size()), 4);
   out.insert(out.end(), body.begin(), body.end());
   return out;
-}
-
-std::string csvField(const std::string& s) {
-  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) out += (c == '"') ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
 }
 
 std::string number(double v) {

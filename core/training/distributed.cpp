@@ -59,8 +59,16 @@ void RunFingerprint::addModelFolder(const fs::path& dir) {
   std::vector<fs::path> files;
   std::error_code ec;
   for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::follow_directory_symlink, ec);
-       !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
-    if (it->is_regular_file(ec)) files.push_back(it->path());
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    // Hidden entries (.cache/ of a Hub download, .gitattributes) and Markdown (model cards) are
+    // not the model: two copies that differ only there are the same model.
+    const std::string name = it->path().filename().string();
+    if (!name.empty() && name[0] == '.') {
+      if (it->is_directory(ec)) it.disable_recursion_pending();
+      continue;
+    }
+    if (it->is_regular_file(ec) && it->path().extension() != ".md") files.push_back(it->path());
+  }
   std::sort(files.begin(), files.end());
   constexpr std::size_t kEdge = 1 << 20;
   std::vector<char> buf(kEdge);
@@ -90,6 +98,12 @@ std::string RunFingerprint::hex() const {
   std::snprintf(buf, sizeof buf, "%016llx%016llx", static_cast<unsigned long long>(h.high64),
                 static_cast<unsigned long long>(h.low64));
   return buf;
+}
+
+std::string modelFolderFingerprint(const fs::path& dir) {
+  RunFingerprint fp;
+  fp.addModelFolder(dir);
+  return fp.hex();
 }
 
 int takeNprocArgument(std::vector<std::string>& args) {

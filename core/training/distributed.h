@@ -21,6 +21,7 @@ std::vector<int> shardByProduct(const std::vector<std::string>& recordProducts, 
 
 // A digest that changes with the text, and with the model folders' files: names, sizes and the
 // first and last MiB of each (a whole-file hash of 14 GB would take minutes on every start).
+// Hidden files and folders and Markdown files (model cards) are left out.
 class RunFingerprint {
  public:
   void add(const std::string& text);
@@ -30,6 +31,10 @@ class RunFingerprint {
  private:
   std::string text_;
 };
+
+// A model folder's RunFingerprint alone (names, sizes, first and last MiB of its files): what a
+// trained adapter records as its base ("baseFingerprint") and a training bundle as its model.
+std::string modelFolderFingerprint(const std::filesystem::path& dir);
 
 struct LocalLaunchOptions {
   int processes = 2;

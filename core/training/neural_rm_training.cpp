@@ -50,12 +50,6 @@ bool isWeightOrPickle(const std::string& name) {
   return false;
 }
 
-void writeText(const fs::path& file, const std::string& text) {
-  io::AtomicFile f(file);
-  f.write(text.data(), text.size());
-  f.commit();
-}
-
 // Training runs fp32 on the CPU and bf16 on CUDA unless told otherwise (fp16 has too little
 // range for gradients; the adapters themselves always train in fp32).
 LlavaRuntime trainingRuntime(const std::string& device, const std::string& dtype) {
@@ -227,7 +221,7 @@ void saveMergedLlavaFolder(const fs::path& baseDir, const LlamaModel& model, con
   fs::remove_all(partial);
   fs::create_directories(partial);
   io::saveSafetensors(partial / "model.safetensors", tensors, {{"format", "pt"}});
-  writeText(partial / "config.json", config.dump(2) + "\n");
+  io::writeFileAtomically(partial / "config.json", config.dump(2) + "\n");
   copyAuxiliaryFiles(baseDir, partial, false);
   if (!tokenizerDir.empty()) copyAuxiliaryFiles(tokenizerDir, partial, true);
   fs::remove_all(outDir);
@@ -385,6 +379,12 @@ NeuralRmResult trainNeuralRewardModel(Project& project, const NeuralRmOptions& o
       }
     dp->requireSame(fp.hex(), "options, model files or click pairs");
   }
+  const std::string baseFingerprint = modelFolderFingerprint(o.modelDir);
+  if (!o.expectedBaseFingerprint.empty() && o.expectedBaseFingerprint != baseFingerprint)
+    throw std::invalid_argument(o.modelDir.string() +
+                                " is not the base model these options were made for (its fingerprint is " +
+                                baseFingerprint + ", expected " + o.expectedBaseFingerprint +
+                                "): give the same model folder, with the same files, as the studio trained from");
   const auto ckpt = io::Checkpoint::open(o.modelDir);
   const bool hasHead = ckpt.contains("score.weight");
   if (!hasHead && !o.newHead)
@@ -663,12 +663,13 @@ NeuralRmResult trainNeuralRewardModel(Project& project, const NeuralRmOptions& o
     nlohmann::json info{{"format", "caig-reward-adapter"},
                         {"version", 1},
                         {"baseModel", fs::absolute(o.modelDir).string()},
+                        {"baseFingerprint", baseFingerprint},
                         {"pairSide", o.pairSide},
                         {"trainingRun", result.runId},
                         {"heldOutSplit", "by product"},
                         {"ctrScale", result.ctrScale ? nlohmann::json(*result.ctrScale) : nlohmann::json()},
                         {"metrics", nlohmann::json::parse(result.metricsJson())}};
-    writeText(result.adapterDir / "reward_model.json", info.dump(2) + "\n");
+    io::writeFileAtomically(result.adapterDir / "reward_model.json", info.dump(2) + "\n");
     std::vector<std::pair<std::string, at::Tensor>> headTensors;
     for (const auto& [n, t] : heads.namedParameters()) headTensors.emplace_back(n, t.detach().to(at::kFloat));
     if (o.merge) {

@@ -85,6 +85,9 @@ struct NeuralRmOptions {
   bool resume = false;          // continue from the latest checkpoint of `name`; false clears them
   int64_t evalEvery = 0;        // held-out metrics in the log every N steps (0: before/after only)
   bool merge = false;           // also write a standalone merged reward-model folder
+  // When set, the model folder's modelFolderFingerprint must be this (a training bundle names
+  // the studio's base model so that a server cannot train on another one by mistake).
+  std::string expectedBaseFingerprint;
   std::filesystem::path logFile;  // empty: <project>/logs/train-rm-<run>.jsonl
   const std::atomic<bool>* cancel = nullptr;
   std::function<void(const RmProgress&)> progress;  // phase "features" (examples built) or "train"

@@ -58,4 +58,10 @@ void AtomicFile::commit() {
   }
 }
 
+void writeFileAtomically(const std::filesystem::path& target, std::string_view text) {
+  AtomicFile file(target);
+  file.write(text.data(), text.size());
+  file.commit();
+}
+
 }  // namespace caig::io

@@ -4,6 +4,7 @@
 // commit (error, cancel, exception), it removes the partial file and leaves the target alone.
 
 #include <filesystem>
+#include <string_view>
 
 namespace caig::io {
 
@@ -22,5 +23,8 @@ class AtomicFile {
   std::filesystem::path partial_;
   int fd_ = -1;
 };
+
+// The whole of `text` through an AtomicFile: the file is either its old self or all of `text`.
+void writeFileAtomically(const std::filesystem::path& target, std::string_view text);  // throws FileError
 
 }  // namespace caig::io
