@@ -145,14 +145,27 @@ double JobQueue::overallEtaSeconds() const {
   return eta;
 }
 
-void JobQueue::onFailure(int id, QObject* context, std::function<void(const QString&)> onFailure) {
+namespace {
+
+void whenFinished(JobQueue* queue, int id, QObject* context, bool cancelToo, std::function<void(const QString&)> call) {
   auto connection = std::make_shared<QMetaObject::Connection>();
-  *connection = connect(this, &JobQueue::jobFinished, context,
-                        [connection, id, onFailure](int finished, JobState state, const QString& error) {
-                          if (finished != id) return;
-                          QObject::disconnect(*connection);
-                          if (state == JobState::Failed) onFailure(error);
-                        });
+  *connection = QObject::connect(queue, &JobQueue::jobFinished, context,
+                                 [connection, id, cancelToo, call](int finished, JobState state, const QString& error) {
+                                   if (finished != id) return;
+                                   QObject::disconnect(*connection);
+                                   if (state == JobState::Failed) call(error);
+                                   if (state == JobState::Cancelled && cancelToo) call(QObject::tr("cancelled"));
+                                 });
+}
+
+}  // namespace
+
+void JobQueue::onFailure(int id, QObject* context, std::function<void(const QString&)> onFailure) {
+  whenFinished(this, id, context, false, std::move(onFailure));
+}
+
+void JobQueue::onNotDone(int id, QObject* context, std::function<void(const QString&)> onNotDone) {
+  whenFinished(this, id, context, true, std::move(onNotDone));
 }
 
 void JobQueue::cancel(int id) {

@@ -76,6 +76,9 @@ class JobQueue : public QObject {
   void clearFinished();
   // Calls `onFailure(error)` once, in `context`'s thread, if job `id` fails (its work or apply step threw).
   void onFailure(int id, QObject* context, std::function<void(const QString&)> onFailure);
+  // The same, also when the job is cancelled (the error is then "cancelled"): for callers that
+  // must leave a busy state however the job ends without its apply step.
+  void onNotDone(int id, QObject* context, std::function<void(const QString&)> onNotDone);
 
   std::vector<int> jobIds() const { return order_; }  // display order
   const JobInfo* job(int id) const;

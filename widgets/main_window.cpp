@@ -464,10 +464,11 @@ void MainWindow::createDocks() {
   refreshInstalledModels();  // the Generate and Training docks offer the installed neural models
   // A finished neural run may have left a standalone reward model: offer it as a ranker.
   // A built-in run changes the active ranker: the grid then offers to rank again.
-  connect(trainingPanel_, &TrainingPanel::trainingFinished, this, [this](bool ok) {
-    if (ok) refreshInstalledModels();
-    refreshRanker();
-  });
+  for (auto signal : {&TrainingPanel::trainingFinished, &TrainingPanel::resultImported})
+    connect(trainingPanel_, signal, this, [this](bool ok) {
+      if (ok) refreshInstalledModels();
+      refreshRanker();
+    });
   addDockWidget(Qt::RightDockWidgetArea, trainingDock);
   tabifyDockWidget(variantDock, trainingDock);  // a tab beside the variants; the grid stays in front
   variantDock->raise();

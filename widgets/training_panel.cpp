@@ -25,15 +25,14 @@
 #include <QValueAxis>
 #include <nlohmann/json.hpp>
 
-#include "core/ranking/builtin_ranker.h"
 #include "core/clicks/click_data.h"
 #include "core/clicks/click_pairs.h"
 #include "core/project/project.h"
+#include "core/ranking/builtin_ranker.h"
+#include "core/training/neural_training_jobs.h"  // plain options (torch-free); the run needs CAIG_HAVE_NEURAL_TRAINING
 #include "core/training/rm_training.h"
-#ifdef CAIG_HAVE_NEURAL_TRAINING
-#include "core/training/neural_training_jobs.h"
-#endif
 #include "core/training/style_preferences.h"
+#include "core/training/training_bundle.h"
 #include "widgets/job_queue.h"
 
 namespace caig::ui {
@@ -42,18 +41,6 @@ namespace {
 
 QString q(const std::string& s) { return QString::fromStdString(s); }
 QString percent(double share) { return QString::number(100.0 * share, 'f', 1) + '%'; }
-
-// Calls `onFailure(error)` once if job `id` fails or is cancelled.
-void whenNotDone(JobQueue* queue, QObject* context, int id, std::function<void(const QString&)> onFailure) {
-  auto connection = std::make_shared<QMetaObject::Connection>();
-  *connection = QObject::connect(queue, &JobQueue::jobFinished, context,
-                                 [connection, id, onFailure](int finished, JobState state, const QString& error) {
-                                   if (finished != id) return;
-                                   QObject::disconnect(*connection);
-                                   if (state == JobState::Failed) onFailure(error);
-                                   if (state == JobState::Cancelled) onFailure(QObject::tr("cancelled"));
-                                 });
-}
 
 }  // namespace
 
@@ -75,6 +62,18 @@ TrainingPanel::TrainingPanel(JobQueue* jobs, QWidget* parent) : QWidget(parent),
   buttons->addWidget(train_);
   buttons->addWidget(style_);
   buttons->addWidget(cancel_);
+  // Fine-tuning on a bigger machine: the run written out for it, its result taken back.
+  exportBundle_ = new QPushButton(tr("Export for a server…"), this);
+  exportBundle_->setObjectName("exportBundleButton");
+  importResult_ = new QPushButton(tr("Import server result…"), this);
+  importResult_->setObjectName("importResultButton");
+  importResult_->setToolTip(
+      tr("A training bundle after its run on the server, or the adapter or standalone reward "
+         "model folder it wrote"));
+  auto* serverButtons = new QHBoxLayout;
+  serverButtons->addWidget(exportBundle_);
+  serverButtons->addWidget(importResult_);
+  serverButtons->addStretch(1);
 
   // Which reward model the Train button trains: the built-in ranker, or an installed LLaVA
   // reward model fine-tuned with LoRA (its settings shown only then; CAIG's defaults).
@@ -149,6 +148,8 @@ TrainingPanel::TrainingPanel(JobQueue* jobs, QWidget* parent) : QWidget(parent),
   x_ = new QValueAxis;
   x_->setTitleText(tr("step"));
   x_->setLabelFormat("%d");
+  x_->setRange(0, 4);  // whole steps before the first run too (the default 0..1 labels "0 0 0 0 1")
+  x_->setTickCount(5);
   yLoss_ = new QValueAxis;
   yLoss_->setTitleText(tr("loss"));
   yAccuracy_ = new QValueAxis;
@@ -168,6 +169,7 @@ TrainingPanel::TrainingPanel(JobQueue* jobs, QWidget* parent) : QWidget(parent),
   auto* layout = new QVBoxLayout(this);
   layout->addLayout(modelForm);
   layout->addLayout(buttons);
+  layout->addLayout(serverButtons);
   layout->addWidget(summary_);
   layout->addWidget(view_, 1);
   layout->addWidget(result_);
@@ -183,6 +185,35 @@ TrainingPanel::TrainingPanel(JobQueue* jobs, QWidget* parent) : QWidget(parent),
   connect(train_, &QPushButton::clicked, this, &TrainingPanel::trainRanker);
   connect(style_, &QPushButton::clicked, this, &TrainingPanel::runStyleRounds);
   connect(cancel_, &QPushButton::clicked, this, &TrainingPanel::cancelTraining);
+  connect(exportBundle_, &QPushButton::clicked, this, [this] {
+    const QString suggested = QDir(q(project_->dir().parent_path().string()))
+                                  .filePath(q(project_->dir().filename().string()) + "-training-bundle");
+    const QString dir = QFileDialog::getSaveFileName(this, tr("Export Training Bundle"), suggested, {}, nullptr,
+                                                     QFileDialog::ShowDirsOnly);
+    if (dir.isEmpty()) return;
+    bool replace = false;
+    if (QFileInfo::exists(dir)) {
+      if (QMessageBox::question(this, tr("Replace %1?").arg(QFileInfo(dir).fileName()),
+                                tr("%1 already exists. Replace it with the new training bundle?").arg(dir)) !=
+          QMessageBox::Yes)
+        return;
+      replace = true;
+    }
+    exportBundle(dir, replace);
+  });
+  connect(importResult_, &QPushButton::clicked, this, [this] {
+    const QString dir = QFileDialog::getExistingDirectory(this, tr("Import Server Result"));
+    if (dir.isEmpty()) return;
+    const QString name = q(caig::trainingResultName(dir.toStdString()));
+    const bool taken =
+        !name.isEmpty() && QFileInfo::exists(q(project_->absolute("models/" + name.toStdString()).string()));
+    if (taken && QMessageBox::question(this, tr("Replace %1?").arg(name),
+                                       tr("The project already has a model named %1. Replace it with the server's "
+                                          "result?")
+                                           .arg(name)) != QMessageBox::Yes)
+      return;
+    importResult(dir, taken);
+  });
   connect(rewardModel_, &QComboBox::currentIndexChanged, this, &TrainingPanel::updateModelRows);
   updateModelRows();
   setProject(nullptr);
@@ -225,6 +256,11 @@ void TrainingPanel::updateModelRows() {
 #endif
   resume_->setEnabled(resumable);
   if (!resumable) resume_->setChecked(false);
+  exportBundle_->setEnabled(neural && project_ && cancel_ && !cancel_->isEnabled());
+  exportBundle_->setToolTip(neural
+                                ? tr("Write the clicks and these settings as a folder to fine-tune the reward model "
+                                     "on a server (one command, several GPUs or machines), then import its result")
+                                : tr("Choose a LLaVA reward model first: the built-in ranker trains here in seconds"));
   train_->setText(neural ? tr("Train reward model") : tr("Train built-in ranker"));
   train_->setToolTip(neural ? tr("Fine-tune the chosen LLaVA reward model on the click pairs (LoRA); held-out "
                                  "products measure it")
@@ -244,7 +280,8 @@ void TrainingPanel::setProject(caig::Project* project) {
 }
 
 void TrainingPanel::setBusy(bool busy) {
-  for (auto* b : {import_, train_, style_}) b->setEnabled(project_ && !busy);
+  for (auto* b : {import_, train_, style_, importResult_}) b->setEnabled(project_ && !busy);
+  exportBundle_->setEnabled(project_ && !busy && !rewardModel_->currentData().toString().isEmpty());
   rewardModel_->setEnabled(!busy);
   cancel_->setEnabled(project_ && busy);
 }
@@ -319,7 +356,7 @@ int TrainingPanel::importClicks(const QString& path) {
                                     Q_EMIT importFinished(true, text);
                                   };
                                 });
-  whenNotDone(jobs_, this, id, [this](const QString& error) {
+  jobs_->onNotDone(id, this, [this](const QString& error) {
     setBusy(false);
     Q_EMIT importFinished(false, error);
   });
@@ -371,7 +408,7 @@ int TrainingPanel::trainRanker() {
       Q_EMIT trainingFinished(true, text);
     };
   });
-  whenNotDone(jobs_, this, id, [this](const QString& error) {
+  jobs_->onNotDone(id, this, [this](const QString& error) {
     stopWatching();
     setBusy(false);
     result_->setText(tr("Training failed: %1").arg(error));
@@ -389,16 +426,7 @@ int TrainingPanel::trainNeural(const QString& modelDir) {
   Q_EMIT trainingFinished(false, tr("no neural training in this build"));
   return 0;
 #else
-  // The folder may have changed since the model list was read: check it again (headers only)
-  // and refuse here, with the reason, rather than fail inside a queued job.
-  const caig::InstalledModel model = caig::ModelRegistry::inspect(modelDir.toStdString());
-  QString problem;
-  if (model.status != caig::ModelStatus::Ok) {
-    problem = tr("The model folder %1 is %2: %3")
-                  .arg(modelDir, q(caig::modelStatusName(model.status)), q(model.reason));
-  } else if (model.kind != caig::ModelKind::RewardModel) {
-    problem = tr("%1 is not a LLaVA reward model (it holds: %2).").arg(modelDir, q(caig::modelKindName(model.kind)));
-  }
+  const QString problem = rewardModelProblem(modelDir);
   if (!problem.isEmpty()) {
     tell(title, problem, true);
     Q_EMIT trainingFinished(false, problem);
@@ -406,16 +434,9 @@ int TrainingPanel::trainNeural(const QString& modelDir) {
   }
   const std::filesystem::path dir = project_->dir();
   const QString log = newLogFile("train-rm-neural");
-  caig::NeuralRmJobOptions options;
-  options.modelDir = modelDir.toStdString();
-  options.steps = steps_->value();
-  options.batchSize = batch_->value();
-  options.loraRank = rank_->value();
-  options.learningRate = learningRate_->value();
-  options.evalEvery = std::max(1, steps_->value() / 10);  // about ten held-out points on the chart
+  caig::NeuralRmJobOptions options = dockJobOptions(modelDir);
   options.logFile = log.toStdString();
   options.resume = resume_->isChecked();
-  options.merge = merge_->isChecked();
   setBusy(true);
   watch(log);
   // Set once the result is shown, so that a cancelled run that still finished its apply step
@@ -475,7 +496,7 @@ int TrainingPanel::trainNeural(const QString& modelDir) {
           Q_EMIT trainingFinished(true, text);
         };
       });
-  whenNotDone(jobs_, this, id, [this, reported, name](const QString& error) {
+  jobs_->onNotDone(id, this, [this, reported, name](const QString& error) {
     if (*reported) return;
     stopWatching();
     showLog(watched_);
@@ -535,7 +556,7 @@ int TrainingPanel::runStyleRounds() {
       Q_EMIT styleRoundsFinished(true, text);
     };
   });
-  whenNotDone(jobs_, this, id, [this](const QString& error) {
+  jobs_->onNotDone(id, this, [this](const QString& error) {
     stopWatching();
     setBusy(false);
     result_->setText(tr("Style rounds failed: %1").arg(error));

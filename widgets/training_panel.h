@@ -35,6 +35,7 @@ class QValueAxis;
 
 namespace caig {
 class Project;
+struct NeuralRmJobOptions;
 }
 
 namespace caig::ui {
@@ -62,6 +63,12 @@ class TrainingPanel : public QWidget {
   // Trains the chosen reward model: the built-in ranker, or LoRA on the chosen LLaVA reward
   // model (a broken folder shows a dialog and queues nothing). Returns the job id, 0 when refused.
   int trainRanker();
+  // Training on a server (core/training/training_bundle.h): writes the clicks and the chosen
+  // reward model's settings to `dir` as a bundle with its run.sh (an existing folder only with
+  // `replace`; the button asks first), and takes a server's result (the bundle after its run, an
+  // adapter or a merged folder) back into the project. Jobs; returns the id, 0 when refused.
+  int exportBundle(const QString& dir, bool replace = false);
+  int importResult(const QString& dir, bool replace = false);
   // Asks the running training or style job to stop (a neural run keeps a checkpoint).
   void cancelTraining();
   int runStyleRounds();
@@ -78,6 +85,8 @@ class TrainingPanel : public QWidget {
 
  Q_SIGNALS:
   void importFinished(bool ok, const QString& summaryOrError);
+  void bundleExported(bool ok, const QString& summaryOrError);
+  void resultImported(bool ok, const QString& summaryOrError);  // a trained model joined the project
   void trainingFinished(bool ok, const QString& summaryOrError);
   void styleRoundsFinished(bool ok, const QString& summaryOrError);
 
@@ -88,6 +97,10 @@ class TrainingPanel : public QWidget {
   void setBusy(bool busy);
   QString newLogFile(const QString& prefix) const;
   int trainNeural(const QString& modelDir);
+  // The neural run the dock's fields describe (as Train runs it, and a bundle records it).
+  caig::NeuralRmJobOptions dockJobOptions(const QString& modelDir) const;
+  // The chosen model folder checked again; the problem (empty: usable) for a dialog.
+  QString rewardModelProblem(const QString& modelDir) const;
   void updateModelRows();
 
   JobQueue* jobs_;
@@ -96,11 +109,13 @@ class TrainingPanel : public QWidget {
   QPushButton* train_;
   QPushButton* style_;
   QPushButton* cancel_;
+  QPushButton* exportBundle_;
+  QPushButton* importResult_;
   QComboBox* rewardModel_;
   QWidget* neuralRow_;
   QSpinBox* steps_;
-  QCheckBox* resume_ = nullptr;
-  QCheckBox* merge_ = nullptr;  // also save a standalone reward model (offered as a ranker)  // continue the chosen model's stopped run from its checkpoint
+  QCheckBox* resume_ = nullptr;  // continue the chosen model's stopped run from its checkpoint
+  QCheckBox* merge_ = nullptr;   // also save a standalone reward model (offered as a ranker)
   QSpinBox* batch_;
   QSpinBox* rank_;
   QDoubleSpinBox* learningRate_;

@@ -362,7 +362,8 @@ TrainingBundleExport exportTrainingBundle(Project& project, const NeuralRmJobOpt
 
   result.dir = out;
   result.bytes = treeBytes(out);
-  result.command = "MODEL=/path/to/" + modelName + " sh " + (fs::absolute(out) / "run.sh").string();
+  // Run from the folder above the bundle's copy on the server (the copy keeps its name).
+  result.command = "MODEL=/path/to/" + modelName + " sh " + siblingWithSuffix(out, "").filename().string() + "/run.sh";
   result.summary = "Training bundle written to " + out.string() + " (" + megabytes(result.bytes) +
                    "): " + std::to_string(result.pairs) + " pairs from " + std::to_string(result.records) +
                    " creatives of " + std::to_string(result.products) + " products.\nOn the server: MODEL=/path/to/" +
@@ -407,6 +408,20 @@ fs::path newestLog(const fs::path& logs) {
 }
 
 }  // namespace
+
+std::string trainingResultName(const fs::path& fromIn) {
+  fs::path from = fromIn;
+  while (!from.empty() && from.filename().empty()) from = from.parent_path();
+  try {
+    if (fs::is_regular_file(from / "bundle.json")) return io::readJsonFile(from / "bundle.json").value("name", "");
+  } catch (const std::exception&) {
+    return "";
+  }
+  if (isAdapterFolder(from)) return from.filename().string();
+  if (fs::is_regular_file(from / "config.json"))
+    return from.filename() == "merged" ? from.parent_path().filename().string() : from.filename().string();
+  return "";
+}
 
 TrainingResultImport importTrainingResult(Project& project, const fs::path& fromIn,
                                           const TrainingResultImportOptions& options) {

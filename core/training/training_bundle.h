@@ -46,7 +46,7 @@ struct TrainingBundleExport {
   uint64_t bytes = 0;  // the bundle's files
   std::string modelFingerprint;
   std::vector<std::string> trainArguments;  // what run.sh passes to `caig train-rm`
-  std::string command;                      // the one line to run on the server
+  std::string command;                      // the one line to run on the server, beside the bundle's copy
   std::string summary;                      // for people: what was written and how to run it
 };
 
@@ -83,5 +83,8 @@ struct TrainingResultImportOptions {
 // missing or different, io::FileError on a failed copy; the project is then unchanged.
 TrainingResultImport importTrainingResult(Project& project, const std::filesystem::path& from,
                                           const TrainingResultImportOptions& options = {});
+// The name importTrainingResult would give `from` (<project>/models/<name>), so that a caller can
+// ask before replacing; empty when `from` is none of the three.
+std::string trainingResultName(const std::filesystem::path& from);
 
 }  // namespace caig
