@@ -31,26 +31,16 @@
 #include "models/llama.h"
 #include "models/lora.h"
 #include "models/trainer.h"
+#include "tests/bench/mid_llama.h"
 
 namespace fs = std::filesystem;
 using namespace caig;
 
 namespace {
 
-constexpr int64_t kGlobalBatch = 4, kTokens = 128, kVocab = 32000;
+constexpr int64_t kGlobalBatch = 4, kTokens = 128, kVocab = 32000;  // midLlama's vocabulary
 
-LlamaConfig midLlama() {
-  LlamaConfig c;
-  c.vocabSize = kVocab;
-  c.hiddenSize = 512;
-  c.intermediateSize = 1376;
-  c.numLayers = 8;
-  c.numHeads = 8;
-  c.numKvHeads = 8;
-  c.headDim = 64;
-  c.maxPositions = 4096;
-  return c;
-}
+using bench::midLlama;
 
 int envInt(const char* name, int fallback) {
   const char* v = std::getenv(name);

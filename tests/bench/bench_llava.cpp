@@ -12,23 +12,13 @@
 #include "models/llava.h"
 #include "models/llava_reward.h"
 #include "models/sampling.h"
+#include "tests/bench/mid_llama.h"
 
 namespace {
 
 using namespace caig;
 
-LlamaConfig midLlama() {
-  LlamaConfig c;
-  c.vocabSize = 32000;
-  c.hiddenSize = 512;
-  c.intermediateSize = 1376;
-  c.numLayers = 8;
-  c.numHeads = 8;
-  c.numKvHeads = 8;
-  c.headDim = 64;
-  c.maxPositions = 4096;
-  return c;
-}
+using bench::midLlama;
 
 LlavaVisionConfig midVision() {
   LlavaVisionConfig c;

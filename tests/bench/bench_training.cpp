@@ -15,6 +15,7 @@
 #include "models/llama.h"
 #include "models/lora.h"
 #include "models/trainer.h"
+#include "tests/bench/mid_llama.h"
 
 namespace {
 
@@ -22,18 +23,7 @@ using namespace caig;
 
 constexpr int64_t kBatch = 2, kTokens = 256;
 
-LlamaConfig midLlama() {
-  LlamaConfig c;
-  c.vocabSize = 32000;
-  c.hiddenSize = 512;
-  c.intermediateSize = 1376;
-  c.numLayers = 8;
-  c.numHeads = 8;
-  c.numKvHeads = 8;
-  c.headDim = 64;
-  c.maxPositions = 4096;
-  return c;
-}
+using bench::midLlama;
 
 double peakRssMb() {
   rusage u{};
