@@ -57,7 +57,10 @@ void addLlavaModelOptions(CLI::App* cmd, LlavaCliOptions& o) {
   cmd->add_option("--instructions", o.instructions,
                   "Instruction phrasings / reward question JSON (default: resources/prompts/llava_instructions.json)");
   cmd->add_option("--device", o.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
-  cmd->add_option("--dtype", o.dtype, "auto (fp32 on CPU, fp16 on CUDA), fp32, fp16 or bf16")->capture_default_str();
+  cmd->add_option("--dtype", o.dtype,
+                  "auto (fp32 on CPU, fp16 on CUDA), fp32, fp16, bf16 or int8 (weight-only int8 linear layers, bf16 "
+                  "compute on CPU)")
+      ->capture_default_str();
 }
 
 void addLlavaPromptOptions(CLI::App* cmd, LlavaCliOptions& o) {

@@ -35,8 +35,18 @@ bool endsWith(const std::string& s, const std::string& suffix) {
 
 // RMSNorm as transformers: normalise in fp32 (fp64 for a double model, so gradient checks can
 // run in double), scale in the input dtype.
+// How the modules are built: LlamaModel(config) initialises fp32 weights as torch does;
+// uninitialised() allocates them in the target dtype without touching their memory (load() then
+// fills or aliases them), so a 7B model never exists in fp32 on the way to bf16.
+struct Build {
+  c10::ScalarType dtype = c10::kFloat;
+  bool initialise = true;
+};
+
 struct RmsNorm : torch::nn::Module {
-  RmsNorm(int64_t dim, double eps) : eps(eps) { weight = register_parameter("weight", at::ones({dim})); }
+  RmsNorm(int64_t dim, double eps, const Build& b = {}) : eps(eps) {
+    weight = register_parameter("weight", at::ones({dim}, at::TensorOptions().dtype(b.dtype)));
+  }
   at::Tensor forward(const at::Tensor& x) const {
     const at::Tensor xf = x.to(at::promote_types(x.scalar_type(), at::kFloat));
     const at::Tensor normed = xf * at::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);
@@ -46,36 +56,48 @@ struct RmsNorm : torch::nn::Module {
   double eps;
 };
 
-torch::nn::Linear linear(int64_t in, int64_t out, bool bias) {
-  return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(bias));
+torch::nn::Linear linear(int64_t in, int64_t out, bool bias, const Build& b) {
+  if (b.initialise) {
+    torch::nn::Linear l(torch::nn::LinearOptions(in, out).bias(bias));
+    if (b.dtype != c10::kFloat) l->to(b.dtype);
+    return l;
+  }
+  // A 1x1 layer whose tensors then take their real sizes, uninitialised (untouched pages).
+  torch::nn::Linear l(torch::nn::LinearOptions(1, 1).bias(bias));
+  l->to(b.dtype);
+  at::NoGradGuard noGrad;
+  const auto opts = at::TensorOptions().dtype(b.dtype);
+  l->weight.set_(at::empty({out, in}, opts));
+  if (bias) l->bias.set_(at::empty({out}, opts));
+  return l;
 }
 
 struct Attention : torch::nn::Module {
-  explicit Attention(const LlamaConfig& c) {
-    q_proj = register_module("q_proj", linear(c.hiddenSize, c.numHeads * c.headDim, c.attentionBias));
-    k_proj = register_module("k_proj", linear(c.hiddenSize, c.numKvHeads * c.headDim, c.attentionBias));
-    v_proj = register_module("v_proj", linear(c.hiddenSize, c.numKvHeads * c.headDim, c.attentionBias));
-    o_proj = register_module("o_proj", linear(c.numHeads * c.headDim, c.hiddenSize, c.outputBias));
+  Attention(const LlamaConfig& c, const Build& b) {
+    q_proj = register_module("q_proj", linear(c.hiddenSize, c.numHeads * c.headDim, c.attentionBias, b));
+    k_proj = register_module("k_proj", linear(c.hiddenSize, c.numKvHeads * c.headDim, c.attentionBias, b));
+    v_proj = register_module("v_proj", linear(c.hiddenSize, c.numKvHeads * c.headDim, c.attentionBias, b));
+    o_proj = register_module("o_proj", linear(c.numHeads * c.headDim, c.hiddenSize, c.outputBias, b));
   }
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
 };
 
 struct Mlp : torch::nn::Module {
-  explicit Mlp(const LlamaConfig& c) {
-    gate_proj = register_module("gate_proj", linear(c.hiddenSize, c.intermediateSize, false));
-    up_proj = register_module("up_proj", linear(c.hiddenSize, c.intermediateSize, false));
-    down_proj = register_module("down_proj", linear(c.intermediateSize, c.hiddenSize, false));
+  Mlp(const LlamaConfig& c, const Build& b) {
+    gate_proj = register_module("gate_proj", linear(c.hiddenSize, c.intermediateSize, false, b));
+    up_proj = register_module("up_proj", linear(c.hiddenSize, c.intermediateSize, false, b));
+    down_proj = register_module("down_proj", linear(c.intermediateSize, c.hiddenSize, false, b));
   }
   torch::nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
 };
 
 struct DecoderLayer : torch::nn::Module {
-  explicit DecoderLayer(const LlamaConfig& c) {
-    self_attn = register_module("self_attn", std::make_shared<Attention>(c));
-    mlp = register_module("mlp", std::make_shared<Mlp>(c));
-    input_layernorm = register_module("input_layernorm", std::make_shared<RmsNorm>(c.hiddenSize, c.rmsNormEps));
+  DecoderLayer(const LlamaConfig& c, const Build& b) {
+    self_attn = register_module("self_attn", std::make_shared<Attention>(c, b));
+    mlp = register_module("mlp", std::make_shared<Mlp>(c, b));
+    input_layernorm = register_module("input_layernorm", std::make_shared<RmsNorm>(c.hiddenSize, c.rmsNormEps, b));
     post_attention_layernorm =
-        register_module("post_attention_layernorm", std::make_shared<RmsNorm>(c.hiddenSize, c.rmsNormEps));
+        register_module("post_attention_layernorm", std::make_shared<RmsNorm>(c.hiddenSize, c.rmsNormEps, b));
   }
   std::shared_ptr<Attention> self_attn;
   std::shared_ptr<Mlp> mlp;
@@ -91,11 +113,14 @@ struct Embedding : torch::nn::Module {
 
 // transformers' LlamaModel: the `model.` part of the checkpoint.
 struct DecoderStack : torch::nn::Module {
-  explicit DecoderStack(const LlamaConfig& c) {
-    embed_tokens = register_module("embed_tokens", std::make_shared<Embedding>(at::zeros({c.vocabSize, c.hiddenSize})));
-    for (int64_t i = 0; i < c.numLayers; ++i) layers->push_back(std::make_shared<DecoderLayer>(c));
+  DecoderStack(const LlamaConfig& c, const Build& b) {
+    const auto opts = at::TensorOptions().dtype(b.dtype);
+    embed_tokens = register_module(
+        "embed_tokens", std::make_shared<Embedding>(b.initialise ? at::zeros({c.vocabSize, c.hiddenSize}, opts)
+                                                                 : at::empty({c.vocabSize, c.hiddenSize}, opts)));
+    for (int64_t i = 0; i < c.numLayers; ++i) layers->push_back(std::make_shared<DecoderLayer>(c, b));
     register_module("layers", layers);
-    norm = register_module("norm", std::make_shared<RmsNorm>(c.hiddenSize, c.rmsNormEps));
+    norm = register_module("norm", std::make_shared<RmsNorm>(c.hiddenSize, c.rmsNormEps, b));
   }
   std::shared_ptr<Embedding> embed_tokens;
   torch::nn::ModuleList layers;
@@ -103,9 +128,9 @@ struct DecoderStack : torch::nn::Module {
 };
 
 struct CausalLm : torch::nn::Module {
-  explicit CausalLm(const LlamaConfig& c) {
-    model = register_module("model", std::make_shared<DecoderStack>(c));
-    if (!c.tieWordEmbeddings) lm_head = register_module("lm_head", linear(c.hiddenSize, c.vocabSize, false));
+  CausalLm(const LlamaConfig& c, const Build& b) {
+    model = register_module("model", std::make_shared<DecoderStack>(c, b));
+    if (!c.tieWordEmbeddings) lm_head = register_module("lm_head", linear(c.hiddenSize, c.vocabSize, false, b));
   }
   std::shared_ptr<DecoderStack> model;
   torch::nn::Linear lm_head{nullptr};
@@ -264,14 +289,39 @@ struct LlamaModel::Impl {
   c10::ScalarType dtype = c10::kFloat;
   std::vector<std::array<std::shared_ptr<const LlamaLinearAdapter>, kSlots>> adapters;  // per layer
   bool adaptersEnabled = true;
+  // Weight-only int8 (quantizeInt8): per layer and slot, the rows q [out, in] int8 and their
+  // scales [out] fp32; the Linear's own weight is then empty.
+  struct Int8Weight {
+    at::Tensor q, scale;
+  };
+  std::vector<std::array<Int8Weight, kSlots>> int8;
 
   at::Tensor proj(torch::nn::Linear& linear, const at::Tensor& x, std::size_t layer, Slot slot) const {
-    at::Tensor y = linear->forward(x);
+    at::Tensor y = layer < int8.size() && int8[layer][slot].q.defined() ? int8Linear(x, int8[layer][slot], linear->bias)
+                                                                        : linear->forward(x);
     if (adaptersEnabled && layer < adapters.size() && adapters[layer][slot]) y = y + adapters[layer][slot]->forward(x);
     return y;
   }
 
   struct CheckpointedLayer;
+
+  // x W^T with W = q * scale: the int8 rows are widened to x's dtype a block at a time (about 2M
+  // elements: cache-sized, so the weight crosses memory once, as int8), the scale applied to the
+  // outputs in fp32.
+  static at::Tensor int8Linear(const at::Tensor& x, const Int8Weight& w, const at::Tensor& bias) {
+    constexpr int64_t kBlockElements = 1 << 21;
+    const int64_t out = w.q.size(0), in = w.q.size(1);
+    const int64_t rows = std::max<int64_t>(1, std::min<int64_t>(out, kBlockElements / in));
+    std::vector<int64_t> sizes = x.sizes().vec();
+    sizes.back() = out;
+    at::Tensor y = at::empty(sizes, x.options());
+    for (int64_t r = 0; r < out; r += rows) {
+      const int64_t n = std::min(rows, out - r);
+      y.narrow(-1, r, n).copy_(at::linear(x, w.q.narrow(0, r, n).to(x.scalar_type())));
+    }
+    y = (y.to(at::kFloat) * w.scale).to(x.scalar_type());
+    return bias.defined() && bias.numel() ? y + bias : y;
+  }
 
   at::Tensor mlp(Mlp& m, const at::Tensor& x, std::size_t layer) const {
     return proj(m.down_proj, at::silu(proj(m.gate_proj, x, layer, kGate)) * proj(m.up_proj, x, layer, kUp), layer,
@@ -434,15 +484,27 @@ struct LlamaModel::Impl::CheckpointedLayer : torch::autograd::Function<Checkpoin
 
 LlamaModel::LlamaModel(const LlamaConfig& config) : impl_(std::make_unique<Impl>()) {
   impl_->config = config;
-  impl_->net = std::make_shared<CausalLm>(config);
+  impl_->net = std::make_shared<CausalLm>(config, Build{});
   impl_->net->eval();
   impl_->adapters.resize(static_cast<std::size_t>(config.numLayers));
+}
+
+LlamaModel::LlamaModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+LlamaModel LlamaModel::uninitialised(const LlamaConfig& config, c10::ScalarType dtype) {
+  auto impl = std::make_unique<Impl>();
+  impl->config = config;
+  impl->net = std::make_shared<CausalLm>(config, Build{dtype, false});
+  impl->net->eval();
+  impl->adapters.resize(static_cast<std::size_t>(config.numLayers));
+  impl->dtype = dtype;
+  return LlamaModel(std::move(impl));
 }
 LlamaModel::~LlamaModel() = default;
 LlamaModel::LlamaModel(LlamaModel&&) noexcept = default;
 LlamaModel& LlamaModel::operator=(LlamaModel&&) noexcept = default;
 
-LlamaModel LlamaModel::load(const std::filesystem::path& modelDir, c10::Device device) {
+LlamaModel LlamaModel::load(const std::filesystem::path& modelDir, c10::Device device, c10::ScalarType dtype) {
   const LlamaConfig config = readLlamaConfig(modelDir);
   const auto checkpoint = io::Checkpoint::open(modelDir);
   LlamaKeyLayout layout = LlamaKeyLayout::causalLm();
@@ -457,9 +519,9 @@ LlamaModel LlamaModel::load(const std::filesystem::path& modelDir, c10::Device d
       }
   }
   checkLlamaConfig(config, checkpoint, layout, (modelDir / "config.json").string());
-  LlamaModel model(config);
+  LlamaModel model = uninitialised(config, dtype);
   model.loadWeights(checkpoint, layout);
-  model.to(device);
+  model.to(device, dtype);
   return model;
 }
 
@@ -485,11 +547,16 @@ void LlamaModel::loadWeights(const io::Checkpoint& checkpoint, const LlamaKeyLay
   };
   std::string what = impl_->config.modelType + " language";
   if (!layout.prefix.empty()) what += " (keys under \"" + layout.prefix + "\")";
+  if (!impl_->int8.empty()) throw std::logic_error("loadWeights: the model was quantised to int8; load a new model");
+  naming.aliasMatching = true;  // a bf16 file for a bf16 model: views of the mapped file
   loadModuleWeights(*impl_->net, checkpoint, what, naming);
 }
 
 void LlamaModel::to(c10::Device device, c10::ScalarType dtype) {
   impl_->net->to(device, dtype);
+  for (auto& layer : impl_->int8)
+    for (auto& w : layer)
+      if (w.q.defined()) w.q = w.q.to(device), w.scale = w.scale.to(device);
   impl_->device = device;
   impl_->dtype = dtype;
 }
@@ -664,6 +731,9 @@ std::pair<std::size_t, Slot> parseModule(const std::string& module, int64_t numL
 
 void LlamaModel::setAdapter(const std::string& module, std::shared_ptr<const LlamaLinearAdapter> adapter) {
   const auto [layer, slot] = parseModule(module, impl_->config.numLayers);
+  if (adapter && !impl_->int8.empty())
+    throw std::logic_error("cannot attach an adapter to " + module +
+                           ": the model's weights are int8 (merge adapters first)");
   impl_->adapters[layer][slot] = std::move(adapter);
 }
 
@@ -675,13 +745,59 @@ std::shared_ptr<const LlamaLinearAdapter> LlamaModel::adapter(const std::string&
 void LlamaModel::setAdaptersEnabled(bool enabled) { impl_->adaptersEnabled = enabled; }
 bool LlamaModel::adaptersEnabled() const { return impl_->adaptersEnabled; }
 
+namespace {
+void refuseInt8(bool int8, const std::string& what) {
+  if (int8)
+    throw std::logic_error(what + ": the decoder's linear weights are int8 (quantizeInt8), not float parameters");
+}
+}  // namespace
+
+void LlamaModel::quantizeInt8() {
+  if (!impl_->int8.empty()) return;
+  for (const auto& layer : impl_->adapters)
+    for (const auto& a : layer)
+      if (a) throw std::logic_error("quantizeInt8: detach or merge the model's adapters first");
+  at::NoGradGuard noGrad;
+  std::vector<std::array<Impl::Int8Weight, kSlots>> out(static_cast<std::size_t>(impl_->config.numLayers));
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    auto& layer = *impl_->net->model->layers->ptr<DecoderLayer>(i);
+    const std::array<torch::nn::Linear*, kSlots> linears = {
+        &layer.self_attn->q_proj, &layer.self_attn->k_proj, &layer.self_attn->v_proj, &layer.self_attn->o_proj,
+        &layer.mlp->gate_proj,    &layer.mlp->up_proj,      &layer.mlp->down_proj};
+    for (int slot = 0; slot < kSlots; ++slot) {
+      at::Tensor& w = (*linears[static_cast<std::size_t>(slot)])->weight;
+      const at::Tensor wf = w.to(at::kFloat);  // one matrix at a time in fp32
+      const at::Tensor scale = wf.abs().amax(1).clamp_min(1e-30) / 127.0;
+      out[i][static_cast<std::size_t>(slot)] = {at::round(wf / scale.unsqueeze(1)).clamp_(-127, 127).to(at::kChar),
+                                                scale};
+      w.set_(at::empty({0}, w.options()));  // frees the float rows (or lets go of the mapped file's)
+    }
+  }
+  impl_->int8 = std::move(out);
+}
+
+bool LlamaModel::isInt8() const {
+  return !impl_->int8.empty();
+}
+
+int64_t LlamaModel::weightBytes() const {
+  int64_t bytes = 0;
+  for (const auto& p : impl_->net->parameters(true)) bytes += p.numel() * static_cast<int64_t>(p.element_size());
+  for (const auto& layer : impl_->int8)
+    for (const auto& w : layer)
+      if (w.q.defined()) bytes += w.q.numel() + w.scale.numel() * static_cast<int64_t>(w.scale.element_size());
+  return bytes;
+}
+
 std::vector<std::pair<std::string, at::Tensor>> LlamaModel::namedParameters() const {
+  refuseInt8(isInt8(), "namedParameters");
   std::vector<std::pair<std::string, at::Tensor>> out;
   for (const auto& p : impl_->net->named_parameters(true)) out.emplace_back(p.key(), p.value());
   return out;
 }
 
 at::Tensor LlamaModel::parameter(const std::string& name) const {
+  refuseInt8(isInt8() && name.find("_proj.weight") != std::string::npos, name);
   const auto params = impl_->net->named_parameters(true);
   if (const auto* p = params.find(name)) return *p;
   throw std::out_of_range("language model has no parameter \"" + name + "\"");

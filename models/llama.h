@@ -129,10 +129,17 @@ class LlamaModel {
   LlamaModel(LlamaModel&&) noexcept;
   LlamaModel& operator=(LlamaModel&&) noexcept;
 
+  // Parameters allocated in `dtype` but not initialised: their memory is not touched until
+  // loadWeights fills (or aliases) it. What the loaders build, so that a 7B model loaded in bf16
+  // never exists in fp32 on the way (the constructor above initialises fp32 weights as torch does).
+  static LlamaModel uninitialised(const LlamaConfig& config, c10::ScalarType dtype);
+
   // A transformers folder (config.json + model.safetensors or a sharded index). A LLaVA folder
-  // loads its language model (layout chosen from the keys present). Throws io::FileError /
-  // io::FormatError.
-  static LlamaModel load(const std::filesystem::path& modelDir, c10::Device device = c10::Device("cpu"));
+  // loads its language model (layout chosen from the keys present). Built in `dtype` directly;
+  // tensors already stored in `dtype` on the CPU are views of the mapped file (copy-on-write), not
+  // copies. Throws io::FileError / io::FormatError.
+  static LlamaModel load(const std::filesystem::path& modelDir, c10::Device device = c10::Device("cpu"),
+                         c10::ScalarType dtype = c10::kFloat);
 
   const LlamaConfig& config() const;
   // Checkpoint keys (in `layout`) and shapes the model expects, in module order.
@@ -191,6 +198,17 @@ class LlamaModel {
   void setAdaptersEnabled(bool enabled);
   bool adaptersEnabled() const;
 
+  // Weight-only int8 for inference on machines without the memory for the float model: every
+  // decoder linear layer's weight becomes int8 rows with one fp32 scale per output channel
+  // (symmetric, max-abs / 127), and is widened to the model's dtype a cache-sized block at a time
+  // in each matmul. The embedding table, lm_head and norms keep the model's dtype. The float
+  // weights are freed. Adapters cannot be attached afterwards (merge them first), and those
+  // weights are no longer parameters (parameter() throws std::logic_error naming them).
+  void quantizeInt8();
+  bool isInt8() const;
+  // Bytes the weights take in memory (parameters plus int8 rows and scales).
+  int64_t weightBytes() const;
+
   // The live parameters (same storage as the model: in-place changes are the model's), named
   // as transformers names them (model.layers.0.mlp.up_proj.weight, lm_head.weight).
   std::vector<std::pair<std::string, at::Tensor>> namedParameters() const;
@@ -200,6 +218,7 @@ class LlamaModel {
 
  private:
   struct Impl;
+  explicit LlamaModel(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -116,9 +116,10 @@ LlavaModel LlavaModel::load(const std::filesystem::path& dir, const LlavaLoadOpt
       !checkpoint.contains(layout.checkpointKey("lm_head.weight")))
     textConfig.tieWordEmbeddings = true;  // a sequence classifier: no lm_head, hidden states only
   checkLlamaConfig(textConfig, checkpoint, layout, configPath.string());
-  LlamaModel language(textConfig);
+  LlamaModel language = LlamaModel::uninitialised(textConfig, opts.dtype);  // never fp32 on the way
   language.loadWeights(checkpoint, layout);
   language.to(opts.device, opts.dtype);
+  if (opts.int8Weights) language.quantizeInt8();
 
   // Vision tower + projector, possibly from a separate CLIP folder.
   const bool towerInside = checkpoint.contains((hfLayout ? kHfTower : kOriginalTower) +

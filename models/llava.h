@@ -38,6 +38,9 @@ struct LlavaLoadOptions {
   // nothing; hidden states are exact).
   std::vector<std::string> headKeyPrefixes;
   bool languageHeadOptional = false;
+  // The language model's decoder linear layers as weight-only int8 (LlamaModel::quantizeInt8),
+  // computing in `dtype`: a 7B model in about 7 GB. Inference only.
+  bool int8Weights = false;
 };
 
 class LlavaModel {

@@ -33,8 +33,11 @@ LlavaRuntime resolveLlavaRuntime(const std::string& device, const std::string& d
     rt.dtype = c10::kHalf;
   } else if (dtype == "bf16" || dtype == "bfloat16") {
     rt.dtype = c10::kBFloat16;
+  } else if (dtype == "int8") {
+    rt.dtype = rt.device.is_cuda() ? c10::kHalf : c10::kBFloat16;
+    rt.int8Weights = true;
   } else {
-    throw std::invalid_argument("unknown dtype '" + dtype + "' (use auto, fp32, fp16 or bf16)");
+    throw std::invalid_argument("unknown dtype '" + dtype + "' (use auto, fp32, fp16, bf16 or int8)");
   }
   return rt;
 }

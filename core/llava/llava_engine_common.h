@@ -17,10 +17,12 @@ class TextTokenizer;
 struct LlavaRuntime {
   c10::Device device = c10::Device("cpu");
   c10::ScalarType dtype = c10::kFloat;
+  bool int8Weights = false;  // the language model's linear layers as weight-only int8 (LlavaLoadOptions)
 };
 
 // device "auto" | "cpu" | "cuda[:N]"; dtype "auto" (fp32 on CPU, fp16 on CUDA) | "fp32" | "fp16" |
-// "bf16". Throws std::invalid_argument for other names, or CUDA asked for without CUDA.
+// "bf16" | "int8" (weight-only int8 linear layers computing in bf16 on the CPU, fp16 on CUDA:
+// inference only). Throws std::invalid_argument for other names, or CUDA asked for without CUDA.
 LlavaRuntime resolveLlavaRuntime(const std::string& device, const std::string& dtype);
 
 // Every id the tokenizer can produce must exist in the model (the image placeholder aside).

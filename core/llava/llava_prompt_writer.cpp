@@ -135,6 +135,7 @@ LlavaPromptWriter::LlavaPromptWriter(const LlavaEngineOptions& options) : impl_(
   LlavaLoadOptions lo;
   lo.device = rt.device;
   lo.dtype = rt.dtype;
+  lo.int8Weights = rt.int8Weights;
   lo.visionTowerDir = llavaVisionTowerFor(options.modelDir, options.visionTowerDir);
   impl.model = std::make_unique<LlavaModel>(LlavaModel::load(options.modelDir, lo));
   checkTokenizerFitsModel(*impl.tokenizer, impl.model->languageModel().config().vocabSize,

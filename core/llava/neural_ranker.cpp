@@ -107,6 +107,7 @@ NeuralRanker::NeuralRanker(const NeuralRankerOptions& options) : impl_(std::make
   LlavaLoadOptions lo;
   lo.device = rt.device;
   lo.dtype = rt.dtype;
+  lo.int8Weights = rt.int8Weights;
   lo.visionTowerDir = llavaVisionTowerFor(e.modelDir, e.visionTowerDir);
   impl.model = std::make_unique<LlavaRewardModel>(LlavaRewardModel::load(e.modelDir, lo));
   checkTokenizerFitsModel(*impl.tokenizer, impl.model->llava().languageModel().config().vocabSize,

@@ -66,6 +66,8 @@ cv::Mat overWhite(const cv::Mat& image) {
 
 LlavaRuntime trainingRuntime(const std::string& device, const std::string& dtype) {
   LlavaRuntime rt = resolveLlavaRuntime(device, dtype);
+  if (rt.int8Weights)
+    throw std::invalid_argument("dtype int8 is for running a model, not training it: use auto, fp32 or bf16");
   if (dtype == "auto" && rt.device.is_cuda()) rt.dtype = c10::kBFloat16;
   return rt;
 }

@@ -54,6 +54,8 @@ bool isWeightOrPickle(const std::string& name) {
 // range for gradients; the adapters themselves always train in fp32).
 LlavaRuntime trainingRuntime(const std::string& device, const std::string& dtype) {
   LlavaRuntime rt = resolveLlavaRuntime(device, dtype);
+  if (rt.int8Weights)
+    throw std::invalid_argument("dtype int8 is for running a model, not training it: use auto, fp32 or bf16");
   if (dtype == "auto" && rt.device.is_cuda()) rt.dtype = c10::kBFloat16;
   return rt;
 }

@@ -75,7 +75,15 @@ void loadModuleWeights(torch::nn::Module& module, const io::Checkpoint& checkpoi
     throw io::FormatError(msg.str());
   }
   at::NoGradGuard noGrad;
-  for (auto& [name, target] : targets) target.copy_(checkpoint.tensor(name).reshape(target.sizes()));
+  for (auto& [name, target] : targets) {
+    const at::Tensor source = checkpoint.tensor(name).reshape(target.sizes());
+    if (naming.aliasMatching && target.device().is_cpu() && source.scalar_type() == target.scalar_type() &&
+        source.is_contiguous() && target.is_contiguous()) {
+      target.set_(source);
+    } else {
+      target.copy_(source);
+    }
+  }
 }
 
 void reloadParameters(const std::vector<std::pair<std::string, at::Tensor>>& parameters,

@@ -35,6 +35,10 @@ struct WeightNaming {
   // Checkpoint keys whose tensor may come in another shape of as many elements, reshaped to the
   // module's: LDM files store the VAE's attention projections as 1x1 convolutions.
   std::function<bool(const std::string&)> reshapes;
+  // A CPU tensor stored in the module tensor's dtype and shape becomes a view of the checkpoint's
+  // mapped file (copy-on-write) instead of a copy: no second copy in memory while loading, pages
+  // read when first used and shared with other processes mapping the same file.
+  bool aliasMatching = false;
 };
 void loadModuleWeights(torch::nn::Module& module, const io::Checkpoint& checkpoint, const std::string& what,
                        const WeightNaming& naming);
