@@ -58,8 +58,8 @@ void addLlavaModelOptions(CLI::App* cmd, LlavaCliOptions& o) {
                   "Instruction phrasings / reward question JSON (default: resources/prompts/llava_instructions.json)");
   cmd->add_option("--device", o.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
   cmd->add_option("--dtype", o.dtype,
-                  "auto (fp32 on CPU, fp16 on CUDA), fp32, fp16, bf16 or int8 (weight-only int8 linear layers, bf16 "
-                  "compute on CPU)")
+                  "auto (fp16 on CUDA; fp32 on CPU, or bf16 / int8 when fp32 would not fit the memory), fp32, fp16, "
+                  "bf16 or int8 (weight-only int8 linear layers, bf16 compute on CPU)")
       ->capture_default_str();
 }
 

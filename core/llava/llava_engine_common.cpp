@@ -2,10 +2,13 @@
 
 #include <ATen/Context.h>
 
+#include <unistd.h>
+
 #include <stdexcept>
 
 #include "core/model_files/hf_cache.h"
 #include "core/text/sentencepiece_tokenizer.h"
+#include "models/io/checkpoint.h"
 #include "models/io/errors.h"
 #include "models/io/json_file.h"
 
@@ -40,6 +43,31 @@ LlavaRuntime resolveLlavaRuntime(const std::string& device, const std::string& d
     throw std::invalid_argument("unknown dtype '" + dtype + "' (use auto, fp32, fp16, bf16 or int8)");
   }
   return rt;
+}
+
+std::string autoCpuLlavaDtype(std::uint64_t parameters, std::uint64_t memoryBytes) {
+  // 70 %: room for the activations, the other model of a job and the rest of the desktop.
+  const double budget = 0.7 * static_cast<double>(memoryBytes);
+  if (4.0 * static_cast<double>(parameters) <= budget) return "fp32";
+  if (2.0 * static_cast<double>(parameters) <= budget) return "bf16";
+  return "int8";
+}
+
+LlavaRuntime resolveLlavaRuntime(const std::string& device, const std::string& dtype,
+                                 const std::filesystem::path& modelDir) {
+  LlavaRuntime rt = resolveLlavaRuntime(device, dtype);
+  if (dtype != "auto" || rt.device.is_cuda()) return rt;
+  std::uint64_t parameters = 0;
+  try {
+    const auto checkpoint = io::Checkpoint::open(modelDir);
+    for (const auto& name : checkpoint.names()) parameters += static_cast<std::uint64_t>(checkpoint.info(name).numel());
+  } catch (const std::exception&) {
+    return rt;  // the load itself will say what is wrong with the folder
+  }
+  const long pages = sysconf(_SC_PHYS_PAGES), pageSize = sysconf(_SC_PAGE_SIZE);
+  if (pages <= 0 || pageSize <= 0) return rt;
+  return resolveLlavaRuntime(
+      device, autoCpuLlavaDtype(parameters, static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(pageSize)));
 }
 
 void checkTokenizerFitsModel(const TextTokenizer& tokenizer, std::int64_t modelVocab,

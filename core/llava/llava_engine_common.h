@@ -24,6 +24,14 @@ struct LlavaRuntime {
 // "bf16" | "int8" (weight-only int8 linear layers computing in bf16 on the CPU, fp16 on CUDA:
 // inference only). Throws std::invalid_argument for other names, or CUDA asked for without CUDA.
 LlavaRuntime resolveLlavaRuntime(const std::string& device, const std::string& dtype);
+// For running a model (the prompt writer, the ranker): "auto" on the CPU also looks at the size of
+// the model in `modelDir` against the machine's memory (autoCpuLlavaDtype), so a 7B model loads
+// in bf16 or int8 where fp32 would not fit, instead of exhausting the memory.
+LlavaRuntime resolveLlavaRuntime(const std::string& device, const std::string& dtype,
+                                 const std::filesystem::path& modelDir);
+// "fp32" when the fp32 weights take at most 70 % of `memoryBytes`, else "bf16" when the bf16
+// weights do, else "int8".
+std::string autoCpuLlavaDtype(std::uint64_t parameters, std::uint64_t memoryBytes);
 
 // Every id the tokenizer can produce must exist in the model (the image placeholder aside).
 // Throws io::FormatError naming the folder.

@@ -122,7 +122,7 @@ LlavaPromptWriter::LlavaPromptWriter(const LlavaEngineOptions& options) : impl_(
   impl.options = options;
   impl.instructions = LlavaInstructions::load(
       options.instructionsFile.empty() ? defaultLlavaInstructionsFile() : options.instructionsFile);
-  const LlavaRuntime rt = resolveLlavaRuntime(options.device, options.dtype);
+  const LlavaRuntime rt = resolveLlavaRuntime(options.device, options.dtype, options.modelDir);
   impl.device = rt.device;
   // The tokenizer first: it is the file most often missing from a downloaded folder.
   const fs::path tokenizerDir = options.tokenizerDir.empty() ? options.modelDir : options.tokenizerDir;

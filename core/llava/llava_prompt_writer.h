@@ -26,7 +26,9 @@ struct LlavaEngineOptions {
   std::filesystem::path tokenizerDir;    // empty: the model folder (tokenizer.model or tokenizer.json)
   std::filesystem::path instructionsFile;  // empty: defaultLlavaInstructionsFile()
   std::string device = "auto";           // "auto" (CUDA when available), "cpu", "cuda", "cuda:1"
-  std::string dtype = "auto";            // "auto" (fp32 on CPU, fp16 on CUDA), "fp32", "fp16", "bf16"
+  // "auto" (fp16 on CUDA; on the CPU fp32, or bf16 / int8 when fp32 would not fit the memory),
+  // "fp32", "fp16", "bf16", "int8" (llava_engine_common.h)
+  std::string dtype = "auto";
 };
 
 struct LlavaSamplingOptions {

@@ -100,7 +100,7 @@ NeuralRanker::NeuralRanker(const NeuralRankerOptions& options) : impl_(std::make
   const auto& e = options.engine;
   impl.instructions =
       LlavaInstructions::load(e.instructionsFile.empty() ? defaultLlavaInstructionsFile() : e.instructionsFile);
-  const LlavaRuntime rt = resolveLlavaRuntime(e.device, e.dtype);
+  const LlavaRuntime rt = resolveLlavaRuntime(e.device, e.dtype, e.modelDir);
   impl.device = rt.device;
   impl.tokenizer = std::make_unique<SentencePieceTokenizer>(
       SentencePieceTokenizer::load(e.tokenizerDir.empty() ? e.modelDir : e.tokenizerDir));

@@ -558,3 +558,37 @@ TEST(LlavaVisionTower, FoundInTheHuggingFaceCacheByItsHubId) {
   unsetenv("CAIG_MODELS_DIR");
   fs::remove_all(tmp);
 }
+
+// "auto" on the CPU picks what fits the machine: a 7B model (6.7 B parameters) in fp32 on 64 GiB,
+// bf16 on 24 GiB, int8 on 16 GiB; the tiny fixtures stay fp32.
+TEST(LlavaRuntime, AutoOnTheCpuFitsTheModelToTheMemory) {
+  constexpr std::uint64_t k7b = 6'740'000'000ull, kGiB = 1ull << 30;
+  EXPECT_EQ(caig::autoCpuLlavaDtype(k7b, 64 * kGiB), "fp32");
+  EXPECT_EQ(caig::autoCpuLlavaDtype(k7b, 24 * kGiB), "bf16");
+  EXPECT_EQ(caig::autoCpuLlavaDtype(k7b, 16 * kGiB), "int8");
+  const caig::LlavaRuntime tiny = caig::resolveLlavaRuntime("cpu", "auto", kData / "tiny-llava-hf");
+  EXPECT_EQ(tiny.dtype, at::kFloat);
+  EXPECT_FALSE(tiny.int8Weights);
+  const caig::LlavaRuntime int8 = caig::resolveLlavaRuntime("cpu", "int8");
+  EXPECT_EQ(int8.dtype, at::kBFloat16);
+  EXPECT_TRUE(int8.int8Weights);
+  EXPECT_THROW(caig::resolveLlavaRuntime("cpu", "int4"), std::invalid_argument);
+}
+
+// The reward ranker with int8 linear layers scores pairs as the fp32 one does, within the
+// rounding of 8-bit weights.
+TEST(NeuralRanker, Int8WeightsScoreLikeFp32) {
+  caig::NeuralRankerOptions o;
+  o.engine = tinyEngine();
+  o.engine.modelDir = makeRewardModelFolder();
+  o.engine.dtype = "int8";
+  o.pairSide = 64;
+  caig::NeuralRanker int8(o);
+  const auto creatives = demoCreatives();
+  const caig::RankContext ctx{"Teal Ceramic Mug", ""};
+  const caig::PairScore a = tinyRanker().score(creatives[0], creatives[1], ctx);
+  const caig::PairScore b = int8.score(creatives[0], creatives[1], ctx);
+  std::printf("reward model P(a beats b): fp32 %.5f, int8 weights + bf16 %.5f\n", a.probAB, b.probAB);
+  EXPECT_NEAR(b.probAB, a.probAB, 0.02);
+  EXPECT_NEAR(b.probBA, a.probBA, 0.02);
+}
