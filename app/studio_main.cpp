@@ -13,6 +13,7 @@
 
 #include "app/build_commit.h"
 #include "core/base/version.h"
+#include "models/cpu_allocator.h"
 #include "models/device_info.h"
 #include "widgets/main_window.h"
 #include "widgets/theme.h"
@@ -54,6 +55,7 @@ int main(int argc, char** argv) {
   }
   QApplication app(argc, argv);
   caig::configureCpuThreads();  // once, before any job thread starts
+  caig::useCachingCpuAllocator();  // large blocks reused from step to step (models/cpu_allocator.h)
   QApplication::setWindowIcon(QIcon(":/app/caig-studio.svg"));
   QGuiApplication::setDesktopFileName("io.github.caigstudio.CaigStudio");  // Wayland and task bars match the entry
   describeCommandLine(cli);

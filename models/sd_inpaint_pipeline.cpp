@@ -13,6 +13,7 @@
 #include "models/autoencoder_tiny.h"
 #include "models/clip_text.h"
 #include "models/controlnet.h"
+#include "models/cpu_allocator.h"
 #include "models/diffusion_schedulers.h"
 #include "models/io/checkpoint.h"
 #include "models/io/errors.h"
@@ -382,6 +383,9 @@ SdInpaintResult SdInpaintPipeline::run(const SdInpaintJob& job, const SdStepCall
     throw std::runtime_error("the UNet (or ControlNet) produced NaN or Inf latents: its weights are broken, or they "
                              "overflow in this precision (try fp32)");
   }
+  // The steps' idle blocks are of the UNet's sizes, not the decoder's: give them back first so the
+  // decode does not stack its working memory on top of them.
+  releaseCachedCpuMemory();
   const at::Tensor decoded =
       job.fastDecode ? m.taesd->decode(latents / m.taesd->config().scalingFactor) : m.vae->decode(latents / sf);
   if (!at::isfinite(decoded).all().item<bool>()) {

@@ -15,6 +15,7 @@
 #include "core/text/prompt_loras.h"
 #include "core/text/prompt_weighting.h"
 #include "models/autoencoder_tiny.h"
+#include "models/cpu_allocator.h"
 #include "models/diffusion_schedulers.h"
 #include "models/io/checkpoint.h"
 #include "models/io/errors.h"
@@ -373,6 +374,11 @@ class SdGenerator : public BackgroundGenerator {
 
   GeneratedBackground generate(const BackgroundRequest& r, const GeneratorSettings& s, const BackgroundStep& onStep,
                                const std::atomic<bool>* cancel) override {
+    // The steps reuse their large blocks from the CPU cache; the variant done (or failed), they
+    // go back to the system, so an idle studio does not hold a step's working memory.
+    struct ReleaseCpuCache {
+      ~ReleaseCpuCache() { releaseCachedCpuMemory(); }
+    } releaseAtEnd;
     const SdSettings sd = sdSettings(s);
     const cv::Size size = r.layout.canvas;
     if (size.width % 8 != 0 || size.height % 8 != 0) {

@@ -7,7 +7,9 @@
 // attention Linear and 1x1 projection of the UNet) read, merged into the UNet and undone by
 // re-reading the changed weights from a model file (models/sd_lora.h); TAESD's decode beside the
 // VAE's; with --load, the UNet and VAE written as an fp16 diffusers folder and as an fp16
-// single-file checkpoint (LDM names), each loaded back. Peak memory per row: the process's peak resident
+// single-file checkpoint (LDM names), each loaded back. On the CPU the ControlNet and UNet steps run
+// first on LibTorch's own allocator, then every row with the caching CPU allocator the CLI and the
+// studio install (models/cpu_allocator.h). Peak memory per row: the process's peak resident
 // set, and the CUDA allocator's peak on a GPU. Every time is also given as a ratio to a baseline measured in the same
 // process (5x5 Gaussian blur of a 1024x1024 BGR image, one OpenCV thread), so figures from different machines compare.
 //
@@ -21,6 +23,8 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/cuda.h>
+
+#include "models/cpu_allocator.h"
 
 #include <unistd.h>
 #include <algorithm>
@@ -293,6 +297,17 @@ int main(int argc, char** argv) {
 
   std::vector<Row> rows;
   ControlNetResiduals residuals;
+  if (device.is_cpu()) {
+    // The baseline for the CPU cache: the two steps on LibTorch's own allocator first, then
+    // everything else with the caching allocator the CLI and the studio install.
+    rows.push_back(measure("ControlNet step (batch 2), LibTorch's allocator", o.iters, device,
+                           [&] { residuals = controlnet.forward(latents, t, context, control, 1.0); }));
+    rows.push_back(measure("UNet step + ControlNet residuals (batch 2), LibTorch's allocator", o.iters, device, [&] {
+      const at::Tensor eps = unet.forward(latents, t, context, &residuals.down, &residuals.mid);
+      (void)eps;
+    }));
+    useCachingCpuAllocator();
+  }
   rows.push_back(measure("ControlNet step (batch 2)", o.iters, device, [&] {
     residuals = controlnet.forward(latents, t, context, control, 1.0);
   }));
@@ -305,6 +320,7 @@ int main(int argc, char** argv) {
     (void)eps;
   }));
   const at::Tensor one = latents.narrow(0, 0, 1);
+  releaseCachedCpuMemory();  // as the pipeline does before its decode
   rows.push_back(measure("VAE decode " + std::to_string(o.size) + "x" + std::to_string(o.size), o.iters, device,
                          [&] { const at::Tensor image = vae.decode(one); (void)image; }));
   {
