@@ -109,6 +109,11 @@ struct DataParallel::Impl {
     return "rank " + std::to_string(options.rank) + " of " + std::to_string(options.worldSize);
   }
   double timeoutSeconds() const { return std::chrono::duration<double>(options.timeout).count(); }
+  // Where the group's buffers live: this rank's GPU for a CUDA group (NCCL reduces nothing else).
+  c10::Device device() const {
+    return options.cuda ? c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(options.localRank))
+                        : c10::Device(c10::kCPU);
+  }
 
   // Runs one collective, timing it and turning c10d's errors into one that says what happened.
   template <typename F>
@@ -131,7 +136,8 @@ struct DataParallel::Impl {
     }
   }
 
-  // Buckets of same-dtype, same-device tensors, each flattened, run through `op`, copied back.
+  // Buckets of same-dtype, same-device tensors, each flattened onto the group's device, run
+  // through `op`, copied back (so callers may hand CPU scalars to a CUDA group).
   void bucketed(std::vector<at::Tensor>& tensors,
                 const std::function<c10::intrusive_ptr<c10d::Work>(std::vector<at::Tensor>&)>& op) {
     at::NoGradGuard noGrad;  // the tensors may be trainable leaves
@@ -160,7 +166,7 @@ struct DataParallel::Impl {
         p.members = members;
         std::vector<at::Tensor> parts;
         for (const auto i : members) parts.push_back(tensors[i].reshape({-1}));
-        p.flat = {parts.size() == 1 ? parts.front().clone() : at::cat(parts)};
+        p.flat = {(parts.size() == 1 ? parts.front().clone() : at::cat(parts)).to(device())};
         p.work = op(p.flat);  // launched now, waited for below: buckets overlap
         pending.push_back(std::move(p));
       }
@@ -303,19 +309,14 @@ std::vector<std::string> DataParallel::allGather(const std::string& mine) {
 
 std::vector<double> DataParallel::sum(const std::vector<double>& mine) {
   if (mine.empty()) return {};
-  at::Tensor t = at::tensor(mine, at::TensorOptions().dtype(at::kDouble));
-  if (impl_->options.cuda) t = t.to(c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(impl_->options.localRank)));
-  std::vector<at::Tensor> v{t};
+  std::vector<at::Tensor> v{at::tensor(mine, at::TensorOptions().dtype(at::kDouble))};
   allReduceSum(v);
   const at::Tensor out = v.front().cpu().contiguous();
   return std::vector<double>(out.data_ptr<double>(), out.data_ptr<double>() + out.numel());
 }
 
 bool DataParallel::anyTrue(bool mine) {
-  at::Tensor flag = at::full({1}, mine ? 1.0 : 0.0, at::TensorOptions().dtype(at::kFloat));
-  if (impl_->options.cuda)
-    flag = flag.to(c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(impl_->options.localRank)));
-  std::vector<at::Tensor> t{flag};
+  std::vector<at::Tensor> t{at::full({1}, mine ? 1.0 : 0.0, at::TensorOptions().dtype(at::kFloat))};
   allReduceSum(t);
   return t.front().item<double>() > 0.5;
 }

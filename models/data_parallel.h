@@ -61,7 +61,8 @@ class DataParallel {
   std::string describe() const;  // "rank 1 of 2 (gloo)"
 
   // In place: every tensor becomes the sum over ranks. Tensors of one dtype and device are
-  // flattened into buckets of about bucketBytes, all launched, then waited for.
+  // flattened into buckets of about bucketBytes on the group's device (this rank's GPU for a CUDA
+  // group, whatever device the tensors are on), all launched, then waited for.
   void allReduceSum(std::vector<at::Tensor>& tensors);
   // In place: every tensor becomes rank `root`'s.
   void broadcast(std::vector<at::Tensor>& tensors, int root = 0);

@@ -129,10 +129,9 @@ StepReport Trainer::trainStep(const std::function<MicroBatch(int64_t)>& microBat
       if (!t.grad().defined()) t.mutable_grad() = at::zeros_like(t);
       reduce.push_back(t.grad());
     }
-    reduce.push_back(
-        at::tensor({loss, static_cast<double>(tokens)}, at::TensorOptions().dtype(at::kDouble)).to(device));
+    reduce.push_back(at::tensor({loss, static_cast<double>(tokens)}, at::TensorOptions().dtype(at::kDouble)));
     impl_->parallel->allReduceSum(reduce);
-    const at::Tensor totals = reduce.back().cpu();
+    const at::Tensor totals = reduce.back();
     loss = totals[0].item<double>();
     tokens = static_cast<int64_t>(std::llround(totals[1].item<double>()));
     communication = impl_->parallel->communicationSeconds() - before;
@@ -178,10 +177,8 @@ void Trainer::broadcastState(DataParallel& parallel, int root) {
     st[1 + i] = 1;
     st[1 + count + i] = static_cast<const torch::optim::AdamWParamState&>(*it->second).step();
   }
-  const c10::Device device = impl_->params.front().second.device();
-  std::vector<at::Tensor> header{parallel.options().cuda ? steps.to(device) : steps};
+  std::vector<at::Tensor> header{steps};
   parallel.broadcast(header, root);
-  steps = header.front().cpu();
   st = steps.data_ptr<int64_t>();
   std::vector<at::Tensor> tensors;
   for (int64_t i = 0; i < count; ++i) {
@@ -338,10 +335,8 @@ TrainingRunResult runTraining(Trainer& trainer, const TrainingJob& job, const Tr
     trainer.setDataParallel(parallel);
     trainer.broadcastState(*parallel);
     std::vector<at::Tensor> c{at::full({1}, cursor, at::TensorOptions().dtype(at::kLong))};
-    if (parallel->options().cuda)  // NCCL: on this rank's GPU
-      c.front() = c.front().to(c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(parallel->options().localRank)));
     parallel->broadcast(c);
-    cursor = c.front().cpu().item<int64_t>();
+    cursor = c.front().item<int64_t>();
   }
   std::unique_ptr<JsonLinesLog> log;
   if (!options.logFile.empty() && main) log = std::make_unique<JsonLinesLog>(options.logFile);

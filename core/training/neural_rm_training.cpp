@@ -355,6 +355,14 @@ NeuralRmResult trainNeuralRewardModel(Project& project, const NeuralRmOptions& o
   const auto tokenizer = SentencePieceTokenizer::load(tokenizerDir);
   const LlavaRuntime rt = trainingRuntime(o.device, o.dtype);
   result.device = rt.device.str() + " " + dtypeName(rt.dtype);
+  // The base model's files, read once: checked against a bundle's, compared between the ranks,
+  // recorded with the adapter.
+  const std::string baseFingerprint = modelFolderFingerprint(o.modelDir);
+  if (!o.expectedBaseFingerprint.empty() && o.expectedBaseFingerprint != baseFingerprint)
+    throw std::invalid_argument(o.modelDir.string() +
+                                " is not the base model these options were made for (its fingerprint is " +
+                                baseFingerprint + ", expected " + o.expectedBaseFingerprint +
+                                "): give the same model folder, with the same files, as the studio trained from");
   if (dp) {
     // Same options, model files and pairs everywhere, or no rank starts (a mismatch would train
     // on silently different data).
@@ -370,7 +378,7 @@ NeuralRmResult trainNeuralRewardModel(Project& project, const NeuralRmOptions& o
         {"output", {o.name, o.checkpointEvery, o.resume, o.evalEvery, o.merge}},
         {"device", std::string(rt.device.is_cuda() ? "cuda " : "cpu ") + dtypeName(rt.dtype)}}
                .dump());
-    fp.addModelFolder(o.modelDir);
+    fp.add(baseFingerprint);
     if (tokenizerDir != o.modelDir) fp.addModelFolder(tokenizerDir);
     for (const auto* pairs : {&split.train, &split.validation})
       for (const auto& p : *pairs) {
@@ -381,12 +389,6 @@ NeuralRmResult trainNeuralRewardModel(Project& project, const NeuralRmOptions& o
       }
     dp->requireSame(fp.hex(), "options, model files or click pairs");
   }
-  const std::string baseFingerprint = modelFolderFingerprint(o.modelDir);
-  if (!o.expectedBaseFingerprint.empty() && o.expectedBaseFingerprint != baseFingerprint)
-    throw std::invalid_argument(o.modelDir.string() +
-                                " is not the base model these options were made for (its fingerprint is " +
-                                baseFingerprint + ", expected " + o.expectedBaseFingerprint +
-                                "): give the same model folder, with the same files, as the studio trained from");
   const auto ckpt = io::Checkpoint::open(o.modelDir);
   const bool hasHead = ckpt.contains("score.weight");
   if (!hasHead && !o.newHead)
