@@ -1,11 +1,13 @@
 #include "models/cpu_allocator.h"
 
+#include "models/device_info.h"
+
 #include <c10/core/Allocator.h>
 #include <c10/core/CPUAllocator.h>
 #include <torch/version.h>
-#include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -117,7 +119,7 @@ class CachingCpuAllocator final : public c10::Allocator {
   uint64_t cached_ = 0, limit_ = 0, hits_ = 0, misses_ = 0;
 };
 
-bool gInstalled = false;
+std::atomic<bool> gInstalled{false};
 std::mutex gInstallMutex;
 
 }  // namespace
@@ -125,8 +127,8 @@ std::mutex gInstallMutex;
 bool useCachingCpuAllocator(uint64_t limitBytes) {
   if (const char* env = std::getenv("CAIG_CPU_CACHE"); env && std::string(env) == "0") return false;
   if (limitBytes == 0) {
-    const long pages = sysconf(_SC_PHYS_PAGES), pageSize = sysconf(_SC_PAGE_SIZE);
-    const uint64_t memory = pages > 0 && pageSize > 0 ? uint64_t(pages) * uint64_t(pageSize) : (uint64_t{8} << 30);
+    const uint64_t known = physicalMemoryBytes();
+    const uint64_t memory = known ? known : (uint64_t{8} << 30);
     // An SD1.5 step at 512 keeps 1.7 GiB idle between its uses; more buys nothing there.
     limitBytes = std::min<uint64_t>(memory / 8, uint64_t{4} << 30);
   }

@@ -32,6 +32,11 @@ uint64_t processRssBytes() {
   return resident * static_cast<uint64_t>(page > 0 ? page : 4096);
 }
 
+uint64_t physicalMemoryBytes() {
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) : 0;
+}
+
 void resetPeakMemory() {
   std::ofstream("/proc/self/clear_refs") << "5";
 #ifdef CAIG_DEVICE_INFO_CUDA

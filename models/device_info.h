@@ -36,6 +36,8 @@ int configureCpuThreads();
 
 // Resident set size from /proc/self/statm; 0 when it cannot be read.
 uint64_t processRssBytes();
+// The machine's physical memory (sysconf); 0 when unknown.
+uint64_t physicalMemoryBytes();
 
 // Peak memory since the last resetPeakMemory() (benchmarks): the process's peak resident set
 // (VmHWM, which writing 5 to /proc/self/clear_refs resets) and, on CUDA builds, the caching

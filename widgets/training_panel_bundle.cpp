@@ -10,6 +10,7 @@
 #include <QPushButton>
 #include <QSpinBox>
 
+#include "core/model_files/hf_cache.h"
 #include "core/model_files/model_registry.h"
 #include "core/project/project.h"
 #include "core/training/neural_training_jobs.h"
@@ -73,14 +74,14 @@ int TrainingPanel::exportBundle(const QString& dir, bool replace) {
         return [=] {
           setBusy(false);
           const QString text = tr("Training bundle for %1 in %2: %3 pairs from %4 creatives of %5 products "
-                                  "(%6 MB). Copy the folder to the server and run there:\n%7\n(add --nproc N "
+                                  "(%6). Copy the folder to the server and run there:\n%7\n(add --nproc N "
                                   "for N GPUs or processes; README.txt in the folder has the details). Then "
                                   "bring the folder back and use Import server result.")
                                    .arg(QFileInfo(modelDir).fileName(), q(r.dir.string()))
                                    .arg(r.pairs)
                                    .arg(r.records)
                                    .arg(r.products)
-                                   .arg(static_cast<double>(r.bytes) / 1e6, 0, 'f', 1)
+                                   .arg(q(hf::formatBytes(r.bytes)))
                                    .arg(q(r.command));
           result_->setText(tr("Training bundle in %1 (%2 pairs); on the server: %3")
                                .arg(q(r.dir.string()))

@@ -2,12 +2,11 @@
 
 #include <ATen/Context.h>
 
-#include <unistd.h>
-
 #include <stdexcept>
 
 #include "core/model_files/hf_cache.h"
 #include "core/text/sentencepiece_tokenizer.h"
+#include "models/device_info.h"
 #include "models/io/checkpoint.h"
 #include "models/io/errors.h"
 #include "models/io/json_file.h"
@@ -64,10 +63,9 @@ LlavaRuntime resolveLlavaRuntime(const std::string& device, const std::string& d
   } catch (const std::exception&) {
     return rt;  // the load itself will say what is wrong with the folder
   }
-  const long pages = sysconf(_SC_PHYS_PAGES), pageSize = sysconf(_SC_PAGE_SIZE);
-  if (pages <= 0 || pageSize <= 0) return rt;
-  return resolveLlavaRuntime(
-      device, autoCpuLlavaDtype(parameters, static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(pageSize)));
+  const std::uint64_t memory = physicalMemoryBytes();
+  if (memory == 0) return rt;
+  return resolveLlavaRuntime(device, autoCpuLlavaDtype(parameters, memory));
 }
 
 void checkTokenizerFitsModel(const TextTokenizer& tokenizer, std::int64_t modelVocab,

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <stdexcept>
@@ -189,6 +190,26 @@ void writeRef(const fs::path& repoFolder, const std::string& revision, const std
   io::AtomicFile out(ref);
   out.write(commit.data(), commit.size());  // no newline, as huggingface_hub writes it
   out.commit();
+}
+
+uint64_t freeBytes(std::filesystem::path dir) {
+  std::error_code ec;
+  while (!dir.empty() && !fs::exists(dir, ec)) dir = dir.parent_path();
+  const auto info = fs::space(dir.empty() ? fs::path("/") : dir, ec);
+  return ec ? UINT64_MAX : info.available;
+}
+
+std::string formatBytes(uint64_t bytes) {
+  const char* units[] = {"B", "kB", "MB", "GB", "TB"};
+  double v = double(bytes);
+  int u = 0;
+  while (v >= 1000 && u < 4) {
+    v /= 1000;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : v < 10 ? "%.1f %s" : "%.0f %s", v, units[u]);
+  return buf;
 }
 
 }  // namespace caig::hf

@@ -53,4 +53,12 @@ std::filesystem::path linkSnapshotFile(const std::filesystem::path& repoFolder, 
 // refs/<revision> := commit (atomically); nothing for a revision that is itself a commit id.
 void writeRef(const std::filesystem::path& repoFolder, const std::string& revision, const std::string& commit);
 
+// Sizes, for the installer, the dialogs and the training bundles (no network: here rather than in
+// hf_hub.h, so torch-free, curl-free code can use them).
+// Free bytes on the disk that holds `dir` (or would: its nearest existing parent); UINT64_MAX
+// when unknown.
+uint64_t freeBytes(std::filesystem::path dir);
+// "1.7 GB", "512 MB", "4.9 kB" (decimal, as the Hub shows sizes).
+std::string formatBytes(uint64_t bytes);
+
 }  // namespace caig::hf

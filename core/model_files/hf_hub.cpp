@@ -561,26 +561,6 @@ std::vector<HubFile> selectFiles(const HubRepoInfo& info, const std::vector<std:
   return out;
 }
 
-uint64_t freeBytes(std::filesystem::path dir) {
-  std::error_code ec;
-  while (!dir.empty() && !fs::exists(dir, ec)) dir = dir.parent_path();
-  const auto info = fs::space(dir.empty() ? fs::path("/") : dir, ec);
-  return ec ? UINT64_MAX : info.available;
-}
-
-std::string formatBytes(uint64_t bytes) {
-  const char* units[] = {"B", "kB", "MB", "GB", "TB"};
-  double v = double(bytes);
-  int u = 0;
-  while (v >= 1000 && u < 4) {
-    v /= 1000;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : v < 10 ? "%.1f %s" : "%.0f %s", v, units[u]);
-  return buf;
-}
-
 HubClient::HubClient(HubSettings settings) : settings_(std::move(settings)) {
   while (!settings_.endpoint.empty() && settings_.endpoint.back() == '/') settings_.endpoint.pop_back();
 }

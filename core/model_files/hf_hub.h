@@ -20,6 +20,8 @@
 #include <string>
 #include <vector>
 
+#include "core/model_files/hf_cache.h"  // freeBytes, formatBytes
+
 namespace caig::hf {
 
 struct HubSettings {
@@ -128,11 +130,5 @@ class HubClient {
  private:
   HubSettings settings_;
 };
-
-// Free bytes on the disk that holds `dir` (or would: its nearest existing parent); UINT64_MAX
-// when unknown.
-uint64_t freeBytes(std::filesystem::path dir);
-// "1.7 GB", "512 MB", "4.9 kB" (decimal, as the Hub shows sizes).
-std::string formatBytes(uint64_t bytes);
 
 }  // namespace caig::hf

@@ -211,20 +211,6 @@ void checkLanguageShapes(const json& config, const Weights& w, const fs::path& d
   }
 }
 
-uint64_t folderBytes(const fs::path& dir) {
-  uint64_t total = 0;
-  std::error_code ec;
-  for (fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec), end;
-       !ec && it != end; it.increment(ec)) {
-    std::error_code fileEc;
-    if (it->is_regular_file(fileEc)) {
-      const auto size = it->file_size(fileEc);
-      if (!fileEc) total += size;
-    }
-  }
-  return total;
-}
-
 bool isConfigOnlyComponent(const json& entry) {
   // model_index.json entries are [library, class]; tokenizers, schedulers and image processors
   // have no weights.
@@ -761,6 +747,20 @@ std::vector<std::string> safetensorsTensorNames(const fs::path& file) {
     throw io::FileError(e.what());
   }
   return names;
+}
+
+uint64_t folderBytes(const fs::path& dir) {
+  uint64_t total = 0;
+  std::error_code ec;
+  for (fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec), end;
+       !ec && it != end; it.increment(ec)) {
+    std::error_code fileEc;
+    if (it->is_regular_file(fileEc)) {
+      const auto size = it->file_size(fileEc);
+      if (!fileEc) total += size;
+    }
+  }
+  return total;
 }
 
 }  // namespace caig

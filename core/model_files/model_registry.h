@@ -21,6 +21,9 @@ namespace caig {
 // The folder's own name, also for "dir/" and "." spellings: how models are named in ids.
 std::string modelFolderName(const std::filesystem::path& dir);
 
+// Bytes of every regular file under `dir` (what the registry reports as a model's size on disk).
+uint64_t folderBytes(const std::filesystem::path& dir);
+
 // The tensor names in a safetensors file's header (the header alone is read and checked).
 // Throws io::FileError (missing, unreadable) or io::FormatError.
 std::vector<std::string> safetensorsTensorNames(const std::filesystem::path& file);

@@ -16,6 +16,7 @@
 #include "core/base/version.h"
 #include "core/clicks/click_data.h"
 #include "core/clicks/click_pairs.h"
+#include "core/model_files/hf_cache.h"
 #include "core/model_files/model_registry.h"
 #include "core/project/project.h"
 #include "core/training/distributed.h"
@@ -51,38 +52,13 @@ std::string shellWord(const std::string& s) {
   return out + "'";
 }
 
-std::string megabytes(uint64_t bytes) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f MB", static_cast<double>(bytes) / 1e6);
-  return buf;
-}
-
-uint64_t treeBytes(const fs::path& dir) {
-  uint64_t total = 0;
-  std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator();
-       it.increment(ec))
-    if (it->is_regular_file(ec)) total += it->file_size(ec);
-  return total;
-}
-
-// Copies a folder's tree (regular files and folders; symlinks followed) into `to`, which must
-// not exist. Throws io::FileError naming the file that failed (a full disk included).
+// Copies a folder's tree (symlinks followed) into `to`, which must not exist. Throws io::FileError
+// naming what failed (a full disk included).
 void copyTree(const fs::path& from, const fs::path& to) {
-  std::error_code ec;
-  fs::create_directories(to, ec);
-  if (ec) throw io::FileError("cannot create '" + to.string() + "': " + ec.message());
-  for (auto it = fs::recursive_directory_iterator(from, fs::directory_options::follow_directory_symlink, ec);
-       it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (ec) throw io::FileError("cannot read '" + from.string() + "': " + ec.message());
-    const fs::path target = to / fs::relative(it->path(), from);
-    if (it->is_directory()) {
-      fs::create_directories(target, ec);
-    } else if (it->is_regular_file()) {
-      fs::copy_file(it->path(), target, fs::copy_options::overwrite_existing, ec);
-    }
-    if (ec)
-      throw io::FileError("cannot copy '" + it->path().string() + "' to '" + target.string() + "': " + ec.message());
+  try {
+    fs::copy(from, to, fs::copy_options::recursive);
+  } catch (const fs::filesystem_error& e) {
+    throw io::FileError("cannot copy '" + from.string() + "' to '" + to.string() + "': " + e.what());
   }
 }
 
@@ -262,13 +238,11 @@ TrainingBundleExport exportTrainingBundle(Project& project, const NeuralRmJobOpt
     if (!r.alphaPath.empty()) imageBytes += fs::file_size(project.absolute(r.alphaPath), ec);
   }
   const fs::path parent = fs::absolute(out).parent_path();
-  fs::create_directories(parent, ec);
-  const auto space = fs::space(parent, ec);
-  const uint64_t needed = 2 * imageBytes + (8u << 20);
-  if (!ec && space.available < needed)
+  const uint64_t needed = 2 * imageBytes + (8u << 20), available = hf::freeBytes(parent);
+  if (available < needed)
     throw TrainingBundleError("not enough free space in '" + parent.string() +
-                              "' for the training bundle: it needs about " + megabytes(needed) + ", " +
-                              megabytes(space.available) + " are free");
+                              "' for the training bundle: it needs about " + hf::formatBytes(needed) + ", " +
+                              hf::formatBytes(available) + " are free");
 
   PartialDir partial{siblingWithSuffix(fs::absolute(out), ".partial")};
   fs::remove_all(partial.dir, ec);
@@ -361,10 +335,10 @@ TrainingBundleExport exportTrainingBundle(Project& project, const NeuralRmJobOpt
   partial.keep = true;
 
   result.dir = out;
-  result.bytes = treeBytes(out);
+  result.bytes = folderBytes(out);
   // Run from the folder above the bundle's copy on the server (the copy keeps its name).
   result.command = "MODEL=/path/to/" + modelName + " sh " + siblingWithSuffix(out, "").filename().string() + "/run.sh";
-  result.summary = "Training bundle written to " + out.string() + " (" + megabytes(result.bytes) +
+  result.summary = "Training bundle written to " + out.string() + " (" + hf::formatBytes(result.bytes) +
                    "): " + std::to_string(result.pairs) + " pairs from " + std::to_string(result.records) +
                    " creatives of " + std::to_string(result.products) + " products.\nOn the server: MODEL=/path/to/" +
                    modelName + " sh run.sh [--nproc N]\nThen bring the folder back and import the result.";
